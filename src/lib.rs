@@ -1,0 +1,19 @@
+//! exporterctl: upgrade, roll back and garbage-collect Prometheus exporters
+//! the Nix way. The binary (`src/main.rs`) is a thin shell over this library.
+//!
+//! Layers, each talking only to the ones below it:
+//! `commands` → `switch`/`realise` → `generation`, `store`, `source`,
+//! `service`, `health` → `fsutil`, `paths`.
+
+pub mod cli;
+pub mod commands;
+pub mod demo;
+pub mod fsutil;
+pub mod generation;
+pub mod health;
+pub mod manifest;
+pub mod paths;
+pub mod realise;
+pub mod service;
+pub mod source;
+pub mod store;

@@ -1,0 +1,109 @@
+//! The manifest exactly as written: serde types with `deny_unknown_fields` and
+//! source locations on every value that is validated after parsing.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawManifest {
+    #[serde(rename = "apiVersion")]
+    pub api_version: S<String>,
+    #[serde(default)]
+    pub settings: Option<RawSettings>,
+    pub exporters: S<Exporters>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    pub bin_dir: Option<S<String>>,
+    pub unit_dir: Option<S<String>>,
+    pub service_manager: Option<S<String>>,
+    pub arch: Option<S<String>>,
+    pub pause_safe: Option<S<String>>,
+    pub pause_standard: Option<S<String>>,
+    pub github: Option<RawForge>,
+    pub gitlab: Option<RawForge>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForge {
+    pub api_url: Option<S<String>>,
+    pub download_url: Option<S<String>>,
+}
+
+/// Exporters in the order they are written: that order is the switch order.
+#[derive(Debug)]
+pub struct Exporters(pub Vec<(S<String>, RawExporter)>);
+
+impl<'de> Deserialize<'de> for Exporters {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Exporters;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of exporter name to exporter")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Exporters, A::Error> {
+                let mut out: Vec<(S<String>, RawExporter)> = Vec::new();
+                while let Some(k) = m.next_key::<S<String>>()? {
+                    if out.iter().any(|(n, _)| n.value == k.value) {
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate exporter name `{}`",
+                            k.value
+                        )));
+                    }
+                    let v: RawExporter = m.next_value()?;
+                    out.push((k, v));
+                }
+                Ok(Exporters(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExporter {
+    pub version: Option<S<String>>,
+    pub source: Option<RawSource>,
+    pub unit: Option<S<String>>,
+    pub manage_unit: Option<bool>,
+    pub user: Option<S<String>>,
+    pub environment: Option<BTreeMap<String, String>>,
+    pub args: Option<Vec<String>>,
+    pub health: Option<RawHealth>,
+    pub insecure_skip_verify: Option<bool>,
+    pub allow_http: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub url: Option<S<String>>,
+    pub github: Option<S<String>>,
+    pub gitlab: Option<S<String>>,
+    pub tag: Option<S<String>>,
+    pub asset: Option<S<String>>,
+    pub checksums_url: Option<S<String>>,
+    pub checksums: Option<S<String>>,
+    pub sha256: Option<S<String>>,
+    pub binary: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub url: Option<S<String>>,
+    pub build_info: Option<S<String>>,
+    pub build_info_label: Option<S<String>>,
+    pub expect: Option<Vec<String>>,
+    pub timeout: Option<S<String>>,
+    pub settle: Option<S<String>>,
+}

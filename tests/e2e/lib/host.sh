@@ -1,0 +1,196 @@
+# shellcheck shell=bash
+# Host-side plumbing for the exporterctl end-to-end harness:
+# package install, rootfs cache, container boot and teardown.
+# Sourced by run.sh; expects E2E_DIR, CACHE_DIR, WORK to be set.
+
+log()  { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die()  { log "FATAL: $*"; exit 1; }
+
+# ---------------------------------------------------------------- install
+HOST_PKGS=(systemd-container mmdebstrap curl util-linux python3 ca-certificates)
+
+install_host_packages() {
+    local missing=() p
+    for p in "${HOST_PKGS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        log "host packages already installed"
+        return 0
+    fi
+    log "installing host packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ---------------------------------------------------------------- rootfs
+# Bump ROOTFS_VERSION whenever the content below changes.
+ROOTFS_VERSION=v1
+ROOTFS_PKGS=systemd,systemd-sysv,dbus,curl,ca-certificates,nginx,mariadb-server,prometheus-node-exporter,prometheus-nginx-exporter,prometheus-mysqld-exporter,python3,procps,iproute2,libssl3
+
+# Customise a freshly debootstrapped tree (runs on the host, tree is a plain dir).
+customize_rootfs() {
+    local d=$1 u
+    rm -f "$d/etc/hostname"
+    # Debian's own exporter units listen on the default ports: mask them.
+    for u in prometheus-node-exporter prometheus-nginx-exporter prometheus-mysqld-exporter; do
+        ln -sf /dev/null "$d/etc/systemd/system/$u.service"
+        rm -f "$d/etc/systemd/system/multi-user.target.wants/$u.service"
+    done
+    # Timers/units that only add noise or load in a throwaway container.
+    for u in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer \
+             prometheus-node-exporter-apt.timer prometheus-node-exporter-ipmitool-sensor.timer \
+             prometheus-node-exporter-mellanox-hca-temp.timer prometheus-node-exporter-nvme.timer \
+             prometheus-node-exporter-smartmon.timer systemd-tmpfiles-clean.timer; do
+        ln -sf /dev/null "$d/etc/systemd/system/$u"
+        rm -f "$d/etc/systemd/system/timers.target.wants/$u"
+    done
+
+    # nginx: stub_status on 127.0.0.1:8080 (the default site stays on :80).
+    cat >"$d/etc/nginx/conf.d/stub_status.conf" <<'NGX'
+server {
+    listen 127.0.0.1:8080;
+    server_name _;
+    location /stub_status { stub_status; }
+}
+NGX
+
+    # MariaDB: the exporter user is created at every boot by a oneshot unit
+    # ordered after mariadb.service (idempotent SQL; --volatile=overlay
+    # throws the data away at shutdown anyway). is-system-running --wait
+    # waits for it, so scenarios start with a usable database.
+    mkdir -p "$d/usr/lib/exporterctl-e2e" "$d/etc/mysqld_exporter"
+    cat >"$d/usr/lib/exporterctl-e2e/db-setup.sql" <<'SQL'
+CREATE USER IF NOT EXISTS 'exporter'@'localhost' IDENTIFIED BY 'e2e-exporter-pw' WITH MAX_USER_CONNECTIONS 3;
+GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO 'exporter'@'localhost';
+FLUSH PRIVILEGES;
+SQL
+    cat >"$d/etc/systemd/system/exporterctl-e2e-db-setup.service" <<'UNIT'
+[Unit]
+Description=exporterctl e2e: create the MariaDB exporter user
+Requires=mariadb.service
+After=mariadb.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'for i in $(seq 1 60); do mariadb -e "SELECT 1" >/dev/null 2>&1 && break; sleep 0.5; done; exec mariadb < /usr/lib/exporterctl-e2e/db-setup.sql'
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+    ln -sf /etc/systemd/system/exporterctl-e2e-db-setup.service \
+        "$d/etc/systemd/system/multi-user.target.wants/exporterctl-e2e-db-setup.service"
+    # mysqld_exporter 0.14 reads this with --config.my-cnf=PATH.
+    cat >"$d/etc/mysqld_exporter/.my.cnf" <<'CNF'
+[client]
+user=exporter
+password=e2e-exporter-pw
+socket=/run/mysqld/mysqld.sock
+CNF
+    chroot "$d" chown root:prometheus /etc/mysqld_exporter/.my.cnf
+    chmod 0640 "$d/etc/mysqld_exporter/.my.cnf"
+
+    # Quiet journald a bit and keep it in memory.
+    mkdir -p "$d/etc/systemd/journald.conf.d"
+    printf '[Journal]\nStorage=volatile\nRateLimitBurst=0\n' >"$d/etc/systemd/journald.conf.d/e2e.conf"
+
+    # Real exporter binaries, kept beside the rootfs for repackaging.
+    echo "exporterctl-e2e rootfs $ROOTFS_VERSION built $(date -u +%FT%TZ)" >"$d/etc/exporterctl-e2e-rootfs"
+}
+
+# ensure_rootfs -> sets ROOTFS
+ensure_rootfs() {
+    ROOTFS="$CACHE_DIR/rootfs-$ROOTFS_VERSION"
+    if [ -f "$ROOTFS/etc/exporterctl-e2e-rootfs" ]; then
+        log "using cached rootfs $ROOTFS"
+        return 0
+    fi
+    mkdir -p "$CACHE_DIR"
+    # Remove leftovers of an interrupted build (never a completed rootfs).
+    rm -rf "$CACHE_DIR"/rootfs-"$ROOTFS_VERSION".tmp.* "$ROOTFS"
+    local tmp
+    tmp=$(mktemp -d "$CACHE_DIR/rootfs-$ROOTFS_VERSION.tmp.XXXXXX")
+    log "building rootfs into $tmp (takes ~1-2 min)"
+    local t0=$SECONDS
+    if ! mmdebstrap --quiet --variant=minbase --include="$ROOTFS_PKGS" \
+            --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+            --dpkgopt='path-exclude=/usr/share/locale/*' \
+            bookworm "$tmp" >"$WORK/mmdebstrap.log" 2>&1; then
+        tail -n 40 "$WORK/mmdebstrap.log" >&2
+        rm -rf "$tmp"
+        die "mmdebstrap failed"
+    fi
+    customize_rootfs "$tmp"
+    mv -T "$tmp" "$ROOTFS"
+    log "rootfs built in $((SECONDS - t0)) s ($(du -sh "$ROOTFS" | cut -f1))"
+}
+
+# ---------------------------------------------------------------- container
+CT_NAME=""
+NSPAWN_PID=""
+LEADER=""
+
+own_cgroup_v2() { sed -n 's/^0:://p' /proc/self/cgroup; }
+own_cgroup_v1_systemd() { sed -n 's/^[0-9]*:name=systemd://p' /proc/self/cgroup; }
+
+boot_container() {
+    local share=$1 releases=$2
+    CT_NAME="exporterctl-e2e-$$"
+    log "booting container $CT_NAME"
+    systemd-nspawn -q -D "$ROOTFS" -M "$CT_NAME" --boot --register=no --keep-unit \
+        --volatile=overlay --private-network --console=read-only \
+        --bind-ro="$share:/host" --bind-ro="$releases:/srv/releases" \
+        </dev/null >"$WORK/nspawn.log" 2>&1 &
+    NSPAWN_PID=$!
+    local i pid
+    for i in $(seq 1 300); do
+        for pid in $(pgrep -P "$NSPAWN_PID" 2>/dev/null); do
+            if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = systemd ]; then LEADER=$pid; break 2; fi
+        done
+        kill -0 "$NSPAWN_PID" 2>/dev/null || { cat "$WORK/nspawn.log" >&2; die "systemd-nspawn exited early"; }
+        sleep 0.1
+    done
+    [ -n "$LEADER" ] || die "container PID 1 did not appear"
+    local state
+    state=$(timeout 120 nsenter -t "$LEADER" -a systemctl is-system-running --wait 2>&1) || true
+    if [ "$state" != running ]; then
+        ct systemctl --failed --no-pager >&2 || true
+        ct journalctl -b --no-pager -p warning -n 60 >&2 || true
+        die "container did not reach 'running' (state: $state)"
+    fi
+    log "container up (leader pid $LEADER)"
+}
+
+# Run a command inside the container (all namespaces).
+ct() { nsenter -t "$LEADER" -a "$@"; }
+# Run a host command in the container's network namespace only.
+ct_net() { nsenter -t "$LEADER" -n "$@"; }
+
+teardown_container() {
+    [ -n "$NSPAWN_PID" ] || return 0
+    if kill -0 "$NSPAWN_PID" 2>/dev/null; then
+        kill -TERM "$NSPAWN_PID" 2>/dev/null || true
+        local i
+        for i in $(seq 1 100); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$NSPAWN_PID" 2>/dev/null; then
+            log "nspawn did not stop on TERM, sending KILL"
+            kill -KILL "$NSPAWN_PID" 2>/dev/null || true
+        fi
+    fi
+    wait "$NSPAWN_PID" 2>/dev/null || true
+    # --keep-unit leaves empty 'payload' cgroups below our own cgroup.
+    local cg base
+    for base in "/sys/fs/cgroup/unified$(own_cgroup_v2)" "/sys/fs/cgroup$(own_cgroup_v2)" \
+                "/sys/fs/cgroup/systemd$(own_cgroup_v1_systemd)"; do
+        base=${base%/}
+        for cg in "$base/payload" "$base/supervisor"; do
+            [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+        done
+    done
+    [ -n "$CT_NAME" ] && rm -rf "/run/systemd/nspawn/propagate/$CT_NAME"
+    rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn 2>/dev/null || true
+    NSPAWN_PID=""
+    LEADER=""
+}
