@@ -1,0 +1,1 @@
+//! Builders for release archives (good and hostile) used by the tests.
