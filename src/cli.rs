@@ -1,1 +1,176 @@
-//! clap definitions only.
+//! Command-line definitions (clap) — the single source of the `--help` text
+//! and the man page.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "exporterctl",
+    version,
+    about = "Upgrade, roll back and garbage-collect Prometheus exporters the Nix way",
+    long_about = "exporterctl keeps Prometheus exporters in a content-addressed, immutable store, \
+describes a host's exporters in a YAML manifest, and switches between states by atomic symlink \
+flips, unit restarts and health checks — rolling back on its own when a check fails. Every \
+achieved state is a numbered generation that `rollback` returns to instantly.",
+    after_help = "Files: state in /var/lib/exporterctl (store/, profiles/, generations/, journal.json, lock); \
+binaries linked from /usr/local/bin; units in /etc/systemd/system. `--root DIR` moves all of them under DIR.\n\
+Exit status: 0 success; 1 a step or check failed (also when it was rolled back); 2 bad input (manifest, lock, arguments); \
+3 another exporterctl holds the lock or an interrupted switch needs `resume`.\n\
+Logging: RUST_LOG=debug for more detail; -q for errors only."
+)]
+pub struct Cli {
+    /// Put every path (state, store, bin_dir, unit_dir) under DIR: for tests and unprivileged demos.
+    #[arg(long, global = true, value_name = "DIR", env = "EXPORTERCTL_ROOT")]
+    pub root: Option<PathBuf>,
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Ask before each step and pause between steps (settings.pause_safe, 30 s).
+    Safe,
+    /// Ask once and pause between steps (settings.pause_standard, 10 s).
+    Standard,
+    /// Neither ask nor pause.
+    Fast,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the self-contained demo: a release server on 127.0.0.1, a temporary root, the `process`
+    /// service manager; switch, upgrade, a broken release rolled back on its own, rollback, gc.
+    Demo {
+        /// Keep the demo root afterwards and print its path.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Fetch, verify and add every exporter of MANIFEST to the store; print each store path.
+    /// Touches nothing outside the store and the download cache.
+    Realise {
+        manifest: PathBuf,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Resolve MANIFEST to exact URLs, sha256 and store paths, and write MANIFEST.lock (JSON).
+    /// `realise` and `switch` use the lock when present and refuse one that no longer matches.
+    Lock { manifest: PathBuf },
+    /// Inspect the store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+    /// Move the host to MANIFEST's state: realise everything first, then for each changed exporter
+    /// flip its link, restart its unit and health-check it, rolling back that step on failure.
+    Switch {
+        manifest: PathBuf,
+        /// Print the plan and change nothing at all, not even the store.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only switch these exporters (repeatable); the others stay as they are.
+        #[arg(long, value_name = "NAME")]
+        only: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Mode::Standard)]
+        mode: Mode,
+        /// On any failed step, undo every step of this switch.
+        #[arg(long)]
+        atomic: bool,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Return to the previous generation (or to generation N): only flips, restarts and health
+    /// checks; nothing is downloaded, it works offline.
+    Rollback {
+        /// Generation to return to.
+        #[arg(long, value_name = "N")]
+        to: Option<u64>,
+    },
+    /// List generations: number, date, each exporter's version, the switch's outcome; `*` marks
+    /// the current one. Failed attempts that made no generation are listed too.
+    Generations {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Per exporter, what differs between generations A and B: `1.7.0 → 1.9.1`, added, removed.
+    Diff {
+        a: u64,
+        b: u64,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Current generation; per exporter its version, store path, unit state and health now;
+    /// the last switch.
+    Status {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete old generations, then every store path and cached download no root reaches.
+    /// Roots: kept generations, the current and the last good one, an interrupted switch, and the
+    /// executable of every running process.
+    Gc {
+        /// Keep the newest N generations (never fewer than the current one).
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+        /// Delete generations older than this (e.g. 30d); the current one is always kept.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        older_than: Option<std::time::Duration>,
+        /// Show what would be deleted and how many bytes it frees; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Import binaries (and unit files) installed by hand at MANIFEST's paths into the store as
+    /// the first generation, reading each version from the binary, so that state can be rolled
+    /// back to.
+    Adopt { manifest: PathBuf },
+    /// Finish a switch that a crash interrupted (or undo it with --abort).
+    Resume {
+        /// Undo the interrupted switch instead of finishing it.
+        #[arg(long)]
+        abort: bool,
+    },
+    #[command(hide = true, name = "demo-exporter")]
+    DemoExporter {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long, default_value = "127.0.0.1:9999")]
+        listen: String,
+        #[arg(long, default_value = "ok")]
+        behaviour: String,
+        /// Ignored extra arguments (as real exporters' flags).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Re-hash every store path against its name; report each modified one; exit 1 if any.
+    Verify {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List store paths with kind, name, version and size.
+    Ls {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}

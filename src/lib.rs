@@ -5,10 +5,12 @@
 //! `commands` → `switch`/`realise` → `generation`, `store`, `source`,
 //! `service`, `health` → `fsutil`, `paths`.
 
+pub mod adopt;
 pub mod cli;
 pub mod commands;
 pub mod demo;
 pub mod fsutil;
+pub mod gc;
 pub mod generation;
 pub mod health;
 pub mod manifest;
@@ -17,3 +19,4 @@ pub mod realise;
 pub mod service;
 pub mod source;
 pub mod store;
+pub mod switch;

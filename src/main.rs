@@ -1,1 +1,82 @@
-fn main() {}
+//! Thin entry point: parse the command line, set up logging, run the command,
+//! map the outcome to an exit status.
+
+use clap::Parser;
+use exporterctl::cli::{Cli, Command, StoreCommand};
+use exporterctl::commands::{self, BlockedError, Ctx, Outcome, UsageError};
+use std::process::ExitCode;
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn,exporterctl=info",
+        (false, 1) => "info,exporterctl=debug",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    if let Command::DemoExporter { name, version, listen, behaviour, rest: _ } = &cli.command {
+        let opts = exporterctl::demo::exporter::ExporterOpts {
+            name: name.clone(),
+            version: version.clone(),
+            listen: listen.clone(),
+            behaviour: behaviour.parse().map_err(|e: String| UsageError(e))?,
+        };
+        exporterctl::demo::exporter::run(&opts)?;
+        return Ok(Outcome::Ok);
+    }
+    let ctx = Ctx::new(cli.root.clone())?;
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Demo { keep } => commands::demo::run(&ctx, keep),
+        Command::Realise { manifest, json } => commands::realise::run(&ctx, &manifest, json.json),
+        Command::Lock { manifest } => commands::lock::run(&ctx, &manifest),
+        Command::Store { command: StoreCommand::Verify { json } } => commands::store::verify(&ctx, json.json),
+        Command::Store { command: StoreCommand::Ls { json } } => commands::store::ls(&ctx, json.json),
+        Command::Switch { manifest, dry_run, only, mode, atomic, yes } => commands::switch::run(
+            &ctx,
+            &commands::switch::SwitchArgs { manifest: &manifest, dry_run, only: &only, mode, atomic, yes, quiet },
+        ),
+        Command::Rollback { to } => commands::rollback::run(&ctx, to, quiet),
+        Command::Generations { json } => commands::generations::run(&ctx, json.json),
+        Command::Diff { a, b, json } => commands::diff::run(&ctx, a, b, json.json),
+        Command::Status { json } => commands::status::run(&ctx, json.json),
+        Command::Gc { keep, older_than, dry_run, json } => commands::gc::run(
+            &ctx,
+            &exporterctl::gc::Policy { keep, older_than, dry_run },
+            json.json,
+        ),
+        Command::Adopt { manifest } => commands::adopt::run(&ctx, &manifest),
+        Command::Resume { abort } => commands::resume::run(&ctx, abort, quiet),
+        Command::DemoExporter { .. } => unreachable!("handled above"),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose, cli.quiet);
+    match run(cli) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let code = if e.downcast_ref::<UsageError>().is_some() {
+                2
+            } else if e.downcast_ref::<BlockedError>().is_some() {
+                3
+            } else {
+                1
+            };
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,1 +1,210 @@
+//! Realise: turn a manifest (and its lock, if any) into verified store paths.
+//! Shared by `realise`, `lock`, `switch` and `check`.
 
+use crate::manifest::lock::{LockError, LockFile};
+use crate::manifest::{Exporter, Manifest};
+use crate::source::{Expected, FetchError, FetchRequest, Fetcher};
+use crate::store::{AddRelease, Store, StoreError, StorePath};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RealiseError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("{exporter} {version}: {source}")]
+    Store {
+        exporter: String,
+        version: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("{exporter} {version}: {message}")]
+    Source { exporter: String, version: String, message: String },
+    #[error("{exporter} {version}: the download matches the locked sha256 but unpacks to {actual}, not the locked {locked}; the store or the lock was tampered with")]
+    LockedPathMismatch { exporter: String, version: String, locked: String, actual: String },
+    #[error("{} exporters failed to realise:\n  {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Several(Vec<RealiseError>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Realised {
+    pub name: String,
+    pub version: String,
+    pub url: String,
+    pub sha256: String,
+    pub store_path: StorePath,
+    /// False when the store already had it (no request made).
+    pub fetched: bool,
+}
+
+/// The lock beside the manifest, checked against it.
+pub fn load_lock(manifest: &Manifest) -> Result<Option<LockFile>, LockError> {
+    let lock = LockFile::load_for(&manifest.path)?;
+    if let Some(l) = &lock {
+        l.check_matches(manifest)?;
+    }
+    Ok(lock)
+}
+
+/// Realises every exporter of the manifest, reusing the store and the
+/// download cache; downloads run in parallel.
+pub fn realise_all(
+    store: &Store,
+    fetcher: &Fetcher,
+    manifest: &Manifest,
+    lock: Option<&LockFile>,
+) -> Result<Vec<Realised>, RealiseError> {
+    let mut done: Vec<Option<Realised>> = vec![None; manifest.exporters.len()];
+    let mut to_fetch: Vec<(usize, FetchRequest)> = Vec::new();
+    for (i, e) in manifest.exporters.iter().enumerate() {
+        let src = resolve(e, manifest)?;
+        let locked = lock.and_then(|l| l.entry(&e.name));
+        if let Some(l) = locked {
+            let sp = StorePath::parse(&l.store_path).map_err(|source| store_err(e, source))?;
+            if store.is_valid(&sp) {
+                done[i] = Some(Realised {
+                    name: e.name.clone(),
+                    version: e.version.clone(),
+                    url: src.url.clone(),
+                    sha256: l.sha256.clone(),
+                    store_path: sp,
+                    fetched: false,
+                });
+                continue;
+            }
+        } else if let Some(sp) = store
+            .find_release(&e.name, &e.version, &src.url)
+            .map_err(|source| store_err(e, source))?
+        {
+            let meta = store.meta(&sp).map_err(|source| store_err(e, source))?;
+            let sha = meta.and_then(|m| m.archive_sha256).unwrap_or_default();
+            let pinned_ok = src.sha256.as_ref().is_none_or(|p| *p == sha);
+            if pinned_ok {
+                done[i] = Some(Realised {
+                    name: e.name.clone(),
+                    version: e.version.clone(),
+                    url: src.url.clone(),
+                    sha256: sha,
+                    store_path: sp,
+                    fetched: false,
+                });
+                continue;
+            }
+        }
+        let expected = if let Some(l) = locked {
+            Expected::Locked(l.sha256.clone())
+        } else if let Some(sha) = &src.sha256 {
+            Expected::Pinned(sha.clone())
+        } else if let Some(url) = &src.checksums_url {
+            Expected::ChecksumFile { url: url.clone(), file_name: src.file_name.clone() }
+        } else {
+            Expected::Unverified
+        };
+        to_fetch.push((
+            i,
+            FetchRequest {
+                exporter: e.name.clone(),
+                version: e.version.clone(),
+                url: src.url.clone(),
+                expected,
+                allow_http: e.allow_http,
+            },
+        ));
+    }
+
+    let reqs: Vec<FetchRequest> = to_fetch.iter().map(|(_, r)| r.clone()).collect();
+    let results = if reqs.is_empty() { Vec::new() } else { fetcher.fetch_all(&reqs) };
+    let mut errors = Vec::new();
+    let mut fetched = Vec::new();
+    for ((i, _), r) in to_fetch.iter().zip(results) {
+        match r {
+            Ok(f) => fetched.push((*i, f)),
+            Err(e) => errors.push(RealiseError::Fetch(e)),
+        }
+    }
+    // Unpack in parallel too: on a multi-core host several archives
+    // decompress at once.
+    let added: Vec<(usize, Result<Realised, RealiseError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = fetched
+            .iter()
+            .map(|(i, f)| {
+                let e = &manifest.exporters[*i];
+                let locked = lock.and_then(|l| l.entry(&e.name));
+                (
+                    *i,
+                    s.spawn(move || -> Result<Realised, RealiseError> {
+                        let src = resolve(e, manifest)?;
+                        let sp = store
+                            .add_release(&AddRelease {
+                                name: &e.name,
+                                version: &e.version,
+                                archive: &f.path,
+                                kind: src.archive,
+                                binary: src.binary.as_deref(),
+                                origin_url: &src.url,
+                                archive_sha256: &f.sha256,
+                                archive_size: f.size,
+                            })
+                            .map_err(|source| store_err(e, source))?;
+                        if let Some(l) = locked {
+                            if l.store_path != sp.as_str() {
+                                return Err(RealiseError::LockedPathMismatch {
+                                    exporter: e.name.clone(),
+                                    version: e.version.clone(),
+                                    locked: l.store_path.clone(),
+                                    actual: sp.to_string(),
+                                });
+                            }
+                        }
+                        tracing::info!("{} {}: {}", e.name, e.version, sp);
+                        Ok(Realised {
+                            name: e.name.clone(),
+                            version: e.version.clone(),
+                            url: src.url,
+                            sha256: f.sha256.clone(),
+                            store_path: sp,
+                            fetched: true,
+                        })
+                    }),
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(i, h)| {
+                let r = h.join().unwrap_or_else(|_| {
+                    Err(RealiseError::Source {
+                        exporter: manifest.exporters[i].name.clone(),
+                        version: manifest.exporters[i].version.clone(),
+                        message: "unpacking panicked".into(),
+                    })
+                });
+                (i, r)
+            })
+            .collect()
+    });
+    for (i, r) in added {
+        match r {
+            Ok(x) => done[i] = Some(x),
+            Err(e) => errors.push(e),
+        }
+    }
+    match errors.len() {
+        0 => Ok(done.into_iter().flatten().collect()),
+        1 => Err(errors.remove(0)),
+        _ => Err(RealiseError::Several(errors)),
+    }
+}
+
+fn resolve(e: &Exporter, m: &Manifest) -> Result<crate::manifest::ResolvedSource, RealiseError> {
+    e.resolve_source(&m.settings).map_err(|message| RealiseError::Source {
+        exporter: e.name.clone(),
+        version: e.version.clone(),
+        message,
+    })
+}
+
+fn store_err(e: &Exporter, source: StoreError) -> RealiseError {
+    RealiseError::Store { exporter: e.name.clone(), version: e.version.clone(), source }
+}

@@ -1,1 +1,96 @@
+//! One module per subcommand. Each composes the library's layers; none does
+//! low-level I/O of its own.
 
+pub mod adopt;
+pub mod demo;
+pub mod diff;
+pub mod gc;
+pub mod generations;
+pub mod lock;
+pub mod realise;
+pub mod resume;
+pub mod rollback;
+pub mod status;
+pub mod store;
+pub mod switch;
+mod ui;
+
+use crate::generation::journal;
+use crate::generation::statelock::StateLock;
+use crate::paths::Layout;
+use crate::store::Store;
+use anyhow::{Context as _, Result};
+use std::path::PathBuf;
+
+pub use ui::TerminalUi;
+
+/// How a command ended, mapped to the process exit status by `main`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// Something failed (a step, a check, verification), even if it was rolled back.
+    Failed,
+}
+
+/// Errors that are the user's input, not the host's state (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The host is busy or needs `resume` first (exit status 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BlockedError(pub String);
+
+pub struct Ctx {
+    pub layout: Layout,
+}
+
+impl Ctx {
+    pub fn new(root: Option<PathBuf>) -> Result<Ctx> {
+        let root = match root {
+            None => PathBuf::from("/"),
+            Some(r) => {
+                std::fs::create_dir_all(&r).with_context(|| format!("creating root {}", r.display()))?;
+                // Links in bin_dir are absolute: they must not depend on the cwd.
+                r.canonicalize().with_context(|| format!("resolving root {}", r.display()))?
+            }
+        };
+        Ok(Ctx { layout: Layout::new(root) })
+    }
+
+    pub fn store(&self) -> Result<Store> {
+        Ok(Store::open(&self.layout)?)
+    }
+
+    /// Takes the exclusive state lock for a command that changes the host.
+    pub fn lock(&self, what: &str) -> Result<StateLock> {
+        StateLock::acquire(&self.layout, what).map_err(|e| match e {
+            crate::generation::statelock::LockError::Busy { .. } => BlockedError(e.to_string()).into(),
+            other => anyhow::Error::new(other),
+        })
+    }
+
+    /// Refuses to start a new change while an interrupted switch is pending.
+    pub fn ensure_no_interrupted_switch(&self) -> Result<()> {
+        if let Some(j) = journal::load(&self.layout).context("reading journal.json")? {
+            let at = j
+                .current_step
+                .and_then(|i| j.steps.get(i))
+                .map(|s| format!(" at step {} ({})", j.current_step.unwrap_or_default() + 1, s.name))
+                .unwrap_or_default();
+            return Err(BlockedError(format!(
+                "{} {} was interrupted{at}; run `exporterctl resume` to finish it or `exporterctl resume --abort` to undo it",
+                j.kind, j.id
+            ))
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -32,7 +32,7 @@ pub enum ManifestError {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceManagerKind {
     Systemd,
@@ -93,7 +93,12 @@ impl Default for Settings {
     }
 }
 
-mod humantime_serde_compat {
+/// Durations as humane strings (`30s`, `2m`) in every JSON record.
+pub mod humantime_serde_compat {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
     pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_duration(*d).to_string())
     }
@@ -142,7 +147,7 @@ pub struct ResolvedSource {
     pub archive: ArchiveKind,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct HealthSpec {
     pub url: Option<String>,
     pub build_info: Option<String>,

@@ -64,6 +64,8 @@ NGX
     cat >"$d/usr/lib/exporterctl-e2e/db-setup.sql" <<'SQL'
 CREATE USER IF NOT EXISTS 'exporter'@'localhost' IDENTIFIED BY 'e2e-exporter-pw' WITH MAX_USER_CONNECTIONS 3;
 GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO 'exporter'@'localhost';
+-- MariaDB >= 10.5 split SHOW SLAVE STATUS off REPLICATION CLIENT (now BINLOG MONITOR).
+GRANT SLAVE MONITOR ON *.* TO 'exporter'@'localhost';
 FLUSH PRIVILEGES;
 SQL
     cat >"$d/etc/systemd/system/exporterctl-e2e-db-setup.service" <<'UNIT'
@@ -97,15 +99,24 @@ CNF
     printf '[Journal]\nStorage=volatile\nRateLimitBurst=0\n' >"$d/etc/systemd/journald.conf.d/e2e.conf"
 
     # Real exporter binaries, kept beside the rootfs for repackaging.
-    echo "exporterctl-e2e rootfs $ROOTFS_VERSION built $(date -u +%FT%TZ)" >"$d/etc/exporterctl-e2e-rootfs"
+    rootfs_stamp >"$d/etc/exporterctl-e2e-rootfs"
+}
+
+# The stamp identifies what built the tree: a cached rootfs whose stamp
+# differs (package list or customisation changed) is rebuilt.
+rootfs_stamp() {
+    { echo "$ROOTFS_VERSION $ROOTFS_PKGS"; declare -f customize_rootfs; } | sha256sum | cut -c1-16
 }
 
 # ensure_rootfs -> sets ROOTFS
 ensure_rootfs() {
     ROOTFS="$CACHE_DIR/rootfs-$ROOTFS_VERSION"
     if [ -f "$ROOTFS/etc/exporterctl-e2e-rootfs" ]; then
-        log "using cached rootfs $ROOTFS"
-        return 0
+        if [ "$(cat "$ROOTFS/etc/exporterctl-e2e-rootfs")" = "$(rootfs_stamp)" ]; then
+            log "using cached rootfs $ROOTFS"
+            return 0
+        fi
+        log "cached rootfs is stale (customisation changed): rebuilding"
     fi
     mkdir -p "$CACHE_DIR"
     # Remove leftovers of an interrupted build (never a completed rootfs).
@@ -153,8 +164,13 @@ boot_container() {
         sleep 0.1
     done
     [ -n "$LEADER" ] || die "container PID 1 did not appear"
-    local state
-    state=$(timeout 120 nsenter -t "$LEADER" -a systemctl is-system-running --wait 2>&1) || true
+    # PID 1 exists a moment before its private bus socket does: retry
+    # until is-system-running can connect, then let it wait for boot.
+    local state=""
+    for i in $(seq 1 300); do
+        state=$(timeout 120 nsenter -t "$LEADER" -a systemctl is-system-running --wait 2>&1) || true
+        case $state in *"Failed to connect"*|"") sleep 0.1 ;; *) break ;; esac
+    done
     if [ "$state" != running ]; then
         ct systemctl --failed --no-pager >&2 || true
         ct journalctl -b --no-pager -p warning -n 60 >&2 || true
@@ -164,7 +180,11 @@ boot_container() {
 }
 
 # Run a command inside the container (all namespaces).
-ct() { nsenter -t "$LEADER" -a "$@"; }
+# A clean environment: nothing of the host's (cargo, pyenv, RUST_LOG...) leaks in.
+ct() {
+    nsenter -t "$LEADER" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        HOME=/root LANG=C.UTF-8 TERM=dumb RUST_BACKTRACE=1 ${E2E_RUST_LOG:+RUST_LOG=$E2E_RUST_LOG} "$@"
+}
 # Run a host command in the container's network namespace only.
 ct_net() { nsenter -t "$LEADER" -n "$@"; }
 
@@ -190,7 +210,7 @@ teardown_container() {
         done
     done
     [ -n "$CT_NAME" ] && rm -rf "/run/systemd/nspawn/propagate/$CT_NAME"
-    rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn 2>/dev/null || true
+    rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn/locks /run/systemd/nspawn 2>/dev/null || true
     NSPAWN_PID=""
     LEADER=""
 }

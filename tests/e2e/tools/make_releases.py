@@ -57,11 +57,9 @@ def sha256(data):
 def patch_version(data, old, new, expect_count=1):
     """Replace the NUL-delimited version string `old` by `new` (same length)."""
     assert len(old) == len(new), (old, new)
-    needle_variants = [b"\x00" + old + b"\x00", b"\x00" + old]
     count = data.count(b"\x00" + old + b"\x00")
     if count != expect_count:
         sys.exit(f"make_releases: expected {expect_count} NUL-delimited {old!r} in binary, found {count}")
-    del needle_variants
     return data.replace(b"\x00" + old + b"\x00", b"\x00" + new + b"\x00")
 
 

@@ -1,0 +1,119 @@
+//! `exporterctl adopt MANIFEST`
+
+use super::realise::load_manifest;
+use super::{Ctx, Outcome, UsageError};
+use crate::adopt::read_version;
+use crate::generation::history::{History, SwitchRecord, SwitchStatus};
+use crate::generation::links::Links;
+use crate::generation::now_rfc3339;
+use crate::generation::profile::{self, Profiles};
+use crate::generation::record::{GenerationRecord, Generations};
+use crate::generation::state::{ExporterState, ProfileState};
+use crate::store::EntryKind;
+use anyhow::{bail, Context as _, Result};
+use std::path::Path;
+
+pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
+    let manifest = load_manifest(manifest_path)?;
+    let _lock = ctx.lock("adopt")?;
+    ctx.ensure_no_interrupted_switch()?;
+    let profiles = Profiles::new(&ctx.layout);
+    if profiles.current()?.farm().is_some() {
+        return Err(UsageError(
+            "exporterctl already manages this host; adopt only makes the first generation".into(),
+        )
+        .into());
+    }
+    let store = ctx.store()?;
+    store.clean_leftovers()?;
+    let mut state = ProfileState::from_settings(&manifest);
+    let links = Links::new(&ctx.layout);
+    for e in &manifest.exporters {
+        let bin = links.bin_entry(&state, &e.name);
+        let meta = std::fs::metadata(&bin);
+        if !meta.as_ref().is_ok_and(|m| m.is_file()) {
+            eprintln!("{}: nothing installed at {}; skipped", e.name, bin.display());
+            continue;
+        }
+        let version = match read_version(&bin) {
+            Some(v) => v,
+            None => {
+                eprintln!(
+                    "{}: could not read a version from `{} --version`; recording the manifest's {}",
+                    e.name,
+                    bin.display(),
+                    e.version
+                );
+                e.version.clone()
+            }
+        };
+        let mut copy_bin = |dir: &Path| -> std::io::Result<()> {
+            std::fs::create_dir(dir.join("bin"))?;
+            std::fs::copy(&bin, dir.join("bin").join(&e.name)).map(|_| ())
+        };
+        let store_path = store.add_tree(&format!("{}-{version}", e.name), EntryKind::Adopted, Some(&version), &mut copy_bin)?;
+        let unit_file = links.unit_entry(&state, &e.unit);
+        let unit_store_path = if std::fs::symlink_metadata(&unit_file).is_ok_and(|m| m.is_file()) {
+            let mut copy_unit = |dir: &Path| std::fs::copy(&unit_file, dir.join(&e.unit)).map(|_| ());
+            Some(store.add_tree(&format!("unit-{}", e.unit), EntryKind::Adopted, None, &mut copy_unit)?)
+        } else {
+            None
+        };
+        println!("{}: adopted {} {version} from {}", e.name, e.name, bin.display());
+        state.exporters.push(ExporterState {
+            name: e.name.clone(),
+            version,
+            store_path,
+            unit: e.unit.clone(),
+            unit_store_path,
+            args: e.args.clone(),
+            environment: e.environment.clone(),
+            health: e.health.clone(),
+        });
+    }
+    if state.exporters.is_empty() {
+        bail!("nothing to adopt: none of the manifest's exporters is installed under {}", ctx.layout.rooted(&manifest.settings.bin_dir).display());
+    }
+    let farm = profile::build_farm(&store, &state)?;
+    profiles.ensure_dir()?;
+    let generations = Generations::new(&ctx.layout);
+    let n = generations.allocate()?;
+    let id = SwitchRecord::new_id();
+    generations.save(&GenerationRecord {
+        number: n,
+        created_at: now_rfc3339(),
+        profile: farm.clone(),
+        origin: "adopt".into(),
+        switch_id: id.clone(),
+        manifest: Some(manifest_path.to_path_buf()),
+        outcome: "succeeded".into(),
+    })?;
+    profiles.link_generation(n, &farm)?;
+    profiles.flip_to_generation(n)?;
+    // The hand-placed files are in the store now: replace each with our link
+    // (a rename over it, so the path never disappears). Running processes keep
+    // the inode they started from.
+    links.install_all(&state).context("linking adopted exporters")?;
+    let record = SwitchRecord {
+        id,
+        kind: "adopt".into(),
+        manifest: Some(manifest_path.to_path_buf()),
+        started_at: now_rfc3339(),
+        ended_at: Some(now_rfc3339()),
+        status: SwitchStatus::Succeeded,
+        atomic: false,
+        from_generation: None,
+        from_profile: None,
+        target_profile: farm.clone(),
+        target_generation: None,
+        live_profile: Some(farm),
+        current_step: None,
+        steps: Vec::new(),
+        unchanged: state.exporters.iter().map(|e| e.name.clone()).collect(),
+        result_generation: Some(n),
+        resumed: false,
+    };
+    History::new(&ctx.layout).finish(&ctx.layout, &record)?;
+    println!("generation {n}: {} exporter(s) adopted; `exporterctl rollback --to {n}` returns here", state.exporters.len());
+    Ok(Outcome::Ok)
+}

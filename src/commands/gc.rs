@@ -1,0 +1,30 @@
+//! `exporterctl gc`
+
+use super::store::human_bytes;
+use super::{print_json, Ctx, Outcome};
+use crate::gc::{self, Policy};
+use anyhow::Result;
+
+pub fn run(ctx: &Ctx, policy: &Policy, json: bool) -> Result<Outcome> {
+    let _lock = ctx.lock("gc")?;
+    let store = ctx.store()?;
+    let report = gc::collect(&ctx.layout, &store, policy)?;
+    if json {
+        print_json(&report)?;
+        return Ok(Outcome::Ok);
+    }
+    let verb = if policy.dry_run { "would delete" } else { "deleted" };
+    let gens: Vec<String> = report.generations_deleted.iter().map(|n| n.to_string()).collect();
+    println!(
+        "{verb} {} generation(s){}, {} store path(s) and {} cached download(s), freeing {}",
+        gens.len(),
+        if gens.is_empty() { String::new() } else { format!(" ({})", gens.join(", ")) },
+        report.store_paths_deleted.len(),
+        report.downloads_deleted.len(),
+        human_bytes(report.bytes_freed)
+    );
+    for p in &report.store_paths_deleted {
+        println!("  {p}");
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,49 @@
+//! `exporterctl resume [--abort]`
+
+use super::switch::{outcome_of, print_summary};
+use super::{Ctx, Outcome, TerminalUi};
+use crate::generation::history::StepStatus;
+use crate::generation::journal;
+use crate::generation::profile;
+use crate::generation::state::ProfileState;
+use crate::health::Probe;
+use crate::service::manager_for;
+use crate::switch::{Engine, Options};
+use anyhow::{Context as _, Result};
+use std::time::Duration;
+
+pub fn run(ctx: &Ctx, abort: bool, quiet: bool) -> Result<Outcome> {
+    let _lock = ctx.lock("resume")?;
+    let Some(mut record) = journal::load(&ctx.layout).context("reading journal.json")? else {
+        println!("nothing to resume: no switch was interrupted");
+        return Ok(Outcome::Ok);
+    };
+    let store = ctx.store()?;
+    let target = profile::read_farm_state(&store, &record.target_profile)?;
+    let from = match &record.from_profile {
+        Some(f) => profile::read_farm_state(&store, f)?,
+        None => ProfileState::empty_like(&target),
+    };
+    let svc = manager_for(target.service_manager, &ctx.layout);
+    svc.preflight()?;
+    let ui = TerminalUi::new(quiet);
+    let probe = Probe::new();
+    let engine = Engine { layout: &ctx.layout, store: &store, svc: svc.as_ref(), probe: &probe, ui: &ui };
+    // An atomic switch that had already failed was undoing itself: finish that.
+    let failed_atomic = record.atomic && record.steps.iter().any(|s| s.status == StepStatus::Failed);
+    if abort || failed_atomic {
+        if !quiet {
+            eprintln!("undoing interrupted {} {}", record.kind, record.id);
+        }
+        engine.abort(&mut record, &from)?;
+    } else {
+        if !quiet {
+            eprintln!("finishing interrupted {} {}", record.kind, record.id);
+        }
+        record.resumed = true;
+        let opts = Options { atomic: record.atomic, confirm_each: false, pause: Duration::ZERO };
+        engine.run(&mut record, &from, &target, &opts)?;
+    }
+    print_summary(&record);
+    Ok(outcome_of(&record))
+}

@@ -1,0 +1,58 @@
+//! `exporterctl rollback [--to N]`
+
+use super::switch::{outcome_of, print_summary};
+use super::{Ctx, Outcome, TerminalUi, UsageError};
+use crate::generation::profile::{self, Profiles};
+use crate::generation::record::Generations;
+use crate::health::Probe;
+use crate::service::manager_for;
+use crate::switch::{self, Engine, Options};
+use anyhow::Result;
+use std::time::Duration;
+
+pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool) -> Result<Outcome> {
+    let _lock = ctx.lock("rollback")?;
+    ctx.ensure_no_interrupted_switch()?;
+    let store = ctx.store()?;
+    let profiles = Profiles::new(&ctx.layout);
+    let current = profiles.current()?;
+    let Some(cur_n) = current.generation() else {
+        return Err(UsageError("there is no current generation to roll back from".into()).into());
+    };
+    let numbers: Vec<u64> = Generations::new(&ctx.layout).list()?.iter().map(|g| g.number).collect();
+    let n = match to {
+        Some(n) => n,
+        None => *numbers
+            .iter()
+            .filter(|&&n| n < cur_n)
+            .max()
+            .ok_or_else(|| UsageError(format!("generation {cur_n} is the oldest there is; nothing to roll back to")))?,
+    };
+    if n == cur_n {
+        println!("generation {n} is already current");
+        return Ok(Outcome::Ok);
+    }
+    let Some(target_farm) = profiles.generation_farm(n)? else {
+        let known: Vec<String> = numbers.iter().map(|n| n.to_string()).collect();
+        return Err(UsageError(format!("generation {n} does not exist (there are: {})", known.join(", "))).into());
+    };
+    let target = profile::read_farm_state(&store, &target_farm)?;
+    let from = match current.farm() {
+        Some(f) => profile::read_farm_state(&store, f)?,
+        None => crate::generation::state::ProfileState::empty_like(&target),
+    };
+    let svc = manager_for(target.service_manager, &ctx.layout);
+    svc.preflight()?;
+    let mut record = switch::new_record("rollback", None, &current, &from, &target, target_farm, false);
+    record.target_generation = Some(n);
+    let ui = TerminalUi::new(quiet);
+    if !quiet {
+        eprintln!("rolling back from generation {cur_n} to generation {n}");
+    }
+    let probe = Probe::new();
+    let engine = Engine { layout: &ctx.layout, store: &store, svc: svc.as_ref(), probe: &probe, ui: &ui };
+    let opts = Options { atomic: false, confirm_each: false, pause: Duration::ZERO };
+    engine.run(&mut record, &from, &target, &opts)?;
+    print_summary(&record);
+    Ok(outcome_of(&record))
+}

@@ -1,0 +1,154 @@
+//! `exporterctl status`
+
+use super::{print_json, Ctx, Outcome};
+use crate::generation::history::{Counts, History, SwitchRecord};
+use crate::generation::journal;
+use crate::generation::profile::{self, Current, Profiles};
+use crate::generation::statelock::StateLock;
+use crate::health::Probe;
+use crate::service::manager_for;
+use crate::switch::service_spec;
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct ExporterRow {
+    name: String,
+    version: String,
+    store_path: String,
+    unit: String,
+    active_state: String,
+    main_pid: Option<u32>,
+    /// `healthy`, `unhealthy: …`, or `unchecked` (no health URL).
+    health: String,
+}
+
+#[derive(Serialize)]
+struct LastSwitch {
+    id: String,
+    kind: String,
+    started_at: String,
+    ended_at: Option<String>,
+    /// running / interrupted (journal present) or the recorded outcome.
+    status: String,
+    current_step: Option<String>,
+    counts: Counts,
+    failures: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Status {
+    current_generation: Option<u64>,
+    /// Set while `profiles/system` points at a transient farm.
+    in_flight: bool,
+    exporters: Vec<ExporterRow>,
+    last_switch: Option<LastSwitch>,
+}
+
+fn last_switch(r: &SwitchRecord, status: String) -> LastSwitch {
+    LastSwitch {
+        id: r.id.clone(),
+        kind: r.kind.clone(),
+        started_at: r.started_at.clone(),
+        ended_at: r.ended_at.clone(),
+        status,
+        current_step: r.current_step.and_then(|i| r.steps.get(i)).map(|s| s.name.clone()),
+        counts: r.counts(),
+        failures: r
+            .steps
+            .iter()
+            .filter_map(|s| s.reason.as_ref().map(|reason| format!("{}: {reason}", s.name)))
+            .collect(),
+    }
+}
+
+pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
+    let store = ctx.store()?;
+    let current = Profiles::new(&ctx.layout).current()?;
+    let mut rows = Vec::new();
+    if let Some(farm) = current.farm() {
+        let state = profile::read_farm_state(&store, farm)?;
+        let svc = manager_for(state.service_manager, &ctx.layout);
+        let probe = Probe::new();
+        for e in &state.exporters {
+            let spec = service_spec(&ctx.layout, &state, e);
+            let (active_state, main_pid) = match svc.status(&spec) {
+                Ok(s) => (s.active_state, s.main_pid),
+                Err(err) => (format!("unknown ({err})"), None),
+            };
+            let health = if e.health.url.is_none() {
+                "unchecked".to_string()
+            } else {
+                match probe.check_once(&e.health, &e.version) {
+                    Ok(()) => "healthy".into(),
+                    Err(f) => format!("unhealthy: {f}"),
+                }
+            };
+            rows.push(ExporterRow {
+                name: e.name.clone(),
+                version: e.version.clone(),
+                store_path: e.store_path.to_string(),
+                unit: e.unit.clone(),
+                active_state,
+                main_pid,
+                health,
+            });
+        }
+    }
+    let last = match journal::load(&ctx.layout).context("reading journal.json")? {
+        Some(j) => {
+            let running = StateLock::acquire(&ctx.layout, "status").is_err();
+            Some(last_switch(&j, if running { "running".into() } else { "interrupted".into() }))
+        }
+        None => History::new(&ctx.layout).list()?.last().map(|r| last_switch(r, r.status.as_str().into())),
+    };
+    let status = Status {
+        current_generation: current.generation(),
+        in_flight: matches!(current, Current::Transient(_)),
+        exporters: rows,
+        last_switch: last,
+    };
+    let unhealthy = status.exporters.iter().any(|e| e.health.starts_with("unhealthy"));
+    if json {
+        print_json(&status)?;
+    } else {
+        match status.current_generation {
+            Some(n) => println!("generation {n}"),
+            None if status.in_flight => println!("generation: none (a switch is in flight)"),
+            None => println!("generation: none yet"),
+        }
+        for e in &status.exporters {
+            println!(
+                "  {:<24} {:<12} {:<10} {:<20} {}",
+                e.name,
+                e.version,
+                e.active_state,
+                e.main_pid.map(|p| format!("pid {p}")).unwrap_or_default(),
+                e.health
+            );
+            println!("  {:<24} {}", "", store.path_of(&crate::store::StorePath::parse(&e.store_path)?).display());
+        }
+        if let Some(l) = &status.last_switch {
+            println!(
+                "last {} {}: {} (started {}, ended {}); {} completed, {} failed, {} skipped, {} pending{}",
+                l.kind,
+                l.id,
+                l.status,
+                l.started_at,
+                l.ended_at.as_deref().unwrap_or("-"),
+                l.counts.completed,
+                l.counts.failed,
+                l.counts.skipped,
+                l.counts.pending,
+                l.current_step.as_ref().map(|s| format!("; at step {s}")).unwrap_or_default()
+            );
+            for f in &l.failures {
+                println!("  {f}");
+            }
+            if l.status == "interrupted" {
+                println!("run `exporterctl resume` to finish it, or `exporterctl resume --abort` to undo it");
+            }
+        }
+    }
+    Ok(if unhealthy { Outcome::Failed } else { Outcome::Ok })
+}

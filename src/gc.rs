@@ -1,0 +1,215 @@
+//! Garbage collection: delete old generations, then mark and sweep the store
+//! and the download cache from the roots.
+//!
+//! Roots: the generations kept, the current one, the last good one, an
+//! interrupted switch's farms, and the store path of every running process's
+//! executable (`/proc/*/exe`).
+
+use crate::generation::journal;
+use crate::generation::profile::{self, Profiles};
+use crate::generation::record::Generations;
+use crate::paths::Layout;
+use crate::store::{EntryKind, Store, StorePath};
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub keep: Option<usize>,
+    pub older_than: Option<Duration>,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub dry_run: bool,
+    pub generations_deleted: Vec<u64>,
+    pub generations_kept: Vec<u64>,
+    pub store_paths_deleted: Vec<String>,
+    pub downloads_deleted: Vec<String>,
+    pub bytes_freed: u64,
+}
+
+/// Which generations to delete under `policy`; never the current one nor the
+/// last good (succeeded) one.
+fn doomed_generations(gens: &[crate::generation::record::GenerationRecord], current: Option<u64>, policy: &Policy) -> Vec<u64> {
+    let last_good = gens.iter().rev().find(|g| g.outcome == "succeeded").map(|g| g.number);
+    let protected = |n: u64| Some(n) == current || Some(n) == last_good;
+    let mut doomed = BTreeSet::new();
+    if let Some(keep) = policy.keep {
+        let keep = keep.max(1);
+        let newest: Vec<u64> = gens.iter().rev().take(keep).map(|g| g.number).collect();
+        for g in gens {
+            if !newest.contains(&g.number) {
+                doomed.insert(g.number);
+            }
+        }
+    }
+    if let Some(age) = policy.older_than {
+        let cutoff = SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+        for g in gens {
+            if humantime::parse_rfc3339(&g.created_at).is_ok_and(|t| t < cutoff) {
+                doomed.insert(g.number);
+            }
+        }
+    }
+    doomed.into_iter().filter(|n| !protected(*n)).collect()
+}
+
+/// Store paths of running executables, found through `/proc/*/exe`.
+fn running_store_paths(store_dir: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let store_dir = store_dir.canonicalize().unwrap_or_else(|_| store_dir.to_path_buf());
+    let Ok(rd) = std::fs::read_dir("/proc") else { return out };
+    for entry in rd.flatten() {
+        if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        // Processes of other users may refuse this; they can't run our store
+        // paths unless root started them, and then root (us) can read them.
+        if let Ok(exe) = std::fs::read_link(entry.path().join("exe")) {
+            if let Ok(rest) = exe.strip_prefix(&store_dir) {
+                if let Some(first) = rest.components().next() {
+                    out.insert(first.as_os_str().to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report> {
+    let profiles = Profiles::new(layout);
+    let generations = Generations::new(layout);
+    let current = profiles.current()?;
+    let records = generations.list()?;
+    let doomed = doomed_generations(&records, current.generation(), policy);
+    let mut report = Report { dry_run: policy.dry_run, ..Report::default() };
+
+    // Roots.
+    let mut roots: BTreeSet<StorePath> = BTreeSet::new();
+    for g in &records {
+        if doomed.contains(&g.number) {
+            continue;
+        }
+        report.generations_kept.push(g.number);
+        roots.insert(g.profile.clone());
+        if let Some(f) = profiles.generation_farm(g.number)? {
+            roots.insert(f);
+        }
+    }
+    if let Some(f) = current.farm() {
+        roots.insert(f.clone());
+    }
+    if let Some(j) = journal::load(layout).context("reading journal.json")? {
+        roots.extend(j.from_profile.iter().cloned());
+        roots.extend(j.live_profile.iter().cloned());
+        roots.insert(j.target_profile.clone());
+    }
+    for name in running_store_paths(store.dir()) {
+        if let Ok(sp) = StorePath::parse(&name) {
+            roots.insert(sp);
+        }
+    }
+
+    // Mark: farms reference binaries and units.
+    let mut live: BTreeSet<StorePath> = BTreeSet::new();
+    for root in &roots {
+        if !store.is_valid(root) {
+            continue;
+        }
+        live.insert(root.clone());
+        if let Some(meta) = store.meta(root)? {
+            if meta.kind == EntryKind::Profile {
+                let state = profile::read_farm_state(store, root)?;
+                live.extend(state.references().cloned());
+            }
+        }
+    }
+
+    // Sweep generations, then store paths, then downloads.
+    for n in &doomed {
+        if !policy.dry_run {
+            profiles.remove_generation_link(*n)?;
+            generations.delete(*n)?;
+        }
+        report.generations_deleted.push(*n);
+    }
+    let entries = store.list()?;
+    let mut live_archives = BTreeSet::new();
+    for m in &entries {
+        let sp = StorePath::parse(&m.store_path)?;
+        if live.contains(&sp) {
+            if let Some(sha) = &m.archive_sha256 {
+                live_archives.insert(sha.clone());
+            }
+            continue;
+        }
+        report.bytes_freed += m.size;
+        report.store_paths_deleted.push(m.store_path.clone());
+        if !policy.dry_run {
+            store.delete(&sp)?;
+        }
+    }
+    let downloads = layout.downloads_dir();
+    if let Ok(rd) = std::fs::read_dir(&downloads) {
+        for entry in rd.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if live_archives.contains(&name) {
+                continue;
+            }
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            report.bytes_freed += size;
+            report.downloads_deleted.push(name);
+            if !policy.dry_run {
+                std::fs::remove_file(entry.path()).with_context(|| format!("removing {}", entry.path().display()))?;
+            }
+        }
+    }
+    if !policy.dry_run {
+        store.clean_leftovers()?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generation::record::GenerationRecord;
+
+    fn rec(n: u64, outcome: &str, created_at: &str) -> GenerationRecord {
+        GenerationRecord {
+            number: n,
+            created_at: created_at.into(),
+            profile: StorePath::parse(&format!("{}-profile", "0".repeat(32))).unwrap(),
+            origin: "switch".into(),
+            switch_id: String::new(),
+            manifest: None,
+            outcome: outcome.into(),
+        }
+    }
+
+    #[test]
+    fn keep_never_deletes_the_current_or_the_last_good_generation() {
+        let now = crate::generation::now_rfc3339();
+        let gens = vec![rec(1, "succeeded", &now), rec(2, "succeeded", &now), rec(3, "partial", &now)];
+        let p = Policy { keep: Some(1), ..Policy::default() };
+        // Current is 1 (after a rollback); 2 is the last good one; 3 is newest.
+        assert_eq!(doomed_generations(&gens, Some(1), &p), Vec::<u64>::new());
+        assert_eq!(doomed_generations(&gens, Some(3), &p), vec![1]);
+        let p0 = Policy { keep: Some(0), ..Policy::default() };
+        assert_eq!(doomed_generations(&gens, Some(3), &p0), vec![1]);
+    }
+
+    #[test]
+    fn older_than_keeps_recent_and_current() {
+        let old = "2020-01-01T00:00:00Z";
+        let now = crate::generation::now_rfc3339();
+        let gens = vec![rec(1, "succeeded", old), rec(2, "succeeded", old), rec(3, "succeeded", &now)];
+        let p = Policy { older_than: Some(Duration::from_secs(30 * 86400)), ..Policy::default() };
+        assert_eq!(doomed_generations(&gens, Some(1), &p), vec![2]);
+    }
+}

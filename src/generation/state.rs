@@ -1,0 +1,168 @@
+//! `ProfileState`: the complete description of one state of the host, stored
+//! as `state.json` inside each profile farm. Everything a switch, a rollback or
+//! a health check needs is here, so rollback never needs a manifest.
+
+use crate::manifest::{HealthSpec, Manifest, ServiceManagerKind};
+use crate::store::StorePath;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileState {
+    pub bin_dir: PathBuf,
+    pub unit_dir: PathBuf,
+    pub service_manager: ServiceManagerKind,
+    /// In manifest order.
+    pub exporters: Vec<ExporterState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExporterState {
+    pub name: String,
+    pub version: String,
+    /// Holds `bin/<name>`.
+    pub store_path: StorePath,
+    pub unit: String,
+    /// The unit file exporterctl owns (generated or adopted): a store path
+    /// holding `<unit>`. `None`: a hand-written unit that is left alone.
+    pub unit_store_path: Option<StorePath>,
+    pub args: Vec<String>,
+    pub environment: BTreeMap<String, String>,
+    pub health: HealthSpec,
+}
+
+/// What a step does to one exporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Add,
+    Upgrade,
+    Downgrade,
+    /// Same version, other binary, args, environment or unit.
+    Reconfigure,
+    Remove,
+}
+
+impl ExporterState {
+    /// Does moving between these two need a restart (and so a step)?
+    pub fn needs_restart_from(&self, old: &ExporterState) -> bool {
+        self.store_path != old.store_path
+            || self.args != old.args
+            || self.environment != old.environment
+            || self.unit != old.unit
+            || self.unit_store_path != old.unit_store_path
+    }
+}
+
+impl ProfileState {
+    pub fn empty_like(other: &ProfileState) -> ProfileState {
+        ProfileState { exporters: Vec::new(), ..other.clone() }
+    }
+
+    pub fn from_settings(m: &Manifest) -> ProfileState {
+        ProfileState {
+            bin_dir: m.settings.bin_dir.clone(),
+            unit_dir: m.settings.unit_dir.clone(),
+            service_manager: m.settings.service_manager,
+            exporters: Vec::new(),
+        }
+    }
+
+    pub fn exporter(&self, name: &str) -> Option<&ExporterState> {
+        self.exporters.iter().find(|e| e.name == name)
+    }
+
+    /// This state with `name` set to `new` (added at its place in `order`)
+    /// or removed (`new = None`).
+    pub fn with_exporter(&self, name: &str, new: Option<&ExporterState>, order: &[String]) -> ProfileState {
+        let mut out = self.clone();
+        out.exporters.retain(|e| e.name != name);
+        if let Some(n) = new {
+            out.exporters.push(n.clone());
+        }
+        let pos = |n: &str| order.iter().position(|o| o == n).unwrap_or(usize::MAX);
+        out.exporters.sort_by_key(|e| pos(&e.name));
+        out
+    }
+
+    /// Store paths this state references (binaries and owned units).
+    pub fn references(&self) -> impl Iterator<Item = &StorePath> {
+        self.exporters
+            .iter()
+            .flat_map(|e| std::iter::once(&e.store_path).chain(e.unit_store_path.as_ref()))
+    }
+}
+
+/// One exporter that differs between two states, with what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub name: String,
+    pub action: Action,
+    pub from_version: Option<String>,
+    pub to_version: Option<String>,
+}
+
+/// Exporters that need a step to go from `from` to `to`, in `to`'s order
+/// followed by removals in `from`'s order.
+pub fn changes(from: &ProfileState, to: &ProfileState) -> Vec<Change> {
+    let mut out = Vec::new();
+    for t in &to.exporters {
+        let action = match from.exporter(&t.name) {
+            None => Action::Add,
+            Some(f) if !t.needs_restart_from(f) => continue,
+            Some(f) => match version_order(&f.version, &t.version) {
+                std::cmp::Ordering::Less => Action::Upgrade,
+                std::cmp::Ordering::Greater => Action::Downgrade,
+                std::cmp::Ordering::Equal => Action::Reconfigure,
+            },
+        };
+        out.push(Change {
+            name: t.name.clone(),
+            action,
+            from_version: from.exporter(&t.name).map(|f| f.version.clone()),
+            to_version: Some(t.version.clone()),
+        });
+    }
+    for f in &from.exporters {
+        if to.exporter(&f.name).is_none() {
+            out.push(Change {
+                name: f.name.clone(),
+                action: Action::Remove,
+                from_version: Some(f.version.clone()),
+                to_version: None,
+            });
+        }
+    }
+    out
+}
+
+/// Compares dotted numeric versions (`1.10.0` > `1.9.1`); suffixes compare as text.
+pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |v: &str| -> (Vec<u64>, String) {
+        let (core, suffix) = v.split_once(['-', '+']).unwrap_or((v, ""));
+        (core.split('.').map(|p| p.parse().unwrap_or(0)).collect(), suffix.to_string())
+    };
+    let (ac, asuf) = key(a);
+    let (bc, bsuf) = key(b);
+    // A pre-release sorts before its release: 1.0.0-rc1 < 1.0.0.
+    ac.cmp(&bc).then_with(|| match (asuf.is_empty(), bsuf.is_empty()) {
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => asuf.cmp(&bsuf),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Ordering;
+
+    #[test]
+    fn versions_order_numerically() {
+        assert_eq!(version_order("1.9.1", "1.10.0"), Ordering::Less);
+        assert_eq!(version_order("2.0.0", "1.10.0"), Ordering::Greater);
+        assert_eq!(version_order("1.0.0-rc1", "1.0.0"), Ordering::Less);
+        assert_eq!(version_order("0.10.3", "0.10.3"), Ordering::Equal);
+    }
+}

@@ -1,0 +1,29 @@
+//! Named crash points of a switch, for the crash-safety tests: with the
+//! `fault-injection` feature, `EXPORTERCTL_CRASH_AT=<point>` makes the process
+//! SIGKILL itself at that point, exactly like `kill -9` would. Without the
+//! feature (every release build) this compiles to nothing.
+
+/// Every point, in the order a switch passes them.
+pub const POINTS: &[&str] = &[
+    "after-realise",
+    "after-journal",
+    "after-prune",
+    "after-flip",
+    "after-links",
+    "after-restart",
+    "after-health",
+    "before-revert",
+    "after-revert-flip",
+    "before-generation",
+    "after-generation-record",
+    "after-generation-flip",
+];
+
+#[inline]
+pub fn point(name: &str) {
+    debug_assert!(POINTS.contains(&name), "unknown crash point {name}");
+    #[cfg(feature = "fault-injection")]
+    if std::env::var("EXPORTERCTL_CRASH_AT").as_deref() == Ok(name) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+    }
+}

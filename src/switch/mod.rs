@@ -1,0 +1,503 @@
+//! The switch engine: moves the host from its live state to a target state
+//! one exporter at a time — farm, journal, flip, restart, health check — and
+//! flips back on failure. Rollback and resume use the same engine; only the
+//! way the target is obtained differs (see `commands/`).
+
+pub mod crash;
+pub mod unitfile;
+
+use crate::generation::history::{History, StepRecord, StepStatus, SwitchRecord, SwitchStatus};
+use crate::generation::links::Links;
+use crate::generation::profile::{self, Current, ProfileError, Profiles};
+use crate::generation::record::{GenerationRecord, Generations, RecordError};
+use crate::generation::state::{self, Action, ExporterState, ProfileState};
+use crate::generation::{journal, now_rfc3339};
+use crate::health::Probe;
+use crate::paths::Layout;
+use crate::service::{ServiceManager, ServiceSpec};
+use crate::store::{Store, StorePath};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    History(#[from] crate::generation::history::HistoryError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
+    move |source| EngineError::Io { context: context.to_string(), source }
+}
+
+/// What the engine tells the person at the terminal, and asks them.
+pub trait Ui {
+    fn step_started(&self, index: usize, total: usize, step: &StepRecord);
+    fn step_finished(&self, index: usize, total: usize, step: &StepRecord);
+    fn note(&self, message: &str);
+    /// `true` to go ahead.
+    fn confirm(&self, question: &str) -> bool;
+    fn pause(&self, d: Duration);
+}
+
+pub struct Options {
+    pub atomic: bool,
+    /// Ask before each step (`--mode safe`).
+    pub confirm_each: bool,
+    /// Pause between steps.
+    pub pause: Duration,
+}
+
+pub struct Engine<'a> {
+    pub layout: &'a Layout,
+    pub store: &'a Store,
+    pub svc: &'a dyn ServiceManager,
+    pub probe: &'a Probe,
+    pub ui: &'a dyn Ui,
+}
+
+/// The service as the manager sees it, for one exporter of one state.
+pub fn service_spec(layout: &Layout, state: &ProfileState, e: &ExporterState) -> ServiceSpec {
+    ServiceSpec {
+        exporter: e.name.clone(),
+        unit: e.unit.clone(),
+        exec: layout.rooted(&state.bin_dir).join(&e.name),
+        args: e.args.clone(),
+        environment: e.environment.clone(),
+    }
+}
+
+/// Builds the steps of a new switch record from `from` to `target`.
+pub fn new_record(
+    kind: &str,
+    manifest: Option<std::path::PathBuf>,
+    current: &Current,
+    from: &ProfileState,
+    target: &ProfileState,
+    target_profile: StorePath,
+    atomic: bool,
+) -> SwitchRecord {
+    let changes = state::changes(from, target);
+    let unchanged = target
+        .exporters
+        .iter()
+        .filter(|t| !changes.iter().any(|c| c.name == t.name))
+        .map(|t| t.name.clone())
+        .collect();
+    SwitchRecord {
+        id: SwitchRecord::new_id(),
+        kind: kind.to_string(),
+        manifest,
+        started_at: now_rfc3339(),
+        ended_at: None,
+        status: SwitchStatus::Running,
+        atomic,
+        from_generation: current.generation(),
+        from_profile: current.farm().cloned(),
+        target_profile,
+        target_generation: None,
+        live_profile: current.farm().cloned(),
+        current_step: None,
+        steps: changes
+            .into_iter()
+            .map(|c| StepRecord {
+                name: c.name,
+                action: c.action,
+                from_version: c.from_version,
+                to_version: c.to_version,
+                status: StepStatus::Pending,
+                reason: None,
+                duration_ms: None,
+            })
+            .collect(),
+        unchanged,
+        result_generation: None,
+        resumed: false,
+    }
+}
+
+struct Live {
+    state: ProfileState,
+    farm: StorePath,
+}
+
+impl Engine<'_> {
+    fn profiles(&self) -> Profiles {
+        Profiles::new(self.layout)
+    }
+
+    fn save(&self, record: &SwitchRecord) -> Result<(), EngineError> {
+        journal::save(self.layout, record).map_err(io_err("writing journal.json"))
+    }
+
+    /// Flips from `live` to `target` (a complete farm): removes our entries
+    /// that `target` will not resolve, renames the profile link, then makes
+    /// the entries `target` adds. No entry dangles at any instant.
+    fn flip(&self, live: &ProfileState, target: &ProfileState, farm: &StorePath) -> Result<(), EngineError> {
+        let links = Links::new(self.layout);
+        links.prune_for(live, target).map_err(io_err("removing stable links"))?;
+        crash::point("after-prune");
+        self.profiles().flip_to_farm(farm)?;
+        crash::point("after-flip");
+        links.install_all(target).map_err(io_err("creating stable links"))?;
+        crash::point("after-links");
+        Ok(())
+    }
+
+    fn units_changed(old: Option<&ExporterState>, new: Option<&ExporterState>) -> bool {
+        let unit = |e: Option<&ExporterState>| e.and_then(|e| e.unit_store_path.clone().map(|u| (e.unit.clone(), u)));
+        unit(old) != unit(new)
+    }
+
+    /// Restarts `e` and waits until it is healthy at its version.
+    fn restart_and_check(&self, state: &ProfileState, e: &ExporterState) -> Result<Duration, String> {
+        let spec = service_spec(self.layout, state, e);
+        let started = Instant::now();
+        self.svc.restart(&spec).map_err(|err| err.to_string())?;
+        crash::point("after-restart");
+        let baseline = self.svc.status(&spec).map_err(|err| err.to_string())?;
+        let report = self
+            .probe
+            .wait_healthy(self.svc, &spec, &e.health, &e.version, started, &baseline)
+            .map_err(|f| f.to_string())?;
+        crash::point("after-health");
+        Ok(report.elapsed)
+    }
+
+    fn reload_units(&self) {
+        if let Err(e) = self.svc.daemon_reload() {
+            self.ui.note(&format!("warning: daemon-reload failed: {e}"));
+        }
+    }
+
+    /// Runs every step not yet finished, then records the outcome. `from` is
+    /// the state the switch started from, `target` where it goes.
+    pub fn run(
+        &self,
+        record: &mut SwitchRecord,
+        from: &ProfileState,
+        target: &ProfileState,
+        opts: &Options,
+    ) -> Result<(), EngineError> {
+        self.profiles().ensure_dir()?;
+        let current = self.profiles().current()?;
+        let live_state = match current.farm() {
+            Some(f) => profile::read_farm_state(self.store, f)?,
+            None => from.clone(),
+        };
+        let live_farm = match current.farm() {
+            Some(f) => f.clone(),
+            None => profile::build_farm(self.store, &live_state)?,
+        };
+        let mut live = Live { state: live_state, farm: live_farm };
+        let order: Vec<String> = target
+            .exporters
+            .iter()
+            .map(|e| e.name.clone())
+            .chain(from.exporters.iter().map(|e| e.name.clone()))
+            .collect();
+        self.save(record)?;
+        crash::point("after-journal");
+
+        let total = record.steps.len();
+        for i in 0..total {
+            if !matches!(record.steps[i].status, StepStatus::Pending | StepStatus::Running) {
+                continue;
+            }
+            if opts.confirm_each {
+                let s = &record.steps[i];
+                let q = format!("step {}/{total}: {} {}?", i + 1, describe_action(s), s.name);
+                if !self.ui.confirm(&q) {
+                    record.steps[i].status = StepStatus::Skipped;
+                    record.steps[i].reason = Some("declined at the prompt".into());
+                    continue;
+                }
+            }
+            self.ui.step_started(i, total, &record.steps[i]);
+            let ok = self.step(record, i, from, target, &order, &mut live)?;
+            self.ui.step_finished(i, total, &record.steps[i]);
+            if !ok && opts.atomic {
+                self.undo_all(record, from, &mut live)?;
+                break;
+            }
+            let more = record.steps[i + 1..]
+                .iter()
+                .any(|s| matches!(s.status, StepStatus::Pending | StepStatus::Running));
+            if more && !opts.pause.is_zero() {
+                self.ui.pause(opts.pause);
+            }
+        }
+        for s in &mut record.steps {
+            if s.status == StepStatus::Pending {
+                s.status = StepStatus::Skipped;
+                s.reason.get_or_insert_with(|| "not attempted: an earlier step failed (--atomic)".into());
+            }
+        }
+        record.current_step = None;
+        self.finish(record, from, target, &live)
+    }
+
+    /// One step; `Ok(false)` when its check failed and it was flipped back.
+    fn step(
+        &self,
+        record: &mut SwitchRecord,
+        i: usize,
+        from: &ProfileState,
+        target: &ProfileState,
+        order: &[String],
+        live: &mut Live,
+    ) -> Result<bool, EngineError> {
+        let name = record.steps[i].name.clone();
+        if record.steps[i].status == StepStatus::Running {
+            // Resuming a step a crash interrupted: it may or may not have been
+            // flipped. Redo it from the state before it, which for this one
+            // exporter is `from` (each step touches only its own exporter).
+            let before = live.state.with_exporter(&name, from.exporter(&name), order);
+            if before != live.state {
+                let farm = profile::build_farm(self.store, &before)?;
+                *live = Live { state: before, farm };
+            }
+        }
+        let new = target.exporter(&name).cloned();
+        let old = live.state.exporter(&name).cloned();
+        let new_state = live.state.with_exporter(&name, new.as_ref(), order);
+        let farm = profile::build_farm(self.store, &new_state)?;
+        record.steps[i].status = StepStatus::Running;
+        record.current_step = Some(i);
+        record.live_profile = Some(farm.clone());
+        self.save(record)?;
+        let started = Instant::now();
+
+        if let (Action::Remove, Some(o)) = (record.steps[i].action, &old) {
+            if let Err(e) = self.svc.stop(&service_spec(self.layout, &live.state, o)) {
+                self.ui.note(&format!("warning: stopping {}: {e}", o.unit));
+            }
+        }
+        self.flip(&live.state, &new_state, &farm)?;
+        if Self::units_changed(old.as_ref(), new.as_ref()) {
+            self.reload_units();
+            if let Some(n) = new.as_ref().filter(|n| n.unit_store_path.is_some()) {
+                if let Err(e) = self.svc.enable(&service_spec(self.layout, &new_state, n)) {
+                    self.ui.note(&format!("warning: enabling {}: {e}", n.unit));
+                }
+            }
+        }
+        let outcome = match &new {
+            None => Ok(started.elapsed()),
+            Some(n) => self.restart_and_check(&new_state, n),
+        };
+        match outcome {
+            Ok(_) => {
+                record.steps[i].status = StepStatus::Succeeded;
+                record.steps[i].duration_ms = Some(started.elapsed().as_millis() as u64);
+                *live = Live { state: new_state, farm };
+                self.save(record)?;
+                Ok(true)
+            }
+            Err(reason) => {
+                record.steps[i].duration_ms = Some(started.elapsed().as_millis() as u64);
+                crash::point("before-revert");
+                let mut reason = reason;
+                // Back to what ran before this step.
+                record.live_profile = Some(live.farm.clone());
+                self.save(record)?;
+                if let Some(n) = &new {
+                    if old.is_none() {
+                        let _ = self.svc.stop(&service_spec(self.layout, &new_state, n));
+                    }
+                }
+                self.flip(&new_state, &live.state, &live.farm)?;
+                crash::point("after-revert-flip");
+                if Self::units_changed(old.as_ref(), new.as_ref()) {
+                    self.reload_units();
+                }
+                match &old {
+                    Some(o) => match self.restart_and_check(&live.state, o) {
+                        Ok(_) => reason.push_str(&format!("; rolled back to {} {}, healthy again", o.name, o.version)),
+                        Err(e) => reason.push_str(&format!(
+                            "; rolled back to {} {}, but it is NOT healthy either: {e}",
+                            o.name, o.version
+                        )),
+                    },
+                    None => reason.push_str("; removed again"),
+                }
+                record.steps[i].status = StepStatus::Failed;
+                record.steps[i].reason = Some(reason);
+                self.save(record)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// `--atomic`: returns every exporter to `from` in one flip.
+    fn undo_all(&self, record: &mut SwitchRecord, from: &ProfileState, live: &mut Live) -> Result<(), EngineError> {
+        let from_farm = match &record.from_profile {
+            Some(f) => f.clone(),
+            None => profile::build_farm(self.store, from)?,
+        };
+        let undo: Vec<usize> = (0..record.steps.len())
+            .filter(|&i| record.steps[i].status == StepStatus::Succeeded)
+            .collect();
+        if undo.is_empty() {
+            return Ok(());
+        }
+        self.ui.note("--atomic: undoing every step of this switch");
+        record.live_profile = Some(from_farm.clone());
+        self.save(record)?;
+        for &i in &undo {
+            let name = &record.steps[i].name;
+            if from.exporter(name).is_none() {
+                if let Some(n) = live.state.exporter(name) {
+                    let _ = self.svc.stop(&service_spec(self.layout, &live.state, n));
+                }
+            }
+        }
+        self.flip(&live.state, from, &from_farm)?;
+        let units_changed = undo.iter().any(|&i| {
+            let name = &record.steps[i].name;
+            Self::units_changed(live.state.exporter(name), from.exporter(name))
+        });
+        if units_changed {
+            self.reload_units();
+        }
+        for &i in &undo {
+            let name = record.steps[i].name.clone();
+            record.steps[i].status = StepStatus::Undone;
+            if let Some(o) = from.exporter(&name) {
+                if let Err(e) = self.restart_and_check(from, o) {
+                    record.steps[i].reason = Some(format!("undone, but {} {} is NOT healthy: {e}", o.name, o.version));
+                }
+            }
+        }
+        *live = Live { state: from.clone(), farm: from_farm };
+        self.save(record)
+    }
+
+    /// Makes the achieved state a generation (or returns to an existing
+    /// one), files the switch record and removes the journal.
+    fn finish(
+        &self,
+        record: &mut SwitchRecord,
+        from: &ProfileState,
+        target: &ProfileState,
+        live: &Live,
+    ) -> Result<(), EngineError> {
+        let profiles = self.profiles();
+        let failed = record.steps.iter().any(|s| s.status == StepStatus::Failed);
+        let undone = record.steps.iter().any(|s| s.status == StepStatus::Undone);
+        let succeeded = record.steps.iter().any(|s| s.status == StepStatus::Succeeded);
+        crash::point("before-generation");
+        let generations = Generations::new(self.layout);
+        if live.state == *from && record.from_generation.is_some() {
+            let n = record.from_generation.unwrap_or_default();
+            profiles.flip_to_generation(n)?;
+            record.result_generation = Some(n);
+        } else if let Some(n) = record.target_generation.filter(|_| live.state == *target) {
+            profiles.flip_to_generation(n)?;
+            record.result_generation = Some(n);
+        } else if live.state.exporters.is_empty() && record.from_generation.is_none() {
+            // Nothing was ever achieved (a first switch whose every step failed).
+            let _ = std::fs::remove_file(profiles.system_link());
+        } else {
+            let n = generations.allocate()?;
+            generations.save(&GenerationRecord {
+                number: n,
+                created_at: now_rfc3339(),
+                profile: live.farm.clone(),
+                origin: record.kind.clone(),
+                switch_id: record.id.clone(),
+                manifest: record.manifest.clone(),
+                outcome: if failed { "partial".into() } else { "succeeded".into() },
+            })?;
+            crash::point("after-generation-record");
+            profiles.link_generation(n, &live.farm)?;
+            profiles.flip_to_generation(n)?;
+            crash::point("after-generation-flip");
+            record.result_generation = Some(n);
+        }
+        record.status = match (failed, succeeded, undone) {
+            (false, _, _) => SwitchStatus::Succeeded,
+            (true, _, true) => SwitchStatus::RolledBack,
+            (true, true, false) => SwitchStatus::Partial,
+            (true, false, false) => SwitchStatus::Failed,
+        };
+        record.ended_at = Some(now_rfc3339());
+        record.live_profile = Some(live.farm.clone());
+        History::new(self.layout).finish(self.layout, record)?;
+        Ok(())
+    }
+
+    /// Returns every exporter an interrupted switch touched to `from`.
+    pub fn abort(&self, record: &mut SwitchRecord, from: &ProfileState) -> Result<(), EngineError> {
+        let current = self.profiles().current()?;
+        let live_state = match current.farm() {
+            Some(f) => profile::read_farm_state(self.store, f)?,
+            None => from.clone(),
+        };
+        let from_farm = match &record.from_profile {
+            Some(f) => f.clone(),
+            None => profile::build_farm(self.store, from)?,
+        };
+        record.live_profile = Some(from_farm.clone());
+        self.save(record)?;
+        let touched: Vec<usize> = (0..record.steps.len())
+            .filter(|&i| !matches!(record.steps[i].status, StepStatus::Pending | StepStatus::Skipped))
+            .collect();
+        for &i in &touched {
+            let name = &record.steps[i].name;
+            if from.exporter(name).is_none() {
+                if let Some(n) = live_state.exporter(name) {
+                    let _ = self.svc.stop(&service_spec(self.layout, &live_state, n));
+                }
+            }
+        }
+        self.flip(&live_state, from, &from_farm)?;
+        self.reload_units();
+        for &i in &touched {
+            let name = record.steps[i].name.clone();
+            if let Some(o) = from.exporter(&name) {
+                if let Err(e) = self.restart_and_check(from, o) {
+                    record.steps[i].reason = Some(format!("aborted, but {} {} is NOT healthy: {e}", o.name, o.version));
+                }
+            }
+            if record.steps[i].status != StepStatus::Failed {
+                record.steps[i].status = StepStatus::Undone;
+            }
+        }
+        for s in &mut record.steps {
+            if s.status == StepStatus::Pending {
+                s.status = StepStatus::Skipped;
+            }
+        }
+        match record.from_generation {
+            Some(n) => self.profiles().flip_to_generation(n)?,
+            None => {
+                let _ = std::fs::remove_file(self.profiles().system_link());
+            }
+        }
+        record.result_generation = record.from_generation;
+        record.status = SwitchStatus::Aborted;
+        record.current_step = None;
+        record.ended_at = Some(now_rfc3339());
+        History::new(self.layout).finish(self.layout, record)?;
+        Ok(())
+    }
+}
+
+pub fn describe_action(s: &StepRecord) -> String {
+    match (s.action, &s.from_version, &s.to_version) {
+        (Action::Add, _, Some(t)) => format!("add {t}"),
+        (Action::Remove, Some(f), _) => format!("remove {f}"),
+        (Action::Reconfigure, _, Some(t)) => format!("reconfigure {t}"),
+        (_, Some(f), Some(t)) => format!("{f} → {t}"),
+        _ => format!("{:?}", s.action).to_lowercase(),
+    }
+}

@@ -1,0 +1,291 @@
+# shellcheck shell=bash
+# The e2e scenarios. Each runs in a subshell (set -e) and fails via fail().
+# Shared facts between scenarios are kept in $WORK/facts/<key> files.
+
+M=/host/manifests
+
+fact_set() { printf '%s' "$2" >"$WORK/facts/$1"; }
+fact_get() { cat "$WORK/facts/$1" 2>/dev/null || true; }
+
+# ------------------------------------------------------------------ infra
+scenario_infra() {
+    info "nginx stub_status on 127.0.0.1:8080"
+    ct curl -sf http://127.0.0.1:8080/stub_status | grep -q '^Active connections' \
+        || fail "nginx stub_status does not answer"
+    info "MariaDB login as the exporter user"
+    local grants
+    grants=$(ct mariadb --defaults-file=/etc/mysqld_exporter/.my.cnf -N -e 'SHOW GRANTS FOR CURRENT_USER()' 2>&1) \
+        || fail "exporter cannot log in to MariaDB: $grants"
+    echo "$grants" | grep -q 'PROCESS, REPLICATION CLIENT' || echo "$grants" | grep -q 'SELECT, PROCESS' \
+        || fail "exporter grants look wrong: $grants"
+    info "ok: $grants"
+
+    info "release server: every archive matches index.json and its checksums file"
+    local name ver path sha line sums
+    for name in node_exporter nginx_exporter mysqld_exporter; do
+        for ver in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))[sys.argv[2]]))' "$RELEASES/index.json" "$name"); do
+            path=$(idx "$name" "$ver" url_path)
+            sha=$(ct sh -c "curl -sf http://127.0.0.1:8999$path | sha256sum | cut -d' ' -f1")
+            [ "$sha" = "$(idx "$name" "$ver" archive_sha256)" ] || fail "served $path has sha256 $sha"
+            case $name in
+                nginx_exporter) sums="${path%/*}/nginx-prometheus-exporter_${ver}_checksums.txt" ;;
+                *) sums="${path%/*}/sha256sums.txt" ;;
+            esac
+            line=$(ct curl -sf "http://127.0.0.1:8999$sums" | grep -F "  ${path##*/}") || fail "$sums lacks ${path##*/}"
+            [ "${line%% *}" = "$sha" ] || fail "$sums: wrong hash for ${path##*/}"
+        done
+    done
+    [ "$(ct curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8999/prometheus/node_exporter/releases/download/v9.9.9/sha256sums.txt)" = 404 ] \
+        || fail "missing release does not answer 404"
+    info "ok: archives and checksum files consistent; unknown versions 404"
+
+    info "real Debian exporters serve /metrics when started by hand (transient units, ports 191xx)"
+    ct systemd-run -q --unit=e2e-probe-node --uid=prometheus /usr/bin/prometheus-node-exporter --web.listen-address=127.0.0.1:19100
+    ct systemd-run -q --unit=e2e-probe-nginx --uid=prometheus /usr/bin/prometheus-nginx-exporter \
+        -nginx.scrape-uri=http://127.0.0.1:8080/stub_status -web.listen-address=127.0.0.1:19113
+    ct systemd-run -q --unit=e2e-probe-mysqld --uid=prometheus /usr/bin/prometheus-mysqld-exporter \
+        --config.my-cnf=/etc/mysqld_exporter/.my.cnf --web.listen-address=127.0.0.1:19104
+    # and one repackaged v2 binary, straight from its archive
+    ct sh -ec 'rm -rf /tmp/e2e-v2 && mkdir /tmp/e2e-v2 && curl -sf http://127.0.0.1:8999/prometheus/node_exporter/releases/download/v1.5.1/node_exporter-1.5.1.linux-amd64.tar.gz | tar -xz -C /tmp/e2e-v2'
+    ct systemd-run -q --unit=e2e-probe-node-v2 /tmp/e2e-v2/node_exporter-1.5.1.linux-amd64/node_exporter --web.listen-address=127.0.0.1:19101
+    local f="$WORK/logs/probe.txt"
+    wait_http 19100 && wait_http 19113 && wait_http 19104 && wait_http 19101 || { ct systemctl --no-pager status 'e2e-probe-*' || true; fail "a hand-started exporter does not answer"; }
+    scrape 19100 "$f" >/dev/null; [ "$(build_version "$f" node_exporter_build_info)" = 1.5.0 ] || fail "node 1.5.0 build_info: $(grep build_info "$f")"
+    scrape 19101 "$f" >/dev/null; [ "$(build_version "$f" node_exporter_build_info)" = 1.5.1 ] || fail "patched node 1.5.1 build_info: $(grep build_info "$f")"
+    scrape 19113 "$f" >/dev/null; grep -qx 'nginx_up 1' "$f" || fail "nginx exporter: $(grep -E '^nginx(exporter_build_info|_up)' "$f")"
+    [ "$(build_version "$f" nginxexporter_build_info)" = 0.11.0-1+b4 ] || fail "nginx build_info: $(grep build_info "$f")"
+    scrape 19104 "$f" >/dev/null; grep -qx 'mysql_up 1' "$f" || fail "mysqld exporter: $(grep -E '^mysql_up' "$f")"
+    [ "$(build_version "$f" mysqld_exporter_build_info)" = 0.14.0 ] || fail "mysqld build_info: $(grep build_info "$f")"
+    ct systemctl stop e2e-probe-node e2e-probe-nginx e2e-probe-mysqld e2e-probe-node-v2
+    ct rm -rf /tmp/e2e-v2
+    info "ok: node 1.5.0, patched node 1.5.1, nginx (nginx_up 1) and mysqld (mysql_up 1) serve /metrics"
+}
+
+# ------------------------------------------------------------------ 1
+scenario_1_adopt() {
+    info "hand-install node_exporter 1.5.0 with a hand-written unit"
+    ct install -m 0755 /usr/bin/prometheus-node-exporter /usr/local/bin/node_exporter
+    ct sh -c 'cat > /etc/systemd/system/node_exporter.service' <<'UNIT'
+[Unit]
+Description=Node Exporter (installed by hand)
+After=network.target
+
+[Service]
+User=prometheus
+ExecStart=/usr/local/bin/node_exporter --web.listen-address=127.0.0.1:9100
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+    ct systemctl daemon-reload
+    ct systemctl enable -q --now node_exporter.service
+    wait_http 9100 || fail "hand-installed node_exporter does not answer"
+
+    xctl_ok adopt "$M/adopt.yaml"
+    xctl_ok generations --json
+    json_has_generation "$LAST_OUT" 1 || fail "generations --json shows no generation 1"
+    assert_link node_exporter
+    local t sha
+    t=$(link_target node_exporter)
+    sha=$(sha_of "$t")
+    [ "$sha" = "$(idx node_exporter 1.5.0 binary_sha256)" ] || fail "adopted store binary $t has sha256 $sha, not the hand-installed 1.5.0"
+    fact_set gen1_node "$t"
+    [ "$(unit_prop node_exporter.service ActiveState)" = active ] || fail "node_exporter.service not active after adopt"
+    local f="$WORK/logs/m.txt"
+    [ "$(scrape 9100 "$f")" = 200 ] || fail "node_exporter /metrics not 200 after adopt"
+    [ "$(build_version "$f" node_exporter_build_info)" = 1.5.0 ] || fail "node_exporter no longer reports 1.5.0"
+    info "ok: generation 1; /usr/local/bin/node_exporter -> $t; service active, /metrics 200"
+}
+
+# ------------------------------------------------------------------ 2
+scenario_2_switch() {
+    xctl_ok switch "$M/gen-a.yaml" --mode fast --yes
+    assert_serving node_exporter 1.5.1
+    assert_serving nginx_exporter 0.11.0
+    assert_serving mysqld_exporter 0.14.0
+    local n
+    for n in node_exporter nginx_exporter mysqld_exporter; do
+        assert_link "$n"
+        fact_set "a_exe_$n" "$(exe_of "$(main_pid "$n.service")")"
+        fact_set "a_pid_$n" "$(main_pid "$n.service")"
+    done
+}
+
+# ------------------------------------------------------------------ 3
+scenario_3_noop() {
+    xctl_ok switch "$M/gen-a.yaml" --mode fast --yes
+    local n pid
+    for n in node_exporter nginx_exporter mysqld_exporter; do
+        pid=$(main_pid "$n.service")
+        [ "$pid" = "$(fact_get "a_pid_$n")" ] || fail "$n.service MainPID changed from $(fact_get "a_pid_$n") to $pid on a no-op switch"
+    done
+    assert_serving node_exporter 1.5.1
+    assert_serving nginx_exporter 0.11.0
+    assert_serving mysqld_exporter 0.14.0
+    info "ok: MainPIDs unchanged"
+}
+
+# ------------------------------------------------------------------ 4
+scenario_4_broken() {
+    local rc=0
+    xctl switch "$M/broken.yaml" --mode fast --yes || rc=$?
+    [ "$rc" -ne 0 ] || fail "switch to a broken release exited 0"
+    assert_serving node_exporter 1.5.1
+    local exe
+    exe=$(exe_of "$(main_pid node_exporter.service)")
+    [ "$exe" = "$(fact_get a_exe_node_exporter)" ] || fail "node_exporter runs $exe, want the previous store path $(fact_get a_exe_node_exporter)"
+    assert_link node_exporter
+    assert_serving nginx_exporter 0.11.0
+    assert_serving mysqld_exporter 0.14.0
+    local st gen
+    xctl status --json || true
+    st=$LAST_OUT
+    xctl generations --json || true
+    gen=$LAST_OUT
+    if ! grep -qi 'fail' "$st" "$gen"; then
+        fail "neither 'status --json' nor 'generations --json' mentions the failure"
+    fi
+    grep -qi 'node_exporter' "$st" "$gen" || fail "the failed exporter (node_exporter) is not named"
+    info "ok: exit $rc, previous node_exporter serves again; failure recorded:"
+    grep -hio '.\{0,60\}fail.\{0,60\}' "$st" "$gen" | head -n 5 | sed 's/^/      /'
+}
+
+# ------------------------------------------------------------------ 5
+scenario_5_rollback() {
+    info "setup: switch to gen-b.yaml so that there are three good generations"
+    xctl_ok switch "$M/gen-b.yaml" --mode fast --yes
+    assert_serving node_exporter 1.5.1
+    assert_serving nginx_exporter 0.11.1
+    assert_serving mysqld_exporter 0.14.1
+    local l0 l1 l2
+    l0=$(release_log_lines)
+    xctl_ok rollback
+    l1=$(release_log_lines)
+    assert_serving node_exporter 1.5.1
+    assert_serving nginx_exporter 0.11.0
+    assert_serving mysqld_exporter 0.14.0
+    local n exe
+    for n in nginx_exporter mysqld_exporter; do
+        exe=$(exe_of "$(main_pid "$n.service")")
+        [ "$exe" = "$(fact_get "a_exe_$n")" ] || fail "$n runs $exe after rollback, want $(fact_get "a_exe_$n")"
+    done
+    xctl_ok rollback --to 1
+    l2=$(release_log_lines)
+    local want
+    want=$(fact_get gen1_node)
+    assert_serving node_exporter 1.5.0
+    [ "$(link_target node_exporter)" = "$want" ] || fail "/usr/local/bin/node_exporter -> $(link_target node_exporter), want generation 1's $want"
+    exe=$(exe_of "$(main_pid node_exporter.service)")
+    [ "$exe" = "$want" ] || fail "node_exporter runs $exe, want generation 1's $want"
+    if [ "$l2" != "$l0" ]; then
+        ct sed -n "$((l0 + 1)),\$p" /run/e2e-release-server.log | sed 's/^/      /'
+        fail "the release server saw $((l2 - l0)) request(s) during rollback ($((l1 - l0)) during 'rollback', $((l2 - l1)) during 'rollback --to 1')"
+    fi
+    info "ok: no request to the release server during either rollback"
+}
+
+# ------------------------------------------------------------------ 6
+scenario_6_kill_resume() {
+    info "setup: switch to gen-a.yaml, so all three exporters run whichever way resume goes"
+    xctl_ok switch "$M/gen-a.yaml" --mode fast --yes
+    assert_serving node_exporter 1.5.1
+    assert_serving nginx_exporter 0.11.0
+    assert_serving mysqld_exporter 0.14.0
+    local attempt manifest mode result
+    for attempt in 1 2 3; do
+        # gen-a -> gen-b changes nginx and mysqld. Attempt 1 kills right after
+        # the first symlink flip; later ones (alternating the direction) kill
+        # as soon as the journal exists, in case a switch is too quick to catch.
+        if [ "$attempt" = 2 ]; then manifest=gen-a.yaml; else manifest=gen-b.yaml; fi
+        if [ "$attempt" = 1 ]; then mode=flip; else mode=journal; fi
+        info "attempt $attempt: switch $manifest in the background, kill -9 it (trigger: $mode)"
+        result=$(ct bash -c '
+            manifest=$1 mode=$2 J=/var/lib/exporterctl/journal.json
+            declare -A before
+            for l in /usr/local/bin/*; do before[$l]=$(readlink "$l"); done
+            /host/bin/exporterctl switch "/host/manifests/$manifest" --mode fast --yes >/tmp/e2e-killed-switch.log 2>&1 &
+            pid=$!
+            end=$((SECONDS + 120))
+            while [ $SECONDS -lt $end ]; do
+                if [ -e $J ]; then
+                    hit=0
+                    [ "$mode" = journal ] && hit=1
+                    for l in /usr/local/bin/*; do [ "$(readlink "$l")" != "${before[$l]:-}" ] && { hit=1; break; }; done
+                    if [ $hit = 1 ] && kill -9 $pid 2>/dev/null; then
+                        wait $pid 2>/dev/null; echo killed; exit 0
+                    fi
+                fi
+                if ! kill -0 $pid 2>/dev/null; then wait $pid; echo "finished rc=$?"; exit 0; fi
+            done
+            kill -9 $pid; echo timeout' _ "$manifest" "$mode")
+        info "  -> $result"
+        ct sed 's/^/      | /' /tmp/e2e-killed-switch.log | head -n 30
+        [ "$result" = killed ] && break
+        [ "$result" = timeout ] && fail "switch neither created the journal nor finished in 120 s"
+    done
+    [ "$result" = killed ] || fail "could not interrupt a switch in 3 attempts (switch finished too quickly)"
+    ct test -e "$STATE/journal.json" || fail "no $STATE/journal.json left after kill -9 mid-switch"
+    info "state after kill -9:"
+    ct ls -l /usr/local/bin | sed 's/^/      /'
+
+    xctl_ok resume
+    ct test ! -e "$STATE/journal.json" || fail "$STATE/journal.json still exists after resume"
+    xctl_ok status --json
+    if json_inflight "$LAST_OUT"; then fail "status --json still reports an in-flight switch"; fi
+    local l n exe target count=0
+    for l in $(ct sh -c 'ls /usr/local/bin'); do
+        n=$l
+        count=$((count + 1))
+        ct test -e "/usr/local/bin/$n" || fail "/usr/local/bin/$n does not resolve after resume"
+        assert_link "$n"
+        [ -n "${PORT[$n]:-}" ] || continue
+        [ "$(unit_prop "$n.service" ActiveState)" = active ] || fail "$n.service is $(unit_prop "$n.service" ActiveState) after resume"
+        exe=$(exe_of "$(main_pid "$n.service")")
+        target=$(link_target "$n")
+        [ "$exe" = "$target" ] || fail "$n.service runs $exe but /usr/local/bin/$n -> $target"
+        local f="$WORK/logs/m.txt"
+        [ "$(scrape "${PORT[$n]}" "$f")" = 200 ] || fail "$n /metrics not 200 after resume"
+        info "ok: $n active, runs $exe (= link target), reports $(build_version "$f" "${BUILD_INFO[$n]}")"
+    done
+    [ "$count" -ge 3 ] || fail "only $count exporter(s) left in /usr/local/bin after resume, want all 3"
+}
+
+# ------------------------------------------------------------------ 7
+scenario_7_gc() {
+    local before after n t
+    declare -A keep_sha=()
+    before=$(store_count)
+    for n in $(ct sh -c 'ls /usr/local/bin'); do
+        t=$(link_target "$n")
+        keep_sha[$n]="$t $(sha_of "$t")"
+    done
+    ct sh -c "ls -1A $STORE" >"$WORK/logs/store-before.txt"
+    xctl_ok gc --keep 1 --dry-run
+    [ "$(store_count)" = "$before" ] || fail "gc --dry-run changed the store ($before -> $(store_count) entries)"
+    xctl_ok gc --keep 1
+    after=$(store_count)
+    ct sh -c "ls -1A $STORE" >"$WORK/logs/store-after.txt"
+    info "store entries: $before before, $after after"
+    [ "$after" -lt "$before" ] || fail "gc --keep 1 removed nothing ($before -> $after entries)"
+    info "removed: $(comm -23 "$WORK/logs/store-before.txt" "$WORK/logs/store-after.txt" | tr '\n' ' ')"
+    for n in "${!keep_sha[@]}"; do
+        ct test -e "/usr/local/bin/$n" || fail "/usr/local/bin/$n dangles after gc (-> $(ct readlink "/usr/local/bin/$n"))"
+        t=$(link_target "$n")
+        [ "$t ${keep_sha[$n]#* }" = "${keep_sha[$n]}" ] || fail "current $n changed: was ${keep_sha[$n]}, now $t"
+        [ "$(sha_of "$t")" = "${keep_sha[$n]#* }" ] || fail "current store binary $t was modified"
+    done
+    local old
+    old=$(fact_get gen1_node)
+    if [ "$(link_target node_exporter)" != "$old" ] && ct test -e "$old"; then
+        info "note: generation 1's node_exporter ($old) survived gc --keep 1"
+    fi
+    xctl_ok store verify
+    for n in "${!keep_sha[@]}"; do
+        [ -n "${PORT[$n]:-}" ] || continue
+        [ "$(scrape "${PORT[$n]}" /dev/null)" = 200 ] || fail "$n /metrics not 200 after gc"
+        [ "$(unit_prop "$n.service" ActiveState)" = active ] || fail "$n.service not active after gc"
+        ct test -e "/proc/$(main_pid "$n.service")/exe" || fail "$n.service's running binary was deleted by gc"
+    done
+    info "ok: current store paths untouched, store verify ok, services answer"
+}

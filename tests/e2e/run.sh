@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# exporterctl end-to-end tests against a real systemd (systemd-nspawn).
+#
+#   tests/e2e/run.sh [--infra-only] [path/to/exporterctl]
+#
+# See tests/e2e/README.md. Needs root. Environment:
+#   EXPORTERCTL_E2E_CACHE  cache dir for the rootfs and releases
+#                          (default /var/cache/exporterctl-e2e)
+#   E2E_LOG_DIR            if set, logs of the run are copied there
+#   E2E_RUST_LOG           passed as RUST_LOG to exporterctl
+#   E2E_SCENARIOS          space-separated subset of scenarios to run (default: all)
+set -euo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$E2E_DIR/../.." && pwd)
+CACHE_DIR=${EXPORTERCTL_E2E_CACHE:-/var/cache/exporterctl-e2e}
+INFRA_ONLY=0
+BIN=""
+for arg in "$@"; do
+    case $arg in
+        --infra-only) INFRA_ONLY=1 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -*) echo "unknown option $arg" >&2; exit 2 ;;
+        *) BIN=$arg ;;
+    esac
+done
+
+# shellcheck source=lib/host.sh
+source "$E2E_DIR/lib/host.sh"
+# shellcheck source=lib/checks.sh
+source "$E2E_DIR/lib/checks.sh"
+# shellcheck source=lib/scenarios.sh
+source "$E2E_DIR/lib/scenarios.sh"
+
+[ "$(id -u)" = 0 ] || die "must run as root (systemd-nspawn)"
+T_START=$(date +%s.%N)
+
+WORK=$(mktemp -d /tmp/exporterctl-e2e.XXXXXX)
+mkdir -p "$WORK/logs" "$WORK/facts" "$WORK/share/bin"
+SCRAPER_PID=""
+
+cleanup() {
+    local rc=$?
+    set +e
+    if [ -n "$SCRAPER_PID" ]; then
+        touch "$WORK/scraper.stop"
+        kill -TERM "$SCRAPER_PID" 2>/dev/null
+        wait "$SCRAPER_PID" 2>/dev/null
+    fi
+    teardown_container
+    if [ -n "${E2E_LOG_DIR:-}" ]; then
+        mkdir -p "$E2E_LOG_DIR" && cp -a "$WORK/logs/." "$E2E_LOG_DIR/" && log "logs copied to $E2E_LOG_DIR"
+    fi
+    rm -rf "$WORK"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# ------------------------------------------------------------ binary under test
+if [ "$INFRA_ONLY" = 0 ]; then
+    if [ -z "$BIN" ]; then
+        tdir=${CARGO_TARGET_DIR:-target}
+        case $tdir in /*) ;; *) tdir="$REPO/$tdir" ;; esac
+        BIN="$tdir/release/exporterctl"
+        if [ ! -x "$BIN" ]; then
+            log "no $BIN: running cargo build --release"
+            (cd "$REPO" && cargo build --release) || die "cargo build --release failed"
+        fi
+    fi
+    [ -x "$BIN" ] || die "exporterctl binary not found or not executable: $BIN"
+    BIN=$(readlink -f "$BIN")
+    cp "$BIN" "$WORK/share/bin/exporterctl"
+    log "binary under test: $BIN"
+fi
+
+# ------------------------------------------------------------ host, rootfs, releases
+install_host_packages
+ensure_rootfs
+
+# Releases are derived from the rootfs binaries and the packaging script only.
+REL_KEY=$( { cat "$E2E_DIR/tools/make_releases.py"
+             sha256sum "$ROOTFS"/usr/bin/prometheus-{node,nginx,mysqld}-exporter; } | sha256sum | cut -c1-12)
+RELEASES="$CACHE_DIR/releases-$REL_KEY"
+if [ ! -f "$RELEASES/index.json" ]; then
+    rm -rf "$CACHE_DIR"/releases-*
+    tmp=$(mktemp -d "$CACHE_DIR/releases-$REL_KEY.tmp.XXXXXX")
+    log "packaging releases into $RELEASES"
+    python3 "$E2E_DIR/tools/make_releases.py" --bin-dir "$ROOTFS/usr/bin" --out "$tmp/out" \
+        || { rm -rf "$tmp"; die "make_releases.py failed"; }
+    mv -T "$tmp/out" "$RELEASES"
+    rmdir "$tmp"
+fi
+
+cp -r "$E2E_DIR/tools" "$E2E_DIR/manifests" "$WORK/share/"
+
+# ------------------------------------------------------------ boot
+T_BOOT0=$(date +%s.%N)
+boot_container "$WORK/share" "$RELEASES"
+T_BOOT1=$(date +%s.%N)
+log "container running after $(python3 -c "print(f'{$T_BOOT1-$T_BOOT0:.2f}')") s"
+
+ct systemd-run -q --unit=e2e-release-server -p StandardError=journal \
+    /usr/bin/python3 /host/tools/release_server.py --bind 127.0.0.1 --port 8999 \
+    --dir /srv/releases --log /run/e2e-release-server.log
+for _ in $(seq 1 100); do
+    ct curl -sf -o /dev/null http://127.0.0.1:8999/index.json && break
+    sleep 0.1
+done
+ct curl -sf -o /dev/null http://127.0.0.1:8999/index.json || die "release server does not answer"
+
+# ------------------------------------------------------------ scenarios
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+MARKERS="$WORK/logs/markers.txt"
+
+run_scenario() {
+    local name=$1 fn=$2 rc t0 t1
+    if [ -n "${E2E_SCENARIOS:-}" ] && ! [[ " $E2E_SCENARIOS " == *" $name "* ]]; then
+        return 0
+    fi
+    echo
+    echo "=== $name"
+    t0=$(date +%s.%N)
+    echo "$t0 START $name" >>"$MARKERS"
+    set +e
+    ( set -e; "$fn" )
+    rc=$?
+    set -e
+    t1=$(date +%s.%N)
+    echo "$t1 END $name" >>"$MARKERS"
+    local dt
+    dt=$(python3 -c "print(f'{$t1-$t0:.1f}')")
+    if [ "$rc" = 0 ]; then
+        PASSED=$((PASSED + 1))
+        echo "PASS $name (${dt}s)"
+    else
+        FAILED=$((FAILED + 1))
+        FAILED_NAMES+=("$name")
+        dump_debug
+        echo "FAIL $name (${dt}s)"
+    fi
+}
+
+start_scraper() {
+    # On the host, inside the container's network namespace only.
+    nsenter -t "$LEADER" -n /usr/bin/python3 "$E2E_DIR/tools/scraper.py" run \
+        --target node_exporter=http://127.0.0.1:9100/metrics \
+        --target nginx_exporter=http://127.0.0.1:9113/metrics \
+        --target mysqld_exporter=http://127.0.0.1:9104/metrics \
+        --interval 0.05 --max-seconds 1200 --stop-file "$WORK/scraper.stop" \
+        --out "$WORK/logs/scrape-events.txt" &
+    SCRAPER_PID=$!
+}
+stop_scraper() {
+    [ -n "$SCRAPER_PID" ] || return 0
+    touch "$WORK/scraper.stop"
+    wait "$SCRAPER_PID" 2>/dev/null || true
+    SCRAPER_PID=""
+}
+
+run_scenario "0-infra" scenario_infra
+if [ "$INFRA_ONLY" = 0 ]; then
+    start_scraper
+    run_scenario "1-adopt-hand-installed" scenario_1_adopt
+    run_scenario "2-switch-three-exporters" scenario_2_switch
+    run_scenario "3-switch-same-manifest-noop" scenario_3_noop
+    run_scenario "4-broken-release-auto-rollback" scenario_4_broken
+    run_scenario "5-rollback-offline" scenario_5_rollback
+    run_scenario "6-kill-9-then-resume" scenario_6_kill_resume
+    run_scenario "7-gc-keep-1" scenario_7_gc
+    stop_scraper
+    echo
+    echo "=== 8-scrape-gaps (a figure, not an assertion)"
+    python3 "$E2E_DIR/tools/scraper.py" report --events "$WORK/logs/scrape-events.txt" --markers "$MARKERS" || true
+fi
+
+T_END=$(date +%s.%N)
+echo
+log "total wall time $(python3 -c "print(f'{$T_END-$T_START:.1f}')") s"
+[ "$FAILED" = 0 ] || echo "failed: ${FAILED_NAMES[*]}"
+echo "e2e: $PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
