@@ -11,7 +11,7 @@ pub enum RealiseError {
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error(transparent)]
-    Fetch(#[from] FetchError),
+    Fetch(Box<FetchError>),
     #[error("{exporter} {version}: {source}")]
     Store {
         exporter: String,
@@ -120,7 +120,7 @@ pub fn realise_all(
     for ((i, _), r) in to_fetch.iter().zip(results) {
         match r {
             Ok(f) => fetched.push((*i, f)),
-            Err(e) => errors.push(RealiseError::Fetch(e)),
+            Err(e) => errors.push(RealiseError::Fetch(Box::new(e))),
         }
     }
     // Unpack in parallel too: on a multi-core host several archives

@@ -3,3 +3,4 @@
 
 pub mod archives;
 pub mod server;
+pub mod fixture;

@@ -104,14 +104,15 @@ def cmd_report(a):
         worst = max(gaps, key=lambda g: g[1] - g[0], default=None)
         w = f"{(worst[1]-worst[0])*1000:.0f} ms" + (" (still failing at end)" if worst and worst[2] else "") if worst else "n/a"
         print(f"  {name}: {len(ev)} scrapes, {n_ok} ok, longest gap overall {w}")
+        # Per scenario, gaps are clipped to the scenario's window, so a gap
+        # that started earlier (e.g. an exporter removed on purpose by a
+        # rollback) is only counted for the time it lasted inside it.
         for wname, ws, we in windows:
-            inside = [g for g in gaps if g[1] >= ws and g[0] <= we]
+            inside = [(max(g[0], ws), min(g[1], we), g[2]) for g in gaps if g[1] >= ws and g[0] <= we]
             if not inside:
-                if any(ws <= t <= we for t, _ in ev):
-                    continue
                 continue
             g = max(inside, key=lambda g: g[1] - g[0])
-            note = " (exporter not answering at the end of the run)" if g[2] else ""
+            note = " (not answering at the end of the run)" if g[2] and g[1] >= we else ""
             print(f"    {wname}: {(g[1]-g[0])*1000:.0f} ms{note}")
 
 

@@ -1,0 +1,227 @@
+//! A temporary `--root` with the `process` service manager, releases of the
+//! test exporter (`exporterctl demo-exporter` behind a `#!/bin/sh` wrapper,
+//! packaged in node_exporter's upstream layout) served by the local release
+//! server, and manifests that point at them.
+
+use super::server::ReleaseServer;
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+pub const EXE: &str = env!("CARGO_BIN_EXE_exporterctl");
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub server: ReleaseServer,
+    /// version → sha256sums.txt lines, per exporter name.
+    sums: std::collections::BTreeMap<(String, String), String>,
+}
+
+/// What a release of the test exporter does when started.
+#[derive(Clone, Copy)]
+pub enum Behaviour {
+    Ok,
+    Crash,
+    WrongVersion,
+    Http500,
+    SlowStart,
+}
+
+impl Behaviour {
+    fn arg(self) -> &'static str {
+        match self {
+            Behaviour::Ok => "ok",
+            Behaviour::Crash => "crash",
+            Behaviour::WrongVersion => "wrong-version",
+            Behaviour::Http500 => "http-500",
+            Behaviour::SlowStart => "slow-start",
+        }
+    }
+}
+
+/// The wrapper every test release ships as its binary. It answers
+/// `--version` like upstream exporters and otherwise execs the demo exporter
+/// (so the pid stays the one the service manager started).
+pub fn wrapper_script(name: &str, version: &str, behaviour: Behaviour) -> String {
+    format!(
+        "#!/bin/sh\ncase \"$1\" in --version) echo \"{name}, version {version} (branch: test)\"; exit 0;; esac\n\
+         exec '{EXE}' demo-exporter --name {name} --version {version} --behaviour {} \"$@\"\n",
+        behaviour.arg()
+    )
+}
+
+pub fn tar_gz(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for (path, data, mode) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_mtime(1_700_000_000);
+        h.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut h, path, *data).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        Fixture { dir: tempfile::tempdir().unwrap(), server: ReleaseServer::start(), sums: Default::default() }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.root().join("var/lib/exporterctl")
+    }
+
+    /// Publishes `name` `version` like node_exporter's GitHub release.
+    pub fn publish(&mut self, name: &str, version: &str, behaviour: Behaviour) {
+        let dir = format!("{name}-{version}.linux-amd64");
+        let script = wrapper_script(name, version, behaviour);
+        let archive = tar_gz(&[
+            (&format!("{dir}/LICENSE"), b"Apache-2.0\n", 0o644),
+            (&format!("{dir}/{name}"), script.as_bytes(), 0o755),
+        ]);
+        let file = format!("{dir}.tar.gz");
+        let base = format!("/test/{name}/releases/download/v{version}");
+        let line = format!("{}  {file}\n", sha256_hex(&archive));
+        self.server.add_file(&format!("{base}/{file}"), archive);
+        // A line for another architecture first: the right one must be picked.
+        let sums = format!("{}  {name}-{version}.linux-arm64.tar.gz\n{line}", "ab".repeat(32));
+        self.sums.insert((name.to_string(), version.to_string()), sums.clone());
+        self.server.add_file(&format!("{base}/sha256sums.txt"), sums.into_bytes());
+    }
+
+    /// A manifest entry for the test exporter `name` at `version` on `port`.
+    pub fn entry(&self, name: &str, version: &str, port: u16) -> String {
+        let url = self.server.url();
+        format!(
+            r#"  {name}:
+    version: "{version}"
+    source:
+      url: "{url}/test/{name}/releases/download/v{{version}}/{name}-{{version}}.linux-{{arch}}.tar.gz"
+      checksums_url: "{url}/test/{name}/releases/download/v{{version}}/sha256sums.txt"
+      binary: "{name}-{{version}}.linux-{{arch}}/{name}"
+    args: ["--listen", "127.0.0.1:{port}"]
+    health:
+      url: "http://127.0.0.1:{port}/metrics"
+      build_info: {name}_build_info
+      timeout: 10s
+      settle: 300ms
+"#
+        )
+    }
+
+    /// Writes a manifest with the `process` service manager.
+    pub fn manifest(&self, file: &str, entries: &[String]) -> PathBuf {
+        let text = format!(
+            "apiVersion: exporterctl/v1\nsettings:\n  service_manager: process\n  arch: amd64\nexporters:\n{}",
+            entries.concat()
+        );
+        let path = self.root().join(file);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(EXE);
+        cmd.arg("--root").arg(self.root()).args(args).env_remove("EXPORTERCTL_CRASH_AT");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// Runs and asserts the exit status, printing the output on mismatch.
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.expect(args, 0)
+    }
+
+    pub fn expect(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "exporterctl {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        stdout
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+
+    /// Pid recorded by the process manager for `name`.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        let text = std::fs::read_to_string(self.state().join("run").join(format!("{name}.pid"))).ok()?;
+        text.split_whitespace().next()?.parse().ok()
+    }
+
+    /// Every `bin_dir` entry resolves to a complete store path.
+    pub fn assert_links_resolve(&self) {
+        let bin = self.root().join("usr/local/bin");
+        let Ok(rd) = std::fs::read_dir(&bin) else { return };
+        for e in rd {
+            let p = e.unwrap().path();
+            let target = std::fs::canonicalize(&p).unwrap_or_else(|err| panic!("{} dangles: {err}", p.display()));
+            assert!(target.starts_with(self.state().canonicalize().unwrap().join("store")), "{} -> {}", p.display(), target.display());
+            assert!(std::fs::metadata(&target).unwrap().is_file());
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // Stop every exporter the process manager started under this root.
+        let run = self.state().join("run");
+        if let Ok(rd) = std::fs::read_dir(run) {
+            for e in rd.flatten() {
+                if e.path().extension().is_some_and(|x| x == "pid") {
+                    if let Some(pid) = std::fs::read_to_string(e.path())
+                        .ok()
+                        .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse::<i32>().ok()))
+                    {
+                        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// GET `http://127.0.0.1:port/metrics`; `None` when nothing answers 200.
+pub fn scrape(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&format!("127.0.0.1:{port}").parse().unwrap(), Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.starts_with("HTTP/1.1 200").then_some(text)
+}
+
+/// The `version` label the exporter serves in `<name>_build_info`.
+pub fn served_version(name: &str, port: u16) -> Option<String> {
+    let body = scrape(port)?;
+    let line = body.lines().find(|l| l.starts_with(&format!("{name}_build_info{{")))?;
+    let start = line.find("version=\"")? + 9;
+    let end = line[start..].find('"')? + start;
+    Some(line[start..end].to_string())
+}
