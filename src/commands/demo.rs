@@ -1,7 +1,130 @@
-//! `exporterctl demo` (filled in once the demo server lands).
-use super::{Ctx, Outcome};
-use anyhow::Result;
+//! `exporterctl demo`: the whole story on the `process` manager under a
+//! temporary root — switch to v1, upgrade to v2, a broken v3 rolled back on
+//! its own, `rollback --to 1`, `generations`, `gc`.
 
-pub fn run(_ctx: &Ctx, _keep: bool) -> Result<Outcome> {
-    anyhow::bail!("demo: not yet available")
+use super::{Ctx, Outcome};
+use crate::cli::Mode;
+use crate::demo::releases;
+use crate::gc::Policy;
+use crate::generation::profile::{self, Profiles};
+use crate::service::manager_for;
+use crate::switch::service_spec;
+use anyhow::{Context as _, Result};
+use std::path::{Path, PathBuf};
+
+const NAME: &str = "demo_exporter";
+
+fn banner(text: &str) {
+    println!("\n\x1b[1m== {text}\x1b[0m");
+}
+
+fn manifest(dir: &Path, file: &str, server: &str, version: &str, port: u16) -> Result<PathBuf> {
+    let text = format!(
+        r#"# exporterctl demo manifest: {NAME} {version}
+apiVersion: exporterctl/v1
+settings:
+  service_manager: process   # no systemd needed
+exporters:
+  {NAME}:
+    version: "{version}"
+    source:
+      url: "{server}/{NAME}/releases/download/v{{version}}/{NAME}-{{version}}.linux-{{arch}}.tar.gz"
+      checksums_url: "{server}/{NAME}/releases/download/v{{version}}/sha256sums.txt"
+      binary: "{NAME}-{{version}}.linux-{{arch}}/{NAME}"
+    args: ["--listen", "127.0.0.1:{port}"]
+    health:
+      url: "http://127.0.0.1:{port}/metrics"
+      build_info: {NAME}_build_info
+      timeout: 10s
+      settle: 500ms
+"#
+    );
+    let path = dir.join(file);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+fn show(path: &Path) {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        for line in text.lines().filter(|l| l.contains("version:") && !l.trim_start().starts_with('#')) {
+            println!("   {}: {}", path.file_name().unwrap_or_default().to_string_lossy(), line.trim());
+        }
+    }
+}
+
+pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
+    // Without --root the demo makes its own, so it never touches the host.
+    let (tmp, ctx) = if given.layout.root() == Path::new("/") {
+        let tmp = tempfile::Builder::new().prefix("exporterctl-demo-").tempdir()?;
+        let ctx = Ctx::new(Some(tmp.path().to_path_buf()))?;
+        (Some(tmp), ctx)
+    } else {
+        (None, Ctx::new(Some(given.layout.root().to_path_buf()))?)
+    };
+    let root = ctx.layout.root().to_path_buf();
+    let exe = std::env::current_exe().context("locating the exporterctl binary")?;
+    let arch = crate::manifest::template::host_arch();
+    let releases_dir = root.join("releases");
+    for (v, behaviour) in [("1.0.0", "ok"), ("2.0.0", "ok"), ("3.0.0", "crash")] {
+        releases::publish(&releases_dir, &exe, NAME, v, arch, behaviour)?;
+    }
+    let server = releases::serve(releases_dir)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mdir = root.join("manifests");
+    std::fs::create_dir_all(&mdir)?;
+    let m1 = manifest(&mdir, "v1.yaml", &server.url(), "1.0.0", port)?;
+    let m2 = manifest(&mdir, "v2.yaml", &server.url(), "2.0.0", port)?;
+    let m3 = manifest(&mdir, "v3.yaml", &server.url(), "3.0.0", port)?;
+    println!("exporterctl demo under {} (process service manager, releases served from {})", root.display(), server.url());
+    println!("the exporter answers on http://127.0.0.1:{port}/metrics");
+
+    let switch = |m: &Path| {
+        super::switch::run(
+            &ctx,
+            &super::switch::SwitchArgs { manifest: m, dry_run: false, only: &[], mode: Mode::Fast, atomic: false, yes: true, quiet: false },
+        )
+    };
+    let result = (|| -> Result<()> {
+        banner("1. switch to v1: download, verify sha256, unpack into the store, start, health-check");
+        show(&m1);
+        switch(&m1)?;
+        banner("2. upgrade to v2: flip the link, restart, check build_info says 2.0.0");
+        show(&m2);
+        switch(&m2)?;
+        banner("3. the same manifest again: nothing restarts, no new generation");
+        switch(&m2)?;
+        banner("4. v3 crashes at start: the health check fails and exporterctl rolls back on its own");
+        show(&m3);
+        let outcome = switch(&m3)?;
+        println!("   (exit status would be {}: a failed step is a failure even when rollback worked)", if outcome == Outcome::Failed { 1 } else { 0 });
+        banner("5. rollback --to 1: no download, just a flip, a restart and a check");
+        super::rollback::run(&ctx, Some(1), false)?;
+        banner("6. generations");
+        super::generations::run(&ctx, false)?;
+        banner("7. status");
+        super::status::run(&ctx, false)?;
+        banner("8. gc --keep 1: old generations and unreferenced store paths go");
+        super::gc::run(&ctx, &Policy { keep: Some(1), older_than: None, dry_run: false }, false)?;
+        super::store::ls(&ctx, false)?;
+        Ok(())
+    })();
+
+    // Stop the demo exporter, whatever happened.
+    if let Ok(store) = ctx.store() {
+        if let Ok(Some(farm)) = Profiles::new(&ctx.layout).current().map(|c| c.farm().cloned()) {
+            if let Ok(state) = profile::read_farm_state(&store, &farm) {
+                let svc = manager_for(state.service_manager, &ctx.layout);
+                for e in &state.exporters {
+                    let _ = svc.stop(&service_spec(&ctx.layout, &state, e));
+                }
+            }
+        }
+    }
+    drop(server);
+    match tmp {
+        Some(t) if keep => println!("\ndemo root kept at {}", t.keep().display()),
+        Some(_) => println!("\ndemo done; its temporary root was removed (use `exporterctl demo --keep` to look around)"),
+        None => println!("\ndemo done; everything is under {}", root.display()),
+    }
+    result.map(|()| Outcome::Ok)
 }

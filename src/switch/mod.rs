@@ -406,6 +406,11 @@ impl Engine<'_> {
         } else if live.state.exporters.is_empty() && record.from_generation.is_none() {
             // Nothing was ever achieved (a first switch whose every step failed).
             let _ = std::fs::remove_file(profiles.system_link());
+        } else if let Some(n) = generations.list()?.iter().find(|g| g.switch_id == record.id).map(|g| g.number) {
+            // Resuming a switch that had already recorded its generation.
+            profiles.link_generation(n, &live.farm)?;
+            profiles.flip_to_generation(n)?;
+            record.result_generation = Some(n);
         } else {
             let n = generations.allocate()?;
             generations.save(&GenerationRecord {

@@ -1,0 +1,104 @@
+//! Crash safety: kill exporterctl (SIGKILL, as `kill -9`) at every named
+//! point of a switch, check that every bin_dir entry still resolves to a
+//! complete store path, then `resume` and check the host is healthy on a
+//! known generation. Needs `--features fault-injection`.
+#![cfg(feature = "fault-injection")]
+
+mod common;
+
+use common::fixture::{free_port, served_version, Behaviour, Fixture};
+use std::os::unix::process::ExitStatusExt;
+
+const N: &str = "test_exporter";
+
+fn crash_at(point: &str, broken: bool) {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    f.publish(N, "2.0.0", if broken { Behaviour::Crash } else { Behaviour::Ok });
+    let port = free_port();
+    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
+    let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+
+    let out = f.run_env(&["switch", m2.to_str().unwrap(), "--mode", "fast"], &[("EXPORTERCTL_CRASH_AT", point)]);
+    assert_eq!(out.status.signal(), Some(9), "{point}: the switch was not killed: {}", String::from_utf8_lossy(&out.stderr));
+    f.assert_links_resolve();
+
+    // Every other change is refused until the interrupted switch is dealt with.
+    let journal = f.state().join("journal.json").exists();
+    if journal {
+        let blocked = f.run(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+        assert_eq!(blocked.status.code(), Some(3), "{point}");
+        assert!(String::from_utf8_lossy(&blocked.stderr).contains("resume"), "{point}");
+        assert_eq!(f.json(&["status"])["last_switch"]["status"], "interrupted", "{point}");
+    }
+
+    let resumed = f.run(&["resume"]);
+    let expected_code = if broken && journal { 1 } else { 0 };
+    assert_eq!(
+        resumed.status.code(),
+        Some(expected_code),
+        "{point}: resume\n{}\n{}",
+        String::from_utf8_lossy(&resumed.stdout),
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(!f.state().join("journal.json").exists(), "{point}: journal left behind");
+    f.assert_links_resolve();
+    let want = if broken || !journal { "1.0.0" } else { "2.0.0" };
+    assert_eq!(served_version(N, port).as_deref(), Some(want), "{point}");
+    let status = f.json(&["status"]);
+    assert_eq!(status["exporters"][0]["version"], want, "{point}");
+    assert_eq!(status["exporters"][0]["health"], "healthy", "{point}");
+    let gens = f.json(&["generations"]);
+    let current = gens["current"].as_u64().expect("a current generation");
+    let numbers: Vec<u64> = gens["generations"].as_array().unwrap().iter().map(|g| g["number"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, if want == "1.0.0" { vec![1] } else { vec![1, 2] }, "{point}");
+    assert_eq!(current, *numbers.last().unwrap(), "{point}");
+    f.ok(&["store", "verify"]);
+}
+
+#[test]
+fn kill_at_every_point_of_a_successful_switch_then_resume() {
+    for point in [
+        "after-realise",
+        "after-journal",
+        "after-prune",
+        "after-flip",
+        "after-links",
+        "after-restart",
+        "after-health",
+        "before-generation",
+        "after-generation-record",
+        "after-generation-flip",
+    ] {
+        crash_at(point, false);
+    }
+}
+
+#[test]
+fn kill_at_every_point_of_a_failing_switch_then_resume() {
+    for point in ["after-journal", "after-flip", "after-restart", "before-revert", "after-revert-flip"] {
+        crash_at(point, true);
+    }
+}
+
+#[test]
+fn every_named_point_is_exercised() {
+    let covered = [
+        "after-realise",
+        "after-journal",
+        "after-prune",
+        "after-flip",
+        "after-links",
+        "after-restart",
+        "after-health",
+        "before-revert",
+        "after-revert-flip",
+        "before-generation",
+        "after-generation-record",
+        "after-generation-flip",
+    ];
+    for p in exporterctl::switch::crash::POINTS {
+        assert!(covered.contains(p), "crash point {p} has no test");
+    }
+}
