@@ -66,8 +66,14 @@ impl DownloadCache {
     pub fn temp(&self) -> io::Result<TempDownload> {
         fsutil::create_dir_all_durable(&self.dir)?;
         let n = next_temp_number();
-        let path = self.dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
-        let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        let path = self
+            .dir
+            .join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
         Ok(TempDownload {
             path,
             writer: Some(BufWriter::with_capacity(2 * CHUNK, file)),
@@ -104,7 +110,10 @@ impl DownloadCache {
         }
         if removed > 0 {
             fsutil::fsync_dir(&self.dir)?;
-            tracing::info!("removed {removed} partial download(s) from {}", self.dir.display());
+            tracing::info!(
+                "removed {removed} partial download(s) from {}",
+                self.dir.display()
+            );
         }
         Ok(removed)
     }
@@ -165,7 +174,10 @@ impl TempDownload {
 
     /// Starts over (a retried transfer): empties the file and the hash.
     pub fn reset(&mut self) -> io::Result<()> {
-        let w = self.writer.as_mut().ok_or_else(|| io::Error::other("temp download finished"))?;
+        let w = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| io::Error::other("temp download finished"))?;
         w.flush()?;
         let f = w.get_mut();
         f.set_len(0)?;
@@ -190,7 +202,10 @@ impl TempDownload {
     /// Makes the (already verified) file durable and read-only, and renames it
     /// to `dest`, then fsyncs the directory.
     pub fn commit(mut self, dest: &Path) -> io::Result<()> {
-        let w = self.writer.take().ok_or_else(|| io::Error::other("temp download finished"))?;
+        let w = self
+            .writer
+            .take()
+            .ok_or_else(|| io::Error::other("temp download finished"))?;
         let f = w.into_inner().map_err(|e| e.into_error())?;
         f.set_permissions(fs::Permissions::from_mode(0o444))?;
         f.sync_all()?;
@@ -225,7 +240,10 @@ mod tests {
         t.reset().unwrap();
         t.write(b"hello").unwrap();
         let hex = t.finish_hash().unwrap();
-        assert_eq!(hex, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(
+            hex,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
         t.commit(&cache.path_for(&hex)).unwrap();
         let (p, size) = cache.lookup(&hex).unwrap().unwrap();
         assert_eq!(size, 5);

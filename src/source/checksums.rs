@@ -87,7 +87,10 @@ pub fn lookup(text: &str, file_name: &str) -> Result<String, LookupError> {
             None => found = Some(hex),
             Some(prev) if *prev == hex => {}
             Some(prev) => {
-                return Err(LookupError::Conflict { first: prev.clone(), second: hex });
+                return Err(LookupError::Conflict {
+                    first: prev.clone(),
+                    second: hex,
+                });
             }
         }
     }
@@ -105,13 +108,19 @@ mod tests {
     #[test]
     fn text_mode_line() {
         let text = format!("{A}  node_exporter-1.9.1.linux-amd64.tar.gz\n");
-        assert_eq!(lookup(&text, "node_exporter-1.9.1.linux-amd64.tar.gz").unwrap(), A);
+        assert_eq!(
+            lookup(&text, "node_exporter-1.9.1.linux-amd64.tar.gz").unwrap(),
+            A
+        );
     }
 
     #[test]
     fn binary_mode_line() {
         let text = format!("{B} *php-fpm_exporter_2.2.0_linux_amd64.tar.gz\n");
-        assert_eq!(lookup(&text, "php-fpm_exporter_2.2.0_linux_amd64.tar.gz").unwrap(), B);
+        assert_eq!(
+            lookup(&text, "php-fpm_exporter_2.2.0_linux_amd64.tar.gz").unwrap(),
+            B
+        );
     }
 
     #[test]
@@ -135,8 +144,14 @@ mod tests {
              {B}  node_exporter-1.9.1.linux-amd64.tar.gz\n\
              {C}  node_exporter-1.9.1.linux-armv7.tar.gz\n"
         );
-        assert_eq!(lookup(&text, "node_exporter-1.9.1.linux-amd64.tar.gz").unwrap(), B);
-        assert_eq!(lookup(&text, "node_exporter-1.9.1.linux-armv7.tar.gz").unwrap(), C);
+        assert_eq!(
+            lookup(&text, "node_exporter-1.9.1.linux-amd64.tar.gz").unwrap(),
+            B
+        );
+        assert_eq!(
+            lookup(&text, "node_exporter-1.9.1.linux-armv7.tar.gz").unwrap(),
+            C
+        );
     }
 
     #[test]
@@ -179,7 +194,10 @@ mod tests {
         let same = format!("{A}  a.tar.gz\n{A} *./a.tar.gz\n");
         assert_eq!(lookup(&same, "a.tar.gz").unwrap(), A);
         let conflict = format!("{A}  a.tar.gz\n{B}  a.tar.gz\n");
-        assert!(matches!(lookup(&conflict, "a.tar.gz"), Err(LookupError::Conflict { .. })));
+        assert!(matches!(
+            lookup(&conflict, "a.tar.gz"),
+            Err(LookupError::Conflict { .. })
+        ));
     }
 
     #[test]

@@ -68,7 +68,10 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { connect: Duration::from_secs(10), read: Duration::from_secs(30) }
+        Timeouts {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(30),
+        }
     }
 }
 
@@ -78,7 +81,10 @@ pub fn is_loopback_host(host: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") {
         return true;
     }
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     match bare.parse::<IpAddr>() {
         Ok(IpAddr::V4(v4)) => v4.is_loopback(),
         Ok(IpAddr::V6(v6)) => {
@@ -109,10 +115,9 @@ pub enum Allowed {
 pub fn check_url(url: &str, allow_http: bool) -> Result<Allowed, PolicyViolation> {
     let parsed = Url::parse(url).map_err(|e| PolicyViolation::Bad(format!("invalid URL: {e}")))?;
     if parsed.scheme() == "file" {
-        return parsed
-            .to_file_path()
-            .map(Allowed::File)
-            .map_err(|()| PolicyViolation::Bad("file:// URL is not an absolute local path".into()));
+        return parsed.to_file_path().map(Allowed::File).map_err(|()| {
+            PolicyViolation::Bad("file:// URL is not an absolute local path".into())
+        });
     }
     check_remote(&parsed, allow_http)?;
     Ok(Allowed::Remote(parsed))
@@ -129,7 +134,9 @@ pub fn check_remote(url: &Url, allow_http: bool) -> Result<(), PolicyViolation> 
         "https" => Ok(()),
         "http" if allow_http || is_loopback_host(host) => Ok(()),
         "http" => Err(PolicyViolation::InsecureHttp),
-        other => Err(PolicyViolation::Bad(format!("unsupported URL scheme `{other}`"))),
+        other => Err(PolicyViolation::Bad(format!(
+            "unsupported URL scheme `{other}`"
+        ))),
     }
 }
 
@@ -156,13 +163,19 @@ pub fn display_url(url: &str) -> String {
 /// The outcome of one failed attempt: try again, or give up now.
 #[derive(Debug)]
 pub(crate) enum AttemptError {
-    Retry { error: FetchError, retry_after: Option<Duration> },
+    Retry {
+        error: FetchError,
+        retry_after: Option<Duration>,
+    },
     Fatal(FetchError),
 }
 
 impl AttemptError {
     pub fn retry(error: FetchError) -> Self {
-        AttemptError::Retry { error, retry_after: None }
+        AttemptError::Retry {
+            error,
+            retry_after: None,
+        }
     }
 }
 
@@ -211,7 +224,10 @@ impl Http {
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.read)
             .build()?;
-        Ok(Http { client, requests: AtomicU64::new(0) })
+        Ok(Http {
+            client,
+            requests: AtomicU64::new(0),
+        })
     }
 
     /// HTTP requests sent so far (every attempt and every redirect hop).
@@ -310,14 +326,20 @@ fn classify_status(ctx: &Ctx<'_>, resp: &Response) -> AttemptError {
         let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok());
         return AttemptError::Fatal(ctx.rate_limited(reset));
     }
-    let reason = status.canonical_reason().map(|r| format!(" {r}")).unwrap_or_default();
+    let reason = status
+        .canonical_reason()
+        .map(|r| format!(" {r}"))
+        .unwrap_or_default();
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         let retry_after = h
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        return AttemptError::Retry { error: ctx.http(code, reason), retry_after };
+        return AttemptError::Retry {
+            error: ctx.http(code, reason),
+            retry_after,
+        };
     }
     AttemptError::Fatal(ctx.http(code, reason))
 }
@@ -345,11 +367,25 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "localhost.", "[::1]", "::1"] {
+        for h in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "localhost",
+            "LOCALHOST",
+            "localhost.",
+            "[::1]",
+            "::1",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
-        for h in ["10.0.0.1", "128.0.0.1", "example.com", "localhost.example.com", "[::2]", "0.0.0.0"]
-        {
+        for h in [
+            "10.0.0.1",
+            "128.0.0.1",
+            "example.com",
+            "localhost.example.com",
+            "[::2]",
+            "0.0.0.0",
+        ] {
             assert!(!is_loopback_host(h), "{h}");
         }
         assert!(is_loopback_host("[::ffff:127.0.0.1]"));
@@ -357,7 +393,10 @@ mod tests {
 
     #[test]
     fn url_policy() {
-        assert!(matches!(check_url("https://example.com/a", false), Ok(Allowed::Remote(_))));
+        assert!(matches!(
+            check_url("https://example.com/a", false),
+            Ok(Allowed::Remote(_))
+        ));
         assert!(check_url("http://127.0.0.1:8080/a", false).is_ok());
         assert!(check_url("http://[::1]:8080/a", false).is_ok());
         assert!(check_url("http://localhost/a", false).is_ok());
@@ -374,22 +413,40 @@ mod tests {
             check_url("file:///srv/mirror/a.tar.gz", false),
             Ok(Allowed::File("/srv/mirror/a.tar.gz".into()))
         );
-        assert!(matches!(check_url("ftp://example.com/a", true), Err(PolicyViolation::Bad(_))));
-        assert!(matches!(check_url("not a url", true), Err(PolicyViolation::Bad(_))));
+        assert!(matches!(
+            check_url("ftp://example.com/a", true),
+            Err(PolicyViolation::Bad(_))
+        ));
+        assert!(matches!(
+            check_url("not a url", true),
+            Err(PolicyViolation::Bad(_))
+        ));
     }
 
     #[test]
     fn redirect_targets_cannot_be_files() {
         let u = Url::parse("file:///etc/passwd").unwrap();
-        assert!(matches!(check_remote(&u, true), Err(PolicyViolation::Bad(_))));
+        assert!(matches!(
+            check_remote(&u, true),
+            Err(PolicyViolation::Bad(_))
+        ));
     }
 
     #[test]
     fn origins() {
         let a = Url::parse("https://api.github.com/x").unwrap();
-        assert!(same_origin(&a, &Url::parse("https://api.github.com:443/y").unwrap()));
-        assert!(!same_origin(&a, &Url::parse("https://objects.github.com/x").unwrap()));
-        assert!(!same_origin(&a, &Url::parse("http://api.github.com/x").unwrap()));
+        assert!(same_origin(
+            &a,
+            &Url::parse("https://api.github.com:443/y").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("https://objects.github.com/x").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("http://api.github.com/x").unwrap()
+        ));
     }
 
     #[test]
@@ -417,7 +474,11 @@ mod tests {
 
     #[test]
     fn retries_stop_at_the_limit_and_on_fatal() {
-        let p = RetryPolicy { attempts: 3, base_delay: Duration::ZERO, max_delay: Duration::ZERO };
+        let p = RetryPolicy {
+            attempts: 3,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        };
         let ctx = Ctx::new("e", "1", "u");
         let mut n = 0;
         let r: Result<(), _> = with_retries(&p, "t", |_| {

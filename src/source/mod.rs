@@ -11,6 +11,11 @@
 //! [`checksums`] (checksum file parsing), [`cache`] (the download cache),
 //! [`progress`] (bars or log lines).
 
+// `FetchError` carries exporter, version, URL and both digests as owned
+// strings (the lead's fixed variants are ~150 bytes). Errors are the cold
+// path of a network download; boxing them would only obscure the API.
+#![allow(clippy::result_large_err)]
+
 pub mod cache;
 pub mod checksums;
 pub mod http;
@@ -39,30 +44,89 @@ pub const DEFAULT_PARALLELISM: usize = 4;
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("{exporter} {version}: {url} was not found (HTTP 404)")]
-    NotFound { exporter: String, version: String, url: String },
+    NotFound {
+        exporter: String,
+        version: String,
+        url: String,
+    },
     #[error("{exporter} {version}: {url}: HTTP {status}{detail}")]
-    Http { exporter: String, version: String, url: String, status: u16, detail: String },
+    Http {
+        exporter: String,
+        version: String,
+        url: String,
+        status: u16,
+        detail: String,
+    },
     #[error("{exporter} {version}: {url}: {message}")]
-    Transport { exporter: String, version: String, url: String, message: String },
+    Transport {
+        exporter: String,
+        version: String,
+        url: String,
+        message: String,
+    },
     #[error("{exporter} {version}: refusing plain http:// to a non-loopback host ({url}); use https, or set `allow_http: true` for this exporter")]
-    InsecureUrl { exporter: String, version: String, url: String },
+    InsecureUrl {
+        exporter: String,
+        version: String,
+        url: String,
+    },
     #[error("{exporter} {version}: sha256 mismatch for {url}: expected {expected}, got {actual} (from {expected_from})")]
-    ChecksumMismatch { exporter: String, version: String, url: String, expected: String, actual: String, expected_from: String },
+    ChecksumMismatch {
+        exporter: String,
+        version: String,
+        url: String,
+        expected: String,
+        actual: String,
+        expected_from: String,
+    },
     #[error("{exporter} {version}: checksum file {checksums_url} has no line for `{file_name}`")]
-    ChecksumMissing { exporter: String, version: String, checksums_url: String, file_name: String },
+    ChecksumMissing {
+        exporter: String,
+        version: String,
+        checksums_url: String,
+        file_name: String,
+    },
     #[error("{exporter} {version}: {context}: {source}")]
-    Io { exporter: String, version: String, context: String, #[source] source: std::io::Error },
+    Io {
+        exporter: String,
+        version: String,
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// HTTP 403 with `X-RateLimit-Remaining: 0` (GitHub); never retried.
     #[error("{exporter} {version}: {url}: rate limited (HTTP 403){}", reset_hint(.reset))]
-    RateLimited { exporter: String, version: String, url: String, reset: Option<u64> },
+    RateLimited {
+        exporter: String,
+        version: String,
+        url: String,
+        reset: Option<u64>,
+    },
     /// Unparsable URL, unsupported scheme, no host, `file://` not absolute.
     #[error("{exporter} {version}: {url}: {message}")]
-    BadUrl { exporter: String, version: String, url: String, message: String },
+    BadUrl {
+        exporter: String,
+        version: String,
+        url: String,
+        message: String,
+    },
     /// A lock file or manifest sha256 that is not 64 hex digits.
     #[error("{exporter} {version}: `{value}` from the {from} is not a sha256 (64 hex digits)")]
-    InvalidSha256 { exporter: String, version: String, value: String, from: String },
+    InvalidSha256 {
+        exporter: String,
+        version: String,
+        value: String,
+        from: String,
+    },
     #[error("{exporter} {version}: checksum file {checksums_url} has conflicting lines for `{file_name}` ({first} and {second})")]
-    ChecksumConflict { exporter: String, version: String, checksums_url: String, file_name: String, first: String, second: String },
+    ChecksumConflict {
+        exporter: String,
+        version: String,
+        checksums_url: String,
+        file_name: String,
+        first: String,
+        second: String,
+    },
     /// The HTTP client could not be set up.
     #[error("cannot set up the HTTP client: {message}")]
     Init { message: String },
@@ -75,7 +139,10 @@ fn reset_hint(reset: &Option<u64>) -> String {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            format!("; the limit resets at unix time {epoch} (in {} s)", epoch.saturating_sub(now))
+            format!(
+                "; the limit resets at unix time {epoch} (in {} s)",
+                epoch.saturating_sub(now)
+            )
         }
         None => String::new(),
     }
@@ -125,7 +192,9 @@ impl SecretHeaders {
 
 impl fmt::Debug for SecretHeaders {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|(n, _)| format!("{n}: <redacted>"))).finish()
+        f.debug_list()
+            .entries(self.0.iter().map(|(n, _)| format!("{n}: <redacted>")))
+            .finish()
     }
 }
 
@@ -179,8 +248,17 @@ pub struct TextRequest {
 }
 
 impl TextRequest {
-    pub fn new(exporter: impl Into<String>, version: impl Into<String>, url: impl Into<String>) -> Self {
-        TextRequest { exporter: exporter.into(), version: version.into(), url: url.into(), ..Default::default() }
+    pub fn new(
+        exporter: impl Into<String>,
+        version: impl Into<String>,
+        url: impl Into<String>,
+    ) -> Self {
+        TextRequest {
+            exporter: exporter.into(),
+            version: version.into(),
+            url: url.into(),
+            ..Default::default()
+        }
     }
 }
 
@@ -204,31 +282,65 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub(crate) fn new(exporter: &'a str, version: &'a str, url: &str) -> Self {
-        Ctx { exporter, version, url: without_password(url) }
+        Ctx {
+            exporter,
+            version,
+            url: without_password(url),
+        }
     }
     pub(crate) fn not_found(&self) -> FetchError {
-        FetchError::NotFound { exporter: self.e(), version: self.v(), url: self.url.clone() }
+        FetchError::NotFound {
+            exporter: self.e(),
+            version: self.v(),
+            url: self.url.clone(),
+        }
     }
     pub(crate) fn http(&self, status: u16, detail: String) -> FetchError {
-        FetchError::Http { exporter: self.e(), version: self.v(), url: self.url.clone(), status, detail }
+        FetchError::Http {
+            exporter: self.e(),
+            version: self.v(),
+            url: self.url.clone(),
+            status,
+            detail,
+        }
     }
     pub(crate) fn transport(&self, message: String) -> FetchError {
-        FetchError::Transport { exporter: self.e(), version: self.v(), url: self.url.clone(), message }
+        FetchError::Transport {
+            exporter: self.e(),
+            version: self.v(),
+            url: self.url.clone(),
+            message,
+        }
     }
     pub(crate) fn rate_limited(&self, reset: Option<u64>) -> FetchError {
-        FetchError::RateLimited { exporter: self.e(), version: self.v(), url: self.url.clone(), reset }
+        FetchError::RateLimited {
+            exporter: self.e(),
+            version: self.v(),
+            url: self.url.clone(),
+            reset,
+        }
     }
     pub(crate) fn io(&self, context: impl Into<String>, source: io::Error) -> FetchError {
-        FetchError::Io { exporter: self.e(), version: self.v(), context: context.into(), source }
+        FetchError::Io {
+            exporter: self.e(),
+            version: self.v(),
+            context: context.into(),
+            source,
+        }
     }
     pub(crate) fn policy(&self, v: PolicyViolation) -> FetchError {
         match v {
-            PolicyViolation::InsecureHttp => {
-                FetchError::InsecureUrl { exporter: self.e(), version: self.v(), url: self.url.clone() }
-            }
-            PolicyViolation::Bad(message) => {
-                FetchError::BadUrl { exporter: self.e(), version: self.v(), url: self.url.clone(), message }
-            }
+            PolicyViolation::InsecureHttp => FetchError::InsecureUrl {
+                exporter: self.e(),
+                version: self.v(),
+                url: self.url.clone(),
+            },
+            PolicyViolation::Bad(message) => FetchError::BadUrl {
+                exporter: self.e(),
+                version: self.v(),
+                url: self.url.clone(),
+                message,
+            },
         }
     }
     fn e(&self) -> String {
@@ -253,7 +365,10 @@ fn without_password(url: &str) -> String {
 /// The last path segment of a URL, for messages and progress bars.
 fn file_name_of(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
-    path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(path).to_string()
+    path.rsplit('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or(path)
+        .to_string()
 }
 
 pub struct Fetcher {
@@ -276,7 +391,9 @@ impl Fetcher {
         let timeouts = Timeouts::default();
         Ok(Fetcher {
             cache: DownloadCache::new(layout.downloads_dir()),
-            http: Http::new(timeouts).map_err(|e| FetchError::Init { message: http::describe_reqwest(e) })?,
+            http: Http::new(timeouts).map_err(|e| FetchError::Init {
+                message: http::describe_reqwest(e),
+            })?,
             retry: RetryPolicy::default(),
             timeouts,
             parallelism: DEFAULT_PARALLELISM,
@@ -291,7 +408,9 @@ impl Fetcher {
 
     /// Rebuilds the HTTP client with these timeouts (resets the request count).
     pub fn with_timeouts(mut self, timeouts: Timeouts) -> Result<Self, FetchError> {
-        self.http = Http::new(timeouts).map_err(|e| FetchError::Init { message: http::describe_reqwest(e) })?;
+        self.http = Http::new(timeouts).map_err(|e| FetchError::Init {
+            message: http::describe_reqwest(e),
+        })?;
         self.timeouts = timeouts;
         Ok(self)
     }
@@ -339,7 +458,8 @@ impl Fetcher {
         let memo: ChecksumMemo = Mutex::new(HashMap::new());
         let workers = self.parallelism.clamp(1, reqs.len().max(1));
         let next = AtomicUsize::new(0);
-        let mut results: Vec<Option<Result<Fetched, FetchError>>> = reqs.iter().map(|_| None).collect();
+        let mut results: Vec<Option<Result<Fetched, FetchError>>> =
+            reqs.iter().map(|_| None).collect();
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..workers)
                 .map(|_| {
@@ -370,7 +490,8 @@ impl Fetcher {
             .zip(reqs)
             .map(|(r, req)| {
                 r.unwrap_or_else(|| {
-                    Err(Ctx::new(&req.exporter, &req.version, &req.url).transport("no result (internal error)".into()))
+                    Err(Ctx::new(&req.exporter, &req.version, &req.url)
+                        .transport("no result (internal error)".into()))
                 })
             })
             .collect()
@@ -401,10 +522,12 @@ impl Fetcher {
                 with_retries(&self.retry, &what, |_| {
                     let resp = self.http.get(&ctx, &url, req.allow_http, &req.headers)?;
                     read_capped(resp).map_err(|e| match e {
-                        Capped::TooBig => {
-                            AttemptError::Fatal(ctx.transport(format!("larger than {MAX_TEXT_BYTES} bytes")))
+                        Capped::TooBig => AttemptError::Fatal(
+                            ctx.transport(format!("larger than {MAX_TEXT_BYTES} bytes")),
+                        ),
+                        Capped::Io(e) => {
+                            AttemptError::retry(ctx.transport(format!("reading the response: {e}")))
                         }
-                        Capped::Io(e) => AttemptError::retry(ctx.transport(format!("reading the response: {e}"))),
                     })
                 })?
             }
@@ -430,7 +553,12 @@ impl Fetcher {
                 .map_err(|e| ctx.io(format!("checking the download cache for {name}"), e))?;
             if let Some((path, size)) = hit {
                 tracing::info!("using cached {name} sha256={hex}");
-                return Ok(Fetched { path, sha256: hex.clone(), size, downloaded: false });
+                return Ok(Fetched {
+                    path,
+                    sha256: hex.clone(),
+                    size,
+                    downloaded: false,
+                });
             }
         } else {
             tracing::warn!(
@@ -477,20 +605,27 @@ impl Fetcher {
                         checksums_url,
                         file_name: file_name.clone(),
                     }),
-                    Err(checksums::LookupError::Conflict { first, second }) => Err(FetchError::ChecksumConflict {
-                        exporter: req.exporter.clone(),
-                        version: req.version.clone(),
-                        checksums_url,
-                        file_name: file_name.clone(),
-                        first,
-                        second,
-                    }),
+                    Err(checksums::LookupError::Conflict { first, second }) => {
+                        Err(FetchError::ChecksumConflict {
+                            exporter: req.exporter.clone(),
+                            version: req.version.clone(),
+                            checksums_url,
+                            file_name: file_name.clone(),
+                            first,
+                            second,
+                        })
+                    }
                 }
             }
         }
     }
 
-    fn checksum_text(&self, req: &FetchRequest, url: &str, memo: &ChecksumMemo) -> Result<String, FetchError> {
+    fn checksum_text(
+        &self,
+        req: &FetchRequest,
+        url: &str,
+        memo: &ChecksumMemo,
+    ) -> Result<String, FetchError> {
         let slot = {
             let mut map = memo.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(map.entry(url.to_string()).or_default())
@@ -520,10 +655,12 @@ impl Fetcher {
         name: &str,
     ) -> Result<Fetched, FetchError> {
         let started = Instant::now();
-        let mut tmp = self
-            .cache
-            .temp()
-            .map_err(|e| ctx.io(format!("creating a temp file in {}", self.cache.dir().display()), e))?;
+        let mut tmp = self.cache.temp().map_err(|e| {
+            ctx.io(
+                format!("creating a temp file in {}", self.cache.dir().display()),
+                e,
+            )
+        })?;
         let bar = progress.bar(name);
         if !progress.uses_bars() {
             tracing::info!("downloading {}", ctx.url);
@@ -532,12 +669,14 @@ impl Fetcher {
         let mut buf = vec![0u8; CHUNK];
         let result = with_retries(&self.retry, &what, |attempt| {
             if attempt > 1 {
-                tmp.reset().map_err(|e| AttemptError::Fatal(ctx.io("resetting the temp file", e)))?;
+                tmp.reset()
+                    .map_err(|e| AttemptError::Fatal(ctx.io("resetting the temp file", e)))?;
                 bar.message(&format!("retry {attempt}"));
             }
             match allowed {
                 Allowed::File(path) => {
-                    let f = std::fs::File::open(path).map_err(|e| AttemptError::Fatal(open_error(ctx, path, e)))?;
+                    let f = std::fs::File::open(path)
+                        .map_err(|e| AttemptError::Fatal(open_error(ctx, path, e)))?;
                     bar.start(f.metadata().ok().map(|m| m.len()));
                     stream(f, &mut tmp, &mut buf, &bar, ctx, false)
                 }
@@ -552,7 +691,9 @@ impl Fetcher {
             bar.fail("failed");
             return Err(e);
         }
-        let actual = tmp.finish_hash().map_err(|e| ctx.io("writing the temp file", e))?;
+        let actual = tmp
+            .finish_hash()
+            .map_err(|e| ctx.io("writing the temp file", e))?;
         if let Some((want, from)) = expected {
             if *want != actual {
                 bar.fail("sha256 mismatch");
@@ -569,7 +710,8 @@ impl Fetcher {
         }
         let size = tmp.size();
         let dest = self.cache.path_for(&actual);
-        tmp.commit(&dest).map_err(|e| ctx.io(format!("moving the download to {}", dest.display()), e))?;
+        tmp.commit(&dest)
+            .map_err(|e| ctx.io(format!("moving the download to {}", dest.display()), e))?;
         let ms = started.elapsed().as_millis();
         if expected.is_some() {
             bar.finish("verified");
@@ -578,7 +720,12 @@ impl Fetcher {
             bar.finish("UNVERIFIED");
             tracing::warn!("downloaded {name} without verification: sha256={actual} in {ms} ms");
         }
-        Ok(Fetched { path: dest, sha256: actual, size, downloaded: true })
+        Ok(Fetched {
+            path: dest,
+            sha256: actual,
+            size,
+            downloaded: true,
+        })
     }
 }
 
@@ -606,13 +753,15 @@ fn stream(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if remote => {
-                return Err(AttemptError::retry(
-                    ctx.transport(format!("connection broken after {} bytes: {e}", tmp.size())),
-                ))
+                return Err(AttemptError::retry(ctx.transport(format!(
+                    "connection broken after {} bytes: {e}",
+                    tmp.size()
+                ))))
             }
             Err(e) => return Err(AttemptError::Fatal(ctx.io("reading", e))),
         };
-        tmp.write(&buf[..n]).map_err(|e| AttemptError::Fatal(ctx.io("writing the temp file", e)))?;
+        tmp.write(&buf[..n])
+            .map_err(|e| AttemptError::Fatal(ctx.io("writing the temp file", e)))?;
         bar.inc(n as u64);
     }
 }
@@ -624,7 +773,9 @@ enum Capped {
 
 fn read_capped(r: impl Read) -> Result<Vec<u8>, Capped> {
     let mut out = Vec::new();
-    r.take(MAX_TEXT_BYTES + 1).read_to_end(&mut out).map_err(Capped::Io)?;
+    r.take(MAX_TEXT_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(Capped::Io)?;
     if out.len() as u64 > MAX_TEXT_BYTES {
         return Err(Capped::TooBig);
     }
@@ -638,7 +789,10 @@ mod tests {
     #[test]
     fn secret_headers_never_show_values() {
         let h = SecretHeaders::new().with("Authorization", "Bearer ghp_secret");
-        let req = FetchRequest { headers: h, ..FetchRequest::new("e", "1", "https://x/y", Expected::Unverified) };
+        let req = FetchRequest {
+            headers: h,
+            ..FetchRequest::new("e", "1", "https://x/y", Expected::Unverified)
+        };
         let dbg = format!("{req:?}");
         assert!(!dbg.contains("ghp_secret"), "{dbg}");
         assert!(dbg.contains("Authorization"));
@@ -646,7 +800,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(without_password("https://u:pw@h/a"), "https://u:redacted@h/a");
+        assert_eq!(
+            without_password("https://u:pw@h/a"),
+            "https://u:redacted@h/a"
+        );
         assert_eq!(without_password("https://h/a?x=1"), "https://h/a?x=1");
     }
 

@@ -27,7 +27,9 @@ impl Progress {
             ProgressMode::Bars => true,
             ProgressMode::Log => false,
         };
-        Progress { multi: bars.then(MultiProgress::new) }
+        Progress {
+            multi: bars.then(MultiProgress::new),
+        }
     }
 
     pub fn uses_bars(&self) -> bool {
