@@ -1,27 +1,151 @@
 //! Release sources: verified downloads over HTTP(S) (and `file://`) into the
 //! download cache, checksum files, retries, URL policy, progress.
 //!
-//! STUB: signatures fixed by the lead; bodies to be implemented.
+//! Every file is hashed (sha256) while it streams into a temp file in
+//! `cache/downloads/`, checked against what is expected (lock file, manifest
+//! pin, or the release's checksum file), fsynced and only then renamed to
+//! `cache/downloads/<sha256>`. A file already in the cache is re-hashed and
+//! reused without a request whenever its digest is known beforehand.
+//!
+//! Submodules: [`http`] (client, URL policy, redirects, retries),
+//! [`checksums`] (checksum file parsing), [`cache`] (the download cache),
+//! [`progress`] (bars or log lines).
+
+// `FetchError` carries exporter, version, URL and both digests as owned
+// strings (the lead's fixed variants are ~150 bytes). Errors are the cold
+// path of a network download; boxing them would only obscure the API.
+#![allow(clippy::result_large_err)]
+
+pub mod cache;
+pub mod checksums;
+pub mod http;
+pub mod progress;
 
 use crate::paths::Layout;
-use std::path::PathBuf;
+use cache::{DownloadCache, TempDownload, CHUNK};
+use http::{with_retries, Allowed, AttemptError, Http, PolicyViolation};
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub use http::{is_loopback_host, RetryPolicy, Timeouts};
+pub use progress::ProgressMode;
+
+/// Text resources (checksum files, forge API answers) larger than this are refused.
+pub const MAX_TEXT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Downloads running at once by default.
+pub const DEFAULT_PARALLELISM: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("{exporter} {version}: {url} was not found (HTTP 404)")]
-    NotFound { exporter: String, version: String, url: String },
+    NotFound {
+        exporter: String,
+        version: String,
+        url: String,
+    },
     #[error("{exporter} {version}: {url}: HTTP {status}{detail}")]
-    Http { exporter: String, version: String, url: String, status: u16, detail: String },
+    Http {
+        exporter: String,
+        version: String,
+        url: String,
+        status: u16,
+        detail: String,
+    },
     #[error("{exporter} {version}: {url}: {message}")]
-    Transport { exporter: String, version: String, url: String, message: String },
+    Transport {
+        exporter: String,
+        version: String,
+        url: String,
+        message: String,
+    },
     #[error("{exporter} {version}: refusing plain http:// to a non-loopback host ({url}); use https, or set `allow_http: true` for this exporter")]
-    InsecureUrl { exporter: String, version: String, url: String },
+    InsecureUrl {
+        exporter: String,
+        version: String,
+        url: String,
+    },
     #[error("{exporter} {version}: sha256 mismatch for {url}: expected {expected}, got {actual} (from {expected_from})")]
-    ChecksumMismatch { exporter: String, version: String, url: String, expected: String, actual: String, expected_from: String },
+    ChecksumMismatch {
+        exporter: String,
+        version: String,
+        url: String,
+        expected: String,
+        actual: String,
+        expected_from: String,
+    },
     #[error("{exporter} {version}: checksum file {checksums_url} has no line for `{file_name}`")]
-    ChecksumMissing { exporter: String, version: String, checksums_url: String, file_name: String },
+    ChecksumMissing {
+        exporter: String,
+        version: String,
+        checksums_url: String,
+        file_name: String,
+    },
     #[error("{exporter} {version}: {context}: {source}")]
-    Io { exporter: String, version: String, context: String, #[source] source: std::io::Error },
+    Io {
+        exporter: String,
+        version: String,
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// HTTP 403 with `X-RateLimit-Remaining: 0` (GitHub); never retried.
+    #[error("{exporter} {version}: {url}: rate limited (HTTP 403){}", reset_hint(.reset))]
+    RateLimited {
+        exporter: String,
+        version: String,
+        url: String,
+        reset: Option<u64>,
+    },
+    /// Unparsable URL, unsupported scheme, no host, `file://` not absolute.
+    #[error("{exporter} {version}: {url}: {message}")]
+    BadUrl {
+        exporter: String,
+        version: String,
+        url: String,
+        message: String,
+    },
+    /// A lock file or manifest sha256 that is not 64 hex digits.
+    #[error("{exporter} {version}: `{value}` from the {from} is not a sha256 (64 hex digits)")]
+    InvalidSha256 {
+        exporter: String,
+        version: String,
+        value: String,
+        from: String,
+    },
+    #[error("{exporter} {version}: checksum file {checksums_url} has conflicting lines for `{file_name}` ({first} and {second})")]
+    ChecksumConflict {
+        exporter: String,
+        version: String,
+        checksums_url: String,
+        file_name: String,
+        first: String,
+        second: String,
+    },
+    /// The HTTP client could not be set up.
+    #[error("cannot set up the HTTP client: {message}")]
+    Init { message: String },
+}
+
+fn reset_hint(reset: &Option<u64>) -> String {
+    match reset {
+        Some(epoch) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            format!(
+                "; the limit resets at unix time {epoch} (in {} s)",
+                epoch.saturating_sub(now)
+            )
+        }
+        None => String::new(),
+    }
 }
 
 /// How the downloaded file's sha256 is known, strongest first.
@@ -37,6 +161,49 @@ pub enum Expected {
     Unverified,
 }
 
+/// Request headers whose values are secret (e.g. `Authorization: Bearer …`).
+/// They are sent, marked sensitive, to the request's own origin only (not
+/// along a redirect to another host), and never printed: `Debug` shows the
+/// names only, and no error or log line contains a value.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretHeaders(Vec<(String, String)>);
+
+impl SecretHeaders {
+    pub fn new() -> Self {
+        SecretHeaders(Vec::new())
+    }
+    pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.push((name.into(), value.into()));
+    }
+    pub fn with(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.push(name, value);
+        self
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
+    }
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}
+
+impl fmt::Debug for SecretHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(n, _)| format!("{n}: <redacted>")))
+            .finish()
+    }
+}
+
+impl From<Vec<(String, String)>> for SecretHeaders {
+    fn from(v: Vec<(String, String)>) -> Self {
+        SecretHeaders(v)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FetchRequest {
     pub exporter: String,
@@ -45,6 +212,54 @@ pub struct FetchRequest {
     pub expected: Expected,
     /// Plain http:// to a non-loopback host is allowed for this request.
     pub allow_http: bool,
+    /// Extra request headers (e.g. a GitHub token), sent for the file and for
+    /// its checksum file, to their own origins only. Never logged.
+    pub headers: SecretHeaders,
+}
+
+impl FetchRequest {
+    /// A request with `allow_http: false` and no extra headers.
+    pub fn new(
+        exporter: impl Into<String>,
+        version: impl Into<String>,
+        url: impl Into<String>,
+        expected: Expected,
+    ) -> Self {
+        FetchRequest {
+            exporter: exporter.into(),
+            version: version.into(),
+            url: url.into(),
+            expected,
+            allow_http: false,
+            headers: SecretHeaders::new(),
+        }
+    }
+}
+
+/// A text resource to get (checksum file, forge API), same policy and retries.
+#[derive(Debug, Clone, Default)]
+pub struct TextRequest {
+    /// For error messages: which exporter and version this is for.
+    pub exporter: String,
+    pub version: String,
+    pub url: String,
+    pub allow_http: bool,
+    pub headers: SecretHeaders,
+}
+
+impl TextRequest {
+    pub fn new(
+        exporter: impl Into<String>,
+        version: impl Into<String>,
+        url: impl Into<String>,
+    ) -> Self {
+        TextRequest {
+            exporter: exporter.into(),
+            version: version.into(),
+            url: url.into(),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -57,20 +272,544 @@ pub struct Fetched {
     pub downloaded: bool,
 }
 
-pub struct Fetcher {
-    _layout: Layout,
+/// Error context: which exporter, version and URL an error is about.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx<'a> {
+    pub exporter: &'a str,
+    pub version: &'a str,
+    pub url: String,
 }
 
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(exporter: &'a str, version: &'a str, url: &str) -> Self {
+        Ctx {
+            exporter,
+            version,
+            url: without_password(url),
+        }
+    }
+    pub(crate) fn not_found(&self) -> FetchError {
+        FetchError::NotFound {
+            exporter: self.e(),
+            version: self.v(),
+            url: self.url.clone(),
+        }
+    }
+    pub(crate) fn http(&self, status: u16, detail: String) -> FetchError {
+        FetchError::Http {
+            exporter: self.e(),
+            version: self.v(),
+            url: self.url.clone(),
+            status,
+            detail,
+        }
+    }
+    pub(crate) fn transport(&self, message: String) -> FetchError {
+        FetchError::Transport {
+            exporter: self.e(),
+            version: self.v(),
+            url: self.url.clone(),
+            message,
+        }
+    }
+    pub(crate) fn rate_limited(&self, reset: Option<u64>) -> FetchError {
+        FetchError::RateLimited {
+            exporter: self.e(),
+            version: self.v(),
+            url: self.url.clone(),
+            reset,
+        }
+    }
+    pub(crate) fn io(&self, context: impl Into<String>, source: io::Error) -> FetchError {
+        FetchError::Io {
+            exporter: self.e(),
+            version: self.v(),
+            context: context.into(),
+            source,
+        }
+    }
+    pub(crate) fn policy(&self, v: PolicyViolation) -> FetchError {
+        match v {
+            PolicyViolation::InsecureHttp => FetchError::InsecureUrl {
+                exporter: self.e(),
+                version: self.v(),
+                url: self.url.clone(),
+            },
+            PolicyViolation::Bad(message) => FetchError::BadUrl {
+                exporter: self.e(),
+                version: self.v(),
+                url: self.url.clone(),
+                message,
+            },
+        }
+    }
+    fn e(&self) -> String {
+        self.exporter.to_string()
+    }
+    fn v(&self) -> String {
+        self.version.to_string()
+    }
+}
+
+/// `url` with any password replaced, so it can go into errors and logs.
+fn without_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The last path segment of a URL, for messages and progress bars.
+fn file_name_of(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    path.rsplit('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or(path)
+        .to_string()
+}
+
+pub struct Fetcher {
+    cache: DownloadCache,
+    http: Http,
+    retry: RetryPolicy,
+    timeouts: Timeouts,
+    parallelism: usize,
+    progress: ProgressMode,
+}
+
+/// Checksum files already fetched during one `fetch_all`, by URL; the
+/// per-URL mutex makes parallel requests for one file wait for one fetch.
+type ChecksumMemo = Mutex<HashMap<String, Arc<Mutex<Option<String>>>>>;
+
 impl Fetcher {
+    /// A fetcher writing into `layout.downloads_dir()` (created on first use),
+    /// with the default retry policy, timeouts and parallelism.
     pub fn new(layout: &Layout) -> Result<Fetcher, FetchError> {
-        let _ = layout;
-        todo!()
+        let timeouts = Timeouts::default();
+        Ok(Fetcher {
+            cache: DownloadCache::new(layout.downloads_dir()),
+            http: Http::new(timeouts).map_err(|e| FetchError::Init {
+                message: http::describe_reqwest(e),
+            })?,
+            retry: RetryPolicy::default(),
+            timeouts,
+            parallelism: DEFAULT_PARALLELISM,
+            progress: ProgressMode::Auto,
+        })
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Rebuilds the HTTP client with these timeouts (resets the request count).
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Result<Self, FetchError> {
+        self.http = Http::new(timeouts).map_err(|e| FetchError::Init {
+            message: http::describe_reqwest(e),
+        })?;
+        self.timeouts = timeouts;
+        Ok(self)
+    }
+
+    /// At most `n` downloads at once (at least 1).
+    pub fn with_parallelism(mut self, n: usize) -> Self {
+        self.parallelism = n.max(1);
+        self
+    }
+
+    pub fn with_progress(mut self, mode: ProgressMode) -> Self {
+        self.progress = mode;
+        self
+    }
+
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    /// `cache/downloads/`.
+    pub fn downloads_dir(&self) -> &Path {
+        self.cache.dir()
+    }
+
+    /// HTTP requests sent by this fetcher so far (each attempt and each
+    /// redirect hop counts; `file://` reads and cache hits do not).
+    pub fn requests_made(&self) -> u64 {
+        self.http.requests()
+    }
+
+    /// Removes partial downloads left in the cache by runs that were killed
+    /// (temp files of processes no longer alive). Returns how many.
+    pub fn clean_leftovers(&self) -> io::Result<usize> {
+        self.cache.clean_leftovers()
     }
 
     /// Fetches every request in parallel (bounded), each verified before it
     /// lands in the cache; results in request order.
     pub fn fetch_all(&self, reqs: &[FetchRequest]) -> Vec<Result<Fetched, FetchError>> {
-        let _ = reqs;
-        todo!()
+        let progress = progress::Progress::new(self.progress);
+        let memo: ChecksumMemo = Mutex::new(HashMap::new());
+        let workers = self.parallelism.clamp(1, reqs.len().max(1));
+        let next = AtomicUsize::new(0);
+        let mut results: Vec<Option<Result<Fetched, FetchError>>> =
+            reqs.iter().map(|_| None).collect();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(req) = reqs.get(i) else { break };
+                            done.push((i, self.fetch_one(req, &progress, &memo)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            for h in handles {
+                match h.join() {
+                    Ok(done) => {
+                        for (i, r) in done {
+                            results[i] = Some(r);
+                        }
+                    }
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+        });
+        results
+            .into_iter()
+            .zip(reqs)
+            .map(|(r, req)| {
+                r.unwrap_or_else(|| {
+                    Err(Ctx::new(&req.exporter, &req.version, &req.url)
+                        .transport("no result (internal error)".into()))
+                })
+            })
+            .collect()
+    }
+
+    /// Fetches one request (see [`Fetcher::fetch_all`]).
+    pub fn fetch(&self, req: &FetchRequest) -> Result<Fetched, FetchError> {
+        let progress = progress::Progress::new(self.progress);
+        self.fetch_one(req, &progress, &Mutex::new(HashMap::new()))
+    }
+
+    /// GETs a text resource (UTF-8, at most [`MAX_TEXT_BYTES`]) with the same
+    /// URL policy, redirects, timeouts and retries as downloads; `file://` is
+    /// read from disk.
+    pub fn get_text(&self, req: &TextRequest) -> Result<String, FetchError> {
+        let ctx = Ctx::new(&req.exporter, &req.version, &req.url);
+        let allowed = http::check_url(&req.url, req.allow_http).map_err(|v| ctx.policy(v))?;
+        let bytes = match allowed {
+            Allowed::File(path) => {
+                let f = std::fs::File::open(&path).map_err(|e| open_error(&ctx, &path, e))?;
+                read_capped(f).map_err(|e| match e {
+                    Capped::TooBig => ctx.transport(format!("larger than {MAX_TEXT_BYTES} bytes")),
+                    Capped::Io(e) => ctx.io(format!("reading {}", path.display()), e),
+                })?
+            }
+            Allowed::Remote(url) => {
+                let what = format!("{} {}: GET {}", req.exporter, req.version, ctx.url);
+                with_retries(&self.retry, &what, |_| {
+                    let resp = self.http.get(&ctx, &url, req.allow_http, &req.headers)?;
+                    read_capped(resp).map_err(|e| match e {
+                        Capped::TooBig => AttemptError::Fatal(
+                            ctx.transport(format!("larger than {MAX_TEXT_BYTES} bytes")),
+                        ),
+                        Capped::Io(e) => {
+                            AttemptError::retry(ctx.transport(format!("reading the response: {e}")))
+                        }
+                    })
+                })?
+            }
+        };
+        String::from_utf8(bytes).map_err(|_| ctx.transport("response is not valid UTF-8".into()))
+    }
+
+    fn fetch_one(
+        &self,
+        req: &FetchRequest,
+        progress: &progress::Progress,
+        memo: &ChecksumMemo,
+    ) -> Result<Fetched, FetchError> {
+        let ctx = Ctx::new(&req.exporter, &req.version, &req.url);
+        // The URL policy first: nothing is requested for a refused URL.
+        let allowed = http::check_url(&req.url, req.allow_http).map_err(|v| ctx.policy(v))?;
+        let expected = self.expected_sha256(req, memo)?;
+        let name = file_name_of(&req.url);
+        if let Some((hex, _)) = &expected {
+            let hit = self
+                .cache
+                .lookup(hex)
+                .map_err(|e| ctx.io(format!("checking the download cache for {name}"), e))?;
+            if let Some((path, size)) = hit {
+                tracing::info!("using cached {name} sha256={hex}");
+                return Ok(Fetched {
+                    path,
+                    sha256: hex.clone(),
+                    size,
+                    downloaded: false,
+                });
+            }
+        } else {
+            tracing::warn!(
+                "{} {}: {name} is NOT verified (insecure_skip_verify: true)",
+                req.exporter,
+                req.version
+            );
+        }
+        self.download(req, &ctx, &allowed, expected.as_ref(), progress, &name)
+    }
+
+    /// The expected digest (lower-case hex) and where it comes from, or
+    /// `None` for an unverified download.
+    fn expected_sha256(
+        &self,
+        req: &FetchRequest,
+        memo: &ChecksumMemo,
+    ) -> Result<Option<(String, String)>, FetchError> {
+        let pinned = |value: &str, from: &str| {
+            let v = value.trim();
+            if checksums::is_sha256_hex(v) {
+                Ok(Some((v.to_ascii_lowercase(), from.to_string())))
+            } else {
+                Err(FetchError::InvalidSha256 {
+                    exporter: req.exporter.clone(),
+                    version: req.version.clone(),
+                    value: value.to_string(),
+                    from: from.to_string(),
+                })
+            }
+        };
+        match &req.expected {
+            Expected::Locked(h) => pinned(h, "lock file"),
+            Expected::Pinned(h) => pinned(h, "manifest"),
+            Expected::Unverified => Ok(None),
+            Expected::ChecksumFile { url, file_name } => {
+                let text = self.checksum_text(req, url, memo)?;
+                let checksums_url = without_password(url);
+                match checksums::lookup(&text, file_name) {
+                    Ok(hex) => Ok(Some((hex, checksums_url))),
+                    Err(checksums::LookupError::Missing) => Err(FetchError::ChecksumMissing {
+                        exporter: req.exporter.clone(),
+                        version: req.version.clone(),
+                        checksums_url,
+                        file_name: file_name.clone(),
+                    }),
+                    Err(checksums::LookupError::Conflict { first, second }) => {
+                        Err(FetchError::ChecksumConflict {
+                            exporter: req.exporter.clone(),
+                            version: req.version.clone(),
+                            checksums_url,
+                            file_name: file_name.clone(),
+                            first,
+                            second,
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    fn checksum_text(
+        &self,
+        req: &FetchRequest,
+        url: &str,
+        memo: &ChecksumMemo,
+    ) -> Result<String, FetchError> {
+        let slot = {
+            let mut map = memo.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(map.entry(url.to_string()).or_default())
+        };
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(text) = slot.as_ref() {
+            return Ok(text.clone());
+        }
+        let text = self.get_text(&TextRequest {
+            exporter: req.exporter.clone(),
+            version: req.version.clone(),
+            url: url.to_string(),
+            allow_http: req.allow_http,
+            headers: req.headers.clone(),
+        })?;
+        *slot = Some(text.clone());
+        Ok(text)
+    }
+
+    fn download(
+        &self,
+        req: &FetchRequest,
+        ctx: &Ctx<'_>,
+        allowed: &Allowed,
+        expected: Option<&(String, String)>,
+        progress: &progress::Progress,
+        name: &str,
+    ) -> Result<Fetched, FetchError> {
+        let started = Instant::now();
+        let mut tmp = self.cache.temp().map_err(|e| {
+            ctx.io(
+                format!("creating a temp file in {}", self.cache.dir().display()),
+                e,
+            )
+        })?;
+        let bar = progress.bar(name);
+        if !progress.uses_bars() {
+            tracing::info!("downloading {}", ctx.url);
+        }
+        let what = format!("{} {}: downloading {}", req.exporter, req.version, ctx.url);
+        let mut buf = vec![0u8; CHUNK];
+        let result = with_retries(&self.retry, &what, |attempt| {
+            if attempt > 1 {
+                tmp.reset()
+                    .map_err(|e| AttemptError::Fatal(ctx.io("resetting the temp file", e)))?;
+                bar.message(&format!("retry {attempt}"));
+            }
+            match allowed {
+                Allowed::File(path) => {
+                    let f = std::fs::File::open(path)
+                        .map_err(|e| AttemptError::Fatal(open_error(ctx, path, e)))?;
+                    bar.start(f.metadata().ok().map(|m| m.len()));
+                    stream(f, &mut tmp, &mut buf, &bar, ctx, false)
+                }
+                Allowed::Remote(url) => {
+                    let resp = self.http.get(ctx, url, req.allow_http, &req.headers)?;
+                    bar.start(resp.content_length());
+                    stream(resp, &mut tmp, &mut buf, &bar, ctx, true)
+                }
+            }
+        });
+        if let Err(e) = result {
+            bar.fail("failed");
+            return Err(e);
+        }
+        let actual = tmp
+            .finish_hash()
+            .map_err(|e| ctx.io("writing the temp file", e))?;
+        if let Some((want, from)) = expected {
+            if *want != actual {
+                bar.fail("sha256 mismatch");
+                // `tmp` is dropped (and removed) here: nothing enters the cache.
+                return Err(FetchError::ChecksumMismatch {
+                    exporter: req.exporter.clone(),
+                    version: req.version.clone(),
+                    url: ctx.url.clone(),
+                    expected: want.clone(),
+                    actual,
+                    expected_from: from.clone(),
+                });
+            }
+        }
+        let size = tmp.size();
+        let dest = self.cache.path_for(&actual);
+        tmp.commit(&dest)
+            .map_err(|e| ctx.io(format!("moving the download to {}", dest.display()), e))?;
+        let ms = started.elapsed().as_millis();
+        if expected.is_some() {
+            bar.finish("verified");
+            tracing::info!("verified {name} sha256={actual} in {ms} ms");
+        } else {
+            bar.finish("UNVERIFIED");
+            tracing::warn!("downloaded {name} without verification: sha256={actual} in {ms} ms");
+        }
+        Ok(Fetched {
+            path: dest,
+            sha256: actual,
+            size,
+            downloaded: true,
+        })
+    }
+}
+
+fn open_error(ctx: &Ctx<'_>, path: &Path, e: io::Error) -> FetchError {
+    if e.kind() == io::ErrorKind::NotFound {
+        ctx.not_found()
+    } else {
+        ctx.io(format!("opening {}", path.display()), e)
+    }
+}
+
+/// Copies `reader` into `tmp` (hashing on the way). A read error from the
+/// network is retryable (the body was cut off or stalled); a local one is not.
+fn stream(
+    mut reader: impl Read,
+    tmp: &mut TempDownload,
+    buf: &mut [u8],
+    bar: &progress::Bar,
+    ctx: &Ctx<'_>,
+    remote: bool,
+) -> Result<(), AttemptError> {
+    loop {
+        let n = match reader.read(buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if remote => {
+                return Err(AttemptError::retry(ctx.transport(format!(
+                    "connection broken after {} bytes: {e}",
+                    tmp.size()
+                ))))
+            }
+            Err(e) => return Err(AttemptError::Fatal(ctx.io("reading", e))),
+        };
+        tmp.write(&buf[..n])
+            .map_err(|e| AttemptError::Fatal(ctx.io("writing the temp file", e)))?;
+        bar.inc(n as u64);
+    }
+}
+
+enum Capped {
+    TooBig,
+    Io(io::Error),
+}
+
+fn read_capped(r: impl Read) -> Result<Vec<u8>, Capped> {
+    let mut out = Vec::new();
+    r.take(MAX_TEXT_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(Capped::Io)?;
+    if out.len() as u64 > MAX_TEXT_BYTES {
+        return Err(Capped::TooBig);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_headers_never_show_values() {
+        let h = SecretHeaders::new().with("Authorization", "Bearer ghp_secret");
+        let req = FetchRequest {
+            headers: h,
+            ..FetchRequest::new("e", "1", "https://x/y", Expected::Unverified)
+        };
+        let dbg = format!("{req:?}");
+        assert!(!dbg.contains("ghp_secret"), "{dbg}");
+        assert!(dbg.contains("Authorization"));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            without_password("https://u:pw@h/a"),
+            "https://u:redacted@h/a"
+        );
+        assert_eq!(without_password("https://h/a?x=1"), "https://h/a?x=1");
+    }
+
+    #[test]
+    fn file_names() {
+        assert_eq!(file_name_of("https://h/a/b.tar.gz?x=1"), "b.tar.gz");
+        assert_eq!(file_name_of("file:///srv/m/c.tar.gz"), "c.tar.gz");
     }
 }
