@@ -103,13 +103,7 @@ pub fn realise_all(
         };
         to_fetch.push((
             i,
-            FetchRequest {
-                exporter: e.name.clone(),
-                version: e.version.clone(),
-                url: src.url.clone(),
-                expected,
-                allow_http: e.allow_http,
-            },
+            FetchRequest { allow_http: e.allow_http, ..FetchRequest::new(&e.name, &e.version, &src.url, expected) },
         ));
     }
 

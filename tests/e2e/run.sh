@@ -38,10 +38,23 @@ T_START=$(date +%s.%N)
 WORK=$(mktemp -d /tmp/exporterctl-e2e.XXXXXX)
 mkdir -p "$WORK/logs" "$WORK/facts" "$WORK/share/bin"
 SCRAPER_PID=""
+SCEN_PID=""
+
+# kill_tree PID: TERM a process and all its descendants (children first).
+kill_tree() {
+    local c
+    for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
+    kill -TERM "$1" 2>/dev/null || true
+}
 
 cleanup() {
     local rc=$?
     set +e
+    if [ -n "$SCEN_PID" ]; then
+        log "interrupted: stopping the running scenario"
+        kill_tree "$SCEN_PID"
+        wait "$SCEN_PID" 2>/dev/null
+    fi
     if [ -n "$SCRAPER_PID" ]; then
         touch "$WORK/scraper.stop"
         kill -TERM "$SCRAPER_PID" 2>/dev/null
@@ -87,7 +100,7 @@ if [ ! -f "$RELEASES/index.json" ]; then
     rm -rf "$CACHE_DIR"/releases-*
     tmp=$(mktemp -d "$CACHE_DIR/releases-$REL_KEY.tmp.XXXXXX")
     log "packaging releases into $RELEASES"
-    python3 "$E2E_DIR/tools/make_releases.py" --bin-dir "$ROOTFS/usr/bin" --out "$tmp/out" \
+    py "$E2E_DIR/tools/make_releases.py" --bin-dir "$ROOTFS/usr/bin" --out "$tmp/out" \
         || { rm -rf "$tmp"; die "make_releases.py failed"; }
     mv -T "$tmp/out" "$RELEASES"
     rmdir "$tmp"
@@ -99,7 +112,7 @@ cp -r "$E2E_DIR/tools" "$E2E_DIR/manifests" "$WORK/share/"
 T_BOOT0=$(date +%s.%N)
 boot_container "$WORK/share" "$RELEASES"
 T_BOOT1=$(date +%s.%N)
-log "container running after $(python3 -c "print(f'{$T_BOOT1-$T_BOOT0:.2f}')") s"
+log "container running after $(py -c "print(f'{$T_BOOT1-$T_BOOT0:.2f}')") s"
 
 ct systemd-run -q --unit=e2e-release-server -p StandardError=journal \
     /usr/bin/python3 /host/tools/release_server.py --bind 127.0.0.1 --port 8999 \
@@ -123,16 +136,22 @@ run_scenario() {
     fi
     echo
     echo "=== $name"
+    SCENARIO=$name
     t0=$(date +%s.%N)
     echo "$t0 START $name" >>"$MARKERS"
+    # In the background + wait, so that a TERM/INT to this script is handled
+    # at once (bash defers traps until a foreground child returns).
     set +e
-    ( set -e; "$fn" )
+    ( set -e; "$fn" ) &
+    SCEN_PID=$!
+    wait "$SCEN_PID"
     rc=$?
+    SCEN_PID=""
     set -e
     t1=$(date +%s.%N)
     echo "$t1 END $name" >>"$MARKERS"
     local dt
-    dt=$(python3 -c "print(f'{$t1-$t0:.1f}')")
+    dt=$(py -c "print(f'{$t1-$t0:.1f}')")
     if [ "$rc" = 0 ]; then
         PASSED=$((PASSED + 1))
         echo "PASS $name (${dt}s)"
@@ -174,12 +193,12 @@ if [ "$INFRA_ONLY" = 0 ]; then
     stop_scraper
     echo
     echo "=== 8-scrape-gaps (a figure, not an assertion)"
-    python3 "$E2E_DIR/tools/scraper.py" report --events "$WORK/logs/scrape-events.txt" --markers "$MARKERS" || true
+    py "$E2E_DIR/tools/scraper.py" report --events "$WORK/logs/scrape-events.txt" --markers "$MARKERS" || true
 fi
 
 T_END=$(date +%s.%N)
 echo
-log "total wall time $(python3 -c "print(f'{$T_END-$T_START:.1f}')") s"
+log "total wall time $(py -c "print(f'{$T_END-$T_START:.1f}')") s"
 [ "$FAILED" = 0 ] || echo "failed: ${FAILED_NAMES[*]}"
 echo "e2e: $PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]

@@ -13,7 +13,7 @@ info() { printf '    %s\n' "$*"; }
 
 # Release index (written by make_releases.py): idx EXPORTER VERSION FIELD
 idx() {
-    python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]][sys.argv[3]][sys.argv[4]]; print("" if v is None else v)' \
+    py -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]][sys.argv[3]][sys.argv[4]]; print("" if v is None else v)' \
         "$RELEASES/index.json" "$1" "$2" "$3"
 }
 
@@ -22,14 +22,19 @@ CMD_N=0
 # keep the output in $LAST_OUT, return its exit status.
 xctl() {
     CMD_N=$((CMD_N + 1))
-    local out="$WORK/logs/cmd-$CMD_N.log" rc=0
+    local out="$WORK/logs/${SCENARIO:-x}.cmd-$CMD_N.out" rc=0
     info "\$ exporterctl $*"
-    ct timeout 300 /host/bin/exporterctl "$@" >"$out" 2>&1 || rc=$?
-    cut -c1-240 "$out" | sed 's/^/      | /' | head -n 30
-    [ "$(wc -l <"$out")" -le 30 ] || info "  | ... ($(wc -l <"$out") lines in all)"
+    ct timeout 300 /host/bin/exporterctl "$@" >"$out" 2>"$out.err" || rc=$?
+    show_output "$out" '|'
+    show_output "$out.err" '!'
     info "  -> exit $rc"
     LAST_OUT=$out
     return $rc
+}
+# show_output FILE MARK: first 30 lines, indented (stdout '|', stderr '!')
+show_output() {
+    cut -c1-240 "$1" | head -n 30 | sed "s/^/      $2 /"
+    [ "$(wc -l <"$1")" -le 30 ] || info "  $2 ... ($(wc -l <"$1") lines in all)"
 }
 xctl_ok() { xctl "$@" || fail "exporterctl $* exited non-zero"; }
 
@@ -95,7 +100,7 @@ store_count() { ct sh -c "ls -1A $STORE 2>/dev/null | wc -l"; }
 
 # json_has_generation FILE N: some object in the JSON carries generation N
 json_has_generation() {
-    python3 - "$1" "$2" <<'PY'
+    py - "$1" "$2" <<'PY'
 import json, sys
 data = json.load(open(sys.argv[1]))
 n = int(sys.argv[2])
@@ -115,23 +120,54 @@ PY
 }
 
 # json_inflight FILE: exit 0 when the status JSON reports an in-flight switch
+# (a truthy *flight* key, or a *switch* object whose status is running/interrupted)
 json_inflight() {
-    python3 - "$1" <<'PY'
+    py - "$1" <<'PY'
 import json, re, sys
 data = json.load(open(sys.argv[1]))
-pat = re.compile(r"flight|journal|pending|interrupted|incomplete", re.I)
-def walk(x):
+def walk(x, parent=""):
     if isinstance(x, dict):
         for k, v in x.items():
-            if pat.search(k) and v not in (None, False, [], {}, "", 0, "none", "None"):
+            if re.search("flight", k, re.I) and v not in (None, False, [], {}, "", 0):
                 print(f"in-flight marker: {k} = {json.dumps(v)[:200]}")
                 return True
-            if walk(v):
+            if k == "status" and re.search("switch|journal", parent, re.I) and str(v).lower() in ("running", "interrupted", "in_flight", "pending"):
+                print(f"in-flight marker: {parent}.status = {v}")
+                return True
+            if walk(v, k):
                 return True
     elif isinstance(x, list):
-        return any(walk(v) for v in x)
+        return any(walk(v, parent) for v in x)
     return False
 sys.exit(0 if walk(data) else 1)
+PY
+}
+
+# json_failure_for NAME FILE...: exit 0 when some non-empty value under a
+# key matching /fail/ (failures, failed_steps, failed_attempts, ...)
+# mentions NAME; prints what it found.
+json_failure_for() {
+    py - "$@" <<'PY'
+import json, re, sys
+name, files = sys.argv[1], sys.argv[2:]
+found = []
+def walk(x, path):
+    if isinstance(x, dict):
+        for k, v in x.items():
+            if re.search("fail", k, re.I) and v not in (None, False, [], {}, "", 0) and name in json.dumps(v):
+                found.append(f"{path}.{k} = {json.dumps(v)[:300]}")
+            walk(v, f"{path}.{k}")
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            walk(v, f"{path}[{i}]")
+for f in files:
+    try:
+        walk(json.load(open(f)), f.rsplit("/", 1)[-1])
+    except ValueError as e:
+        print(f"{f}: not JSON ({e})")
+for line in found[:6]:
+    print("      " + line)
+sys.exit(0 if found else 1)
 PY
 }
 
@@ -145,6 +181,8 @@ dump_debug() {
         echo "    ---- journalctl -u $u.service (last 15) ----"
         ct journalctl --no-pager -o short-precise -n 15 -u "$u.service" 2>&1 | cut -c1-220 | sed 's/^/    /' || true
     done
-    echo "    ---- ls -l /usr/local/bin ----"
-    ct ls -l /usr/local/bin 2>&1 | sed 's/^/    /' || true
+    echo "    ---- /usr/local/bin ----"
+    ct sh -c 'for l in /usr/local/bin/*; do echo "$l -> $(readlink "$l") => $(readlink -f "$l")"; done' 2>&1 | sed 's/^/    /' || true
+    echo "    ---- $STATE ----"
+    ct sh -c "ls -la $STATE; cat $STATE/journal.json 2>/dev/null | head -c 1500" 2>&1 | sed 's/^/    /' || true
 }

@@ -3,6 +3,9 @@
 # package install, rootfs cache, container boot and teardown.
 # Sourced by run.sh; expects E2E_DIR, CACHE_DIR, WORK to be set.
 
+# Host python: Debian's, not a slow version-manager shim, when present.
+py() { if [ -x /usr/bin/python3 ]; then /usr/bin/python3 "$@"; else python3 "$@"; fi; }
+
 log()  { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die()  { log "FATAL: $*"; exit 1; }
 
