@@ -246,4 +246,93 @@ mod tests {
         let e = m.preflight().unwrap_err();
         assert!(matches!(e, ServiceError::NotBooted { .. }), "{e}");
     }
+
+    /// A fake `systemctl` that logs its arguments and answers like the real one.
+    fn fake(dir: &std::path::Path) -> SystemdManager {
+        use std::os::unix::fs::PermissionsExt;
+        let log = dir.join("calls.log");
+        let script = format!(
+            r#"#!/bin/sh
+echo "$*" >> '{}'
+case "$2" in
+  reset-failed) echo "Failed to reset failed state of unit $3: Unit $3 not loaded." >&2; exit 1 ;;
+  restart|stop|enable)
+    if [ "$3" = broken.service ]; then
+      echo "Job for broken.service failed because the control process exited with error code." >&2; exit 1
+    fi ;;
+  show) printf 'MainPID=77\nNRestarts=1\nActiveState=active\nSubState=running\n' ;;
+esac
+exit 0
+"#,
+            log.display()
+        );
+        let path = dir.join("systemctl");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        SystemdManager::with_paths(path, dir)
+    }
+
+    fn spec(unit: &str) -> ServiceSpec {
+        ServiceSpec {
+            exporter: "x".into(),
+            unit: unit.into(),
+            exec: "/usr/local/bin/x".into(),
+            args: vec![],
+            environment: Default::default(),
+        }
+    }
+
+    #[test]
+    fn restart_resets_failed_first_and_ignores_its_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = fake(dir.path());
+        m.preflight().unwrap();
+        m.restart(&spec("node_exporter.service")).unwrap();
+        m.daemon_reload().unwrap();
+        m.enable(&spec("node_exporter.service")).unwrap();
+        m.stop(&spec("node_exporter.service")).unwrap();
+        let st = m.status(&spec("node_exporter.service")).unwrap();
+        assert_eq!(st.main_pid, Some(77));
+        assert_eq!(st.n_restarts, 1);
+        let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+        assert_eq!(
+            calls.lines().collect::<Vec<_>>(),
+            [
+                "--no-ask-password --version",
+                "--no-ask-password reset-failed node_exporter.service",
+                "--no-ask-password restart node_exporter.service",
+                "--no-ask-password daemon-reload",
+                "--no-ask-password enable node_exporter.service",
+                "--no-ask-password stop node_exporter.service",
+                "--no-ask-password show -p ActiveState,SubState,NRestarts,MainPID node_exporter.service",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_restart_names_unit_command_and_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = fake(dir.path());
+        let e = m.restart(&spec("broken.service")).unwrap_err();
+        assert!(matches!(e, ServiceError::Command { .. }));
+        assert_eq!(
+            e.to_string(),
+            "broken.service: `systemctl restart broken.service` failed (exit status: 1): \
+             Job for broken.service failed because the control process exited with error code."
+        );
+    }
+
+    #[test]
+    fn unit_names_are_single_arguments() {
+        // Argument vectors, no shell: a hostile name stays one argument.
+        let dir = tempfile::tempdir().unwrap();
+        let m = fake(dir.path());
+        m.stop(&spec("a b;touch pwned.service")).unwrap();
+        assert!(!std::path::Path::new("pwned.service").exists());
+        let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+        assert_eq!(
+            calls.trim(),
+            "--no-ask-password stop a b;touch pwned.service"
+        );
+    }
 }
