@@ -93,12 +93,12 @@ impl ServiceManager for SystemdManager {
                 reason: format!("{} does not exist", self.booted_marker.display()),
             });
         }
-        match self.run("systemd", &["--version"]) {
+        // Asks the manager itself, so this also proves it is reachable.
+        match self.run("systemd", &["show", "-p", "Version", "--value"]) {
             Ok(_) => Ok(()),
-            Err(e @ ServiceError::Spawn { .. }) => Err(ServiceError::NotBooted {
+            Err(e) => Err(ServiceError::NotBooted {
                 reason: e.to_string(),
             }),
-            Err(e) => Err(e),
         }
     }
 
@@ -260,7 +260,7 @@ case "$2" in
     if [ "$3" = broken.service ]; then
       echo "Job for broken.service failed because the control process exited with error code." >&2; exit 1
     fi ;;
-  show) printf 'MainPID=77\nNRestarts=1\nActiveState=active\nSubState=running\n' ;;
+  show) [ "$4" = Version ] && {{ echo 252; exit 0; }}; printf 'MainPID=77\nNRestarts=1\nActiveState=active\nSubState=running\n' ;;
 esac
 exit 0
 "#,
@@ -298,7 +298,7 @@ exit 0
         assert_eq!(
             calls.lines().collect::<Vec<_>>(),
             [
-                "--no-ask-password --version",
+                "--no-ask-password show -p Version --value",
                 "--no-ask-password reset-failed node_exporter.service",
                 "--no-ask-password restart node_exporter.service",
                 "--no-ask-password daemon-reload",
