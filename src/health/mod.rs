@@ -1,37 +1,182 @@
-//! STUB (lead): replaced by the real implementation on merge.
-use crate::manifest::HealthSpec;
-use crate::service::{ServiceManager, ServiceSpec, UnitStatus};
-use std::time::{Duration, Instant};
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HealthFailure(pub String);
+//! Health checks: scrape `/metrics`, parse the Prometheus text format, check
+//! the build-info version and the expected samples, with fast-then-backing-off
+//! polling and a settle window on the unit's restart counter.
+//!
+//! - [`text`]: the Prometheus text-format parser;
+//! - [`expect`]: `expect:` lines from the manifest and how samples match them;
+//! - [`probe`]: one HTTP check ([`Probe::check_once`]);
+//! - [`wait`]: polling until healthy, with fail-fast rules
+//!   ([`Probe::wait_healthy`]).
+
+pub mod expect;
+pub mod probe;
+pub mod text;
+pub mod wait;
+
+pub use expect::{parse_expectation, Expectation};
+pub use probe::{check_body, Probe};
+
+use crate::service::{ServiceError, UnitStatus};
+use std::time::Duration;
+
+/// A passed health check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct HealthReport {
+    /// From the restart until the check passed.
     pub elapsed: Duration,
+    /// Checks made (HTTP and/or unit status).
     pub attempts: u32,
 }
-pub struct Probe;
-impl Probe {
-    pub fn new() -> Probe {
-        Probe
-    }
-    pub fn check_once(&self, spec: &HealthSpec, version: &str) -> Result<(), HealthFailure> {
-        let _ = (spec, version);
-        todo!()
-    }
-    pub fn wait_healthy(
-        &self,
-        svc: &dyn ServiceManager,
-        service: &ServiceSpec,
-        spec: &HealthSpec,
-        version: &str,
-        restarted_at: Instant,
-        baseline: &UnitStatus,
-    ) -> Result<HealthReport, HealthFailure> {
-        let _ = (svc, service, spec, version, restarted_at, baseline);
-        todo!()
+
+fn fmt_duration(d: &Duration) -> String {
+    // Millisecond precision is enough for humans and keeps the text short.
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HealthFailure {
+    #[error("cannot set up the HTTP client: {reason}")]
+    Client { reason: String },
+    /// No HTTP answer: `connection refused`, `connection reset`, a DNS error…
+    #[error("GET {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("GET {url}: no answer within {}", fmt_duration(.after))]
+    RequestTimeout { url: String, after: Duration },
+    #[error("GET {url}: HTTP {status}")]
+    Http { url: String, status: u16 },
+    /// The body could not be read or is not the Prometheus text format.
+    #[error("GET {url}: {reason}")]
+    Body { url: String, reason: String },
+    #[error("missing {metric}")]
+    MissingBuildInfo { metric: String },
+    #[error("{metric} has no `{label}` label")]
+    BuildInfoWithoutLabel { metric: String, label: String },
+    #[error("{metric}{{{label}=\"{found}\"}} but expected {expected}")]
+    WrongVersion {
+        metric: String,
+        label: String,
+        found: String,
+        expected: String,
+    },
+    #[error("expected sample `{expectation}` not found ({seen})")]
+    ExpectationNotMet { expectation: String, seen: String },
+    #[error("invalid expectation `{expectation}`: {reason}")]
+    BadExpectation { expectation: String, reason: String },
+    /// `failed` or `inactive`: the exporter is not running.
+    #[error("{unit} is {} ({})", status.active_state, status.sub_state)]
+    UnitDown { unit: String, status: UnitStatus },
+    /// `activating`, `deactivating`, …: not (yet) running.
+    #[error("{unit} is {} ({}), not active", status.active_state, status.sub_state)]
+    UnitNotActive { unit: String, status: UnitStatus },
+    #[error("{unit} restarted on its own (NRestarts {before} → {after}): it keeps crashing")]
+    UnitRestarted {
+        unit: String,
+        before: u64,
+        after: u64,
+    },
+    #[error("{unit}: main PID changed from {before} to {after}: the process was replaced")]
+    MainPidChanged {
+        unit: String,
+        before: u32,
+        after: u32,
+    },
+    #[error("{unit} healthy, but its settle time of {} is not over", fmt_duration(.settle))]
+    Settling { unit: String, settle: Duration },
+    #[error("cannot query the service: {0}")]
+    Service(#[from] ServiceError),
+    #[error("not healthy within {} ({attempts} checks); last: {last}", fmt_duration(.after))]
+    TimedOut {
+        after: Duration,
+        attempts: u32,
+        last: Box<HealthFailure>,
+    },
+}
+
+impl HealthFailure {
+    /// The failure that decided it: the last one seen for a timeout.
+    pub fn last_seen(&self) -> &HealthFailure {
+        match self {
+            HealthFailure::TimedOut { last, .. } => last.last_seen(),
+            other => other,
+        }
     }
 }
-pub fn parse_expectation(s: &str) -> Result<(), String> {
-    let _ = s;
-    Ok(())
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_read_well() {
+        let url = "http://127.0.0.1:9100/metrics".to_string();
+        let cases: Vec<(HealthFailure, &str)> = vec![
+            (
+                HealthFailure::Connect {
+                    url: url.clone(),
+                    reason: "connection refused".into(),
+                },
+                "GET http://127.0.0.1:9100/metrics: connection refused",
+            ),
+            (
+                HealthFailure::Http {
+                    url: url.clone(),
+                    status: 500,
+                },
+                "GET http://127.0.0.1:9100/metrics: HTTP 500",
+            ),
+            (
+                HealthFailure::WrongVersion {
+                    metric: "node_exporter_build_info".into(),
+                    label: "version".into(),
+                    found: "1.8.0".into(),
+                    expected: "1.9.1".into(),
+                },
+                "node_exporter_build_info{version=\"1.8.0\"} but expected 1.9.1",
+            ),
+            (
+                HealthFailure::MissingBuildInfo {
+                    metric: "node_exporter_build_info".into(),
+                },
+                "missing node_exporter_build_info",
+            ),
+            (
+                HealthFailure::ExpectationNotMet {
+                    expectation: "nginx_up 1".into(),
+                    seen: "nginx_up is 0".into(),
+                },
+                "expected sample `nginx_up 1` not found (nginx_up is 0)",
+            ),
+            (
+                HealthFailure::RequestTimeout {
+                    url: url.clone(),
+                    after: Duration::from_millis(2000),
+                },
+                "GET http://127.0.0.1:9100/metrics: no answer within 2s",
+            ),
+            (
+                HealthFailure::UnitRestarted {
+                    unit: "x.service".into(),
+                    before: 0,
+                    after: 2,
+                },
+                "x.service restarted on its own (NRestarts 0 → 2): it keeps crashing",
+            ),
+        ];
+        for (f, want) in cases {
+            assert_eq!(f.to_string(), want);
+        }
+        let t = HealthFailure::TimedOut {
+            after: Duration::from_secs(30),
+            attempts: 70,
+            last: Box::new(HealthFailure::Http { url, status: 503 }),
+        };
+        assert_eq!(
+            t.to_string(),
+            "not healthy within 30s (70 checks); last: GET http://127.0.0.1:9100/metrics: HTTP 503"
+        );
+        assert!(matches!(
+            t.last_seen(),
+            HealthFailure::Http { status: 503, .. }
+        ));
+    }
 }

@@ -1,40 +1,221 @@
 //! Service managers: systemd (the shipped path), `process` (demo and tests
 //! without systemd) and `none` (flip only).
 //!
-//! STUB (lead): replaced by the real implementation on merge.
+//! Every manager answers the same small trait so the switch logic and the
+//! health checks never care which one runs the exporter:
+//!
+//! - [`systemd::SystemdManager`] drives `systemctl` with argument vectors;
+//! - [`process::ProcessManager`] spawns the exporter detached in its own
+//!   session and tracks it with a pid file that also records the process
+//!   start time, so a reused pid is never mistaken for ours;
+//! - [`none::NoneManager`] does nothing: exporterctl only flips links.
+
+pub mod none;
+pub mod pidfile;
+pub mod process;
+pub mod systemd;
+
 use crate::manifest::ServiceManagerKind;
 use crate::paths::Layout;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone)]
+pub use none::NoneManager;
+pub use process::ProcessManager;
+pub use systemd::SystemdManager;
+
+/// What a manager needs to know to run one exporter.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceSpec {
+    /// Exporter name from the manifest (names the pid and log files).
     pub exporter: String,
+    /// systemd unit name, e.g. `node_exporter.service`.
     pub unit: String,
+    /// The stable `bin_dir` link, already under `--root`.
     pub exec: PathBuf,
     pub args: Vec<String>,
     pub environment: BTreeMap<String, String>,
 }
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+
+/// A unit's state, in systemd's words (`ActiveState`, `SubState`,
+/// `NRestarts`, `MainPID`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnitStatus {
+    /// `active`, `failed`, `inactive`, `activating`, `deactivating`,
+    /// `reloading`, or `unknown` (the `none` manager).
     pub active_state: String,
     pub sub_state: String,
+    /// Automatic restarts by the manager (systemd's `NRestarts`).
     pub n_restarts: u64,
     pub main_pid: Option<u32>,
 }
+
+impl UnitStatus {
+    /// The status the `none` manager reports: nothing is known.
+    pub fn unknown() -> UnitStatus {
+        UnitStatus {
+            active_state: "unknown".into(),
+            sub_state: "unknown".into(),
+            n_restarts: 0,
+            main_pid: None,
+        }
+    }
+
+    /// Running (or reloading its configuration, which keeps it running).
+    pub fn is_active(&self) -> bool {
+        matches!(self.active_state.as_str(), "active" | "reloading")
+    }
+
+    /// Not running and not about to be: `failed` or `inactive`.
+    pub fn is_down(&self) -> bool {
+        matches!(self.active_state.as_str(), "failed" | "inactive")
+    }
+}
+
+impl std::fmt::Display for UnitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.active_state, self.sub_state)?;
+        if let Some(pid) = self.main_pid {
+            write!(f, ", main PID {pid}")?;
+        }
+        if self.n_restarts > 0 {
+            write!(f, ", {} automatic restarts", self.n_restarts)?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ServiceError(pub String);
+pub enum ServiceError {
+    #[error("systemd is not running on this host ({reason}); use `settings.service_manager: process` or `none`")]
+    NotBooted { reason: String },
+    #[error("{unit}: cannot run `{command}`: {source}")]
+    Spawn {
+        unit: String,
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{unit}: `{command}` failed ({status}){}", stderr_suffix(stderr))]
+    Command {
+        unit: String,
+        command: String,
+        /// `exit status: 1`, `signal: 9`, …
+        status: String,
+        stderr: String,
+    },
+    #[error("{unit}: cannot understand the output of `{command}`: {message}")]
+    Parse {
+        unit: String,
+        command: String,
+        message: String,
+    },
+    #[error("{unit}: {action} {}: {source}", path.display())]
+    Io {
+        unit: String,
+        /// What was being done, e.g. `cannot write pid file`.
+        action: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{unit}: process {pid} did not exit after SIGTERM and SIGKILL")]
+    StopTimeout { unit: String, pid: u32 },
+    #[error(
+        "{unit}: `{exporter}` cannot name a pid file (letters, digits, `_`, `-`, `.` and `@` only)"
+    )]
+    BadName { unit: String, exporter: String },
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    let s = stderr.trim();
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(": {s}")
+    }
+}
+
 pub trait ServiceManager: Send + Sync {
     fn kind(&self) -> ServiceManagerKind;
+    /// Can this manager work on this host at all? (systemd: booted with
+    /// systemd and `systemctl` callable.)
     fn preflight(&self) -> Result<(), ServiceError>;
     fn daemon_reload(&self) -> Result<(), ServiceError>;
+    /// systemd: `systemctl enable UNIT` (for generated units); others: no-op.
     fn enable(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
+    /// (Re)start the service so that it runs the binary the link points to now.
     fn restart(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
     fn stop(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
     fn status(&self, spec: &ServiceSpec) -> Result<UnitStatus, ServiceError>;
 }
+
+/// The manager a manifest's `settings.service_manager` asks for.
 pub fn manager_for(kind: ServiceManagerKind, layout: &Layout) -> Box<dyn ServiceManager> {
-    let _ = (kind, layout);
-    todo!()
+    match kind {
+        ServiceManagerKind::Systemd => Box::new(SystemdManager::new()),
+        ServiceManagerKind::Process => Box::new(ProcessManager::new(layout.run_dir())),
+        ServiceManagerKind::None => Box::new(NoneManager),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_error_names_unit_command_and_stderr() {
+        let e = ServiceError::Command {
+            unit: "node_exporter.service".into(),
+            command: "systemctl restart node_exporter.service".into(),
+            status: "exit status: 5".into(),
+            stderr:
+                "Failed to restart node_exporter.service: Unit node_exporter.service not found.\n"
+                    .into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "node_exporter.service: `systemctl restart node_exporter.service` failed (exit status: 5): \
+             Failed to restart node_exporter.service: Unit node_exporter.service not found."
+        );
+    }
+
+    #[test]
+    fn not_booted_says_what_to_do() {
+        let e = ServiceError::NotBooted {
+            reason: "no /run/systemd/system".into(),
+        };
+        assert!(e
+            .to_string()
+            .contains("use `settings.service_manager: process` or `none`"));
+    }
+
+    #[test]
+    fn manager_for_picks_the_kind() {
+        let l = Layout::new("/tmp/x");
+        for k in [
+            ServiceManagerKind::Systemd,
+            ServiceManagerKind::Process,
+            ServiceManagerKind::None,
+        ] {
+            assert_eq!(manager_for(k, &l).kind(), k);
+        }
+    }
+
+    #[test]
+    fn status_display_and_predicates() {
+        let s = UnitStatus {
+            active_state: "active".into(),
+            sub_state: "running".into(),
+            n_restarts: 2,
+            main_pid: Some(42),
+        };
+        assert_eq!(
+            s.to_string(),
+            "active (running), main PID 42, 2 automatic restarts"
+        );
+        assert!(s.is_active() && !s.is_down());
+        assert!(!UnitStatus::unknown().is_active() && !UnitStatus::unknown().is_down());
+    }
 }
