@@ -28,7 +28,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         let opts = exporterctl::demo::exporter::ExporterOpts {
             name: name.clone(),
             version: version.clone(),
-            listen: listen.clone(),
+            listen: listen
+                .parse()
+                .map_err(|e| UsageError(format!("--listen {listen}: {e}")))?,
             behaviour: behaviour.parse().map_err(|e: String| UsageError(e))?,
         };
         exporterctl::demo::exporter::run(&opts)?;

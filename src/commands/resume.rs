@@ -27,7 +27,7 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool) -> Result<Outcome> {
     let svc = manager_for(target.service_manager, &ctx.layout);
     svc.preflight()?;
     let ui = TerminalUi::new(quiet);
-    let probe = Probe::new();
+    let probe = Probe::new()?;
     let engine = Engine { layout: &ctx.layout, store: &store, svc: svc.as_ref(), probe: &probe, ui: &ui };
     // An atomic switch that had already failed was undoing itself: finish that.
     let failed_atomic = record.atomic && record.steps.iter().any(|s| s.status == StepStatus::Failed);

@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool) -> Result<Outcome> {
     if !quiet {
         eprintln!("rolling back from generation {cur_n} to generation {n}");
     }
-    let probe = Probe::new();
+    let probe = Probe::new()?;
     let engine = Engine { layout: &ctx.layout, store: &store, svc: svc.as_ref(), probe: &probe, ui: &ui };
     let opts = Options { atomic: false, confirm_each: false, pause: Duration::ZERO };
     engine.run(&mut record, &from, &target, &opts)?;

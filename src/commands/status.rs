@@ -69,7 +69,7 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
     if let Some(farm) = current.farm() {
         let state = profile::read_farm_state(&store, farm)?;
         let svc = manager_for(state.service_manager, &ctx.layout);
-        let probe = Probe::new();
+        let probe = Probe::new()?;
         for e in &state.exporters {
             let spec = service_spec(&ctx.layout, &state, e);
             let (active_state, main_pid) = match svc.status(&spec) {

@@ -153,7 +153,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
             Mode::Fast => Duration::ZERO,
         },
     };
-    let probe = Probe::new();
+    let probe = Probe::new()?;
     let engine = Engine { layout: &ctx.layout, store: &store, svc: svc.as_ref(), probe: &probe, ui: &ui };
     engine.run(&mut record, &from, &target, &opts)?;
     print_summary(&record);
