@@ -79,6 +79,16 @@ pub fn tar_gz(archive: &Path, binary: &str, name: &str, dest: &Path, limit: u64)
         let out = write_binary(&mut entry, size, name, dest, |e| check.bad(&shown, &format!("reading it: {e}")))?;
         result = Some(out);
     }
+    // Read to the end of the gzip stream (tar padding, usually a few KiB) so
+    // that the gzip CRC-32 and length trailer are checked too.
+    let mut rest = tar.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(|e| {
+        if exceeded.get() {
+            StoreError::TooLarge { archive: label.clone(), limit }
+        } else {
+            check.bad("(end of archive)", &format!("corrupt gzip stream: {e}"))
+        }
+    })?;
     result.ok_or_else(|| StoreError::BinaryMissing {
         archive: label.clone(),
         binary: binary.to_string(),
