@@ -58,7 +58,7 @@ fn pseudo_binary() -> Vec<u8> {
             for piece in block.chunks_mut(32) {
                 let at = (rng.next() % 256) as usize * 32;
                 piece.copy_from_slice(&pool[at..at + piece.len()]);
-                if rng.next() % 3 == 0 {
+                if rng.next().is_multiple_of(3) {
                     piece[0] = rng.next() as u8;
                 }
             }
@@ -71,7 +71,10 @@ fn pseudo_binary() -> Vec<u8> {
 fn build_archive(path: &Path) -> u64 {
     let dir = format!("node_exporter-{VERSION}.linux-amd64");
     let file = File::create(path).expect("create archive");
-    let gz = flate2::write::GzEncoder::new(std::io::BufWriter::with_capacity(1 << 20, file), flate2::Compression::default());
+    let gz = flate2::write::GzEncoder::new(
+        std::io::BufWriter::with_capacity(1 << 20, file),
+        flate2::Compression::default(),
+    );
     let mut tar = tar::Builder::new(gz);
     let mut add = |name: &str, mode: u32, data: &[u8]| {
         let mut h = tar::Header::new_gnu();
@@ -81,8 +84,16 @@ fn build_archive(path: &Path) -> u64 {
         h.set_entry_type(tar::EntryType::Regular);
         tar.append_data(&mut h, name, data).expect("append");
     };
-    add(&format!("{dir}/LICENSE"), 0o644, &b"Apache License, Version 2.0\n".repeat(400));
-    add(&format!("{dir}/NOTICE"), 0o644, b"node_exporter\nCopyright 2015 The Prometheus Authors\n");
+    add(
+        &format!("{dir}/LICENSE"),
+        0o644,
+        &b"Apache License, Version 2.0\n".repeat(400),
+    );
+    add(
+        &format!("{dir}/NOTICE"),
+        0o644,
+        b"node_exporter\nCopyright 2015 The Prometheus Authors\n",
+    );
     add(&format!("{dir}/node_exporter"), 0o755, &pseudo_binary());
     let gz = tar.into_inner().expect("finish tar");
     let mut w = gz.finish().expect("finish gzip");
@@ -131,13 +142,24 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(9)
         .max(7);
-    let work = tempfile::Builder::new().prefix("exporterctl-bench-").tempdir().expect("tempdir");
-    let archive: PathBuf = work.path().join(format!("node_exporter-{VERSION}.linux-amd64.tar.gz"));
+    let work = tempfile::Builder::new()
+        .prefix("exporterctl-bench-")
+        .tempdir()
+        .expect("tempdir");
+    let archive: PathBuf = work
+        .path()
+        .join(format!("node_exporter-{VERSION}.linux-amd64.tar.gz"));
     let t = Instant::now();
     let archive_size = build_archive(&archive);
     let expected = sha256_file(&archive);
-    std::fs::write(work.path().join("sha256sums.txt"), format!("{expected}  {}\n", archive.file_name().unwrap().to_string_lossy()))
-        .expect("write sums");
+    std::fs::write(
+        work.path().join("sha256sums.txt"),
+        format!(
+            "{expected}  {}\n",
+            archive.file_name().unwrap().to_string_lossy()
+        ),
+    )
+    .expect("write sums");
     println!(
         "archive: {} — {:.1} MB compressed, binary {:.1} MiB (built in {:.1} s)",
         archive.file_name().unwrap().to_string_lossy(),
@@ -223,10 +245,19 @@ fn main() {
         ms(*shell.iter().min().unwrap()),
         ms(*shell.iter().max().unwrap()),
     );
-    println!("speed-up: {:.2}x (target >= 2x)", b.as_secs_f64() / a.as_secs_f64());
+    println!(
+        "speed-up: {:.2}x (target >= 2x)",
+        b.as_secs_f64() / a.as_secs_f64()
+    );
     match (have_reset, peak_rss_kib()) {
-        (true, Some(k)) => println!("peak RSS of the exporterctl process during the runs: {:.1} MiB", k as f64 / 1024.0),
-        (_, Some(k)) => println!("peak RSS of the whole bench process (incl. building the archive): {:.1} MiB", k as f64 / 1024.0),
+        (true, Some(k)) => println!(
+            "peak RSS of the exporterctl process during the runs: {:.1} MiB",
+            k as f64 / 1024.0
+        ),
+        (_, Some(k)) => println!(
+            "peak RSS of the whole bench process (incl. building the archive): {:.1} MiB",
+            k as f64 / 1024.0
+        ),
         _ => {}
     }
 }

@@ -28,8 +28,13 @@ pub struct TempTree {
 
 impl TempTree {
     pub fn new(tmp_dir: &Path) -> io::Result<TempTree> {
-        let dir = tempfile::Builder::new().prefix("add-").tempdir_in(tmp_dir)?;
-        Ok(TempTree { path: dir.keep(), armed: true })
+        let dir = tempfile::Builder::new()
+            .prefix("add-")
+            .tempdir_in(tmp_dir)?;
+        Ok(TempTree {
+            path: dir.keep(),
+            armed: true,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -75,7 +80,11 @@ pub fn normalise_below(root: &Path) -> io::Result<u64> {
         } else if ft.is_file() {
             let f = File::open(&path)?;
             let meta = f.metadata()?;
-            let mode = if nar::is_executable(meta.permissions().mode()) { 0o555 } else { 0o444 };
+            let mode = if nar::is_executable(meta.permissions().mode()) {
+                0o555
+            } else {
+                0o444
+            };
             f.set_permissions(fs::Permissions::from_mode(mode))?;
             set_mtime(&f)?;
             f.sync_all()?;
@@ -85,7 +94,10 @@ pub fn normalise_below(root: &Path) -> io::Result<u64> {
         } else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{} is neither a file, a directory nor a symlink", path.display()),
+                format!(
+                    "{} is neither a file, a directory nor a symlink",
+                    path.display()
+                ),
             ));
         }
     }
@@ -137,7 +149,10 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
 
 fn rename_checked(from: &Path, to: &Path) -> io::Result<()> {
     if fs::symlink_metadata(to).is_ok() {
-        return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} exists", to.display())));
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists", to.display()),
+        ));
     }
     fs::rename(from, to)
 }

@@ -47,9 +47,17 @@ pub enum StoreError {
     },
     /// A hostile or broken archive; names the entry.
     #[error("refusing archive {archive}: entry `{entry}`: {reason}")]
-    BadEntry { archive: String, entry: String, reason: String },
+    BadEntry {
+        archive: String,
+        entry: String,
+        reason: String,
+    },
     #[error("archive {archive} does not contain the binary `{binary}`{hint}")]
-    BinaryMissing { archive: String, binary: String, hint: String },
+    BinaryMissing {
+        archive: String,
+        binary: String,
+        hint: String,
+    },
     #[error("archive {archive} expands past the limit of {limit} bytes")]
     TooLarge { archive: String, limit: u64 },
     #[error("store path name `{0}` is not `<hash>-<name>`")]
@@ -155,11 +163,12 @@ pub struct AddRelease<'a> {
 pub enum VerifyOutcome {
     Ok,
     /// Content no longer hashes to the name.
-    Modified { actual_hash: String },
+    Modified {
+        actual_hash: String,
+    },
     /// The directory or its metadata is missing.
     Missing,
 }
-
 
 pub struct Store {
     dir: PathBuf,
@@ -193,7 +202,8 @@ impl Store {
             max_expanded: MAX_EXPANDED_SIZE,
         };
         for d in [&store.dir, &store.meta_dir, &store.tmp_dir] {
-            fsutil::create_dir_all_durable(d).map_err(io_err(format!("creating {}", d.display())))?;
+            fsutil::create_dir_all_durable(d)
+                .map_err(io_err(format!("creating {}", d.display())))?;
         }
         Ok(store)
     }
@@ -224,9 +234,14 @@ impl Store {
         check_part("version", req.version)?;
         let rest = format!("{}-{}", req.name, req.version);
         check_part("store name", &rest)?;
-        let tmp = install::TempTree::new(&self.tmp_dir).map_err(io_err(format!("creating a temp dir in {}", self.tmp_dir.display())))?;
+        let tmp = install::TempTree::new(&self.tmp_dir).map_err(io_err(format!(
+            "creating a temp dir in {}",
+            self.tmp_dir.display()
+        )))?;
         let unpacked = match (req.kind, req.binary) {
-            (ArchiveKind::TarGz, Some(binary)) => unpack::tar_gz(req.archive, binary, req.name, tmp.path(), self.max_expanded)?,
+            (ArchiveKind::TarGz, Some(binary)) => {
+                unpack::tar_gz(req.archive, binary, req.name, tmp.path(), self.max_expanded)?
+            }
             (ArchiveKind::TarGz, None) => {
                 return Err(StoreError::BinaryMissing {
                     archive: req.archive.display().to_string(),
@@ -234,7 +249,9 @@ impl Store {
                     hint: "; no path of the binary inside the archive was given".into(),
                 })
             }
-            (ArchiveKind::Raw, _) => unpack::raw(req.archive, req.name, tmp.path(), self.max_expanded)?,
+            (ArchiveKind::Raw, _) => {
+                unpack::raw(req.archive, req.name, tmp.path(), self.max_expanded)?
+            }
         };
         let hash = unpacked.hash.to_hex();
         self.install(tmp, &hash, &rest, |sp, size| StoreMeta {
@@ -265,9 +282,18 @@ impl Store {
         build: &mut dyn FnMut(&Path) -> io::Result<()>,
     ) -> Result<StorePath, StoreError> {
         check_part("store name", rest)?;
-        let tmp = install::TempTree::new(&self.tmp_dir).map_err(io_err(format!("creating a temp dir in {}", self.tmp_dir.display())))?;
-        build(tmp.path()).map_err(io_err(format!("building store tree `{rest}` in {}", tmp.path().display())))?;
-        let hash = hash_tree(tmp.path()).map_err(io_err(format!("hashing store tree `{rest}` in {}", tmp.path().display())))?;
+        let tmp = install::TempTree::new(&self.tmp_dir).map_err(io_err(format!(
+            "creating a temp dir in {}",
+            self.tmp_dir.display()
+        )))?;
+        build(tmp.path()).map_err(io_err(format!(
+            "building store tree `{rest}` in {}",
+            tmp.path().display()
+        )))?;
+        let hash = hash_tree(tmp.path()).map_err(io_err(format!(
+            "hashing store tree `{rest}` in {}",
+            tmp.path().display()
+        )))?;
         let name = version
             .and_then(|v| rest.strip_suffix(v))
             .and_then(|r| r.strip_suffix('-'))
@@ -300,8 +326,11 @@ impl Store {
         if self.is_valid(&sp) {
             return Ok(sp); // identical content is already there; `tmp` is removed
         }
-        let size = install::normalise_below(tmp.path()).map_err(io_err(format!("normalising {}", tmp.path().display())))?;
-        let _guard = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let size = install::normalise_below(tmp.path())
+            .map_err(io_err(format!("normalising {}", tmp.path().display())))?;
+        let _guard = INSTALL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if self.is_valid(&sp) {
             return Ok(sp);
         }
@@ -310,9 +339,14 @@ impl Store {
             // A directory without metadata: the leftover of an interrupted add
             // or delete. Ours is complete and fsynced, so replace it.
             tracing::warn!(path = %dest.display(), "replacing a store directory that has no metadata (an interrupted add)");
-            fsutil::remove_tree(&dest).map_err(io_err(format!("removing leftover {}", dest.display())))?;
+            fsutil::remove_tree(&dest)
+                .map_err(io_err(format!("removing leftover {}", dest.display())))?;
         }
-        install::rename_noreplace(tmp.path(), &dest).map_err(io_err(format!("renaming {} to {}", tmp.path().display(), dest.display())))?;
+        install::rename_noreplace(tmp.path(), &dest).map_err(io_err(format!(
+            "renaming {} to {}",
+            tmp.path().display(),
+            dest.display()
+        )))?;
         tmp.disarm();
         // From here on a failure leaves a directory without metadata: invalid,
         // and removed by `clean_leftovers` or replaced by the next add.
@@ -325,14 +359,16 @@ impl Store {
         })?;
         bytes.push(b'\n');
         let meta_path = self.meta_path(&sp);
-        fsutil::write_atomic(&meta_path, &bytes).map_err(io_err(format!("writing {}", meta_path.display())))?;
+        fsutil::write_atomic(&meta_path, &bytes)
+            .map_err(io_err(format!("writing {}", meta_path.display())))?;
         tracing::debug!(store_path = %sp, size, "added to the store");
         Ok(sp)
     }
 
     /// Valid = directory present and its metadata record present.
     pub fn is_valid(&self, sp: &StorePath) -> bool {
-        self.meta_path(sp).is_file() && fs::symlink_metadata(self.path_of(sp)).is_ok_and(|m| m.is_dir())
+        self.meta_path(sp).is_file()
+            && fs::symlink_metadata(self.path_of(sp)).is_ok_and(|m| m.is_dir())
     }
 
     /// The metadata record of `sp`, if it has one.
@@ -349,7 +385,12 @@ impl Store {
     }
 
     /// A valid release path previously added from exactly this origin.
-    pub fn find_release(&self, name: &str, version: &str, origin_url: &str) -> Result<Option<StorePath>, StoreError> {
+    pub fn find_release(
+        &self,
+        name: &str,
+        version: &str,
+        origin_url: &str,
+    ) -> Result<Option<StorePath>, StoreError> {
         for m in self.list()? {
             if m.kind == EntryKind::Release
                 && m.name == name
@@ -366,7 +407,8 @@ impl Store {
     /// cannot be read or parsed is skipped with a warning (`verify` reports it).
     pub fn list(&self) -> Result<Vec<StoreMeta>, StoreError> {
         let mut out = Vec::new();
-        let entries = fs::read_dir(&self.meta_dir).map_err(io_err(format!("listing {}", self.meta_dir.display())))?;
+        let entries = fs::read_dir(&self.meta_dir)
+            .map_err(io_err(format!("listing {}", self.meta_dir.display())))?;
         for entry in entries {
             let entry = entry.map_err(io_err(format!("listing {}", self.meta_dir.display())))?;
             let file_name = entry.file_name();
@@ -382,9 +424,13 @@ impl Store {
             }
             match self.meta(&sp) {
                 Ok(Some(m)) if m.store_path == sp.as_str() => out.push(m),
-                Ok(Some(m)) => tracing::warn!(store_path = %sp, recorded = %m.store_path, "metadata names another store path; skipped"),
+                Ok(Some(m)) => {
+                    tracing::warn!(store_path = %sp, recorded = %m.store_path, "metadata names another store path; skipped")
+                }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(store_path = %sp, error = %e, "unreadable metadata; skipped"),
+                Err(e) => {
+                    tracing::warn!(store_path = %sp, error = %e, "unreadable metadata; skipped")
+                }
             }
         }
         out.sort_by(|a, b| a.store_path.cmp(&b.store_path));
@@ -406,7 +452,9 @@ impl Store {
         if actual == sp.hash() {
             Ok(VerifyOutcome::Ok)
         } else {
-            Ok(VerifyOutcome::Modified { actual_hash: actual.to_string() })
+            Ok(VerifyOutcome::Modified {
+                actual_hash: actual.to_string(),
+            })
         }
     }
 
@@ -414,14 +462,16 @@ impl Store {
     /// its files; returns bytes freed (regular-file content, as `StoreMeta::size`).
     pub fn delete(&self, sp: &StorePath) -> Result<u64, StoreError> {
         let path = self.path_of(sp);
-        let size = install::content_size(&path).map_err(io_err(format!("measuring {}", path.display())))?;
+        let size = install::content_size(&path)
+            .map_err(io_err(format!("measuring {}", path.display())))?;
         let meta_path = self.meta_path(sp);
         match fs::remove_file(&meta_path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(format!("removing {}", meta_path.display()))(e)),
         }
-        fsutil::fsync_dir(&self.meta_dir).map_err(io_err(format!("syncing {}", self.meta_dir.display())))?;
+        fsutil::fsync_dir(&self.meta_dir)
+            .map_err(io_err(format!("syncing {}", self.meta_dir.display())))?;
         fsutil::remove_tree(&path).map_err(io_err(format!("removing {}", path.display())))?;
         fsutil::fsync_dir(&self.dir).map_err(io_err(format!("syncing {}", self.dir.display())))?;
         Ok(size)
@@ -442,7 +492,9 @@ impl Store {
             }
             Ok(v)
         };
-        let remove = |p: &Path| fsutil::remove_tree(p).map_err(io_err(format!("removing leftover {}", p.display())));
+        let remove = |p: &Path| {
+            fsutil::remove_tree(p).map_err(io_err(format!("removing leftover {}", p.display())))
+        };
 
         for (_, path) in list(&self.tmp_dir)? {
             remove(&path)?;
@@ -476,7 +528,11 @@ impl Store {
                 meta_changed = true;
             }
         }
-        for (changed, dir) in [(removed > 0, &self.tmp_dir), (store_changed, &self.dir), (meta_changed, &self.meta_dir)] {
+        for (changed, dir) in [
+            (removed > 0, &self.tmp_dir),
+            (store_changed, &self.dir),
+            (meta_changed, &self.meta_dir),
+        ] {
             if changed {
                 fsutil::fsync_dir(dir).map_err(io_err(format!("syncing {}", dir.display())))?;
             }

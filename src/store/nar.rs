@@ -122,7 +122,10 @@ fn node(h: &mut blake3::Hasher, path: &Path) -> io::Result<()> {
         };
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{} is {what}, which a store tree cannot hold", path.display()),
+            format!(
+                "{} is {what}, which a store tree cannot hold",
+                path.display()
+            ),
         ));
     }
     Ok(())
@@ -200,7 +203,10 @@ mod tests {
         bytes.push(b'l');
         s(&mut bytes, b"bin/x");
 
-        assert_eq!(hash_tree(&root).unwrap(), blake3::hash(&bytes).to_hex().to_string());
+        assert_eq!(
+            hash_tree(&root).unwrap(),
+            blake3::hash(&bytes).to_hex().to_string()
+        );
     }
 
     #[test]
@@ -212,7 +218,12 @@ mod tests {
         let a = hash_tree(&f).unwrap();
         set_mode(&f, 0o400);
         let times = fs::FileTimes::new().set_modified(std::time::UNIX_EPOCH);
-        fs::File::options().write(true).open(&f).unwrap().set_times(times).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_times(times)
+            .unwrap();
         assert_eq!(hash_tree(&f).unwrap(), a);
         set_mode(&f, 0o500);
         assert_ne!(hash_tree(&f).unwrap(), a);
@@ -228,7 +239,10 @@ mod tests {
         let mut h = blake3::Hasher::new();
         release_prefix(&mut h, "tool", content.len() as u64);
         h.update(&content);
-        assert_eq!(h.finalize().to_hex().to_string(), hash_tree(t.path()).unwrap());
+        assert_eq!(
+            h.finalize().to_hex().to_string(),
+            hash_tree(t.path()).unwrap()
+        );
     }
 
     #[test]

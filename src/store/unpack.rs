@@ -26,7 +26,13 @@ pub struct Unpacked {
 
 /// Unpacks the binary at `binary` (a path inside the archive) from the gzipped
 /// tar `archive` into `dest/bin/<name>`, checking every entry.
-pub fn tar_gz(archive: &Path, binary: &str, name: &str, dest: &Path, limit: u64) -> Result<Unpacked, StoreError> {
+pub fn tar_gz(
+    archive: &Path,
+    binary: &str,
+    name: &str,
+    dest: &Path,
+    limit: u64,
+) -> Result<Unpacked, StoreError> {
     let label = archive.display().to_string();
     let want = match normalise(binary.as_bytes()) {
         Ok(c) if !c.is_empty() => c.join(&b'/'),
@@ -44,11 +50,17 @@ pub fn tar_gz(archive: &Path, binary: &str, name: &str, dest: &Path, limit: u64)
     // included, which the tar crate buffers in memory) — a gzip bomb stops here.
     let stream_cap = limit.saturating_add(limit / 4).saturating_add(1 << 20);
     let gz = flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(CHUNK, file));
-    let capped = Capped { inner: gz, left: stream_cap, exceeded: exceeded.clone() };
+    let capped = Capped {
+        inner: gz,
+        left: stream_cap,
+        exceeded: exceeded.clone(),
+    };
     let mut tar = tar::Archive::new(capped);
     let mut check = Checker::new(&label, limit);
     let mut result: Option<Unpacked> = None;
-    let entries = tar.entries().map_err(|e| check.stream_error(e, &exceeded))?;
+    let entries = tar
+        .entries()
+        .map_err(|e| check.stream_error(e, &exceeded))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| check.stream_error(e, &exceeded))?;
         let key = check.entry(&entry)?;
@@ -61,8 +73,14 @@ pub fn tar_gz(archive: &Path, binary: &str, name: &str, dest: &Path, limit: u64)
             return Err(check.bad(&shown, "the binary appears more than once in the archive"));
         }
         if kind.is_symlink() || kind.is_hard_link() {
-            let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(&t).into_owned());
-            let what = if kind.is_symlink() { "symlink" } else { "hard link" };
+            let target = entry
+                .link_name_bytes()
+                .map(|t| String::from_utf8_lossy(&t).into_owned());
+            let what = if kind.is_symlink() {
+                "symlink"
+            } else {
+                "hard link"
+            };
             return Err(check.bad(
                 &shown,
                 &format!(
@@ -76,7 +94,9 @@ pub fn tar_gz(archive: &Path, binary: &str, name: &str, dest: &Path, limit: u64)
             return Err(check.bad(&shown, "the binary is not a regular file"));
         }
         let size = entry.size();
-        let out = write_binary(&mut entry, size, name, dest, |e| check.bad(&shown, &format!("reading it: {e}")))?;
+        let out = write_binary(&mut entry, size, name, dest, |e| {
+            check.bad(&shown, &format!("reading it: {e}"))
+        })?;
         result = Some(out);
     }
     // Read to the end of the gzip stream (tar padding, usually a few KiB) so
@@ -84,7 +104,10 @@ pub fn tar_gz(archive: &Path, binary: &str, name: &str, dest: &Path, limit: u64)
     let mut rest = tar.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(|e| {
         if exceeded.get() {
-            StoreError::TooLarge { archive: label.clone(), limit }
+            StoreError::TooLarge {
+                archive: label.clone(),
+                limit,
+            }
         } else {
             check.bad("(end of archive)", &format!("corrupt gzip stream: {e}"))
         }
@@ -100,12 +123,21 @@ pub fn tar_gz(archive: &Path, binary: &str, name: &str, dest: &Path, limit: u64)
 /// on the way.
 pub fn raw(archive: &Path, name: &str, dest: &Path, limit: u64) -> Result<Unpacked, StoreError> {
     let label = archive.display().to_string();
-    let mut file = File::open(archive).map_err(|e| io_err(format!("opening download {label}"), e))?;
-    let size = file.metadata().map_err(|e| io_err(format!("reading {label}"), e))?.len();
+    let mut file =
+        File::open(archive).map_err(|e| io_err(format!("opening download {label}"), e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| io_err(format!("reading {label}"), e))?
+        .len();
     if size > limit {
-        return Err(StoreError::TooLarge { archive: label, limit });
+        return Err(StoreError::TooLarge {
+            archive: label,
+            limit,
+        });
     }
-    write_binary(&mut file, size, name, dest, |e| io_err(format!("reading {label}"), e))
+    write_binary(&mut file, size, name, dest, |e| {
+        io_err(format!("reading {label}"), e)
+    })
 }
 
 /// Creates `dest/bin/<name>` (mode 0700, normalised later) and streams exactly
@@ -124,7 +156,12 @@ fn write_binary<R: Read>(
         .map_err(|e| io_err(format!("creating {}", bin.display()), e))?;
     let path = bin.join(name);
     let ctx = |e| io_err(format!("writing {}", path.display()), e);
-    let mut out = OpenOptions::new().write(true).create_new(true).mode(0o700).open(&path).map_err(ctx)?;
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o700)
+        .open(&path)
+        .map_err(ctx)?;
     let mut h = blake3::Hasher::new();
     nar::release_prefix(&mut h, name, size);
     let mut buf = vec![0u8; CHUNK];
@@ -226,13 +263,20 @@ impl<'a> Checker<'a> {
     }
 
     fn bad(&self, entry: &str, reason: &str) -> StoreError {
-        StoreError::BadEntry { archive: self.archive.to_string(), entry: entry.to_string(), reason: reason.to_string() }
+        StoreError::BadEntry {
+            archive: self.archive.to_string(),
+            entry: entry.to_string(),
+            reason: reason.to_string(),
+        }
     }
 
     /// Maps an error of the tar stream itself (not of one entry).
     fn stream_error(&self, e: io::Error, exceeded: &Cell<bool>) -> StoreError {
         if exceeded.get() {
-            return StoreError::TooLarge { archive: self.archive.to_string(), limit: self.limit };
+            return StoreError::TooLarge {
+                archive: self.archive.to_string(),
+                limit: self.limit,
+            };
         }
         let entry = if self.last.is_empty() {
             "(first header)".to_string()
@@ -251,7 +295,10 @@ impl<'a> Checker<'a> {
         let kind = entry.header().entry_type();
         let size = entry.size();
         if size > self.limit || self.total.saturating_add(size) > self.limit {
-            return Err(StoreError::TooLarge { archive: self.archive.to_string(), limit: self.limit });
+            return Err(StoreError::TooLarge {
+                archive: self.archive.to_string(),
+                limit: self.limit,
+            });
         }
         self.total += size;
         if kind.is_pax_global_extensions() {
@@ -269,24 +316,36 @@ impl<'a> Checker<'a> {
         }
         let key = comps.join(&b'/');
         if kind.is_file() || kind.is_contiguous() {
-            let mode = entry.header().mode().map_err(|e| self.bad(&shown, &format!("bad mode: {e}")))?;
+            let mode = entry
+                .header()
+                .mode()
+                .map_err(|e| self.bad(&shown, &format!("bad mode: {e}")))?;
             if mode & 0o111 != 0 && self.executables.len() < HINT_MAX {
                 self.executables.push(shown.clone());
             }
             self.files.insert(key.clone());
         } else if kind.is_dir() {
         } else if kind.is_symlink() {
-            let target = entry.link_name_bytes().ok_or_else(|| self.bad(&shown, "symlink without a target"))?;
+            let target = entry
+                .link_name_bytes()
+                .ok_or_else(|| self.bad(&shown, "symlink without a target"))?;
             if let Some(reason) = symlink_escape(comps.len().saturating_sub(1), &target) {
                 let reason = format!("{reason} (`{}`)", String::from_utf8_lossy(&target));
                 return Err(self.bad(&shown, &reason));
             }
             self.symlinks.insert(key.clone());
         } else if kind.is_hard_link() {
-            let target = entry.link_name_bytes().ok_or_else(|| self.bad(&shown, "hard link without a target"))?;
+            let target = entry
+                .link_name_bytes()
+                .ok_or_else(|| self.bad(&shown, "hard link without a target"))?;
             let shown_target = String::from_utf8_lossy(&target).into_owned();
             let t = normalise(&target)
-                .map_err(|r| self.bad(&shown, &format!("hard link target `{shown_target}` escapes the archive root: {r}")))?
+                .map_err(|r| {
+                    self.bad(
+                        &shown,
+                        &format!("hard link target `{shown_target}` escapes the archive root: {r}"),
+                    )
+                })?
                 .join(&b'/');
             if !self.files.contains(&t) {
                 return Err(self.bad(
@@ -347,7 +406,10 @@ mod tests {
 
     #[test]
     fn normalise_drops_dots_and_refuses_escapes() {
-        assert_eq!(normalise(b"./a//b/./c/").unwrap(), vec![&b"a"[..], b"b", b"c"]);
+        assert_eq!(
+            normalise(b"./a//b/./c/").unwrap(),
+            vec![&b"a"[..], b"b", b"c"]
+        );
         assert!(normalise(b"./").unwrap().is_empty());
         assert!(normalise(b"/etc/passwd").is_err());
         assert!(normalise(b"a/../../b").is_err());
@@ -369,7 +431,11 @@ mod tests {
     #[test]
     fn capped_reader_stops_at_the_cap() {
         let flag = Rc::new(Cell::new(false));
-        let mut r = Capped { inner: &[0u8; 100][..], left: 10, exceeded: flag.clone() };
+        let mut r = Capped {
+            inner: &[0u8; 100][..],
+            left: 10,
+            exceeded: flag.clone(),
+        };
         let mut buf = [0u8; 100];
         assert!(r.read(&mut buf).is_err());
         assert!(flag.get());

@@ -46,11 +46,20 @@ impl Default for ArchiveBuilder {
 
 impl ArchiveBuilder {
     pub fn new() -> Self {
-        ArchiveBuilder { tar: tar::Builder::new(Vec::new()) }
+        ArchiveBuilder {
+            tar: tar::Builder::new(Vec::new()),
+        }
     }
 
     /// A well-formed entry through the `tar` crate's checked setters.
-    fn checked(&mut self, path: &str, kind: EntryType, mode: u32, data: &[u8], link: Option<&str>) -> &mut Self {
+    fn checked(
+        &mut self,
+        path: &str,
+        kind: EntryType,
+        mode: u32,
+        data: &[u8],
+        link: Option<&str>,
+    ) -> &mut Self {
         let mut h = Header::new_gnu();
         h.set_entry_type(kind);
         h.set_mode(mode);
@@ -83,7 +92,14 @@ impl ArchiveBuilder {
 
     /// Any header at all: `name` and `link` bytes are copied in unchecked,
     /// `size` is written as is even if `data` is shorter (a lying header).
-    pub fn raw(&mut self, name: &[u8], kind: EntryType, size: u64, link: &[u8], data: &[u8]) -> &mut Self {
+    pub fn raw(
+        &mut self,
+        name: &[u8],
+        kind: EntryType,
+        size: u64,
+        link: &[u8],
+        data: &[u8],
+    ) -> &mut Self {
         let mut h = Header::new_gnu();
         {
             let old = h.as_old_mut();
@@ -108,8 +124,20 @@ impl ArchiveBuilder {
     pub fn long_name_file(&mut self, long_name: &[u8], data: &[u8]) -> &mut Self {
         let mut name = long_name.to_vec();
         name.push(0);
-        self.raw(b"././@LongLink", EntryType::GNULongName, name.len() as u64, b"", &name);
-        self.raw(b"placeholder", EntryType::Regular, data.len() as u64, b"", data)
+        self.raw(
+            b"././@LongLink",
+            EntryType::GNULongName,
+            name.len() as u64,
+            b"",
+            &name,
+        );
+        self.raw(
+            b"placeholder",
+            EntryType::Regular,
+            data.len() as u64,
+            b"",
+            data,
+        )
     }
 
     /// The gzipped archive.
@@ -134,7 +162,11 @@ pub fn node_exporter_prefix(version: &str) -> ArchiveBuilder {
     let mut b = ArchiveBuilder::new();
     b.dir(&format!("{dir}/"))
         .file(&format!("{dir}/LICENSE"), 0o644, b"Apache License 2.0\n")
-        .file(&format!("{dir}/NOTICE"), 0o644, b"node_exporter\nCopyright 2015 The Prometheus Authors\n");
+        .file(
+            &format!("{dir}/NOTICE"),
+            0o644,
+            b"node_exporter\nCopyright 2015 The Prometheus Authors\n",
+        );
     b
 }
 
@@ -197,7 +229,10 @@ pub fn hostile(kind: Hostile, version: &str, binary: &[u8]) -> (Vec<u8>, String)
     let dir = node_dir(version);
     let mut b = node_exporter_prefix(version);
     let bin = node_binary(version);
-    if !matches!(kind, Hostile::MissingBinary | Hostile::SymlinkBinary | Hostile::HardlinkBinary) {
+    if !matches!(
+        kind,
+        Hostile::MissingBinary | Hostile::SymlinkBinary | Hostile::HardlinkBinary
+    ) {
         b.file(&bin, 0o755, binary);
     }
     let entry = match kind {
