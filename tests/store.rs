@@ -685,3 +685,20 @@ fn parallel_adds_of_identical_content_agree() {
     assert_eq!(fs::read_dir(f.layout.tmp_dir()).unwrap().count(), 0);
     assert_eq!(f.store.verify(&paths[0]).unwrap(), VerifyOutcome::Ok);
 }
+
+#[test]
+fn oversized_metadata_records_hit_the_stream_cap() {
+    // A GNU long name is read into memory by the tar reader before we see
+    // the entry; the cap on the decompressed stream bounds it.
+    let f = fixture();
+    let store = Store::open(&f.layout).unwrap().with_max_expanded(64 << 10);
+    let mut b = archives::node_exporter_prefix(V);
+    b.file(&archives::node_binary(V), 0o755, b"#!/bin/true\n");
+    b.long_name_file("a/".repeat(1 << 20).as_bytes(), b"x");
+    let archive = archives::write(&f.downloads, "bomb.tar.gz", &b.finish());
+    match add(&f, &store, &archive) {
+        Err(StoreError::TooLarge { limit, .. }) => assert_eq!(limit, 64 << 10),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    assert_store_unchanged(&f);
+}

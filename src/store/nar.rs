@@ -209,6 +209,25 @@ mod tests {
         );
     }
 
+    /// The worked example of `store-layout/README.md` (keep them in step).
+    #[test]
+    fn worked_example_of_the_layout_document() {
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir(t.path().join("bin")).unwrap();
+        fs::write(t.path().join("bin/hello"), b"hi\n").unwrap();
+        set_mode(&t.path().join("bin/hello"), 0o555);
+        let hex =
+            "13000000000000006578706f7274657263746c2d747265652d763164010000000000000003000000\
+                   0000000062696e640100000000000000050000000000000068656c6c6f7803000000000000006869\
+                   0a";
+        let bytes: Vec<u8> = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        let want = "4f0772bb0d3d8acdb75e214887bb67989cf330840ea2e254be67d9efeb535941";
+        assert_eq!(blake3::hash(&bytes).to_hex().as_str(), want);
+        assert_eq!(hash_tree(t.path()).unwrap(), want);
+    }
+
     #[test]
     fn ignores_times_owner_and_non_exec_mode_bits_but_not_the_exec_bit() {
         let t = tempfile::tempdir().unwrap();
