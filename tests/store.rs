@@ -323,6 +323,45 @@ fn link_binaries_are_refused_with_the_reason() {
 }
 
 #[test]
+fn names_that_are_not_safe_file_names_are_refused_before_any_work() {
+    let f = fixture();
+    let archive = archives::write(
+        &f.downloads,
+        "a.tar.gz",
+        &archives::node_exporter(V, &binary()),
+    );
+    let bin = archives::node_binary(V);
+    for (name, version) in [
+        ("..", V),
+        (".", V),
+        ("node/exporter", V),
+        ("node_exporter", "1.0 rc"),
+        ("", V),
+        ("x", ""),
+    ] {
+        let err = f
+            .store
+            .add_release(&store::AddRelease {
+                name,
+                version,
+                archive: &archive,
+                kind: ArchiveKind::TarGz,
+                binary: Some(&bin),
+                origin_url: URL,
+                archive_sha256: "00",
+                archive_size: 1,
+            })
+            .expect_err(&format!("{name:?} {version:?}"));
+        assert!(
+            err.to_string()
+                .contains("cannot be part of a store path name"),
+            "{err}"
+        );
+    }
+    assert_store_unchanged(&f);
+}
+
+#[test]
 fn total_expansion_above_the_limit_is_refused() {
     let f = fixture();
     let store = Store::open(&f.layout).unwrap().with_max_expanded(1 << 20);

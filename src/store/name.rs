@@ -22,6 +22,9 @@ pub fn unsafe_reason(s: &str) -> Option<&'static str> {
     if !s.bytes().all(is_safe_byte) {
         return Some("only letters, digits and `_-.@+` are allowed");
     }
+    if s == "." || s == ".." {
+        return Some("`.` and `..` are not names");
+    }
     None
 }
 
@@ -83,6 +86,8 @@ mod tests {
     fn unsafe_reason_names_the_problem() {
         assert_eq!(unsafe_reason(""), Some("it is empty"));
         assert!(unsafe_reason("../x").is_some());
+        assert!(unsafe_reason("..").is_some());
+        assert!(unsafe_reason(".").is_some());
         assert_eq!(unsafe_reason("node_exporter"), None);
     }
 }
