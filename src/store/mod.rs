@@ -1,14 +1,41 @@
 //! The content-addressed store: immutable, read-only directories named
 //! `<hash>-<name>`, added atomically, each made valid by a metadata record in
-//! `.meta/`. See `store-layout/` for the exact on-disk format.
+//! `.meta/`. See `store-layout/README.md` for the exact on-disk format and
+//! `docs/design/store.md` for the reasons behind it.
 //!
-//! STUB: signatures fixed by the lead; bodies to be implemented.
+//! Rooms: `name` (what a store path may be called), `nar` (the canonical
+//! tree hash), `unpack` (checking archives and streaming the binary out),
+//! `install` (normalise, fsync, rename, the temp-dir guard); this file holds
+//! the public API and the validity records.
 
+mod install;
+mod name;
+mod nar;
+mod unpack;
+
+pub use name::HASH_TEXT_LEN;
+pub use nar::hash_tree;
+
+use crate::fsutil;
 use crate::manifest::ArchiveKind;
 use crate::paths::Layout;
 use serde::{Deserialize, Serialize};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Default limit on the bytes an archive may expand to (the sum of all its
+/// entries' sizes); a single entry above it is refused before it is read.
+pub const MAX_EXPANDED_SIZE: u64 = 1 << 30;
+
+/// `layout_version` of the metadata records this code writes.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Serialises the rename-and-record step of adds within this process (e.g.
+/// parallel realises adding identical content); other processes are kept out
+/// by the state lock the caller holds.
+static INSTALL: Mutex<()> = Mutex::new(());
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -20,33 +47,65 @@ pub enum StoreError {
     },
     /// A hostile or broken archive; names the entry.
     #[error("refusing archive {archive}: entry `{entry}`: {reason}")]
-    BadEntry { archive: String, entry: String, reason: String },
+    BadEntry {
+        archive: String,
+        entry: String,
+        reason: String,
+    },
     #[error("archive {archive} does not contain the binary `{binary}`{hint}")]
-    BinaryMissing { archive: String, binary: String, hint: String },
+    BinaryMissing {
+        archive: String,
+        binary: String,
+        hint: String,
+    },
     #[error("archive {archive} expands past the limit of {limit} bytes")]
     TooLarge { archive: String, limit: u64 },
     #[error("store path name `{0}` is not `<hash>-<name>`")]
     BadName(String),
 }
 
-/// A store path's directory name, `<hash>-<rest>`.
+/// A store path's directory name, `<hash>-<rest>`: `<hash>` is the first
+/// [`HASH_TEXT_LEN`] lowercase hex digits of the canonical tree hash, `<rest>`
+/// a safe file name (letters, digits, `_-.@+`). Deserialising checks it too.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct StorePath(String);
 
 impl StorePath {
     pub fn parse(name: &str) -> Result<StorePath, StoreError> {
-        todo!("validate `<hash>-<rest>` and wrap {name}")
+        if name::is_store_name(name) {
+            Ok(StorePath(name.to_string()))
+        } else {
+            Err(StoreError::BadName(name.to_string()))
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// The hash text, e.g. `3f…` (32 hex digits).
     pub fn hash(&self) -> &str {
-        todo!()
+        &self.0[..HASH_TEXT_LEN]
     }
     /// The part after `<hash>-`, e.g. `node_exporter-1.9.1`.
     pub fn rest(&self) -> &str {
-        todo!()
+        &self.0[HASH_TEXT_LEN + 1..]
+    }
+    /// The store path for content with full tree hash `full_hex` named `rest`.
+    fn from_hash(full_hex: &str, rest: &str) -> Result<StorePath, StoreError> {
+        StorePath::parse(&format!("{}-{rest}", name::hash_text(full_hex)))
+    }
+}
+
+impl TryFrom<String> for StorePath {
+    type Error = StoreError;
+    fn try_from(s: String) -> Result<StorePath, StoreError> {
+        StorePath::parse(&s)
+    }
+}
+
+impl From<StorePath> for String {
+    fn from(sp: StorePath) -> String {
+        sp.0
     }
 }
 
@@ -104,7 +163,9 @@ pub struct AddRelease<'a> {
 pub enum VerifyOutcome {
     Ok,
     /// Content no longer hashes to the name.
-    Modified { actual_hash: String },
+    Modified {
+        actual_hash: String,
+    },
     /// The directory or its metadata is missing.
     Missing,
 }
@@ -113,13 +174,44 @@ pub struct Store {
     dir: PathBuf,
     meta_dir: PathBuf,
     tmp_dir: PathBuf,
+    max_expanded: u64,
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> StoreError {
+    let context = context.into();
+    move |source| StoreError::Io { context, source }
+}
+
+fn check_part(what: &str, s: &str) -> Result<(), StoreError> {
+    match name::unsafe_reason(s) {
+        None => Ok(()),
+        Some(reason) => Err(StoreError::Io {
+            context: format!("{what} `{s}` cannot be part of a store path name"),
+            source: io::Error::new(io::ErrorKind::InvalidInput, reason),
+        }),
+    }
 }
 
 impl Store {
     /// Opens (creating if needed) the store under `layout`.
     pub fn open(layout: &Layout) -> Result<Store, StoreError> {
-        let _ = (&layout,);
-        todo!()
+        let store = Store {
+            dir: layout.store_dir(),
+            meta_dir: layout.meta_dir(),
+            tmp_dir: layout.tmp_dir(),
+            max_expanded: MAX_EXPANDED_SIZE,
+        };
+        for d in [&store.dir, &store.meta_dir, &store.tmp_dir] {
+            fsutil::create_dir_all_durable(d)
+                .map_err(io_err(format!("creating {}", d.display())))?;
+        }
+        Ok(store)
+    }
+
+    /// The same store with another expansion limit (see [`MAX_EXPANDED_SIZE`]).
+    pub fn with_max_expanded(mut self, bytes: u64) -> Store {
+        self.max_expanded = bytes;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -130,17 +222,58 @@ impl Store {
         self.dir.join(sp.as_str())
     }
 
+    fn meta_path(&self, sp: &StorePath) -> PathBuf {
+        self.meta_dir.join(format!("{sp}.json"))
+    }
+
     /// Safely unpacks the release's binary into the store as `bin/<name>`
     /// (verifying every archive entry), hashes it canonically, and adds it
     /// atomically; returns the existing path if identical content is there.
     pub fn add_release(&self, req: &AddRelease) -> Result<StorePath, StoreError> {
-        let _ = (req, &self.meta_dir, &self.tmp_dir);
-        todo!()
+        check_part("exporter name", req.name)?;
+        check_part("version", req.version)?;
+        let rest = format!("{}-{}", req.name, req.version);
+        check_part("store name", &rest)?;
+        let tmp = install::TempTree::new(&self.tmp_dir).map_err(io_err(format!(
+            "creating a temp dir in {}",
+            self.tmp_dir.display()
+        )))?;
+        let unpacked = match (req.kind, req.binary) {
+            (ArchiveKind::TarGz, Some(binary)) => {
+                unpack::tar_gz(req.archive, binary, req.name, tmp.path(), self.max_expanded)?
+            }
+            (ArchiveKind::TarGz, None) => {
+                return Err(StoreError::BinaryMissing {
+                    archive: req.archive.display().to_string(),
+                    binary: req.name.to_string(),
+                    hint: "; no path of the binary inside the archive was given".into(),
+                })
+            }
+            (ArchiveKind::Raw, _) => {
+                unpack::raw(req.archive, req.name, tmp.path(), self.max_expanded)?
+            }
+        };
+        let hash = unpacked.hash.to_hex();
+        self.install(tmp, &hash, &rest, |sp, size| StoreMeta {
+            layout_version: LAYOUT_VERSION,
+            store_path: sp.to_string(),
+            kind: EntryKind::Release,
+            name: req.name.to_string(),
+            version: Some(req.version.to_string()),
+            origin_url: Some(req.origin_url.to_string()),
+            archive_sha256: Some(req.archive_sha256.to_string()),
+            archive_size: Some(req.archive_size),
+            size,
+            added_at: now_rfc3339(),
+        })
     }
 
     /// Adds a tree that `build` writes into the temp directory it is given
     /// (a unit file, a profile farm, an adopted binary). `rest` is the name
-    /// part after the hash.
+    /// part after the hash. Files whose owner-execute bit is set become 0555,
+    /// other files 0444, directories 0555; symlinks are kept as written
+    /// (relative targets such as `../../<hash>-x-1/bin/x` are fine). The
+    /// metadata's `name` is `rest` without a trailing `-<version>`.
     pub fn add_tree(
         &self,
         rest: &str,
@@ -148,54 +281,267 @@ impl Store {
         version: Option<&str>,
         build: &mut dyn FnMut(&Path) -> io::Result<()>,
     ) -> Result<StorePath, StoreError> {
-        let _ = (rest, kind, version, build);
-        todo!()
+        check_part("store name", rest)?;
+        let tmp = install::TempTree::new(&self.tmp_dir).map_err(io_err(format!(
+            "creating a temp dir in {}",
+            self.tmp_dir.display()
+        )))?;
+        build(tmp.path()).map_err(io_err(format!(
+            "building store tree `{rest}` in {}",
+            tmp.path().display()
+        )))?;
+        let hash = hash_tree(tmp.path()).map_err(io_err(format!(
+            "hashing store tree `{rest}` in {}",
+            tmp.path().display()
+        )))?;
+        let name = version
+            .and_then(|v| rest.strip_suffix(v))
+            .and_then(|r| r.strip_suffix('-'))
+            .filter(|n| !n.is_empty())
+            .unwrap_or(rest);
+        self.install(tmp, &hash, rest, |sp, size| StoreMeta {
+            layout_version: LAYOUT_VERSION,
+            store_path: sp.to_string(),
+            kind,
+            name: name.to_string(),
+            version: version.map(str::to_string),
+            origin_url: None,
+            archive_sha256: None,
+            archive_size: None,
+            size,
+            added_at: now_rfc3339(),
+        })
+    }
+
+    /// Normalises the temp tree, renames it to `<hash>-<rest>` and writes its
+    /// metadata record; or discards it when that path is already valid.
+    fn install(
+        &self,
+        mut tmp: install::TempTree,
+        full_hash: &str,
+        rest: &str,
+        meta: impl FnOnce(&StorePath, u64) -> StoreMeta,
+    ) -> Result<StorePath, StoreError> {
+        let sp = StorePath::from_hash(full_hash, rest)?;
+        if self.is_valid(&sp) {
+            return Ok(sp); // identical content is already there; `tmp` is removed
+        }
+        let size = install::normalise_below(tmp.path())
+            .map_err(io_err(format!("normalising {}", tmp.path().display())))?;
+        let _guard = INSTALL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.is_valid(&sp) {
+            return Ok(sp);
+        }
+        let dest = self.path_of(&sp);
+        if fs::symlink_metadata(&dest).is_ok() {
+            // A directory without metadata: the leftover of an interrupted add
+            // or delete. Ours is complete and fsynced, so replace it.
+            tracing::warn!(path = %dest.display(), "replacing a store directory that has no metadata (an interrupted add)");
+            fsutil::remove_tree(&dest)
+                .map_err(io_err(format!("removing leftover {}", dest.display())))?;
+        }
+        install::rename_noreplace(tmp.path(), &dest).map_err(io_err(format!(
+            "renaming {} to {}",
+            tmp.path().display(),
+            dest.display()
+        )))?;
+        tmp.disarm();
+        // From here on a failure leaves a directory without metadata: invalid,
+        // and removed by `clean_leftovers` or replaced by the next add.
+        install::seal_root(&dest).map_err(io_err(format!("sealing {}", dest.display())))?;
+        fsutil::fsync_dir(&self.dir).map_err(io_err(format!("syncing {}", self.dir.display())))?;
+        let record = meta(&sp, size);
+        let mut bytes = serde_json::to_vec_pretty(&record).map_err(|e| StoreError::Io {
+            context: format!("serialising the metadata of {sp}"),
+            source: e.into(),
+        })?;
+        bytes.push(b'\n');
+        let meta_path = self.meta_path(&sp);
+        fsutil::write_atomic(&meta_path, &bytes)
+            .map_err(io_err(format!("writing {}", meta_path.display())))?;
+        tracing::debug!(store_path = %sp, size, "added to the store");
+        Ok(sp)
     }
 
     /// Valid = directory present and its metadata record present.
     pub fn is_valid(&self, sp: &StorePath) -> bool {
-        let _ = sp;
-        todo!()
+        self.meta_path(sp).is_file()
+            && fs::symlink_metadata(self.path_of(sp)).is_ok_and(|m| m.is_dir())
     }
 
+    /// The metadata record of `sp`, if it has one.
     pub fn meta(&self, sp: &StorePath) -> Result<Option<StoreMeta>, StoreError> {
-        let _ = sp;
-        todo!()
+        let path = self.meta_path(sp);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(format!("reading {}", path.display()))(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| io_err(format!("parsing {}", path.display()))(e.into()))
     }
 
     /// A valid release path previously added from exactly this origin.
-    pub fn find_release(&self, name: &str, version: &str, origin_url: &str) -> Result<Option<StorePath>, StoreError> {
-        let _ = (name, version, origin_url);
-        todo!()
+    pub fn find_release(
+        &self,
+        name: &str,
+        version: &str,
+        origin_url: &str,
+    ) -> Result<Option<StorePath>, StoreError> {
+        for m in self.list()? {
+            if m.kind == EntryKind::Release
+                && m.name == name
+                && m.version.as_deref() == Some(version)
+                && m.origin_url.as_deref() == Some(origin_url)
+            {
+                return StorePath::parse(&m.store_path).map(Some);
+            }
+        }
+        Ok(None)
     }
 
-    /// Every valid store path with its metadata, sorted by name.
+    /// Every valid store path with its metadata, sorted by name. A record that
+    /// cannot be read or parsed is skipped with a warning (`verify` reports it).
     pub fn list(&self) -> Result<Vec<StoreMeta>, StoreError> {
-        todo!()
+        let mut out = Vec::new();
+        let entries = fs::read_dir(&self.meta_dir)
+            .map_err(io_err(format!("listing {}", self.meta_dir.display())))?;
+        for entry in entries {
+            let entry = entry.map_err(io_err(format!("listing {}", self.meta_dir.display())))?;
+            let file_name = entry.file_name();
+            let Some(sp) = file_name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| StorePath::parse(n).ok())
+            else {
+                continue; // temp files of write_atomic, strays
+            };
+            if !fs::symlink_metadata(self.path_of(&sp)).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            match self.meta(&sp) {
+                Ok(Some(m)) if m.store_path == sp.as_str() => out.push(m),
+                Ok(Some(m)) => {
+                    tracing::warn!(store_path = %sp, recorded = %m.store_path, "metadata names another store path; skipped")
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(store_path = %sp, error = %e, "unreadable metadata; skipped")
+                }
+            }
+        }
+        out.sort_by(|a, b| a.store_path.cmp(&b.store_path));
+        Ok(out)
     }
 
     /// Re-hashes a store path against its name.
     pub fn verify(&self, sp: &StorePath) -> Result<VerifyOutcome, StoreError> {
-        let _ = sp;
-        todo!()
+        if !self.is_valid(sp) {
+            return Ok(VerifyOutcome::Missing);
+        }
+        let path = self.path_of(sp);
+        let actual = match hash_tree(&path) {
+            Ok(h) => h,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(VerifyOutcome::Missing),
+            Err(e) => return Err(io_err(format!("hashing {}", path.display()))(e)),
+        };
+        let actual = name::hash_text(&actual);
+        if actual == sp.hash() {
+            Ok(VerifyOutcome::Ok)
+        } else {
+            Ok(VerifyOutcome::Modified {
+                actual_hash: actual.to_string(),
+            })
+        }
     }
 
     /// Marks the path invalid (removes and syncs its metadata) and then deletes
-    /// its files; returns bytes freed.
+    /// its files; returns bytes freed (regular-file content, as `StoreMeta::size`).
     pub fn delete(&self, sp: &StorePath) -> Result<u64, StoreError> {
-        let _ = sp;
-        todo!()
+        let path = self.path_of(sp);
+        let size = install::content_size(&path)
+            .map_err(io_err(format!("measuring {}", path.display())))?;
+        let meta_path = self.meta_path(sp);
+        match fs::remove_file(&meta_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(format!("removing {}", meta_path.display()))(e)),
+        }
+        fsutil::fsync_dir(&self.meta_dir)
+            .map_err(io_err(format!("syncing {}", self.meta_dir.display())))?;
+        fsutil::remove_tree(&path).map_err(io_err(format!("removing {}", path.display())))?;
+        fsutil::fsync_dir(&self.dir).map_err(io_err(format!("syncing {}", self.dir.display())))?;
+        Ok(size)
     }
 
     /// Removes leftovers of interrupted adds: `.tmp/*` and directories without
-    /// metadata. Call only while holding the state lock.
+    /// metadata. Call only while holding the state lock. Also removes temp
+    /// files of interrupted metadata writes and records whose directory is
+    /// gone. Returns how many entries were removed; names that are not store
+    /// paths are left alone.
     pub fn clean_leftovers(&self) -> Result<usize, StoreError> {
-        todo!()
+        let mut removed = 0;
+        let list = |dir: &Path| -> Result<Vec<(String, PathBuf)>, StoreError> {
+            let mut v = Vec::new();
+            for e in fs::read_dir(dir).map_err(io_err(format!("listing {}", dir.display())))? {
+                let e = e.map_err(io_err(format!("listing {}", dir.display())))?;
+                v.push((e.file_name().to_string_lossy().into_owned(), e.path()));
+            }
+            Ok(v)
+        };
+        let remove = |p: &Path| {
+            fsutil::remove_tree(p).map_err(io_err(format!("removing leftover {}", p.display())))
+        };
+
+        for (_, path) in list(&self.tmp_dir)? {
+            remove(&path)?;
+            removed += 1;
+        }
+        let mut store_changed = false;
+        for (file_name, path) in list(&self.dir)? {
+            if file_name.starts_with('.') {
+                continue;
+            }
+            match StorePath::parse(&file_name) {
+                Ok(sp) if !self.meta_path(&sp).exists() => {
+                    tracing::info!(path = %path.display(), "removing a store directory without metadata");
+                    remove(&path)?;
+                    removed += 1;
+                    store_changed = true;
+                }
+                Ok(_) => {}
+                Err(_) => tracing::warn!(path = %path.display(), "not a store path; left alone"),
+            }
+        }
+        let mut meta_changed = false;
+        for (file_name, path) in list(&self.meta_dir)? {
+            let orphan = match file_name.strip_suffix(".json").map(StorePath::parse) {
+                Some(Ok(sp)) => fs::symlink_metadata(self.path_of(&sp)).is_err(),
+                _ => file_name.starts_with('.'), // write_atomic's temp files
+            };
+            if orphan {
+                remove(&path)?;
+                removed += 1;
+                meta_changed = true;
+            }
+        }
+        for (changed, dir) in [
+            (removed > 0, &self.tmp_dir),
+            (store_changed, &self.dir),
+            (meta_changed, &self.meta_dir),
+        ] {
+            if changed {
+                fsutil::fsync_dir(dir).map_err(io_err(format!("syncing {}", dir.display())))?;
+            }
+        }
+        Ok(removed)
     }
 }
 
-/// The canonical BLAKE3 tree hash (lowercase hex, full length) of `path`.
-pub fn hash_tree(path: &Path) -> io::Result<String> {
-    let _ = path;
-    todo!()
+/// Now as RFC 3339 UTC with seconds, e.g. `2026-05-01T12:00:00Z`.
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
