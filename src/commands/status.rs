@@ -108,7 +108,6 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
         exporters: rows,
         last_switch: last,
     };
-    let unhealthy = status.exporters.iter().any(|e| e.health.starts_with("unhealthy"));
     if json {
         print_json(&status)?;
     } else {
@@ -150,5 +149,5 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
             }
         }
     }
-    Ok(if unhealthy { Outcome::Failed } else { Outcome::Ok })
+    Ok(Outcome::Ok)
 }

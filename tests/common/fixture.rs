@@ -171,8 +171,7 @@ impl Fixture {
 
     /// Pid recorded by the process manager for `name`.
     pub fn pid(&self, name: &str) -> Option<u32> {
-        let text = std::fs::read_to_string(self.state().join("run").join(format!("{name}.pid"))).ok()?;
-        text.split_whitespace().next()?.parse().ok()
+        pid_in(&self.state().join("run").join(format!("{name}.pid")))
     }
 
     /// Every `bin_dir` entry resolves to a complete store path.
@@ -195,16 +194,19 @@ impl Drop for Fixture {
         if let Ok(rd) = std::fs::read_dir(run) {
             for e in rd.flatten() {
                 if e.path().extension().is_some_and(|x| x == "pid") {
-                    if let Some(pid) = std::fs::read_to_string(e.path())
-                        .ok()
-                        .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse::<i32>().ok()))
-                    {
+                    if let Some(pid) = pid_in(&e.path()) {
                         let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
                     }
                 }
             }
         }
     }
+}
+
+/// The pid in a process-manager pid file (JSON with a `pid` field).
+fn pid_in(path: &Path) -> Option<u32> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    v["pid"].as_u64().map(|p| p as u32)
 }
 
 /// GET `http://127.0.0.1:port/metrics`; `None` when nothing answers 200.
