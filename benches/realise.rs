@@ -146,18 +146,13 @@ fn main() {
         .prefix("exporterctl-bench-")
         .tempdir()
         .expect("tempdir");
-    let archive: PathBuf = work
-        .path()
-        .join(format!("node_exporter-{VERSION}.linux-amd64.tar.gz"));
+    let archive: PathBuf = work.path().join(format!("node_exporter-{VERSION}.linux-amd64.tar.gz"));
     let t = Instant::now();
     let archive_size = build_archive(&archive);
     let expected = sha256_file(&archive);
     std::fs::write(
         work.path().join("sha256sums.txt"),
-        format!(
-            "{expected}  {}\n",
-            archive.file_name().unwrap().to_string_lossy()
-        ),
+        format!("{expected}  {}\n", archive.file_name().unwrap().to_string_lossy()),
     )
     .expect("write sums");
     println!(
@@ -169,7 +164,8 @@ fn main() {
     );
 
     let binary = format!("node_exporter-{VERSION}.linux-amd64/node_exporter");
-    let url = "https://github.com/prometheus/node_exporter/releases/download/v1.9.1/node_exporter-1.9.1.linux-amd64.tar.gz";
+    let url =
+        "https://github.com/prometheus/node_exporter/releases/download/v1.9.1/node_exporter-1.9.1.linux-amd64.tar.gz";
     let mut ours = Vec::new();
     let mut ours_sha = Vec::new();
     let mut ours_add = Vec::new();
@@ -245,10 +241,7 @@ fn main() {
         ms(*shell.iter().min().unwrap()),
         ms(*shell.iter().max().unwrap()),
     );
-    println!(
-        "speed-up: {:.2}x (target >= 2x)",
-        b.as_secs_f64() / a.as_secs_f64()
-    );
+    println!("speed-up: {:.2}x (target >= 2x)", b.as_secs_f64() / a.as_secs_f64());
     match (have_reset, peak_rss_kib()) {
         (true, Some(k)) => println!(
             "peak RSS of the exporterctl process during the runs: {:.1} MiB",

@@ -57,7 +57,10 @@ pub fn parse_version(text: &str) -> Option<String> {
 /// The binary's own idea of its version: `--version`, then `version`.
 pub fn read_version(bin: &Path) -> Option<String> {
     for args in [&["--version"][..], &["version"][..]] {
-        if let Some(v) = output_of(bin, args, Duration::from_secs(5)).as_deref().and_then(parse_version) {
+        if let Some(v) = output_of(bin, args, Duration::from_secs(5))
+            .as_deref()
+            .and_then(parse_version)
+        {
             return Some(v);
         }
     }
@@ -75,8 +78,14 @@ mod tests {
             Some("1.9.1")
         );
         assert_eq!(parse_version("0.10.3\n").as_deref(), Some("0.10.3"));
-        assert_eq!(parse_version("php-fpm_exporter 2.2.0, commit 1234").as_deref(), Some("2.2.0"));
-        assert_eq!(parse_version("nginx_exporter, version v1.5.1 (x)").as_deref(), Some("1.5.1"));
+        assert_eq!(
+            parse_version("php-fpm_exporter 2.2.0, commit 1234").as_deref(),
+            Some("2.2.0")
+        );
+        assert_eq!(
+            parse_version("nginx_exporter, version v1.5.1 (x)").as_deref(),
+            Some("1.5.1")
+        );
         assert_eq!(parse_version("usage: foo [flags]"), None);
     }
 }

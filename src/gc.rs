@@ -35,7 +35,11 @@ pub struct Report {
 
 /// Which generations to delete under `policy`; never the current one nor the
 /// last good (succeeded) one.
-fn doomed_generations(gens: &[crate::generation::record::GenerationRecord], current: Option<u64>, policy: &Policy) -> Vec<u64> {
+fn doomed_generations(
+    gens: &[crate::generation::record::GenerationRecord],
+    current: Option<u64>,
+    policy: &Policy,
+) -> Vec<u64> {
     let last_good = gens.iter().rev().find(|g| g.outcome == "succeeded").map(|g| g.number);
     let protected = |n: u64| Some(n) == current || Some(n) == last_good;
     let mut doomed = BTreeSet::new();
@@ -87,7 +91,10 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
     let current = profiles.current()?;
     let records = generations.list()?;
     let doomed = doomed_generations(&records, current.generation(), policy);
-    let mut report = Report { dry_run: policy.dry_run, ..Report::default() };
+    let mut report = Report {
+        dry_run: policy.dry_run,
+        ..Report::default()
+    };
 
     // Roots.
     let mut roots: BTreeSet<StorePath> = BTreeSet::new();
@@ -195,12 +202,22 @@ mod tests {
     #[test]
     fn keep_never_deletes_the_current_or_the_last_good_generation() {
         let now = crate::generation::now_rfc3339();
-        let gens = vec![rec(1, "succeeded", &now), rec(2, "succeeded", &now), rec(3, "partial", &now)];
-        let p = Policy { keep: Some(1), ..Policy::default() };
+        let gens = vec![
+            rec(1, "succeeded", &now),
+            rec(2, "succeeded", &now),
+            rec(3, "partial", &now),
+        ];
+        let p = Policy {
+            keep: Some(1),
+            ..Policy::default()
+        };
         // Current is 1 (after a rollback); 2 is the last good one; 3 is newest.
         assert_eq!(doomed_generations(&gens, Some(1), &p), Vec::<u64>::new());
         assert_eq!(doomed_generations(&gens, Some(3), &p), vec![1]);
-        let p0 = Policy { keep: Some(0), ..Policy::default() };
+        let p0 = Policy {
+            keep: Some(0),
+            ..Policy::default()
+        };
         assert_eq!(doomed_generations(&gens, Some(3), &p0), vec![1]);
     }
 
@@ -208,8 +225,15 @@ mod tests {
     fn older_than_keeps_recent_and_current() {
         let old = "2020-01-01T00:00:00Z";
         let now = crate::generation::now_rfc3339();
-        let gens = vec![rec(1, "succeeded", old), rec(2, "succeeded", old), rec(3, "succeeded", &now)];
-        let p = Policy { older_than: Some(Duration::from_secs(30 * 86400)), ..Policy::default() };
+        let gens = vec![
+            rec(1, "succeeded", old),
+            rec(2, "succeeded", old),
+            rec(3, "succeeded", &now),
+        ];
+        let p = Policy {
+            older_than: Some(Duration::from_secs(30 * 86400)),
+            ..Policy::default()
+        };
         assert_eq!(doomed_generations(&gens, Some(1), &p), vec![2]);
     }
 }

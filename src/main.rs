@@ -24,7 +24,14 @@ fn init_tracing(verbose: u8, quiet: bool) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    if let Command::DemoExporter { name, version, listen, behaviour, rest: _ } = &cli.command {
+    if let Command::DemoExporter {
+        name,
+        version,
+        listen,
+        behaviour,
+        rest: _,
+    } = &cli.command
+    {
         let opts = exporterctl::demo::exporter::ExporterOpts {
             name: name.clone(),
             version: version.clone(),
@@ -42,19 +49,47 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Demo { keep } => commands::demo::run(&ctx, keep),
         Command::Realise { manifest, json } => commands::realise::run(&ctx, &manifest, json.json),
         Command::Lock { manifest } => commands::lock::run(&ctx, &manifest),
-        Command::Store { command: StoreCommand::Verify { json } } => commands::store::verify(&ctx, json.json),
-        Command::Store { command: StoreCommand::Ls { json } } => commands::store::ls(&ctx, json.json),
-        Command::Switch { manifest, dry_run, only, mode, atomic, yes } => commands::switch::run(
+        Command::Store {
+            command: StoreCommand::Verify { json },
+        } => commands::store::verify(&ctx, json.json),
+        Command::Store {
+            command: StoreCommand::Ls { json },
+        } => commands::store::ls(&ctx, json.json),
+        Command::Switch {
+            manifest,
+            dry_run,
+            only,
+            mode,
+            atomic,
+            yes,
+        } => commands::switch::run(
             &ctx,
-            &commands::switch::SwitchArgs { manifest: &manifest, dry_run, only: &only, mode, atomic, yes, quiet },
+            &commands::switch::SwitchArgs {
+                manifest: &manifest,
+                dry_run,
+                only: &only,
+                mode,
+                atomic,
+                yes,
+                quiet,
+            },
         ),
         Command::Rollback { to } => commands::rollback::run(&ctx, to, quiet),
         Command::Generations { json } => commands::generations::run(&ctx, json.json),
         Command::Diff { a, b, json } => commands::diff::run(&ctx, a, b, json.json),
         Command::Status { json } => commands::status::run(&ctx, json.json),
-        Command::Gc { keep, older_than, dry_run, json } => commands::gc::run(
+        Command::Gc {
+            keep,
+            older_than,
+            dry_run,
+            json,
+        } => commands::gc::run(
             &ctx,
-            &exporterctl::gc::Policy { keep, older_than, dry_run },
+            &exporterctl::gc::Policy {
+                keep,
+                older_than,
+                dry_run,
+            },
             json.json,
         ),
         Command::Adopt { manifest } => commands::adopt::run(&ctx, &manifest),

@@ -82,8 +82,14 @@ mod tests {
     #[test]
     fn rooted_strips_the_leading_slash() {
         let l = Layout::new("/tmp/r");
-        assert_eq!(l.rooted(Path::new("/usr/local/bin")), PathBuf::from("/tmp/r/usr/local/bin"));
+        assert_eq!(
+            l.rooted(Path::new("/usr/local/bin")),
+            PathBuf::from("/tmp/r/usr/local/bin")
+        );
         let host = Layout::new("/");
-        assert_eq!(host.rooted(Path::new("/usr/local/bin")), PathBuf::from("/usr/local/bin"));
+        assert_eq!(
+            host.rooted(Path::new("/usr/local/bin")),
+            PathBuf::from("/usr/local/bin")
+        );
     }
 }

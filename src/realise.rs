@@ -17,12 +17,21 @@ pub enum RealiseError {
         exporter: String,
         version: String,
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     #[error("{exporter} {version}: {message}")]
-    Source { exporter: String, version: String, message: String },
+    Source {
+        exporter: String,
+        version: String,
+        message: String,
+    },
     #[error("{exporter} {version}: the download matches the locked sha256 but unpacks to {actual}, not the locked {locked}; the store or the lock was tampered with")]
-    LockedPathMismatch { exporter: String, version: String, locked: String, actual: String },
+    LockedPathMismatch {
+        exporter: String,
+        version: String,
+        locked: String,
+        actual: String,
+    },
     #[error("{} exporters failed to realise:\n  {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
     Several(Vec<RealiseError>),
 }
@@ -97,18 +106,28 @@ pub fn realise_all(
         } else if let Some(sha) = &src.sha256 {
             Expected::Pinned(sha.clone())
         } else if let Some(url) = &src.checksums_url {
-            Expected::ChecksumFile { url: url.clone(), file_name: src.file_name.clone() }
+            Expected::ChecksumFile {
+                url: url.clone(),
+                file_name: src.file_name.clone(),
+            }
         } else {
             Expected::Unverified
         };
         to_fetch.push((
             i,
-            FetchRequest { allow_http: e.allow_http, ..FetchRequest::new(&e.name, &e.version, &src.url, expected) },
+            FetchRequest {
+                allow_http: e.allow_http,
+                ..FetchRequest::new(&e.name, &e.version, &src.url, expected)
+            },
         ));
     }
 
     let reqs: Vec<FetchRequest> = to_fetch.iter().map(|(_, r)| r.clone()).collect();
-    let results = if reqs.is_empty() { Vec::new() } else { fetcher.fetch_all(&reqs) };
+    let results = if reqs.is_empty() {
+        Vec::new()
+    } else {
+        fetcher.fetch_all(&reqs)
+    };
     let mut errors = Vec::new();
     let mut fetched = Vec::new();
     for ((i, _), r) in to_fetch.iter().zip(results) {
@@ -200,5 +219,9 @@ fn resolve(e: &Exporter, m: &Manifest) -> Result<crate::manifest::ResolvedSource
 }
 
 fn store_err(e: &Exporter, source: StoreError) -> RealiseError {
-    RealiseError::Store { exporter: e.name.clone(), version: e.version.clone(), source }
+    RealiseError::Store {
+        exporter: e.name.clone(),
+        version: e.version.clone(),
+        source: Box::new(source),
+    }
 }

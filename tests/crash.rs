@@ -20,8 +20,16 @@ fn crash_at(point: &str, broken: bool) {
     let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
 
-    let out = f.run_env(&["switch", m2.to_str().unwrap(), "--mode", "fast"], &[("EXPORTERCTL_CRASH_AT", point)]);
-    assert_eq!(out.status.signal(), Some(9), "{point}: the switch was not killed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = f.run_env(
+        &["switch", m2.to_str().unwrap(), "--mode", "fast"],
+        &[("EXPORTERCTL_CRASH_AT", point)],
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "{point}: the switch was not killed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     f.assert_links_resolve();
 
     // Every other change is refused until the interrupted switch is dealt with.
@@ -51,7 +59,12 @@ fn crash_at(point: &str, broken: bool) {
     assert_eq!(status["exporters"][0]["health"], "healthy", "{point}");
     let gens = f.json(&["generations"]);
     let current = gens["current"].as_u64().expect("a current generation");
-    let numbers: Vec<u64> = gens["generations"].as_array().unwrap().iter().map(|g| g["number"].as_u64().unwrap()).collect();
+    let numbers: Vec<u64> = gens["generations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["number"].as_u64().unwrap())
+        .collect();
     assert_eq!(numbers, if want == "1.0.0" { vec![1] } else { vec![1, 2] }, "{point}");
     assert_eq!(current, *numbers.last().unwrap(), "{point}");
     f.ok(&["store", "verify"]);
@@ -77,7 +90,13 @@ fn kill_at_every_point_of_a_successful_switch_then_resume() {
 
 #[test]
 fn kill_at_every_point_of_a_failing_switch_then_resume() {
-    for point in ["after-journal", "after-flip", "after-restart", "before-revert", "after-revert-flip"] {
+    for point in [
+        "after-journal",
+        "after-flip",
+        "after-restart",
+        "before-revert",
+        "after-revert-flip",
+    ] {
         crash_at(point, true);
     }
 }

@@ -6,8 +6,7 @@ mod common;
 use common::server::{release_path, Fault, ReleaseServer};
 use exporterctl::paths::Layout;
 use exporterctl::source::{
-    Expected, FetchError, FetchRequest, Fetcher, ProgressMode, RetryPolicy, SecretHeaders,
-    TextRequest, Timeouts,
+    Expected, FetchError, FetchRequest, Fetcher, ProgressMode, RetryPolicy, SecretHeaders, TextRequest, Timeouts,
 };
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -19,17 +18,12 @@ const VERSION: &str = "1.9.1";
 const TAG: &str = "v1.9.1";
 
 fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Deterministic pseudo-random bytes, larger than one read chunk.
 fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -135,18 +129,10 @@ fn first_fetch_downloads_and_verifies_against_the_checksum_file() {
     assert!(got.downloaded);
     assert_eq!(got.sha256, sha(&rel.amd64));
     assert_eq!(got.size, rel.amd64.len() as u64);
-    assert_eq!(
-        got.path,
-        Layout::new(root.path())
-            .downloads_dir()
-            .join(sha(&rel.amd64))
-    );
+    assert_eq!(got.path, Layout::new(root.path()).downloads_dir().join(sha(&rel.amd64)));
     assert_eq!(fs::read(&got.path).unwrap(), rel.amd64);
     // The checksum file first, then the archive; nothing left behind but the result.
-    assert_eq!(
-        srv.requests(),
-        vec![rel.sums_path.clone(), rel.amd64_path.clone()]
-    );
+    assert_eq!(srv.requests(), vec![rel.sums_path.clone(), rel.amd64_path.clone()]);
     assert_eq!(f.requests_made(), 2);
     assert_eq!(cache_entries(root.path()), vec![sha(&rel.amd64)]);
 }
@@ -253,9 +239,7 @@ fn tampered_archive_is_refused_and_nothing_enters_the_cache() {
         Expected::Locked(sha(&rel.amd64)),
     );
     let err = fetch1(&fetcher(root.path()), req).unwrap_err();
-    assert!(
-        matches!(err, FetchError::ChecksumMismatch { ref expected_from, .. } if expected_from == "lock file")
-    );
+    assert!(matches!(err, FetchError::ChecksumMismatch { ref expected_from, .. } if expected_from == "lock file"));
     assert_eq!(cache_entries(root.path()), Vec::<String>::new());
 }
 
@@ -291,17 +275,8 @@ fn missing_checksum_line_is_an_error_and_the_archive_is_not_fetched() {
 fn not_found_names_url_and_version_and_is_not_retried() {
     let srv = ReleaseServer::start();
     let root = tempfile::tempdir().unwrap();
-    let url = srv.url_of(&release_path(
-        REPO,
-        "v9.9.9",
-        "node_exporter-9.9.9.linux-amd64.tar.gz",
-    ));
-    let req = FetchRequest::new(
-        "node_exporter",
-        "9.9.9",
-        url.clone(),
-        Expected::Locked("a".repeat(64)),
-    );
+    let url = srv.url_of(&release_path(REPO, "v9.9.9", "node_exporter-9.9.9.linux-amd64.tar.gz"));
+    let req = FetchRequest::new("node_exporter", "9.9.9", url.clone(), Expected::Locked("a".repeat(64)));
     let err = fetch1(&fetcher(root.path()), req).unwrap_err();
     assert!(matches!(err, FetchError::NotFound { .. }), "{err:?}");
     let msg = err.to_string();
@@ -350,10 +325,7 @@ fn retries_are_bounded() {
     srv.fail_next(&rel.amd64_path, 100, Fault::Status(502));
     let root = tempfile::tempdir().unwrap();
     let err = fetch1(&fetcher(root.path()), by_checksum_file(&rel)).unwrap_err();
-    assert!(
-        matches!(err, FetchError::Http { status: 502, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, FetchError::Http { status: 502, .. }), "{err:?}");
     assert_eq!(srv.requests_for(&rel.amd64_path), 3);
     assert_eq!(cache_entries(root.path()), Vec::<String>::new());
 }
@@ -365,10 +337,7 @@ fn other_client_errors_are_not_retried() {
     srv.fail_next(&rel.amd64_path, 5, Fault::Status(401));
     let root = tempfile::tempdir().unwrap();
     let err = fetch1(&fetcher(root.path()), by_checksum_file(&rel)).unwrap_err();
-    assert!(
-        matches!(err, FetchError::Http { status: 401, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, FetchError::Http { status: 401, .. }), "{err:?}");
     assert_eq!(srv.requests_for(&rel.amd64_path), 1);
 }
 
@@ -376,13 +345,7 @@ fn other_client_errors_are_not_retried() {
 fn rate_limit_is_reported_and_not_retried() {
     let srv = ReleaseServer::start();
     let rel = publish(&srv);
-    srv.fail_next(
-        &rel.sums_path,
-        5,
-        Fault::RateLimited {
-            reset: 1_900_000_000,
-        },
-    );
+    srv.fail_next(&rel.sums_path, 5, Fault::RateLimited { reset: 1_900_000_000 });
     let root = tempfile::tempdir().unwrap();
     let err = fetch1(&fetcher(root.path()), by_checksum_file(&rel)).unwrap_err();
     assert!(
@@ -425,11 +388,7 @@ fn stalled_transfer_times_out_and_is_retried() {
         .unwrap();
     let started = std::time::Instant::now();
     let got = fetch1(&f, by_checksum_file(&rel)).unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     assert_eq!(got.sha256, sha(&rel.amd64));
     assert_eq!(srv.requests_for(&rel.amd64_path), 2);
 }
@@ -462,11 +421,7 @@ fn plain_http_to_a_remote_host_is_refused_before_connecting() {
     }
     assert_eq!(f.requests_made(), 0);
     let err = f
-        .get_text(&TextRequest::new(
-            "node_exporter",
-            "latest",
-            "http://api.example.com/x",
-        ))
+        .get_text(&TextRequest::new("node_exporter", "latest", "http://api.example.com/x"))
         .unwrap_err();
     assert!(matches!(err, FetchError::InsecureUrl { .. }), "{err:?}");
     assert_eq!(f.requests_made(), 0);
@@ -482,12 +437,7 @@ fn redirects_are_followed() {
     srv.fail_next(old, 1, Fault::Redirect(srv.url_of(mid)));
     srv.fail_next(mid, 1, Fault::Redirect(rel.amd64_path.clone()));
     let root = tempfile::tempdir().unwrap();
-    let req = FetchRequest::new(
-        "nginx",
-        VERSION,
-        srv.url_of(old),
-        Expected::Pinned(sha(&rel.amd64)),
-    );
+    let req = FetchRequest::new("nginx", VERSION, srv.url_of(old), Expected::Pinned(sha(&rel.amd64)));
     let f = fetcher(root.path());
     let got = fetch1(&f, req).unwrap();
     assert_eq!(got.sha256, sha(&rel.amd64));
@@ -502,11 +452,7 @@ fn redirects_are_followed() {
 fn redirect_to_plain_http_on_a_remote_host_is_refused() {
     let srv = ReleaseServer::start();
     let path = "/dl/a.tar.gz";
-    srv.fail_next(
-        path,
-        1,
-        Fault::Redirect("http://mirror.example.com/a.tar.gz".into()),
-    );
+    srv.fail_next(path, 1, Fault::Redirect("http://mirror.example.com/a.tar.gz".into()));
     let root = tempfile::tempdir().unwrap();
     let f = fetcher(root.path());
     let err = fetch1(
@@ -534,12 +480,7 @@ fn too_many_redirects_fail() {
     let f = fetcher(root.path());
     let err = fetch1(
         &f,
-        FetchRequest::new(
-            "x",
-            "1",
-            srv.url_of("/loop"),
-            Expected::Locked("e".repeat(64)),
-        ),
+        FetchRequest::new("x", "1", srv.url_of("/loop"), Expected::Locked("e".repeat(64))),
     )
     .unwrap_err();
     assert!(err.to_string().contains("redirects"), "{err}");
@@ -549,12 +490,8 @@ fn too_many_redirects_fail() {
 #[test]
 fn parallel_fetch_keeps_request_order_and_fetches_the_checksum_file_once() {
     let srv = ReleaseServer::start();
-    let names: Vec<String> = (0..7)
-        .map(|i| format!("exp{i}-1.0.0.linux-amd64.tar.gz"))
-        .collect();
-    let blobs: Vec<Vec<u8>> = (0..7)
-        .map(|i| payload(100 + i, 70_000 + i as usize * 1000))
-        .collect();
+    let names: Vec<String> = (0..7).map(|i| format!("exp{i}-1.0.0.linux-amd64.tar.gz")).collect();
+    let blobs: Vec<Vec<u8>> = (0..7).map(|i| payload(100 + i, 70_000 + i as usize * 1000)).collect();
     let sums: String = names
         .iter()
         .zip(&blobs)
@@ -604,10 +541,7 @@ fn parallel_fetch_keeps_request_order_and_fetches_the_checksum_file_once() {
         assert_eq!(got.sha256, sha(b));
         assert_eq!(fs::read(&got.path).unwrap(), *b);
     }
-    assert_eq!(
-        srv.requests_for(&release_path("org/multi", "v1.0.0", "SHA256SUMS")),
-        1
-    );
+    assert_eq!(srv.requests_for(&release_path("org/multi", "v1.0.0", "SHA256SUMS")), 1);
     assert_eq!(cache_entries(root.path()).len(), 7);
 }
 
@@ -616,11 +550,7 @@ fn file_urls_are_read_from_disk() {
     let mirror = tempfile::tempdir().unwrap();
     let data = payload(7, 200_000);
     fs::write(mirror.path().join("a.tar.gz"), &data).unwrap();
-    fs::write(
-        mirror.path().join("sums.txt"),
-        format!("{}  ./a.tar.gz\n", sha(&data)),
-    )
-    .unwrap();
+    fs::write(mirror.path().join("sums.txt"), format!("{}  ./a.tar.gz\n", sha(&data))).unwrap();
     let url = format!("file://{}/a.tar.gz", mirror.path().display());
     let sums = format!("file://{}/sums.txt", mirror.path().display());
     let root = tempfile::tempdir().unwrap();
@@ -657,12 +587,7 @@ fn unverified_downloads_land_under_their_actual_digest() {
     let srv = ReleaseServer::start();
     let rel = publish(&srv);
     let root = tempfile::tempdir().unwrap();
-    let req = FetchRequest::new(
-        "node_exporter",
-        VERSION,
-        rel.amd64_url.clone(),
-        Expected::Unverified,
-    );
+    let req = FetchRequest::new("node_exporter", VERSION, rel.amd64_url.clone(), Expected::Unverified);
     let got = fetch1(&fetcher(root.path()), req).unwrap();
     assert!(got.downloaded);
     assert_eq!(got.sha256, sha(&rel.amd64));
@@ -673,12 +598,7 @@ fn unverified_downloads_land_under_their_actual_digest() {
 fn invalid_locked_digest_is_an_error_without_requests() {
     let root = tempfile::tempdir().unwrap();
     let f = fetcher(root.path());
-    let req = FetchRequest::new(
-        "x",
-        "1",
-        "https://example.com/a",
-        Expected::Locked("abc".into()),
-    );
+    let req = FetchRequest::new("x", "1", "https://example.com/a", Expected::Locked("abc".into()));
     let err = fetch1(&f, req).unwrap_err();
     assert!(matches!(err, FetchError::InvalidSha256 { .. }), "{err:?}");
     assert_eq!(f.requests_made(), 0);
@@ -739,11 +659,7 @@ fn get_text_uses_the_same_policy_and_retries() {
         "/repos/prometheus/node_exporter/releases/latest",
         r#"{"tag_name":"v1.9.1"}"#,
     );
-    srv.fail_next(
-        "/repos/prometheus/node_exporter/releases/latest",
-        1,
-        Fault::Status(502),
-    );
+    srv.fail_next("/repos/prometheus/node_exporter/releases/latest", 1, Fault::Status(502));
     let root = tempfile::tempdir().unwrap();
     let f = fetcher(root.path());
     let mut req = TextRequest::new(
@@ -755,10 +671,7 @@ fn get_text_uses_the_same_policy_and_retries() {
     let text = f.get_text(&req).unwrap();
     assert_eq!(text, r#"{"tag_name":"v1.9.1"}"#);
     assert_eq!(f.requests_made(), 2);
-    assert_eq!(
-        srv.recorded()[1].header("accept"),
-        Some("application/vnd.github+json")
-    );
+    assert_eq!(srv.recorded()[1].header("accept"), Some("application/vnd.github+json"));
 }
 
 #[test]

@@ -71,11 +71,7 @@ fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn main_pid(pm: &ProcessManager, spec: &ServiceSpec) -> u32 {
@@ -87,10 +83,7 @@ fn main_pid(pm: &ProcessManager, spec: &ServiceSpec) -> u32 {
 #[test]
 fn start_status_stop() {
     let f = Fixture::new();
-    let mut spec = f.script(
-        "sleeper",
-        "echo \"out $FOO $1\"\necho err >&2\nexec sleep 60",
-    );
+    let mut spec = f.script("sleeper", "echo \"out $FOO $1\"\necho err >&2\nexec sleep 60");
     spec.args = vec!["arg1".into()];
     spec.environment.insert("FOO".into(), "bar".into());
     let pm = &f.pm;
@@ -113,10 +106,7 @@ fn start_status_stop() {
     // The pid file records the pid and its start time.
     let rec = PidRecord::read(&pm.pid_path("sleeper")).unwrap().unwrap();
     assert_eq!(rec.pid, pid);
-    assert_eq!(
-        rec.start_time,
-        read_proc_stat(pid).unwrap().unwrap().start_time
-    );
+    assert_eq!(rec.start_time, read_proc_stat(pid).unwrap().unwrap().start_time);
     assert_eq!(rec.exec, spec.exec);
 
     // Detached: its own session and process group, working directory `/`.
@@ -141,10 +131,7 @@ fn start_status_stop() {
 
     pm.stop(&spec).unwrap();
     assert!(gone_or_zombie(pid));
-    assert!(
-        read_proc_stat(pid).unwrap().is_none(),
-        "stop reaps its own child"
-    );
+    assert!(read_proc_stat(pid).unwrap().is_none(), "stop reaps its own child");
     assert!(!pm.pid_path("sleeper").exists());
     let st = pm.status(&spec).unwrap();
     assert_eq!((st.active_state.as_str(), st.main_pid), ("inactive", None));
@@ -181,9 +168,7 @@ fn a_process_that_died_is_failed_and_reaped() {
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
     // A killed child of ours is a zombie and still answers kill(pid, 0):
     // status must not take it for alive.
-    eventually("status failed", || {
-        pm.status(&spec).unwrap().active_state == "failed"
-    });
+    eventually("status failed", || pm.status(&spec).unwrap().active_state == "failed");
     assert_eq!(pm.status(&spec).unwrap().main_pid, None);
     eventually("zombie reaped", || read_proc_stat(pid).unwrap().is_none());
     // A restart brings it back.
@@ -197,10 +182,7 @@ fn a_reused_pid_is_never_taken_for_ours() {
     let spec = f.script("reused", "exec sleep 60");
     let pm = &f.pm;
     // An unrelated process that got "our" pid.
-    let mut stranger = std::process::Command::new("sleep")
-        .arg("60")
-        .spawn()
-        .unwrap();
+    let mut stranger = std::process::Command::new("sleep").arg("60").spawn().unwrap();
     let pid = stranger.id();
     let real_start = read_proc_stat(pid).unwrap().unwrap().start_time;
     std::fs::create_dir_all(pm.run_dir()).unwrap();
@@ -217,10 +199,7 @@ fn a_reused_pid_is_never_taken_for_ours() {
     assert_eq!(st.active_state, "failed", "{st}");
     assert_eq!(st.main_pid, None);
     pm.stop(&spec).unwrap();
-    assert!(
-        running(pid),
-        "stop must not signal a process that is not ours"
-    );
+    assert!(running(pid), "stop must not signal a process that is not ours");
     assert!(!pm.pid_path("reused").exists());
 
     stranger.kill().unwrap();
@@ -231,10 +210,7 @@ fn a_reused_pid_is_never_taken_for_ours() {
 fn a_process_ignoring_sigterm_gets_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let pm = ProcessManager::new(dir.path().join("run")).with_grace(Duration::from_millis(300));
-    let f = Fixture {
-        dir,
-        pm: pm.clone(),
-    };
+    let f = Fixture { dir, pm: pm.clone() };
     let spec = f.script("stubborn", "trap '' TERM\nwhile :; do sleep 0.05; done");
     let _guard = StopOnDrop(&pm, spec.clone());
     pm.restart(&spec).unwrap();
@@ -289,10 +265,7 @@ fn none_spec() -> ServiceSpec {
     }
 }
 
-fn wait_none(
-    spec: &HealthSpec,
-    version: &str,
-) -> Result<exporterctl::health::HealthReport, HealthFailure> {
+fn wait_none(spec: &HealthSpec, version: &str) -> Result<exporterctl::health::HealthReport, HealthFailure> {
     let probe = Probe::new().unwrap();
     probe.wait_healthy(
         &NoneManager,
@@ -320,11 +293,7 @@ fn healthy_demo_exporter_passes() {
 #[test]
 fn wrong_version_times_out_saying_what_it_saw() {
     let srv = demo_server("1.0.0", Behaviour::WrongVersion);
-    let spec = health(
-        format!("{}/metrics", srv.url()),
-        Duration::from_secs(1),
-        Duration::ZERO,
-    );
+    let spec = health(format!("{}/metrics", srv.url()), Duration::from_secs(1), Duration::ZERO);
     let e = wait_none(&spec, "1.0.0").unwrap_err();
     assert!(matches!(e, HealthFailure::TimedOut { .. }), "{e}");
     assert_eq!(
@@ -345,20 +314,10 @@ fn http_500_times_out_saying_so() {
 #[test]
 fn a_failing_expectation_names_the_sample() {
     let srv = demo_server("1.0.0", Behaviour::Ok);
-    let mut spec = health(
-        format!("{}/metrics", srv.url()),
-        Duration::from_secs(1),
-        Duration::ZERO,
-    );
+    let mut spec = health(format!("{}/metrics", srv.url()), Duration::from_secs(1), Duration::ZERO);
     spec.expect = vec!["demo_up 0".into()];
-    let e = Probe::new()
-        .unwrap()
-        .check_once(&spec, "1.0.0")
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "expected sample `demo_up 0` not found (demo_up is 1)"
-    );
+    let e = Probe::new().unwrap().check_once(&spec, "1.0.0").unwrap_err();
+    assert_eq!(e.to_string(), "expected sample `demo_up 0` not found (demo_up is 1)");
 }
 
 #[test]
@@ -400,10 +359,7 @@ fn process_unit_active_and_settled_passes() {
         .unwrap()
         .wait_healthy(&f.pm, &spec, &hs, "3.0.0", restarted_at, &baseline)
         .unwrap();
-    assert!(
-        report.elapsed >= hs.settle,
-        "passed before the settle time: {report:?}"
-    );
+    assert!(report.elapsed >= hs.settle, "passed before the settle time: {report:?}");
 }
 
 #[test]
@@ -453,11 +409,7 @@ fn a_real_http_server_process_end_to_end() {
     let port = free_port();
     let www = f.dir.path().join("www");
     std::fs::create_dir(&www).unwrap();
-    std::fs::write(
-        www.join("metrics"),
-        exporter::metrics_body("py", "0.1.0", 1, 1.7e9),
-    )
-    .unwrap();
+    std::fs::write(www.join("metrics"), exporter::metrics_body("py", "0.1.0", 1, 1.7e9)).unwrap();
     let spec = f.script(
         "pyhttp",
         &format!(

@@ -12,7 +12,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 const V: &str = "1.9.1";
-const URL: &str = "https://github.com/prometheus/node_exporter/releases/download/v1.9.1/node_exporter-1.9.1.linux-amd64.tar.gz";
+const URL: &str =
+    "https://github.com/prometheus/node_exporter/releases/download/v1.9.1/node_exporter-1.9.1.linux-amd64.tar.gz";
 
 struct Fixture {
     _tmp: tempfile::TempDir,
@@ -78,11 +79,7 @@ fn mtime(p: &Path) -> i64 {
 #[test]
 fn add_release_then_identical_readd_returns_the_same_path_once() {
     let f = fixture();
-    let archive = archives::write(
-        &f.downloads,
-        "a.tar.gz",
-        &archives::node_exporter(V, &binary()),
-    );
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
     let sp = add(&f, &f.store, &archive).unwrap();
     assert_eq!(sp.rest(), "node_exporter-1.9.1");
     assert_eq!(sp.hash().len(), 32);
@@ -110,11 +107,7 @@ fn add_release_then_identical_readd_returns_the_same_path_once() {
     // Same archive again, and another archive with other extras but the same binary.
     assert_eq!(add(&f, &f.store, &archive).unwrap(), sp);
     let mut other = archives::node_exporter_prefix(V);
-    other.file(
-        &format!("{}/README.md", archives::node_dir(V)),
-        0o644,
-        b"# readme\n",
-    );
+    other.file(&format!("{}/README.md", archives::node_dir(V)), 0o644, b"# readme\n");
     other.file(&archives::node_binary(V), 0o755, &binary());
     let other = archives::write(&f.downloads, "b.tar.gz", &other.finish());
     assert_eq!(add(&f, &f.store, &other).unwrap(), sp);
@@ -135,11 +128,7 @@ fn add_release_then_identical_readd_returns_the_same_path_once() {
     // Different content, different path.
     let mut changed = binary();
     changed[100] ^= 1;
-    let c = archives::write(
-        &f.downloads,
-        "c.tar.gz",
-        &archives::node_exporter(V, &changed),
-    );
+    let c = archives::write(&f.downloads, "c.tar.gz", &archives::node_exporter(V, &changed));
     let sp2 = add(&f, &f.store, &c).unwrap();
     assert_ne!(sp2.hash(), sp.hash());
     assert_eq!(f.store.list().unwrap().len(), 2);
@@ -148,11 +137,7 @@ fn add_release_then_identical_readd_returns_the_same_path_once() {
 #[test]
 fn modes_are_0444_0555_and_mtimes_are_1() {
     let f = fixture();
-    let archive = archives::write(
-        &f.downloads,
-        "a.tar.gz",
-        &archives::node_exporter(V, &binary()),
-    );
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
     let sp = add(&f, &f.store, &archive).unwrap();
     let dir = f.store.path_of(&sp);
     for p in [dir.clone(), dir.join("bin"), dir.join("bin/node_exporter")] {
@@ -162,28 +147,19 @@ fn modes_are_0444_0555_and_mtimes_are_1() {
 
     let sp = f
         .store
-        .add_tree(
-            "unit-node_exporter.service",
-            EntryKind::Unit,
-            None,
-            &mut |d| {
-                fs::write(
-                    d.join("node_exporter.service"),
-                    "[Service]\nExecStart=/usr/local/bin/node_exporter\n",
-                )?;
-                fs::create_dir(d.join("sub"))?;
-                fs::write(d.join("sub/tool"), "#!/bin/sh\n")?;
-                fs::set_permissions(d.join("sub/tool"), fs::Permissions::from_mode(0o4775))
-            },
-        )
+        .add_tree("unit-node_exporter.service", EntryKind::Unit, None, &mut |d| {
+            fs::write(
+                d.join("node_exporter.service"),
+                "[Service]\nExecStart=/usr/local/bin/node_exporter\n",
+            )?;
+            fs::create_dir(d.join("sub"))?;
+            fs::write(d.join("sub/tool"), "#!/bin/sh\n")?;
+            fs::set_permissions(d.join("sub/tool"), fs::Permissions::from_mode(0o4775))
+        })
         .unwrap();
     let dir = f.store.path_of(&sp);
     assert_eq!(mode(&dir.join("node_exporter.service")), 0o444);
-    assert_eq!(
-        mode(&dir.join("sub/tool")),
-        0o555,
-        "setuid and group write are dropped"
-    );
+    assert_eq!(mode(&dir.join("sub/tool")), 0o555, "setuid and group write are dropped");
     for p in [dir.clone(), dir.join("sub")] {
         assert_eq!(mode(&p), 0o555);
     }
@@ -230,10 +206,7 @@ fn raw_downloads_become_bin_name() {
     let bin = f.store.path_of(&sp).join("bin/fail2ban_exporter");
     assert_eq!(fs::read(&bin).unwrap(), binary());
     assert_eq!(mode(&bin), 0o555);
-    assert_eq!(
-        &store::hash_tree(&f.store.path_of(&sp)).unwrap()[..32],
-        sp.hash()
-    );
+    assert_eq!(&store::hash_tree(&f.store.path_of(&sp)).unwrap()[..32], sp.hash());
     assert_eq!(f.store.add_release(&req).unwrap(), sp);
 
     // The same bytes from a tar.gz hash the same: the store holds only bin/<name>.
@@ -275,17 +248,12 @@ fn every_hostile_archive_is_refused_with_the_entry_named() {
             }
             (Hostile::MissingBinary, StoreError::BinaryMissing { binary, hint, .. }) => {
                 assert_eq!(binary, &entry);
-                assert!(
-                    hint.contains("other_tool"),
-                    "{kind:?}: hint lists executables: {msg}"
-                );
+                assert!(hint.contains("other_tool"), "{kind:?}: hint lists executables: {msg}");
             }
             (
                 _,
                 StoreError::BadEntry {
-                    entry: named,
-                    reason,
-                    ..
+                    entry: named, reason, ..
                 },
             ) => {
                 assert_eq!(named, &entry, "{kind:?}: {msg}");
@@ -293,16 +261,9 @@ fn every_hostile_archive_is_refused_with_the_entry_named() {
             }
             _ => panic!("{kind:?}: unexpected error {msg}"),
         }
-        assert!(
-            msg.contains("evil.tar.gz"),
-            "{kind:?}: the archive is named: {msg}"
-        );
+        assert!(msg.contains("evil.tar.gz"), "{kind:?}: the archive is named: {msg}");
         // The temp dir is gone already, even before clean_leftovers.
-        assert_eq!(
-            fs::read_dir(f.layout.tmp_dir()).unwrap().count(),
-            0,
-            "{kind:?}"
-        );
+        assert_eq!(fs::read_dir(f.layout.tmp_dir()).unwrap().count(), 0, "{kind:?}");
         assert_store_unchanged(&f);
     }
 }
@@ -325,11 +286,7 @@ fn link_binaries_are_refused_with_the_reason() {
 #[test]
 fn names_that_are_not_safe_file_names_are_refused_before_any_work() {
     let f = fixture();
-    let archive = archives::write(
-        &f.downloads,
-        "a.tar.gz",
-        &archives::node_exporter(V, &binary()),
-    );
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
     let bin = archives::node_binary(V);
     for (name, version) in [
         ("..", V),
@@ -352,11 +309,7 @@ fn names_that_are_not_safe_file_names_are_refused_before_any_work() {
                 archive_size: 1,
             })
             .expect_err(&format!("{name:?} {version:?}"));
-        assert!(
-            err.to_string()
-                .contains("cannot be part of a store path name"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("cannot be part of a store path name"), "{err}");
     }
     assert_store_unchanged(&f);
 }
@@ -365,22 +318,14 @@ fn names_that_are_not_safe_file_names_are_refused_before_any_work() {
 fn total_expansion_above_the_limit_is_refused() {
     let f = fixture();
     let store = Store::open(&f.layout).unwrap().with_max_expanded(1 << 20);
-    let archive = archives::write(
-        &f.downloads,
-        "many.tar.gz",
-        &archives::many_files(V, 4, 300_000),
-    );
+    let archive = archives::write(&f.downloads, "many.tar.gz", &archives::many_files(V, 4, 300_000));
     match add(&f, &store, &archive) {
         Err(StoreError::TooLarge { limit, .. }) => assert_eq!(limit, 1 << 20),
         other => panic!("expected TooLarge, got {other:?}"),
     }
     assert_store_unchanged(&f);
     // Under the limit it is fine.
-    let archive = archives::write(
-        &f.downloads,
-        "few.tar.gz",
-        &archives::many_files(V, 2, 300_000),
-    );
+    let archive = archives::write(&f.downloads, "few.tar.gz", &archives::many_files(V, 2, 300_000));
     add(&f, &store, &archive).unwrap();
 }
 
@@ -403,18 +348,11 @@ fn a_corrupt_or_truncated_archive_leaves_nothing_valid() {
 #[test]
 fn kill_style_leftovers_are_not_listed_and_are_cleaned() {
     let f = fixture();
-    let archive = archives::write(
-        &f.downloads,
-        "a.tar.gz",
-        &archives::node_exporter(V, &binary()),
-    );
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
     let keep = add(&f, &f.store, &archive).unwrap();
 
     // A renamed-but-unrecorded directory (killed between rename and metadata)…
-    let orphan = f
-        .store
-        .dir()
-        .join(format!("{}-node_exporter-1.8.0", "ab".repeat(16)));
+    let orphan = f.store.dir().join(format!("{}-node_exporter-1.8.0", "ab".repeat(16)));
     fs::create_dir_all(orphan.join("bin")).unwrap();
     fs::write(orphan.join("bin/node_exporter"), b"half").unwrap();
     fs::set_permissions(orphan.join("bin"), fs::Permissions::from_mode(0o555)).unwrap();
@@ -429,13 +367,7 @@ fn kill_style_leftovers_are_not_listed_and_are_cleaned() {
     let orphan_sp = StorePath::parse(orphan.file_name().unwrap().to_str().unwrap()).unwrap();
     assert!(!f.store.is_valid(&orphan_sp));
     assert_eq!(f.store.verify(&orphan_sp).unwrap(), VerifyOutcome::Missing);
-    let listed: Vec<String> = f
-        .store
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|m| m.store_path)
-        .collect();
+    let listed: Vec<String> = f.store.list().unwrap().into_iter().map(|m| m.store_path).collect();
     assert_eq!(listed, vec![keep.to_string()]);
 
     assert_eq!(f.store.clean_leftovers().unwrap(), 3);
@@ -449,11 +381,7 @@ fn kill_style_leftovers_are_not_listed_and_are_cleaned() {
 #[test]
 fn an_unrecorded_directory_at_the_target_name_is_replaced_on_readd() {
     let f = fixture();
-    let archive = archives::write(
-        &f.downloads,
-        "a.tar.gz",
-        &archives::node_exporter(V, &binary()),
-    );
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
     let sp = add(&f, &f.store, &archive).unwrap();
     // Simulate a crash after the rename: metadata gone, content half-written.
     fs::remove_file(f.layout.meta_dir().join(format!("{sp}.json"))).unwrap();
@@ -471,11 +399,7 @@ fn an_unrecorded_directory_at_the_target_name_is_replaced_on_readd() {
 #[test]
 fn verify_catches_modified_and_missing_content() {
     let f = fixture();
-    let archive = archives::write(
-        &f.downloads,
-        "a.tar.gz",
-        &archives::node_exporter(V, &binary()),
-    );
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
     let sp = add(&f, &f.store, &archive).unwrap();
     let dir = f.store.path_of(&sp);
     let bin = dir.join("bin/node_exporter");
@@ -497,10 +421,7 @@ fn verify_catches_modified_and_missing_content() {
     // A file missing inside the tree is a modification too.
     fs::set_permissions(dir.join("bin"), fs::Permissions::from_mode(0o755)).unwrap();
     fs::remove_file(&bin).unwrap();
-    assert!(matches!(
-        f.store.verify(&sp).unwrap(),
-        VerifyOutcome::Modified { .. }
-    ));
+    assert!(matches!(f.store.verify(&sp).unwrap(), VerifyOutcome::Modified { .. }));
 
     // The whole path gone is Missing.
     exporterctl::fsutil::remove_tree(&dir).unwrap();
@@ -512,11 +433,7 @@ fn verify_catches_modified_and_missing_content() {
 #[test]
 fn delete_invalidates_and_frees_the_bytes() {
     let f = fixture();
-    let archive = archives::write(
-        &f.downloads,
-        "a.tar.gz",
-        &archives::node_exporter(V, &binary()),
-    );
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
     let sp = add(&f, &f.store, &archive).unwrap();
     let freed = f.store.delete(&sp).unwrap();
     assert_eq!(freed, binary().len() as u64);
@@ -535,11 +452,7 @@ fn an_interrupted_delete_leaves_an_invalid_cleanable_directory() {
     // delete() removes the record first; a crash right after that leaves the
     // files without metadata, which is exactly this state.
     let f = fixture();
-    let archive = archives::write(
-        &f.downloads,
-        "a.tar.gz",
-        &archives::node_exporter(V, &binary()),
-    );
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
     let sp = add(&f, &f.store, &archive).unwrap();
     fs::remove_file(f.layout.meta_dir().join(format!("{sp}.json"))).unwrap();
     assert!(!f.store.is_valid(&sp));
@@ -552,47 +465,27 @@ fn an_interrupted_delete_leaves_an_invalid_cleanable_directory() {
 #[test]
 fn find_release_matches_name_version_and_origin() {
     let f = fixture();
-    let archive = archives::write(
-        &f.downloads,
-        "a.tar.gz",
-        &archives::node_exporter(V, &binary()),
-    );
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
     assert_eq!(f.store.find_release("node_exporter", V, URL).unwrap(), None);
     let sp = add(&f, &f.store, &archive).unwrap();
-    assert_eq!(
-        f.store.find_release("node_exporter", V, URL).unwrap(),
-        Some(sp)
-    );
-    assert_eq!(
-        f.store.find_release("node_exporter", "1.9.0", URL).unwrap(),
-        None
-    );
+    assert_eq!(f.store.find_release("node_exporter", V, URL).unwrap(), Some(sp));
+    assert_eq!(f.store.find_release("node_exporter", "1.9.0", URL).unwrap(), None);
     assert_eq!(
         f.store
             .find_release("node_exporter", V, "https://mirror/x.tar.gz")
             .unwrap(),
         None
     );
-    assert_eq!(
-        f.store.find_release("nginx_exporter", V, URL).unwrap(),
-        None
-    );
+    assert_eq!(f.store.find_release("nginx_exporter", V, URL).unwrap(), None);
     // A reopened store sees the same.
     let again = Store::open(&f.layout).unwrap();
-    assert!(again
-        .find_release("node_exporter", V, URL)
-        .unwrap()
-        .is_some());
+    assert!(again.find_release("node_exporter", V, URL).unwrap().is_some());
 }
 
 #[test]
 fn add_tree_keeps_relative_symlinks_of_a_profile_farm() {
     let f = fixture();
-    let archive = archives::write(
-        &f.downloads,
-        "a.tar.gz",
-        &archives::node_exporter(V, &binary()),
-    );
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
     let rel = add(&f, &f.store, &archive).unwrap();
     let target = format!("../../{rel}/bin/node_exporter");
     let mut build = |d: &Path| -> std::io::Result<()> {
@@ -607,16 +500,8 @@ fn add_tree_keeps_relative_symlinks_of_a_profile_farm() {
     assert_eq!(sp.rest(), "generation-1");
     let link = f.store.path_of(&sp).join("bin/node_exporter");
     assert_eq!(fs::read_link(&link).unwrap(), PathBuf::from(&target));
-    assert_eq!(
-        fs::read(&link).unwrap(),
-        binary(),
-        "resolves into the release"
-    );
-    assert_eq!(
-        mtime(&link),
-        1,
-        "symlink mtime set with AT_SYMLINK_NOFOLLOW"
-    );
+    assert_eq!(fs::read(&link).unwrap(), binary(), "resolves into the release");
+    assert_eq!(mtime(&link), 1, "symlink mtime set with AT_SYMLINK_NOFOLLOW");
     let meta = f.store.meta(&sp).unwrap().unwrap();
     assert_eq!(
         (meta.kind, meta.name.as_str(), meta.version.as_deref()),
@@ -650,20 +535,15 @@ fn add_tree_refuses_bad_names_and_exotic_files_and_cleans_up() {
     let f = fixture();
     for bad in ["", "a/b", "../x", "a b"] {
         assert!(
-            f.store
-                .add_tree(bad, EntryKind::Unit, None, &mut |_| Ok(()))
-                .is_err(),
+            f.store.add_tree(bad, EntryKind::Unit, None, &mut |_| Ok(())).is_err(),
             "{bad:?}"
         );
     }
     let err = f
         .store
         .add_tree("fifo", EntryKind::Adopted, None, &mut |d| {
-            nix::unistd::mkfifo(
-                &d.join("p"),
-                nix::sys::stat::Mode::from_bits_truncate(0o600),
-            )
-            .map_err(std::io::Error::from)
+            nix::unistd::mkfifo(&d.join("p"), nix::sys::stat::Mode::from_bits_truncate(0o600))
+                .map_err(std::io::Error::from)
         })
         .unwrap_err();
     assert!(err.to_string().contains("FIFO"), "{err}");
@@ -690,14 +570,8 @@ fn store_path_names_are_checked_when_parsed_and_deserialised() {
         "node_exporter".into(),
         format!("{}-x", &h[1..]),
     ] {
-        assert!(
-            matches!(StorePath::parse(&bad), Err(StoreError::BadName(_))),
-            "{bad}"
-        );
-        assert!(
-            serde_json::from_str::<StorePath>(&format!("{bad:?}")).is_err(),
-            "{bad}"
-        );
+        assert!(matches!(StorePath::parse(&bad), Err(StoreError::BadName(_))), "{bad}");
+        assert!(serde_json::from_str::<StorePath>(&format!("{bad:?}")).is_err(), "{bad}");
     }
     let json = serde_json::to_string(&sp).unwrap();
     assert_eq!(json, format!("\"{sp}\""));
@@ -707,11 +581,7 @@ fn store_path_names_are_checked_when_parsed_and_deserialised() {
 #[test]
 fn parallel_adds_of_identical_content_agree() {
     let f = fixture();
-    let archive = archives::write(
-        &f.downloads,
-        "a.tar.gz",
-        &archives::node_exporter(V, &binary()),
-    );
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
     let paths: Vec<StorePath> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|_| s.spawn(|| add(&f, &f.store, &archive).unwrap()))

@@ -11,7 +11,11 @@ const N: &str = "test_exporter";
 #[test]
 fn upgrade_noop_broken_release_rollback_and_gc() {
     let mut f = Fixture::new();
-    for (v, b) in [("1.0.0", Behaviour::Ok), ("2.0.0", Behaviour::Ok), ("3.0.0", Behaviour::Crash)] {
+    for (v, b) in [
+        ("1.0.0", Behaviour::Ok),
+        ("2.0.0", Behaviour::Ok),
+        ("3.0.0", Behaviour::Crash),
+    ] {
         f.publish(N, v, b);
     }
     let port = free_port();
@@ -60,7 +64,12 @@ fn upgrade_noop_broken_release_rollback_and_gc() {
     assert_eq!(f.json(&["generations"])["current"], 1);
     f.ok(&["rollback", "--to", "2"]);
     assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
-    assert_eq!(f.server.request_count(), 0, "rollback made requests: {:?}", f.server.requests());
+    assert_eq!(
+        f.server.request_count(),
+        0,
+        "rollback made requests: {:?}",
+        f.server.requests()
+    );
 
     let diff = f.json(&["diff", "1", "2"]);
     assert_eq!(diff[0]["from"], "1.0.0");
@@ -97,8 +106,14 @@ fn atomic_switch_undoes_every_step_when_one_fails() {
     f.publish("b_exporter", "1.0.0", Behaviour::Ok);
     f.publish("b_exporter", "2.0.0", Behaviour::WrongVersion);
     let (pa, pb) = (free_port(), free_port());
-    let m1 = f.manifest("m1.yaml", &[f.entry("a_exporter", "1.0.0", pa), f.entry("b_exporter", "1.0.0", pb)]);
-    let m2 = f.manifest("m2.yaml", &[f.entry("a_exporter", "2.0.0", pa), f.entry("b_exporter", "2.0.0", pb)]);
+    let m1 = f.manifest(
+        "m1.yaml",
+        &[f.entry("a_exporter", "1.0.0", pa), f.entry("b_exporter", "1.0.0", pb)],
+    );
+    let m2 = f.manifest(
+        "m2.yaml",
+        &[f.entry("a_exporter", "2.0.0", pa), f.entry("b_exporter", "2.0.0", pb)],
+    );
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
     let out = f.expect(&["switch", m2.to_str().unwrap(), "--mode", "fast", "--atomic"], 1);
     assert!(out.contains("rolled-back"), "{out}");
@@ -146,7 +161,10 @@ fn a_second_concurrent_switch_fails_at_once() {
     let out = f.run(&["switch", m.to_str().unwrap(), "--mode", "fast"]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("another exporterctl"));
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "it waited instead of failing at once");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "it waited instead of failing at once"
+    );
     assert!(first.wait().unwrap().success());
     assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
 }

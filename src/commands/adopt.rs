@@ -19,10 +19,9 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
     ctx.ensure_no_interrupted_switch()?;
     let profiles = Profiles::new(&ctx.layout);
     if profiles.current()?.farm().is_some() {
-        return Err(UsageError(
-            "exporterctl already manages this host; adopt only makes the first generation".into(),
-        )
-        .into());
+        return Err(
+            UsageError("exporterctl already manages this host; adopt only makes the first generation".into()).into(),
+        );
     }
     let store = ctx.store()?;
     store.clean_leftovers()?;
@@ -51,7 +50,12 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
             std::fs::create_dir(dir.join("bin"))?;
             std::fs::copy(&bin, dir.join("bin").join(&e.name)).map(|_| ())
         };
-        let store_path = store.add_tree(&format!("{}-{version}", e.name), EntryKind::Adopted, Some(&version), &mut copy_bin)?;
+        let store_path = store.add_tree(
+            &format!("{}-{version}", e.name),
+            EntryKind::Adopted,
+            Some(&version),
+            &mut copy_bin,
+        )?;
         let unit_file = links.unit_entry(&state, &e.unit);
         let unit_store_path = if std::fs::symlink_metadata(&unit_file).is_ok_and(|m| m.is_file()) {
             let mut copy_unit = |dir: &Path| std::fs::copy(&unit_file, dir.join(&e.unit)).map(|_| ());
@@ -72,7 +76,10 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
         });
     }
     if state.exporters.is_empty() {
-        bail!("nothing to adopt: none of the manifest's exporters is installed under {}", ctx.layout.rooted(&manifest.settings.bin_dir).display());
+        bail!(
+            "nothing to adopt: none of the manifest's exporters is installed under {}",
+            ctx.layout.rooted(&manifest.settings.bin_dir).display()
+        );
     }
     let farm = profile::build_farm(&store, &state)?;
     profiles.ensure_dir()?;
@@ -114,6 +121,9 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
         resumed: false,
     };
     History::new(&ctx.layout).finish(&ctx.layout, &record)?;
-    println!("generation {n}: {} exporter(s) adopted; `exporterctl rollback --to {n}` returns here", state.exporters.len());
+    println!(
+        "generation {n}: {} exporter(s) adopted; `exporterctl rollback --to {n}` returns here",
+        state.exporters.len()
+    );
     Ok(Outcome::Ok)
 }

@@ -46,8 +46,15 @@ exporters:
 
 fn show(path: &Path) {
     if let Ok(text) = std::fs::read_to_string(path) {
-        for line in text.lines().filter(|l| l.contains("version:") && !l.trim_start().starts_with('#')) {
-            println!("   {}: {}", path.file_name().unwrap_or_default().to_string_lossy(), line.trim());
+        for line in text
+            .lines()
+            .filter(|l| l.contains("version:") && !l.trim_start().starts_with('#'))
+        {
+            println!(
+                "   {}: {}",
+                path.file_name().unwrap_or_default().to_string_lossy(),
+                line.trim()
+            );
         }
     }
 }
@@ -75,13 +82,25 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
     let m1 = manifest(&mdir, "v1.yaml", &server.url(), "1.0.0", port)?;
     let m2 = manifest(&mdir, "v2.yaml", &server.url(), "2.0.0", port)?;
     let m3 = manifest(&mdir, "v3.yaml", &server.url(), "3.0.0", port)?;
-    println!("exporterctl demo under {} (process service manager, releases served from {})", root.display(), server.url());
+    println!(
+        "exporterctl demo under {} (process service manager, releases served from {})",
+        root.display(),
+        server.url()
+    );
     println!("the exporter answers on http://127.0.0.1:{port}/metrics");
 
     let switch = |m: &Path| {
         super::switch::run(
             &ctx,
-            &super::switch::SwitchArgs { manifest: m, dry_run: false, only: &[], mode: Mode::Fast, atomic: false, yes: true, quiet: false },
+            &super::switch::SwitchArgs {
+                manifest: m,
+                dry_run: false,
+                only: &[],
+                mode: Mode::Fast,
+                atomic: false,
+                yes: true,
+                quiet: false,
+            },
         )
     };
     let result = (|| -> Result<()> {
@@ -96,7 +115,10 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
         banner("4. v3 crashes at start: the health check fails and exporterctl rolls back on its own");
         show(&m3);
         let outcome = switch(&m3)?;
-        println!("   (exit status would be {}: a failed step is a failure even when rollback worked)", if outcome == Outcome::Failed { 1 } else { 0 });
+        println!(
+            "   (exit status would be {}: a failed step is a failure even when rollback worked)",
+            if outcome == Outcome::Failed { 1 } else { 0 }
+        );
         banner("5. rollback --to 1: no download, just a flip, a restart and a check");
         super::rollback::run(&ctx, Some(1), false)?;
         banner("6. generations");
@@ -104,7 +126,15 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
         banner("7. status");
         super::status::run(&ctx, false)?;
         banner("8. gc --keep 1: old generations and unreferenced store paths go");
-        super::gc::run(&ctx, &Policy { keep: Some(1), older_than: None, dry_run: false }, false)?;
+        super::gc::run(
+            &ctx,
+            &Policy {
+                keep: Some(1),
+                older_than: None,
+                dry_run: false,
+            },
+            false,
+        )?;
         super::store::ls(&ctx, false)?;
         Ok(())
     })();
@@ -123,7 +153,9 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
     drop(server);
     match tmp {
         Some(t) if keep => println!("\ndemo root kept at {}", t.keep().display()),
-        Some(_) => println!("\ndemo done; its temporary root was removed (use `exporterctl demo --keep` to look around)"),
+        Some(_) => {
+            println!("\ndemo done; its temporary root was removed (use `exporterctl demo --keep` to look around)")
+        }
         None => println!("\ndemo done; everything is under {}", root.display()),
     }
     result.map(|()| Outcome::Ok)

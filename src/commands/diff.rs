@@ -29,7 +29,12 @@ pub fn run(ctx: &Ctx, a: u64, b: u64, json: bool) -> Result<Outcome> {
     let sb = state_of(&profiles, &store, b)?;
     let rows: Vec<Row> = changes(&sa, &sb)
         .into_iter()
-        .map(|c| Row { name: c.name, change: c.action, from: c.from_version, to: c.to_version })
+        .map(|c| Row {
+            name: c.name,
+            change: c.action,
+            from: c.from_version,
+            to: c.to_version,
+        })
         .collect();
     if json {
         print_json(&rows)?;

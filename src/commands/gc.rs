@@ -18,7 +18,11 @@ pub fn run(ctx: &Ctx, policy: &Policy, json: bool) -> Result<Outcome> {
     println!(
         "{verb} {} generation(s){}, {} store path(s) and {} cached download(s), freeing {}",
         gens.len(),
-        if gens.is_empty() { String::new() } else { format!(" ({})", gens.join(", ")) },
+        if gens.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", gens.join(", "))
+        },
         report.store_paths_deleted.len(),
         report.downloads_deleted.len(),
         human_bytes(report.bytes_freed)

@@ -68,7 +68,11 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
             Ok(s) => s.exporters.into_iter().map(|e| (e.name, e.version)).collect(),
             Err(_) => BTreeMap::new(),
         };
-        let failed = history.iter().find(|h| h.id == g.switch_id).map(failed_steps).unwrap_or_default();
+        let failed = history
+            .iter()
+            .find(|h| h.id == g.switch_id)
+            .map(failed_steps)
+            .unwrap_or_default();
         rows.push(GenerationRow {
             number: g.number,
             current: Some(g.number) == current,
@@ -82,7 +86,12 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
     }
     let attempts: Vec<Attempt> = history
         .iter()
-        .filter(|h| matches!(h.status, SwitchStatus::Failed | SwitchStatus::RolledBack | SwitchStatus::Aborted))
+        .filter(|h| {
+            matches!(
+                h.status,
+                SwitchStatus::Failed | SwitchStatus::RolledBack | SwitchStatus::Aborted
+            )
+        })
         .map(|h| Attempt {
             id: h.id.clone(),
             kind: h.kind.clone(),
@@ -91,7 +100,11 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
             failed_steps: failed_steps(h),
         })
         .collect();
-    let listing = Listing { current, generations: rows, failed_attempts: attempts };
+    let listing = Listing {
+        current,
+        generations: rows,
+        failed_attempts: attempts,
+    };
     if json {
         print_json(&listing)?;
         return Ok(Outcome::Ok);
@@ -118,7 +131,10 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
         lines.push((g.created_at.clone(), line));
     }
     for a in &listing.failed_attempts {
-        let mut line = format!("     -  {}  {:<10} {:<9} (no generation)", a.started_at, a.kind, a.status);
+        let mut line = format!(
+            "     -  {}  {:<10} {:<9} (no generation)",
+            a.started_at, a.kind, a.status
+        );
         for f in &a.failed_steps {
             line.push_str(&format!("\n           failed: {} {}: {}", f.name, f.change, f.reason));
         }

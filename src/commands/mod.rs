@@ -53,10 +53,13 @@ impl Ctx {
             Some(r) => {
                 std::fs::create_dir_all(&r).with_context(|| format!("creating root {}", r.display()))?;
                 // Links in bin_dir are absolute: they must not depend on the cwd.
-                r.canonicalize().with_context(|| format!("resolving root {}", r.display()))?
+                r.canonicalize()
+                    .with_context(|| format!("resolving root {}", r.display()))?
             }
         };
-        Ok(Ctx { layout: Layout::new(root) })
+        Ok(Ctx {
+            layout: Layout::new(root),
+        })
     }
 
     pub fn store(&self) -> Result<Store> {

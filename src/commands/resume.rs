@@ -28,7 +28,13 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool) -> Result<Outcome> {
     svc.preflight()?;
     let ui = TerminalUi::new(quiet);
     let probe = Probe::new()?;
-    let engine = Engine { layout: &ctx.layout, store: &store, svc: svc.as_ref(), probe: &probe, ui: &ui };
+    let engine = Engine {
+        layout: &ctx.layout,
+        store: &store,
+        svc: svc.as_ref(),
+        probe: &probe,
+        ui: &ui,
+    };
     // An atomic switch that had already failed was undoing itself: finish that.
     let failed_atomic = record.atomic && record.steps.iter().any(|s| s.status == StepStatus::Failed);
     if abort || failed_atomic {
@@ -41,7 +47,11 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool) -> Result<Outcome> {
             eprintln!("finishing interrupted {} {}", record.kind, record.id);
         }
         record.resumed = true;
-        let opts = Options { atomic: record.atomic, confirm_each: false, pause: Duration::ZERO };
+        let opts = Options {
+            atomic: record.atomic,
+            confirm_each: false,
+            pause: Duration::ZERO,
+        };
         engine.run(&mut record, &from, &target, &opts)?;
     }
     print_summary(&record);

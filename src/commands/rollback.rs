@@ -22,11 +22,11 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool) -> Result<Outcome> {
     let numbers: Vec<u64> = Generations::new(&ctx.layout).list()?.iter().map(|g| g.number).collect();
     let n = match to {
         Some(n) => n,
-        None => *numbers
-            .iter()
-            .filter(|&&n| n < cur_n)
-            .max()
-            .ok_or_else(|| UsageError(format!("generation {cur_n} is the oldest there is; nothing to roll back to")))?,
+        None => *numbers.iter().filter(|&&n| n < cur_n).max().ok_or_else(|| {
+            UsageError(format!(
+                "generation {cur_n} is the oldest there is; nothing to roll back to"
+            ))
+        })?,
     };
     if n == cur_n {
         println!("generation {n} is already current");
@@ -34,7 +34,11 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool) -> Result<Outcome> {
     }
     let Some(target_farm) = profiles.generation_farm(n)? else {
         let known: Vec<String> = numbers.iter().map(|n| n.to_string()).collect();
-        return Err(UsageError(format!("generation {n} does not exist (there are: {})", known.join(", "))).into());
+        return Err(UsageError(format!(
+            "generation {n} does not exist (there are: {})",
+            known.join(", ")
+        ))
+        .into());
     };
     let target = profile::read_farm_state(&store, &target_farm)?;
     let from = match current.farm() {
@@ -50,8 +54,18 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool) -> Result<Outcome> {
         eprintln!("rolling back from generation {cur_n} to generation {n}");
     }
     let probe = Probe::new()?;
-    let engine = Engine { layout: &ctx.layout, store: &store, svc: svc.as_ref(), probe: &probe, ui: &ui };
-    let opts = Options { atomic: false, confirm_each: false, pause: Duration::ZERO };
+    let engine = Engine {
+        layout: &ctx.layout,
+        store: &store,
+        svc: svc.as_ref(),
+        probe: &probe,
+        ui: &ui,
+    };
+    let opts = Options {
+        atomic: false,
+        confirm_each: false,
+        pause: Duration::ZERO,
+    };
     engine.run(&mut record, &from, &target, &opts)?;
     print_summary(&record);
     Ok(outcome_of(&record))

@@ -98,9 +98,19 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
     let last = match journal::load(&ctx.layout).context("reading journal.json")? {
         Some(j) => {
             let running = StateLock::acquire(&ctx.layout, "status").is_err();
-            Some(last_switch(&j, if running { "running".into() } else { "interrupted".into() }))
+            Some(last_switch(
+                &j,
+                if running {
+                    "running".into()
+                } else {
+                    "interrupted".into()
+                },
+            ))
         }
-        None => History::new(&ctx.layout).list()?.last().map(|r| last_switch(r, r.status.as_str().into())),
+        None => History::new(&ctx.layout)
+            .list()?
+            .last()
+            .map(|r| last_switch(r, r.status.as_str().into())),
     };
     let status = Status {
         current_generation: current.generation(),
@@ -125,7 +135,11 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
                 e.main_pid.map(|p| format!("pid {p}")).unwrap_or_default(),
                 e.health
             );
-            println!("  {:<24} {}", "", store.path_of(&crate::store::StorePath::parse(&e.store_path)?).display());
+            println!(
+                "  {:<24} {}",
+                "",
+                store.path_of(&crate::store::StorePath::parse(&e.store_path)?).display()
+            );
         }
         if let Some(l) = &status.last_switch {
             println!(
@@ -139,7 +153,10 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
                 l.counts.failed,
                 l.counts.skipped,
                 l.counts.pending,
-                l.current_step.as_ref().map(|s| format!("; at step {s}")).unwrap_or_default()
+                l.current_step
+                    .as_ref()
+                    .map(|s| format!("; at step {s}"))
+                    .unwrap_or_default()
             );
             for f in &l.failures {
                 println!("  {f}");

@@ -35,9 +35,17 @@ pub fn verify(ctx: &Ctx, json: bool) -> Result<Outcome> {
         for p in &problems {
             println!("{}: {}", p.store_path, p.problem);
         }
-        eprintln!("checked {} store paths: {} modified or missing", entries.len(), problems.len());
+        eprintln!(
+            "checked {} store paths: {} modified or missing",
+            entries.len(),
+            problems.len()
+        );
     }
-    Ok(if problems.is_empty() { Outcome::Ok } else { Outcome::Failed })
+    Ok(if problems.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    })
 }
 
 pub fn ls(ctx: &Ctx, json: bool) -> Result<Outcome> {
@@ -47,7 +55,10 @@ pub fn ls(ctx: &Ctx, json: bool) -> Result<Outcome> {
         print_json(&entries)?;
         return Ok(Outcome::Ok);
     }
-    println!("{:<10} {:<28} {:<14} {:>10}  STORE PATH", "KIND", "NAME", "VERSION", "SIZE");
+    println!(
+        "{:<10} {:<28} {:<14} {:>10}  STORE PATH",
+        "KIND", "NAME", "VERSION", "SIZE"
+    );
     for m in &entries {
         println!(
             "{:<10} {:<28} {:<14} {:>10}  {}",

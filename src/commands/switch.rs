@@ -70,7 +70,9 @@ pub fn target_state(
         } else {
             // A unit file exporterctl already owns (adopted) stays owned: dropping
             // it would delete the unit the exporter runs under.
-            live.exporter(&e.name).filter(|l| l.unit == e.unit).and_then(|l| l.unit_store_path.clone())
+            live.exporter(&e.name)
+                .filter(|l| l.unit == e.unit)
+                .and_then(|l| l.unit_store_path.clone())
         };
         target.exporters.push(ExporterState {
             name: e.name.clone(),
@@ -93,7 +95,12 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
             return Err(UsageError(format!(
                 "--only {name}: no such exporter in {} (it has: {})",
                 a.manifest.display(),
-                manifest.exporters.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+                manifest
+                    .exporters
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
             .into());
         }
@@ -110,7 +117,10 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
     let store = ctx.store()?;
     let current = Profiles::new(&ctx.layout).current()?;
     let from = live_state(&store, &current, &manifest)?;
-    let paths: Vec<(String, StorePath)> = realised.iter().map(|r| (r.name.clone(), r.store_path.clone())).collect();
+    let paths: Vec<(String, StorePath)> = realised
+        .iter()
+        .map(|r| (r.name.clone(), r.store_path.clone()))
+        .collect();
     let mut target = target_state(&store, &ctx.layout, &manifest, &from, &paths)?;
     if !a.only.is_empty() {
         let order: Vec<String> = manifest.exporters.iter().map(|e| e.name.clone()).collect();
@@ -122,7 +132,10 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
     }
     let foreign = Links::new(&ctx.layout).foreign_entries(&target)?;
     if !foreign.is_empty() {
-        let list: Vec<String> = foreign.iter().map(|(p, what)| format!("{} is {what}", p.display())).collect();
+        let list: Vec<String> = foreign
+            .iter()
+            .map(|(p, what)| format!("{} is {what}", p.display()))
+            .collect();
         bail!(
             "refusing to replace files exporterctl did not create: {}; run `exporterctl adopt {}` to import them first, or move them away",
             list.join("; "),
@@ -134,7 +147,15 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         return Ok(Outcome::Ok);
     }
     let target_farm = profile::build_farm(&store, &target)?;
-    let mut record = switch::new_record("switch", Some(a.manifest.to_path_buf()), &current, &from, &target, target_farm, a.atomic);
+    let mut record = switch::new_record(
+        "switch",
+        Some(a.manifest.to_path_buf()),
+        &current,
+        &from,
+        &target,
+        target_farm,
+        a.atomic,
+    );
     let ui = TerminalUi::new(a.quiet);
     print_plan(&record);
     if a.mode == Mode::Standard && !a.yes && ui.interactive() && !record.steps.is_empty() {
@@ -154,7 +175,13 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         },
     };
     let probe = Probe::new()?;
-    let engine = Engine { layout: &ctx.layout, store: &store, svc: svc.as_ref(), probe: &probe, ui: &ui };
+    let engine = Engine {
+        layout: &ctx.layout,
+        store: &store,
+        svc: svc.as_ref(),
+        probe: &probe,
+        ui: &ui,
+    };
     engine.run(&mut record, &from, &target, &opts)?;
     print_summary(&record);
     Ok(outcome_of(&record))
@@ -172,7 +199,11 @@ pub fn print_plan(record: &SwitchRecord) {
     if record.steps.is_empty() {
         return;
     }
-    println!("plan ({} step{}):", record.steps.len(), if record.steps.len() == 1 { "" } else { "s" });
+    println!(
+        "plan ({} step{}):",
+        record.steps.len(),
+        if record.steps.len() == 1 { "" } else { "s" }
+    );
     for s in &record.steps {
         println!("  {:<28} {}", s.name, switch::describe_action(s));
     }
@@ -183,7 +214,11 @@ pub fn print_plan(record: &SwitchRecord) {
 
 pub fn print_summary(record: &SwitchRecord) {
     let c = record.counts();
-    let succeeded = record.steps.iter().filter(|s| s.status == StepStatus::Succeeded).count();
+    let succeeded = record
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Succeeded)
+        .count();
     let generation = match record.result_generation {
         Some(n) => format!("generation {n}"),
         None => "no generation".into(),
@@ -201,9 +236,16 @@ pub fn print_summary(record: &SwitchRecord) {
         let ms = s.duration_ms.map(|m| format!(" ({m} ms)")).unwrap_or_default();
         let status = format!("{:?}", s.status).to_lowercase();
         let reason = s.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-        println!("  {:<28} {:<22} {status}{ms}{reason}", s.name, switch::describe_action(s));
+        println!(
+            "  {:<28} {:<22} {status}{ms}{reason}",
+            s.name,
+            switch::describe_action(s)
+        );
     }
-    if matches!(record.status, SwitchStatus::Failed | SwitchStatus::Partial | SwitchStatus::RolledBack) {
+    if matches!(
+        record.status,
+        SwitchStatus::Failed | SwitchStatus::Partial | SwitchStatus::RolledBack
+    ) {
         println!("details: exporterctl status; history: exporterctl generations");
     }
 }

@@ -13,7 +13,10 @@ pub struct TerminalUi {
 
 impl TerminalUi {
     pub fn new(quiet: bool) -> TerminalUi {
-        TerminalUi { interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(), quiet }
+        TerminalUi {
+            interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+            quiet,
+        }
     }
     pub fn interactive(&self) -> bool {
         self.interactive

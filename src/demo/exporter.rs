@@ -55,10 +55,9 @@ impl fmt::Display for Behaviour {
 impl FromStr for Behaviour {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Behaviour::ALL
-            .into_iter()
-            .find(|b| b.as_str() == s)
-            .ok_or_else(|| format!("unknown behaviour `{s}` (expected ok, crash, wrong-version, http-500 or slow-start)"))
+        Behaviour::ALL.into_iter().find(|b| b.as_str() == s).ok_or_else(|| {
+            format!("unknown behaviour `{s}` (expected ok, crash, wrong-version, http-500 or slow-start)")
+        })
     }
 }
 
@@ -79,13 +78,7 @@ pub const SLOW_START: Duration = Duration::from_secs(1);
 pub fn metric_prefix(name: &str) -> String {
     let mut p: String = name
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
         .collect();
     if p.is_empty() || p.starts_with(|c: char| c.is_ascii_digit()) {
         p.insert(0, '_');
@@ -134,10 +127,7 @@ pub fn handler(opts: &ExporterOpts) -> impl Fn(&Request) -> Response + Send + Sy
     let scrapes = AtomicU64::new(0);
     move |req: &Request| {
         if behaviour == Behaviour::Http500 {
-            return Response::text(
-                500,
-                "internal error (demo exporter, --behaviour http-500)\n",
-            );
+            return Response::text(500, "internal error (demo exporter, --behaviour http-500)\n");
         }
         if !matches!(req.method.as_str(), "GET" | "HEAD") {
             return Response::text(405, "method not allowed\n").header("Allow", "GET, HEAD");
@@ -151,7 +141,10 @@ pub fn handler(opts: &ExporterOpts) -> impl Fn(&Request) -> Response + Send + Sy
             }
             "/" => Response::new(200)
                 .header("Content-Type", "text/html; charset=utf-8")
-                .body(format!("<html><body><h1>{prefix} (demo)</h1><a href=\"/metrics\">Metrics</a></body></html>\n").into_bytes()),
+                .body(
+                    format!("<html><body><h1>{prefix} (demo)</h1><a href=\"/metrics\">Metrics</a></body></html>\n")
+                        .into_bytes(),
+                ),
             _ => Response::not_found(),
         }
     }
@@ -163,12 +156,7 @@ pub fn metrics_body(prefix: &str, version: &str, scrapes: u64, started: f64) -> 
     let _ = write_series(
         &mut build_info,
         &format!("{prefix}_build_info"),
-        [
-            ("version", version),
-            ("revision", "demo"),
-            ("goversion", "none"),
-        ]
-        .into_iter(),
+        [("version", version), ("revision", "demo"), ("goversion", "none")].into_iter(),
     );
     format!(
         "# HELP {prefix}_build_info A metric with a constant '1' value labeled by version, revision and goversion.\n\
@@ -203,10 +191,7 @@ mod tests {
     #[test]
     fn prefixes_are_metric_names() {
         assert_eq!(metric_prefix("node_exporter"), "node_exporter");
-        assert_eq!(
-            metric_prefix("nginx-prometheus-exporter"),
-            "nginx_prometheus_exporter"
-        );
+        assert_eq!(metric_prefix("nginx-prometheus-exporter"), "nginx_prometheus_exporter");
         assert_eq!(metric_prefix("9x"), "_9x");
     }
 
@@ -214,18 +199,11 @@ mod tests {
     fn body_parses_with_our_parser() {
         let body = metrics_body("demo", "1.2.3", 4, 1_700_000_000.5);
         let samples = parse(&body).unwrap();
-        let bi = samples
-            .iter()
-            .find(|s| s.name == "demo_build_info")
-            .unwrap();
+        let bi = samples.iter().find(|s| s.name == "demo_build_info").unwrap();
         assert_eq!(bi.label("version"), Some("1.2.3"));
         assert_eq!(bi.label("revision"), Some("demo"));
-        assert!(samples
-            .iter()
-            .any(|s| s.name == "demo_up" && s.value == 1.0));
-        assert!(samples
-            .iter()
-            .any(|s| s.name == "demo_scrapes_total" && s.value == 4.0));
+        assert!(samples.iter().any(|s| s.name == "demo_up" && s.value == 1.0));
+        assert!(samples.iter().any(|s| s.name == "demo_scrapes_total" && s.value == 4.0));
         assert!(samples
             .iter()
             .any(|s| s.name == "process_start_time_seconds" && s.value > 1.6e9));
@@ -258,15 +236,11 @@ mod tests {
         let ok = handler(&opts(Behaviour::Ok));
         let (status, body) = get(&ok, "/metrics");
         assert_eq!(status, 200);
-        assert!(body.contains(
-            "demo_build_info{version=\"2.0.0\",revision=\"demo\",goversion=\"none\"} 1\n"
-        ));
+        assert!(body.contains("demo_build_info{version=\"2.0.0\",revision=\"demo\",goversion=\"none\"} 1\n"));
         assert!(get(&ok, "/metrics").1.contains("demo_scrapes_total 2\n"));
         assert_eq!(get(&ok, "/nope").0, 404);
         let wrong = handler(&opts(Behaviour::WrongVersion));
-        assert!(get(&wrong, "/metrics")
-            .1
-            .contains("version=\"2.0.0-wrong\""));
+        assert!(get(&wrong, "/metrics").1.contains("version=\"2.0.0-wrong\""));
         assert_eq!(get(&handler(&opts(Behaviour::Http500)), "/metrics").0, 500);
     }
 }

@@ -131,11 +131,7 @@ pub fn serve<H>(listener: TcpListener, handler: H) -> io::Result<()>
 where
     H: Fn(&Request) -> Response + Send + Sync + 'static,
 {
-    serve_until(
-        listener,
-        Arc::new(handler),
-        Arc::new(AtomicBool::new(false)),
-    )
+    serve_until(listener, Arc::new(handler), Arc::new(AtomicBool::new(false)))
 }
 
 fn serve_until<H>(listener: TcpListener, handler: Arc<H>, stop: Arc<AtomicBool>) -> io::Result<()>
@@ -272,10 +268,7 @@ fn bad(status: u16, message: impl Into<String>) -> BadRequest {
     }
 }
 
-fn read_request(
-    reader: &mut impl BufRead,
-    peer: SocketAddr,
-) -> Result<Option<Request>, BadRequest> {
+fn read_request(reader: &mut impl BufRead, peer: SocketAddr) -> Result<Option<Request>, BadRequest> {
     let mut head = reader.take(MAX_HEAD);
     let mut line = String::new();
     let n = head
@@ -285,8 +278,7 @@ fn read_request(
         return Ok(None);
     }
     let mut parts = line.trim_end().split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad(400, "malformed request line"));
     };
@@ -344,11 +336,7 @@ fn write_response(out: &mut impl Write, resp: Response) -> io::Result<()> {
         .headers
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("content-length"));
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\n",
-        resp.status,
-        reason_phrase(resp.status)
-    );
+    let mut head = format!("HTTP/1.1 {} {}\r\n", resp.status, reason_phrase(resp.status));
     for (k, v) in &resp.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -406,10 +394,7 @@ mod tests {
             out.ends_with("GET /metrics Some(\"x=1\") ua=Some(\"t\") body="),
             "{out}"
         );
-        let out = get(
-            srv.addr(),
-            "POST /p HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc",
-        );
+        let out = get(srv.addr(), "POST /p HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc");
         assert!(out.ends_with("body=abc"), "{out}");
     }
 
@@ -441,10 +426,7 @@ mod tests {
             Response::file(&root.join(req.path.trim_start_matches('/')))
         })
         .unwrap();
-        let c = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap();
+        let c = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
         let r = c.get(format!("{}/a.tar.gz", srv.url())).send().unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.bytes().unwrap().len(), 200_000);

@@ -40,7 +40,11 @@ pub fn publish(dir: &Path, exe: &Path, name: &str, version: &str, arch: &str, be
     let top = format!("{name}-{version}.linux-{arch}");
     let archive = tar_gz(&[
         (format!("{top}/LICENSE"), b"Apache License 2.0 (demo)\n".to_vec(), 0o644),
-        (format!("{top}/{name}"), wrapper_script(exe, name, version, behaviour).into_bytes(), 0o755),
+        (
+            format!("{top}/{name}"),
+            wrapper_script(exe, name, version, behaviour).into_bytes(),
+            0o755,
+        ),
     ])?;
     let release = dir.join(name).join("releases/download").join(format!("v{version}"));
     std::fs::create_dir_all(&release)?;

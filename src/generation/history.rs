@@ -142,7 +142,9 @@ pub struct History {
 
 impl History {
     pub fn new(layout: &Layout) -> History {
-        History { dir: layout.switches_dir() }
+        History {
+            dir: layout.switches_dir(),
+        }
     }
 
     /// Files the finished record and removes the journal, in that order, so a
@@ -162,7 +164,12 @@ impl History {
         let rd = match std::fs::read_dir(&self.dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(HistoryError::Io { context: format!("reading {}", self.dir.display()), source }),
+            Err(source) => {
+                return Err(HistoryError::Io {
+                    context: format!("reading {}", self.dir.display()),
+                    source,
+                })
+            }
         };
         let mut paths: Vec<PathBuf> = rd
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -171,12 +178,14 @@ impl History {
         paths.sort();
         let mut out = Vec::new();
         for path in paths {
-            let bytes = std::fs::read(&path)
-                .map_err(|source| HistoryError::Io { context: format!("reading {}", path.display()), source })?;
-            out.push(
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| HistoryError::Parse { path: path.clone(), message: e.to_string() })?,
-            );
+            let bytes = std::fs::read(&path).map_err(|source| HistoryError::Io {
+                context: format!("reading {}", path.display()),
+                source,
+            })?;
+            out.push(serde_json::from_slice(&bytes).map_err(|e| HistoryError::Parse {
+                path: path.clone(),
+                message: e.to_string(),
+            })?);
         }
         Ok(out)
     }

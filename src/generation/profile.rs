@@ -77,7 +77,9 @@ fn parse_store_target(target: &Path) -> Option<StorePath> {
 
 impl Profiles {
     pub fn new(layout: &Layout) -> Profiles {
-        Profiles { dir: layout.profiles_dir() }
+        Profiles {
+            dir: layout.profiles_dir(),
+        }
     }
 
     pub fn system_link(&self) -> PathBuf {
@@ -106,9 +108,15 @@ impl Profiles {
         match n {
             Some(n) => match self.generation_farm(n)? {
                 Some(farm) => Ok(Current::Generation(n, farm)),
-                None => Err(ProfileError::Corrupt { path: link, target: name.into_owned() }),
+                None => Err(ProfileError::Corrupt {
+                    path: link,
+                    target: name.into_owned(),
+                }),
             },
-            None => Err(ProfileError::Corrupt { path: link, target: name.into_owned() }),
+            None => Err(ProfileError::Corrupt {
+                path: link,
+                target: name.into_owned(),
+            }),
         }
     }
 
@@ -116,9 +124,10 @@ impl Profiles {
     pub fn generation_farm(&self, n: u64) -> Result<Option<StorePath>, ProfileError> {
         let link = self.dir.join(generation_link_name(n));
         match std::fs::read_link(&link) {
-            Ok(t) => parse_store_target(&t)
-                .map(Some)
-                .ok_or_else(|| ProfileError::Corrupt { path: link, target: t.to_string_lossy().into_owned() }),
+            Ok(t) => parse_store_target(&t).map(Some).ok_or_else(|| ProfileError::Corrupt {
+                path: link,
+                target: t.to_string_lossy().into_owned(),
+            }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err(format!("reading {}", link.display()))(e)),
         }
@@ -164,7 +173,10 @@ pub fn build_farm(store: &Store, state: &ProfileState) -> Result<StorePath, Prof
         std::fs::create_dir(dir.join("bin"))?;
         std::fs::create_dir(dir.join("units"))?;
         for e in &state.exporters {
-            let bin = PathBuf::from("../..").join(e.store_path.as_str()).join("bin").join(&e.name);
+            let bin = PathBuf::from("../..")
+                .join(e.store_path.as_str())
+                .join("bin")
+                .join(&e.name);
             std::os::unix::fs::symlink(bin, dir.join("bin").join(&e.name))?;
             if let Some(u) = &e.unit_store_path {
                 let unit = PathBuf::from("../..").join(u.as_str()).join(&e.unit);
@@ -179,5 +191,8 @@ pub fn build_farm(store: &Store, state: &ProfileState) -> Result<StorePath, Prof
 pub fn read_farm_state(store: &Store, farm: &StorePath) -> Result<ProfileState, ProfileError> {
     let path = store.path_of(farm).join(STATE_FILE);
     let bytes = std::fs::read(&path).map_err(io_err(format!("reading {}", path.display())))?;
-    serde_json::from_slice(&bytes).map_err(|e| ProfileError::BadState { farm: farm.to_string(), message: e.to_string() })
+    serde_json::from_slice(&bytes).map_err(|e| ProfileError::BadState {
+        farm: farm.to_string(),
+        message: e.to_string(),
+    })
 }

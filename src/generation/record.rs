@@ -49,7 +49,10 @@ pub struct Generations {
 
 impl Generations {
     pub fn new(layout: &Layout) -> Generations {
-        Generations { dir: layout.generations_dir(), counter: layout.counter_path() }
+        Generations {
+            dir: layout.generations_dir(),
+            counter: layout.counter_path(),
+        }
     }
 
     fn path(&self, n: u64) -> PathBuf {
@@ -79,15 +82,17 @@ impl Generations {
         fsutil::create_dir_all_durable(&self.dir).map_err(io_err(format!("creating {}", self.dir.display())))?;
         let mut bytes = serde_json::to_vec_pretty(r).expect("records always serialise");
         bytes.push(b'\n');
-        fsutil::write_atomic(&self.path(r.number), &bytes).map_err(io_err(format!("writing {}", self.path(r.number).display())))
+        fsutil::write_atomic(&self.path(r.number), &bytes)
+            .map_err(io_err(format!("writing {}", self.path(r.number).display())))
     }
 
     pub fn load(&self, n: u64) -> Result<Option<GenerationRecord>, RecordError> {
         let path = self.path(n);
         match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| RecordError::Parse { path, message: e.to_string() }),
+            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| RecordError::Parse {
+                path,
+                message: e.to_string(),
+            }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err(format!("reading {}", path.display()))(e)),
         }
@@ -104,7 +109,11 @@ impl Generations {
         for entry in rd {
             let entry = entry.map_err(io_err(format!("reading {}", self.dir.display())))?;
             let name = entry.file_name();
-            if let Some(n) = name.to_str().and_then(|s| s.strip_suffix(".json")).and_then(|s| s.parse::<u64>().ok()) {
+            if let Some(n) = name
+                .to_str()
+                .and_then(|s| s.strip_suffix(".json"))
+                .and_then(|s| s.parse::<u64>().ok())
+            {
                 numbers.push(n);
             }
         }

@@ -57,7 +57,10 @@ impl ExporterState {
 
 impl ProfileState {
     pub fn empty_like(other: &ProfileState) -> ProfileState {
-        ProfileState { exporters: Vec::new(), ..other.clone() }
+        ProfileState {
+            exporters: Vec::new(),
+            ..other.clone()
+        }
     }
 
     pub fn from_settings(m: &Manifest) -> ProfileState {
@@ -141,7 +144,10 @@ pub fn changes(from: &ProfileState, to: &ProfileState) -> Vec<Change> {
 pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
     let key = |v: &str| -> (Vec<u64>, String) {
         let (core, suffix) = v.split_once(['-', '+']).unwrap_or((v, ""));
-        (core.split('.').map(|p| p.parse().unwrap_or(0)).collect(), suffix.to_string())
+        (
+            core.split('.').map(|p| p.parse().unwrap_or(0)).collect(),
+            suffix.to_string(),
+        )
     };
     let (ac, asuf) = key(a);
     let (bc, bsuf) = key(b);

@@ -28,7 +28,10 @@ pub struct StateLock {
 impl StateLock {
     pub fn acquire(layout: &Layout, what: &str) -> Result<StateLock, LockError> {
         let path = layout.lock_path();
-        let io = |source| LockError::Io { path: path.clone(), source };
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
         fsutil::create_dir_all_durable(&layout.state_dir()).map_err(io)?;
         let mut file = OpenOptions::new()
             .read(true)
@@ -43,7 +46,11 @@ impl StateLock {
                 let holder = std::fs::read_to_string(&path).unwrap_or_default();
                 let holder = holder.trim();
                 return Err(LockError::Busy {
-                    holder: if holder.is_empty() { "unknown process".into() } else { holder.to_string() },
+                    holder: if holder.is_empty() {
+                        "unknown process".into()
+                    } else {
+                        holder.to_string()
+                    },
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),

@@ -21,12 +21,9 @@ pub fn parse_expectation(s: &str) -> Result<Expectation, String> {
         return Err("empty expectation; write e.g. `nginx_up 1`".into());
     }
     if trimmed.starts_with('#') {
-        return Err(format!(
-            "`{s}` is a comment, not a sample like `nginx_up 1`"
-        ));
+        return Err(format!("`{s}` is a comment, not a sample like `nginx_up 1`"));
     }
-    let sample = text::parse_line(trimmed)
-        .map_err(|e| format!("`{s}` is not a sample like `nginx_up 1`: {e}"))?;
+    let sample = text::parse_line(trimmed).map_err(|e| format!("`{s}` is not a sample like `nginx_up 1`: {e}"))?;
     if sample.timestamp.is_some() {
         return Err(format!("`{s}`: an expectation has no timestamp"));
     }
@@ -44,11 +41,7 @@ pub fn parse_expectation(s: &str) -> Result<Expectation, String> {
 impl Expectation {
     /// Name and every given label match (the value is not looked at).
     pub fn selects(&self, s: &Sample<'_>) -> bool {
-        s.name == self.name.as_str()
-            && self
-                .labels
-                .iter()
-                .all(|(k, v)| s.label(k) == Some(v.as_str()))
+        s.name == self.name.as_str() && self.labels.iter().all(|(k, v)| s.label(k) == Some(v.as_str()))
     }
 
     pub fn matches(&self, s: &Sample<'_>) -> bool {
@@ -66,11 +59,7 @@ impl Expectation {
     pub fn describe_mismatch(&self, samples: &[Sample<'_>]) -> String {
         let selected: Vec<&Sample<'_>> = samples.iter().filter(|s| self.selects(s)).collect();
         if !selected.is_empty() {
-            let values: Vec<String> = selected
-                .iter()
-                .take(3)
-                .map(|s| format_value(s.value))
-                .collect();
+            let values: Vec<String> = selected.iter().take(3).map(|s| format_value(s.value)).collect();
             let more = if selected.len() > 3 { ", …" } else { "" };
             return format!("{} is {}{more}", self.series(), values.join(", "));
         }
@@ -113,10 +102,7 @@ mod tests {
     #[test]
     fn parses_plain_and_labelled() {
         let e = parse_expectation("nginx_up 1").unwrap();
-        assert_eq!(
-            (e.name.as_str(), e.labels.len(), e.value),
-            ("nginx_up", 0, 1.0)
-        );
+        assert_eq!((e.name.as_str(), e.labels.len(), e.value), ("nginx_up", 0, 1.0));
         let e = parse_expectation(r#"  phpfpm_up{pool="www"} 1 "#).unwrap();
         assert_eq!(e.labels, vec![("pool".to_string(), "www".to_string())]);
         assert_eq!(e.to_string(), r#"phpfpm_up{pool="www"} 1"#);
@@ -153,10 +139,7 @@ mod tests {
         assert!(ok(r#"phpfpm_up{pool="api"} 0"#));
         assert!(!ok(r#"phpfpm_up{pool="api"} 1"#));
         assert!(!ok(r#"phpfpm_up{pool="www",other="x"} 1"#));
-        assert!(
-            ok("phpfpm_up 1"),
-            "no labels given: any series of the metric"
-        );
+        assert!(ok("phpfpm_up 1"), "no labels given: any series of the metric");
         assert!(ok("m NaN"));
         assert!(!ok("nginx_upx 1"));
     }

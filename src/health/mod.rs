@@ -69,17 +69,9 @@ pub enum HealthFailure {
     #[error("{unit} is {} ({}), not active", status.active_state, status.sub_state)]
     UnitNotActive { unit: String, status: UnitStatus },
     #[error("{unit} restarted on its own (NRestarts {before} → {after}): it keeps crashing")]
-    UnitRestarted {
-        unit: String,
-        before: u64,
-        after: u64,
-    },
+    UnitRestarted { unit: String, before: u64, after: u64 },
     #[error("{unit}: main PID changed from {before} to {after}: the process was replaced")]
-    MainPidChanged {
-        unit: String,
-        before: u32,
-        after: u32,
-    },
+    MainPidChanged { unit: String, before: u32, after: u32 },
     #[error("{unit} healthy, but its settle time of {} is not over", fmt_duration(.settle))]
     Settling { unit: String, settle: Duration },
     #[error("cannot query the service: {0}")]
@@ -174,9 +166,6 @@ mod tests {
             t.to_string(),
             "not healthy within 30s (70 checks); last: GET http://127.0.0.1:9100/metrics: HTTP 503"
         );
-        assert!(matches!(
-            t.last_seen(),
-            HealthFailure::Http { status: 503, .. }
-        ));
+        assert!(matches!(t.last_seen(), HealthFailure::Http { status: 503, .. }));
     }
 }

@@ -52,9 +52,7 @@ impl Probe {
         self.proxied
             .get_or_init(|| build_client(true))
             .as_ref()
-            .map_err(|reason| HealthFailure::Client {
-                reason: reason.clone(),
-            })
+            .map_err(|reason| HealthFailure::Client { reason: reason.clone() })
     }
 
     /// GET `url` (HTTP 200 required) and return the body.
@@ -62,10 +60,7 @@ impl Probe {
         let client = self.client_for(url)?;
         let resp = client
             .get(url)
-            .header(
-                reqwest::header::ACCEPT,
-                "text/plain;version=0.0.4;q=1,*/*;q=0.1",
-            )
+            .header(reqwest::header::ACCEPT, "text/plain;version=0.0.4;q=1,*/*;q=0.1")
             .timeout(timeout)
             .send()
             .map_err(|e| request_failure(url, timeout, &e))?;
@@ -77,22 +72,17 @@ impl Probe {
             });
         }
         let mut body = Vec::new();
-        resp.take(MAX_BODY + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| {
-                let reason = if e.kind() == std::io::ErrorKind::TimedOut {
-                    format!(
-                        "body not read within {}",
-                        humantime::format_duration(timeout)
-                    )
-                } else {
-                    format!("cannot read the body: {}", error_chain(&e))
-                };
-                HealthFailure::Body {
-                    url: url.to_string(),
-                    reason,
-                }
-            })?;
+        resp.take(MAX_BODY + 1).read_to_end(&mut body).map_err(|e| {
+            let reason = if e.kind() == std::io::ErrorKind::TimedOut {
+                format!("body not read within {}", humantime::format_duration(timeout))
+            } else {
+                format!("cannot read the body: {}", error_chain(&e))
+            };
+            HealthFailure::Body {
+                url: url.to_string(),
+                reason,
+            }
+        })?;
         if body.len() as u64 > MAX_BODY {
             return Err(HealthFailure::Body {
                 url: url.to_string(),
@@ -101,10 +91,7 @@ impl Probe {
         }
         String::from_utf8(body).map_err(|e| HealthFailure::Body {
             url: url.to_string(),
-            reason: format!(
-                "body is not UTF-8 (at byte {})",
-                e.utf8_error().valid_up_to()
-            ),
+            reason: format!("body is not UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
         })
     }
 
@@ -114,12 +101,7 @@ impl Probe {
     }
 
     /// [`Probe::check_once`] with the request given at most `timeout`.
-    pub fn check_within(
-        &self,
-        spec: &HealthSpec,
-        version: &str,
-        timeout: Duration,
-    ) -> Result<(), HealthFailure> {
+    pub fn check_within(&self, spec: &HealthSpec, version: &str, timeout: Duration) -> Result<(), HealthFailure> {
         let Some(url) = &spec.url else {
             return Ok(());
         };
@@ -132,12 +114,7 @@ impl Probe {
 /// (a leading `v` on either side is ignored), then every expected sample.
 /// The body is parsed only when there is something to look for.
 /// The body is parsed only when there is something to look for.
-pub fn check_body(
-    url: &str,
-    spec: &HealthSpec,
-    version: &str,
-    body: &str,
-) -> Result<(), HealthFailure> {
+pub fn check_body(url: &str, spec: &HealthSpec, version: &str, body: &str) -> Result<(), HealthFailure> {
     if spec.build_info.is_none() && spec.expect.is_empty() {
         // HTTP 200 is all that was asked for.
         return Ok(());
@@ -148,14 +125,9 @@ pub fn check_body(
     })?;
     if let Some(metric) = &spec.build_info {
         let label = &spec.build_info_label;
-        let mut found = samples
-            .iter()
-            .filter(|s| s.name == metric.as_str())
-            .peekable();
+        let mut found = samples.iter().filter(|s| s.name == metric.as_str()).peekable();
         if found.peek().is_none() {
-            return Err(HealthFailure::MissingBuildInfo {
-                metric: metric.clone(),
-            });
+            return Err(HealthFailure::MissingBuildInfo { metric: metric.clone() });
         }
         let versions: Vec<&str> = found.filter_map(|s| s.label(label)).collect();
         if !versions.iter().any(|v| same_version(v, version)) {
@@ -174,11 +146,10 @@ pub fn check_body(
         }
     }
     for raw in &spec.expect {
-        let expectation =
-            parse_expectation(raw).map_err(|reason| HealthFailure::BadExpectation {
-                expectation: raw.clone(),
-                reason,
-            })?;
+        let expectation = parse_expectation(raw).map_err(|reason| HealthFailure::BadExpectation {
+            expectation: raw.clone(),
+            reason,
+        })?;
         if !expectation.is_met(&samples) {
             return Err(HealthFailure::ExpectationNotMet {
                 expectation: raw.trim().to_string(),
@@ -196,11 +167,7 @@ fn same_version(found: &str, wanted: &str) -> bool {
 
 fn build_client(with_proxy: bool) -> Result<Client, String> {
     let mut b = Client::builder()
-        .user_agent(concat!(
-            "exporterctl/",
-            env!("CARGO_PKG_VERSION"),
-            " health-check"
-        ))
+        .user_agent(concat!("exporterctl/", env!("CARGO_PKG_VERSION"), " health-check"))
         .pool_max_idle_per_host(0)
         .connect_timeout(Probe::DEFAULT_REQUEST_TIMEOUT);
     if !with_proxy {
@@ -223,9 +190,7 @@ pub fn is_loopback_url(url: &str) -> bool {
     }
     match host.parse::<IpAddr>() {
         Ok(IpAddr::V4(a)) => a.is_loopback(),
-        Ok(IpAddr::V6(a)) => {
-            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
+        Ok(IpAddr::V6(a)) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
         Err(_) => false,
     }
 }
@@ -309,17 +274,8 @@ mod tests {
     fn missing_build_info_and_label() {
         let e = check_body(URL, &spec(), "1.9.1", "node_up 1\n").unwrap_err();
         assert_eq!(e.to_string(), "missing node_exporter_build_info");
-        let e = check_body(
-            URL,
-            &spec(),
-            "1.9.1",
-            "node_exporter_build_info{revision=\"x\"} 1\n",
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "node_exporter_build_info has no `version` label"
-        );
+        let e = check_body(URL, &spec(), "1.9.1", "node_exporter_build_info{revision=\"x\"} 1\n").unwrap_err();
+        assert_eq!(e.to_string(), "node_exporter_build_info has no `version` label");
     }
 
     #[test]
@@ -347,10 +303,7 @@ mod tests {
         };
         check_body(URL, &s, "1", "nginx_up 1\nphpfpm_up{pool=\"www\"} 1\n").unwrap();
         let e = check_body(URL, &s, "1", "nginx_up 0\nphpfpm_up{pool=\"www\"} 1\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "expected sample `nginx_up 1` not found (nginx_up is 0)"
-        );
+        assert_eq!(e.to_string(), "expected sample `nginx_up 1` not found (nginx_up is 0)");
         let bad = HealthSpec {
             expect: vec!["nginx_up".into()],
             ..s

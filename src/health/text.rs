@@ -31,21 +31,14 @@ pub struct Sample<'a> {
 impl Sample<'_> {
     /// The value of label `name`, if the sample has it.
     pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_ref())
+        self.labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_ref())
     }
 }
 
 /// Writes the sample back in text format (`name{a="b"} 1`).
 impl fmt::Display for Sample<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_series(
-            f,
-            &self.name,
-            self.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
-        )?;
+        write_series(f, &self.name, self.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
         write!(f, " {}", format_value(self.value))
     }
 }
@@ -111,12 +104,7 @@ pub fn parse(body: &str) -> Result<Vec<Sample<'_>>, ParseError> {
         }
         match parse_line(trimmed) {
             Ok(s) => samples.push(s),
-            Err(message) => {
-                return Err(ParseError {
-                    line: i + 1,
-                    message,
-                })
-            }
+            Err(message) => return Err(ParseError { line: i + 1, message }),
         }
     }
     Ok(samples)
@@ -153,11 +141,7 @@ pub fn parse_line(line: &str) -> Result<Sample<'_>, String> {
                 None => return Err("unterminated label set: missing `}`".into()),
             };
             c.skip_blanks();
-            if quoted_key
-                && name.is_none()
-                && labels.is_empty()
-                && matches!(c.peek(), Some(b',' | b'}'))
-            {
+            if quoted_key && name.is_none() && labels.is_empty() && matches!(c.peek(), Some(b',' | b'}')) {
                 // `{"metric.name", …}`: a quoted metric name first in the braces.
                 name = Some(key);
             } else {
@@ -185,10 +169,7 @@ pub fn parse_line(line: &str) -> Result<Sample<'_>, String> {
                         .last()
                         .map(|(k, _)| format!(" after label `{k}`"))
                         .unwrap_or_default();
-                    return Err(format!(
-                        "expected `,` or `}}`{after} at `{}`",
-                        c.rest_preview()
-                    ));
+                    return Err(format!("expected `,` or `}}`{after} at `{}`", c.rest_preview()));
                 }
                 None => return Err("unterminated label set: missing `}`".into()),
             }
@@ -198,17 +179,13 @@ pub fn parse_line(line: &str) -> Result<Sample<'_>, String> {
         return Err("sample without a metric name".into());
     };
     if !c.skip_blanks() && c.peek().is_some() && !braces {
-        return Err(format!(
-            "invalid character in metric name at `{}`",
-            c.rest_preview()
-        ));
+        return Err(format!("invalid character in metric name at `{}`", c.rest_preview()));
     }
     let value_token = c.token();
     if value_token.is_empty() {
         return Err(format!("`{name}`: missing value"));
     }
-    let value = parse_value(value_token)
-        .ok_or_else(|| format!("`{name}`: `{value_token}` is not a number"))?;
+    let value = parse_value(value_token).ok_or_else(|| format!("`{name}`: `{value_token}` is not a number"))?;
     c.skip_blanks();
     let mut timestamp = None;
     if !matches!(c.peek(), None | Some(b'#')) {
@@ -221,10 +198,7 @@ pub fn parse_line(line: &str) -> Result<Sample<'_>, String> {
     }
     // Anything left must be an exemplar (`# {…} …`), which we ignore.
     if !matches!(c.peek(), None | Some(b'#')) {
-        return Err(format!(
-            "`{name}`: unexpected `{}` after the value",
-            c.rest_preview()
-        ));
+        return Err(format!("`{name}`: unexpected `{}` after the value", c.rest_preview()));
     }
     Ok(Sample {
         name,
@@ -349,10 +323,7 @@ mod tests {
     }
 
     fn labels<'a>(s: &'a Sample<'a>) -> Vec<(&'a str, &'a str)> {
-        s.labels
-            .iter()
-            .map(|(k, v)| (k.as_ref(), v.as_ref()))
-            .collect()
+        s.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect()
     }
 
     #[test]
@@ -364,10 +335,7 @@ mod tests {
             .count();
         assert_eq!(samples.len(), sample_lines);
         assert!(samples.len() > 500);
-        let bi = samples
-            .iter()
-            .find(|s| s.name == "node_exporter_build_info")
-            .unwrap();
+        let bi = samples.iter().find(|s| s.name == "node_exporter_build_info").unwrap();
         assert_eq!(bi.label("version"), Some("1.5.0"));
         assert_eq!(bi.label("goversion"), Some("go1.19.8"));
         assert_eq!(bi.value, 1.0);
@@ -377,26 +345,24 @@ mod tests {
             .unwrap();
         assert!(inf_bucket.value >= 0.0);
         // Every sample borrows: the body has no escapes.
-        assert!(samples.iter().all(|s| matches!(s.name, Cow::Borrowed(_))
-            && s.labels.iter().all(|(_, v)| matches!(v, Cow::Borrowed(_)))));
+        assert!(
+            samples
+                .iter()
+                .all(|s| matches!(s.name, Cow::Borrowed(_))
+                    && s.labels.iter().all(|(_, v)| matches!(v, Cow::Borrowed(_))))
+        );
     }
 
     #[test]
     fn plain_and_labelled_samples() {
         let s = one("nginx_up 1");
-        assert_eq!(
-            (s.name.as_ref(), s.value, s.timestamp),
-            ("nginx_up", 1.0, None)
-        );
+        assert_eq!((s.name.as_ref(), s.value, s.timestamp), ("nginx_up", 1.0, None));
         assert!(s.labels.is_empty());
 
         let s = one(r#"phpfpm_up{pool="www",scrape_uri="tcp://127.0.0.1:9000/status"} 0"#);
         assert_eq!(
             labels(&s),
-            vec![
-                ("pool", "www"),
-                ("scrape_uri", "tcp://127.0.0.1:9000/status")
-            ]
+            vec![("pool", "www"), ("scrape_uri", "tcp://127.0.0.1:9000/status")]
         );
         assert_eq!(s.value, 0.0);
     }
@@ -535,15 +501,13 @@ mod tests {
     #[test]
     fn random_inputs_never_panic() {
         const ALPHABET: &[&str] = &[
-            "{", "}", "\"", "\\", ",", "=", " ", "\t", "\n", "\r", "#", "a", "_", ":", "0", "1",
-            ".", "e", "+", "-", "Inf", "NaN", "é", "✓", "le", "m", "\\\"", "\\n", "\\\\",
+            "{", "}", "\"", "\\", ",", "=", " ", "\t", "\n", "\r", "#", "a", "_", ":", "0", "1", ".", "e", "+", "-",
+            "Inf", "NaN", "é", "✓", "le", "m", "\\\"", "\\n", "\\\\",
         ];
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20_000 {
             let len = rng.below(40);
-            let s: String = (0..len)
-                .map(|_| ALPHABET[rng.below(ALPHABET.len())])
-                .collect();
+            let s: String = (0..len).map(|_| ALPHABET[rng.below(ALPHABET.len())]).collect();
             let _ = parse(&s);
         }
     }
@@ -560,13 +524,8 @@ mod tests {
                     0 if at < line.len() => {
                         line.remove(at);
                     }
-                    1 if at < line.len() => {
-                        line[at] = ['"', '\\', '{', '}', ',', ' ', 'é', '='][rng.below(8)]
-                    }
-                    _ => line.insert(
-                        at,
-                        ['"', '\\', '{', '}', '#', '\t', '\u{7f}', 'x'][rng.below(8)],
-                    ),
+                    1 if at < line.len() => line[at] = ['"', '\\', '{', '}', ',', ' ', 'é', '='][rng.below(8)],
+                    _ => line.insert(at, ['"', '\\', '{', '}', '#', '\t', '\u{7f}', 'x'][rng.below(8)]),
                 }
             }
             let s: String = line.into_iter().collect();

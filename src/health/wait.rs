@@ -42,10 +42,7 @@ struct Watch<'a> {
 impl Watch<'_> {
     fn check_unit(&mut self, since_restart: Duration) -> Result<(), Miss> {
         let unit = &self.service.unit;
-        let st = self
-            .svc
-            .status(self.service)
-            .map_err(|e| Miss::Fatal(e.into()))?;
+        let st = self.svc.status(self.service).map_err(|e| Miss::Fatal(e.into()))?;
         if st.n_restarts != self.baseline.n_restarts {
             return Err(Miss::Fatal(HealthFailure::UnitRestarted {
                 unit: unit.clone(),
@@ -104,11 +101,7 @@ impl Probe {
             baseline,
             main_pid: baseline.main_pid,
         });
-        let settle = if watch.is_some() {
-            spec.settle
-        } else {
-            Duration::ZERO
-        };
+        let settle = if watch.is_some() { spec.settle } else { Duration::ZERO };
         let settled_at = restarted_at + settle;
         let deadline = restarted_at + spec.timeout;
         let mut delay = FIRST_DELAY;
@@ -211,11 +204,7 @@ mod tests {
         fn status(&self, _: &ServiceSpec) -> Result<UnitStatus, ServiceError> {
             *self.calls.lock().unwrap() += 1;
             let mut s = self.states.lock().unwrap();
-            Ok(if s.len() > 1 {
-                s.remove(0)
-            } else {
-                s[0].clone()
-            })
+            Ok(if s.len() > 1 { s.remove(0) } else { s[0].clone() })
         }
     }
 
@@ -247,11 +236,7 @@ mod tests {
         }
     }
 
-    fn wait(
-        m: &Scripted,
-        spec: &HealthSpec,
-        baseline: &UnitStatus,
-    ) -> Result<HealthReport, HealthFailure> {
+    fn wait(m: &Scripted, spec: &HealthSpec, baseline: &UnitStatus) -> Result<HealthReport, HealthFailure> {
         Probe::new()
             .unwrap()
             .wait_healthy(m, &service(), spec, "1", Instant::now(), baseline)
@@ -358,10 +343,7 @@ mod tests {
     fn a_settle_time_longer_than_the_timeout_times_out_settling() {
         let m = Scripted::new(ServiceManagerKind::Systemd, vec![st("active", 0, Some(1))]);
         let e = wait(&m, &spec(100, 10_000), &st("active", 0, Some(1))).unwrap_err();
-        assert!(
-            matches!(e.last_seen(), HealthFailure::Settling { .. }),
-            "{e}"
-        );
+        assert!(matches!(e.last_seen(), HealthFailure::Settling { .. }), "{e}");
     }
 
     #[test]

@@ -81,7 +81,10 @@ impl LockFile {
         let path = lock_path_for(manifest);
         let mut bytes = serde_json::to_vec_pretty(self).expect("a lock file always serialises");
         bytes.push(b'\n');
-        fsutil::write_atomic(&path, &bytes).map_err(|source| LockError::Write { path: path.clone(), source })?;
+        fsutil::write_atomic(&path, &bytes).map_err(|source| LockError::Write {
+            path: path.clone(),
+            source,
+        })?;
         Ok(path)
     }
 
@@ -98,30 +101,48 @@ impl LockFile {
             reason,
         };
         if self.lock_version != LOCK_VERSION {
-            return Err(stale(format!("lock_version {} is not {LOCK_VERSION}", self.lock_version)));
+            return Err(stale(format!(
+                "lock_version {} is not {LOCK_VERSION}",
+                self.lock_version
+            )));
         }
         if self.arch != manifest.settings.arch {
-            return Err(stale(format!("locked for {}, this host is {}", self.arch, manifest.settings.arch)));
+            return Err(stale(format!(
+                "locked for {}, this host is {}",
+                self.arch, manifest.settings.arch
+            )));
         }
         for e in &manifest.exporters {
             let Some(l) = self.entry(&e.name) else {
                 return Err(stale(format!("exporter `{}` is not in the lock", e.name)));
             };
             if l.version != e.version {
-                return Err(stale(format!("`{}`: manifest says {}, lock says {}", e.name, e.version, l.version)));
+                return Err(stale(format!(
+                    "`{}`: manifest says {}, lock says {}",
+                    e.name, e.version, l.version
+                )));
             }
             let url = resolved(e, manifest).map(|r| r.url).unwrap_or_default();
             if l.url != url {
-                return Err(stale(format!("`{}`: source URL changed from {} to {}", e.name, l.url, url)));
+                return Err(stale(format!(
+                    "`{}`: source URL changed from {} to {}",
+                    e.name, l.url, url
+                )));
             }
             if let Some(pinned) = &e.source.sha256 {
                 if *pinned != l.sha256 {
-                    return Err(stale(format!("`{}`: manifest pins sha256 {}, lock has {}", e.name, pinned, l.sha256)));
+                    return Err(stale(format!(
+                        "`{}`: manifest pins sha256 {}, lock has {}",
+                        e.name, pinned, l.sha256
+                    )));
                 }
             }
         }
         if let Some(extra) = self.exporters.iter().find(|l| manifest.exporter(&l.name).is_none()) {
-            return Err(stale(format!("exporter `{}` is locked but no longer in the manifest", extra.name)));
+            return Err(stale(format!(
+                "exporter `{}` is locked but no longer in the manifest",
+                extra.name
+            )));
         }
         Ok(())
     }

@@ -113,7 +113,11 @@ pub enum SourceKind {
     /// GitHub releases of `owner/repo`.
     Github { repo: String, tag: String, asset: String },
     /// GitLab releases of `group/project`.
-    Gitlab { project: String, tag: String, asset: String },
+    Gitlab {
+        project: String,
+        tag: String,
+        asset: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -210,10 +214,7 @@ impl Manifest {
     /// Parses `text` as if read from `path` (used in error messages).
     pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
         let raw: RawManifest = serde_saphyr::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
             let message = e.without_snippet().to_string();
             // saphyr appends the location, which our prefix already shows.
             let message = match message.rfind(" at line ") {
@@ -296,9 +297,17 @@ pub fn resolve_source(source: &Source, version: &str, settings: &Settings) -> Re
     };
     let tag = template::expand(
         tag_template,
-        &template::Vars { version, arch: &settings.arch, tag: "" },
+        &template::Vars {
+            version,
+            arch: &settings.arch,
+            tag: "",
+        },
     )?;
-    let vars = template::Vars { version, arch: &settings.arch, tag: &tag };
+    let vars = template::Vars {
+        version,
+        arch: &settings.arch,
+        tag: &tag,
+    };
     let release_base = match &source.kind {
         SourceKind::Url { .. } => None,
         SourceKind::Github { repo, .. } => Some(format!(
@@ -343,7 +352,9 @@ pub fn resolve_source(source: &Source, version: &str, settings: &Settings) -> Re
     let binary = match (&source.binary, archive) {
         (Some(b), ArchiveKind::TarGz) => Some(template::expand(b, &vars)?),
         (None, ArchiveKind::TarGz) => {
-            return Err(format!("`{file_name}` is an archive: say which file in it is the binary with `source.binary`"))
+            return Err(format!(
+                "`{file_name}` is an archive: say which file in it is the binary with `source.binary`"
+            ))
         }
         (_, ArchiveKind::Raw) => None,
     };
@@ -365,7 +376,9 @@ fn archive_kind(file_name: &str) -> Result<ArchiveKind, String> {
         .iter()
         .any(|ext| lower.ends_with(ext))
     {
-        Err(format!("`{file_name}`: unsupported archive format (supported: .tar.gz, .tgz, or a raw binary)"))
+        Err(format!(
+            "`{file_name}`: unsupported archive format (supported: .tar.gz, .tgz, or a raw binary)"
+        ))
     } else {
         Ok(ArchiveKind::Raw)
     }
@@ -380,10 +393,11 @@ pub fn is_version(s: &str) -> bool {
     };
     let core_ok = !core.is_empty()
         && core.split('.').count() <= 4
-        && core.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    let suffix_ok = suffix.is_none_or(|x| {
-        !x.is_empty() && x.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-    });
+        && core
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let suffix_ok =
+        suffix.is_none_or(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)));
     core_ok && suffix_ok
 }
 
@@ -401,7 +415,12 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err<T>(&self, at: &serde_saphyr::Location, key: impl Into<String>, message: impl Into<String>) -> Result<T, ManifestError> {
+    fn err<T>(
+        &self,
+        at: &serde_saphyr::Location,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Result<T, ManifestError> {
         Err(ManifestError::Invalid {
             path: self.path.to_path_buf(),
             line: at.line(),
@@ -427,7 +446,11 @@ impl Validator<'_> {
         for (name, e) in raw.exporters.value.0 {
             exporters.push(self.exporter(&settings, name, e)?);
         }
-        Ok(Manifest { path: self.path.to_path_buf(), settings, exporters })
+        Ok(Manifest {
+            path: self.path.to_path_buf(),
+            settings,
+            exporters,
+        })
     }
 
     fn abs_path(&self, v: &S<String>, key: &str) -> Result<PathBuf, ManifestError> {
@@ -455,10 +478,18 @@ impl Validator<'_> {
     fn base_url(&self, v: &Option<S<String>>, key: &str, default: &str) -> Result<String, ManifestError> {
         match v {
             None => Ok(default.to_string()),
-            Some(v) if v.value.starts_with("https://") || v.value.starts_with("http://") || v.value.starts_with("file://") => {
+            Some(v)
+                if v.value.starts_with("https://")
+                    || v.value.starts_with("http://")
+                    || v.value.starts_with("file://") =>
+            {
                 Ok(v.value.trim_end_matches('/').to_string())
             }
-            Some(v) => self.err(&v.referenced, key, format!("`{}` is not an http(s):// or file:// URL", v.value)),
+            Some(v) => self.err(
+                &v.referenced,
+                key,
+                format!("`{}` is not an http(s):// or file:// URL", v.value),
+            ),
         }
     }
 
@@ -489,7 +520,11 @@ impl Validator<'_> {
                 return self.err(
                     &v.referenced,
                     "settings.arch",
-                    format!("unknown architecture `{}` (expected one of {})", v.value, template::KNOWN_ARCHES.join(", ")),
+                    format!(
+                        "unknown architecture `{}` (expected one of {})",
+                        v.value,
+                        template::KNOWN_ARCHES.join(", ")
+                    ),
                 );
             }
             s.arch = v.value.clone();
@@ -544,10 +579,7 @@ impl Validator<'_> {
         let unit = match raw.unit {
             None => format!("{}.service", name.value),
             Some(u) => {
-                let stem_ok = u
-                    .value
-                    .strip_suffix(".service")
-                    .is_some_and(is_safe_name);
+                let stem_ok = u.value.strip_suffix(".service").is_some_and(is_safe_name);
                 if !stem_ok {
                     return self.err(
                         &u.referenced,
@@ -560,7 +592,11 @@ impl Validator<'_> {
         };
         let user = match raw.user {
             Some(u) if !is_safe_name(&u.value) => {
-                return self.err(&u.referenced, format!("{key}.user"), format!("`{}` is not a user name", u.value))
+                return self.err(
+                    &u.referenced,
+                    format!("{key}.user"),
+                    format!("`{}` is not a user name", u.value),
+                )
             }
             u => u.map(|u| u.value),
         };
@@ -609,7 +645,11 @@ impl Validator<'_> {
         }
         if let Some(sha) = &raw.sha256 {
             if sha.value.len() != 64 || !sha.value.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return self.err(&sha.referenced, format!("{key}.sha256"), "must be 64 hexadecimal digits");
+                return self.err(
+                    &sha.referenced,
+                    format!("{key}.sha256"),
+                    "must be 64 hexadecimal digits",
+                );
             }
         }
         let kind = if let Some(url) = raw.url {
@@ -625,16 +665,32 @@ impl Validator<'_> {
             SourceKind::Url { url: url.value }
         } else {
             let Some(asset) = raw.asset else {
-                return self.err(&name.referenced, format!("{key}.asset"), "a forge source needs `asset` (the release file name template)");
+                return self.err(
+                    &name.referenced,
+                    format!("{key}.asset"),
+                    "a forge source needs `asset` (the release file name template)",
+                );
             };
             let tag = raw.tag.map(|t| t.value).unwrap_or_else(|| "v{version}".into());
             if let Some(g) = raw.github {
                 if g.value.split('/').count() != 2 {
-                    return self.err(&g.referenced, format!("{key}.github"), format!("`{}` is not `owner/repository`", g.value));
+                    return self.err(
+                        &g.referenced,
+                        format!("{key}.github"),
+                        format!("`{}` is not `owner/repository`", g.value),
+                    );
                 }
-                SourceKind::Github { repo: g.value, tag, asset: asset.value }
+                SourceKind::Github {
+                    repo: g.value,
+                    tag,
+                    asset: asset.value,
+                }
             } else if let Some(g) = raw.gitlab {
-                SourceKind::Gitlab { project: g.value, tag, asset: asset.value }
+                SourceKind::Gitlab {
+                    project: g.value,
+                    tag,
+                    asset: asset.value,
+                }
             } else {
                 unreachable!("exactly one source kind was checked above")
             }
@@ -655,13 +711,21 @@ impl Validator<'_> {
         let mut h = HealthSpec::default();
         if let Some(u) = raw.url {
             if !(u.value.starts_with("http://") || u.value.starts_with("https://")) {
-                return self.err(&u.referenced, format!("{key}.url"), format!("`{}` is not an http(s) URL", u.value));
+                return self.err(
+                    &u.referenced,
+                    format!("{key}.url"),
+                    format!("`{}` is not an http(s) URL", u.value),
+                );
             }
             h.url = Some(u.value);
         }
         if let Some(b) = raw.build_info {
             if h.url.is_none() {
-                return self.err(&b.referenced, format!("{key}.build_info"), "needs `health.url` to scrape");
+                return self.err(
+                    &b.referenced,
+                    format!("{key}.build_info"),
+                    "needs `health.url` to scrape",
+                );
             }
             h.build_info = Some(b.value);
         }
@@ -682,6 +746,12 @@ impl Validator<'_> {
     }
 
     fn err_plain<T>(&self, key: String, message: &str) -> Result<T, ManifestError> {
-        Err(ManifestError::Invalid { path: self.path.to_path_buf(), line: 0, column: 0, key, message: message.into() })
+        Err(ManifestError::Invalid {
+            path: self.path.to_path_buf(),
+            line: 0,
+            column: 0,
+            key,
+            message: message.into(),
+        })
     }
 }

@@ -63,7 +63,11 @@ mod tests {
 
     #[test]
     fn expands_known_placeholders_and_rejects_others() {
-        let v = Vars { version: "1.9.1", arch: "arm64", tag: "v1.9.1" };
+        let v = Vars {
+            version: "1.9.1",
+            arch: "arm64",
+            tag: "v1.9.1",
+        };
         assert_eq!(
             expand("x-{version}.linux-{arch}/{tag}", &v).unwrap(),
             "x-1.9.1.linux-arm64/v1.9.1"

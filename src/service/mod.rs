@@ -122,9 +122,7 @@ pub enum ServiceError {
     },
     #[error("{unit}: process {pid} did not exit after SIGTERM and SIGKILL")]
     StopTimeout { unit: String, pid: u32 },
-    #[error(
-        "{unit}: `{exporter}` cannot name a pid file (letters, digits, `_`, `-`, `.` and `@` only)"
-    )]
+    #[error("{unit}: `{exporter}` cannot name a pid file (letters, digits, `_`, `-`, `.` and `@` only)")]
     BadName { unit: String, exporter: String },
 }
 
@@ -170,9 +168,7 @@ mod tests {
             unit: "node_exporter.service".into(),
             command: "systemctl restart node_exporter.service".into(),
             status: "exit status: 5".into(),
-            stderr:
-                "Failed to restart node_exporter.service: Unit node_exporter.service not found.\n"
-                    .into(),
+            stderr: "Failed to restart node_exporter.service: Unit node_exporter.service not found.\n".into(),
         };
         assert_eq!(
             e.to_string(),
@@ -211,10 +207,7 @@ mod tests {
             n_restarts: 2,
             main_pid: Some(42),
         };
-        assert_eq!(
-            s.to_string(),
-            "active (running), main PID 42, 2 automatic restarts"
-        );
+        assert_eq!(s.to_string(), "active (running), main PID 42, 2 automatic restarts");
         assert!(s.is_active() && !s.is_down());
         assert!(!UnitStatus::unknown().is_active() && !UnitStatus::unknown().is_down());
     }

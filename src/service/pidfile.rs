@@ -33,9 +33,9 @@ impl PidRecord {
     /// `Ok(None)` when there is no pid file.
     pub fn read(path: &Path) -> io::Result<Option<PidRecord>> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("not a pid record: {e}"))
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not a pid record: {e}"))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -93,19 +93,11 @@ pub fn parse_proc_stat(line: &str) -> Option<ProcStat> {
 pub fn read_proc_stat(pid: u32) -> io::Result<Option<ProcStat>> {
     let path = PathBuf::from(format!("/proc/{pid}/stat"));
     match std::fs::read_to_string(&path) {
-        Ok(s) => parse_proc_stat(&s).map(Some).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("cannot parse {}", path.display()),
-            )
-        }),
+        Ok(s) => parse_proc_stat(&s)
+            .map(Some)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("cannot parse {}", path.display()))),
         // ESRCH can show up when the process goes away mid-read.
-        Err(e)
-            if e.kind() == io::ErrorKind::NotFound
-                || e.raw_os_error() == Some(nix::libc::ESRCH) =>
-        {
-            Ok(None)
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(nix::libc::ESRCH) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -198,9 +190,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.pid");
         std::fs::write(&p, b"12 34").unwrap();
-        assert_eq!(
-            PidRecord::read(&p).unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
+        assert_eq!(PidRecord::read(&p).unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 }

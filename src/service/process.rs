@@ -75,11 +75,7 @@ impl ProcessManager {
         }
     }
 
-    fn io_err(
-        spec: &ServiceSpec,
-        action: &str,
-        path: &Path,
-    ) -> impl FnOnce(std::io::Error) -> ServiceError {
+    fn io_err(spec: &ServiceSpec, action: &str, path: &Path) -> impl FnOnce(std::io::Error) -> ServiceError {
         let unit = spec.unit.clone();
         let action = action.to_string();
         let path = path.to_path_buf();
@@ -116,9 +112,9 @@ impl ProcessManager {
             .collect::<Vec<_>>()
             .join(" ");
         let _ = writeln!(log, "--- exporterctl: starting {command_line}");
-        let log_err =
-            log.try_clone()
-                .map_err(Self::io_err(spec, "cannot open log file", &log_path))?;
+        let log_err = log
+            .try_clone()
+            .map_err(Self::io_err(spec, "cannot open log file", &log_path))?;
 
         let mut cmd = Command::new(&spec.exec);
         cmd.args(&spec.args)
@@ -131,11 +127,7 @@ impl ProcessManager {
         // parent; it detaches the child from our session and terminal so it
         // outlives exporterctl and gets no SIGHUP/SIGINT meant for us.
         unsafe {
-            cmd.pre_exec(|| {
-                nix::unistd::setsid()
-                    .map(drop)
-                    .map_err(std::io::Error::from)
-            });
+            cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
         }
         let child = cmd.spawn().map_err(|source| ServiceError::Spawn {
             unit: spec.unit.clone(),

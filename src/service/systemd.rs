@@ -96,9 +96,7 @@ impl ServiceManager for SystemdManager {
         // Asks the manager itself, so this also proves it is reachable.
         match self.run("systemd", &["show", "-p", "Version", "--value"]) {
             Ok(_) => Ok(()),
-            Err(e) => Err(ServiceError::NotBooted {
-                reason: e.to_string(),
-            }),
+            Err(e) => Err(ServiceError::NotBooted { reason: e.to_string() }),
         }
     }
 
@@ -330,9 +328,6 @@ exit 0
         m.stop(&spec("a b;touch pwned.service")).unwrap();
         assert!(!std::path::Path::new("pwned.service").exists());
         let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
-        assert_eq!(
-            calls.trim(),
-            "--no-ask-password stop a b;touch pwned.service"
-        );
+        assert_eq!(calls.trim(), "--no-ask-password stop a b;touch pwned.service");
     }
 }

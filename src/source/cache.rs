@@ -66,9 +66,7 @@ impl DownloadCache {
     pub fn temp(&self) -> io::Result<TempDownload> {
         fsutil::create_dir_all_durable(&self.dir)?;
         let n = next_temp_number();
-        let path = self
-            .dir
-            .join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
+        let path = self.dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -110,10 +108,7 @@ impl DownloadCache {
         }
         if removed > 0 {
             fsutil::fsync_dir(&self.dir)?;
-            tracing::info!(
-                "removed {removed} partial download(s) from {}",
-                self.dir.display()
-            );
+            tracing::info!("removed {removed} partial download(s) from {}", self.dir.display());
         }
         Ok(removed)
     }
@@ -240,10 +235,7 @@ mod tests {
         t.reset().unwrap();
         t.write(b"hello").unwrap();
         let hex = t.finish_hash().unwrap();
-        assert_eq!(
-            hex,
-            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-        );
+        assert_eq!(hex, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
         t.commit(&cache.path_for(&hex)).unwrap();
         let (p, size) = cache.lookup(&hex).unwrap().unwrap();
         assert_eq!(size, 5);

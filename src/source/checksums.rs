@@ -108,19 +108,13 @@ mod tests {
     #[test]
     fn text_mode_line() {
         let text = format!("{A}  node_exporter-1.9.1.linux-amd64.tar.gz\n");
-        assert_eq!(
-            lookup(&text, "node_exporter-1.9.1.linux-amd64.tar.gz").unwrap(),
-            A
-        );
+        assert_eq!(lookup(&text, "node_exporter-1.9.1.linux-amd64.tar.gz").unwrap(), A);
     }
 
     #[test]
     fn binary_mode_line() {
         let text = format!("{B} *php-fpm_exporter_2.2.0_linux_amd64.tar.gz\n");
-        assert_eq!(
-            lookup(&text, "php-fpm_exporter_2.2.0_linux_amd64.tar.gz").unwrap(),
-            B
-        );
+        assert_eq!(lookup(&text, "php-fpm_exporter_2.2.0_linux_amd64.tar.gz").unwrap(), B);
     }
 
     #[test]
@@ -144,14 +138,8 @@ mod tests {
              {B}  node_exporter-1.9.1.linux-amd64.tar.gz\n\
              {C}  node_exporter-1.9.1.linux-armv7.tar.gz\n"
         );
-        assert_eq!(
-            lookup(&text, "node_exporter-1.9.1.linux-amd64.tar.gz").unwrap(),
-            B
-        );
-        assert_eq!(
-            lookup(&text, "node_exporter-1.9.1.linux-armv7.tar.gz").unwrap(),
-            C
-        );
+        assert_eq!(lookup(&text, "node_exporter-1.9.1.linux-amd64.tar.gz").unwrap(), B);
+        assert_eq!(lookup(&text, "node_exporter-1.9.1.linux-armv7.tar.gz").unwrap(), C);
     }
 
     #[test]

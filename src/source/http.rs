@@ -81,15 +81,10 @@ pub fn is_loopback_host(host: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") {
         return true;
     }
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     match bare.parse::<IpAddr>() {
         Ok(IpAddr::V4(v4)) => v4.is_loopback(),
-        Ok(IpAddr::V6(v6)) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
+        Ok(IpAddr::V6(v6)) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
         Err(_) => false,
     }
 }
@@ -115,9 +110,10 @@ pub enum Allowed {
 pub fn check_url(url: &str, allow_http: bool) -> Result<Allowed, PolicyViolation> {
     let parsed = Url::parse(url).map_err(|e| PolicyViolation::Bad(format!("invalid URL: {e}")))?;
     if parsed.scheme() == "file" {
-        return parsed.to_file_path().map(Allowed::File).map_err(|()| {
-            PolicyViolation::Bad("file:// URL is not an absolute local path".into())
-        });
+        return parsed
+            .to_file_path()
+            .map(Allowed::File)
+            .map_err(|()| PolicyViolation::Bad("file:// URL is not an absolute local path".into()));
     }
     check_remote(&parsed, allow_http)?;
     Ok(Allowed::Remote(parsed))
@@ -134,17 +130,13 @@ pub fn check_remote(url: &Url, allow_http: bool) -> Result<(), PolicyViolation> 
         "https" => Ok(()),
         "http" if allow_http || is_loopback_host(host) => Ok(()),
         "http" => Err(PolicyViolation::InsecureHttp),
-        other => Err(PolicyViolation::Bad(format!(
-            "unsupported URL scheme `{other}`"
-        ))),
+        other => Err(PolicyViolation::Bad(format!("unsupported URL scheme `{other}`"))),
     }
 }
 
 /// Same scheme, host and port: credentials may be sent along a redirect only then.
 fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host_str() == b.host_str()
-        && a.port_or_known_default() == b.port_or_known_default()
+    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// The URL without user info (password) and without a query string, for logs.
@@ -282,10 +274,9 @@ impl Http {
                         continue;
                     }
                     None => {
-                        return Err(AttemptError::Fatal(ctx.http(
-                            status.as_u16(),
-                            " (redirect without a usable Location)".into(),
-                        )))
+                        return Err(AttemptError::Fatal(
+                            ctx.http(status.as_u16(), " (redirect without a usable Location)".into()),
+                        ))
                     }
                 }
             }
@@ -306,8 +297,8 @@ fn build_headers(ctx: &Ctx<'_>, headers: &SecretHeaders) -> Result<HeaderMap, Fe
         let n = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| ctx.transport(format!("invalid header name `{name}`")))?;
         // Never echo the value: it may be a token.
-        let mut v = HeaderValue::from_str(value)
-            .map_err(|_| ctx.transport(format!("invalid value for header `{name}`")))?;
+        let mut v =
+            HeaderValue::from_str(value).map_err(|_| ctx.transport(format!("invalid value for header `{name}`")))?;
         v.set_sensitive(true);
         map.append(n, v);
     }
@@ -326,10 +317,7 @@ fn classify_status(ctx: &Ctx<'_>, resp: &Response) -> AttemptError {
         let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok());
         return AttemptError::Fatal(ctx.rate_limited(reset));
     }
-    let reason = status
-        .canonical_reason()
-        .map(|r| format!(" {r}"))
-        .unwrap_or_default();
+    let reason = status.canonical_reason().map(|r| format!(" {r}")).unwrap_or_default();
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         let retry_after = h
             .get(RETRY_AFTER)
@@ -417,36 +405,21 @@ mod tests {
             check_url("ftp://example.com/a", true),
             Err(PolicyViolation::Bad(_))
         ));
-        assert!(matches!(
-            check_url("not a url", true),
-            Err(PolicyViolation::Bad(_))
-        ));
+        assert!(matches!(check_url("not a url", true), Err(PolicyViolation::Bad(_))));
     }
 
     #[test]
     fn redirect_targets_cannot_be_files() {
         let u = Url::parse("file:///etc/passwd").unwrap();
-        assert!(matches!(
-            check_remote(&u, true),
-            Err(PolicyViolation::Bad(_))
-        ));
+        assert!(matches!(check_remote(&u, true), Err(PolicyViolation::Bad(_))));
     }
 
     #[test]
     fn origins() {
         let a = Url::parse("https://api.github.com/x").unwrap();
-        assert!(same_origin(
-            &a,
-            &Url::parse("https://api.github.com:443/y").unwrap()
-        ));
-        assert!(!same_origin(
-            &a,
-            &Url::parse("https://objects.github.com/x").unwrap()
-        ));
-        assert!(!same_origin(
-            &a,
-            &Url::parse("http://api.github.com/x").unwrap()
-        ));
+        assert!(same_origin(&a, &Url::parse("https://api.github.com:443/y").unwrap()));
+        assert!(!same_origin(&a, &Url::parse("https://objects.github.com/x").unwrap()));
+        assert!(!same_origin(&a, &Url::parse("http://api.github.com/x").unwrap()));
     }
 
     #[test]

@@ -70,7 +70,9 @@ pub enum FetchError {
         version: String,
         url: String,
     },
-    #[error("{exporter} {version}: sha256 mismatch for {url}: expected {expected}, got {actual} (from {expected_from})")]
+    #[error(
+        "{exporter} {version}: sha256 mismatch for {url}: expected {expected}, got {actual} (from {expected_from})"
+    )]
     ChecksumMismatch {
         exporter: String,
         version: String,
@@ -248,11 +250,7 @@ pub struct TextRequest {
 }
 
 impl TextRequest {
-    pub fn new(
-        exporter: impl Into<String>,
-        version: impl Into<String>,
-        url: impl Into<String>,
-    ) -> Self {
+    pub fn new(exporter: impl Into<String>, version: impl Into<String>, url: impl Into<String>) -> Self {
         TextRequest {
             exporter: exporter.into(),
             version: version.into(),
@@ -365,10 +363,7 @@ fn without_password(url: &str) -> String {
 /// The last path segment of a URL, for messages and progress bars.
 fn file_name_of(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
-    path.rsplit('/')
-        .find(|s| !s.is_empty())
-        .unwrap_or(path)
-        .to_string()
+    path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(path).to_string()
 }
 
 pub struct Fetcher {
@@ -458,8 +453,7 @@ impl Fetcher {
         let memo: ChecksumMemo = Mutex::new(HashMap::new());
         let workers = self.parallelism.clamp(1, reqs.len().max(1));
         let next = AtomicUsize::new(0);
-        let mut results: Vec<Option<Result<Fetched, FetchError>>> =
-            reqs.iter().map(|_| None).collect();
+        let mut results: Vec<Option<Result<Fetched, FetchError>>> = reqs.iter().map(|_| None).collect();
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..workers)
                 .map(|_| {
@@ -490,8 +484,7 @@ impl Fetcher {
             .zip(reqs)
             .map(|(r, req)| {
                 r.unwrap_or_else(|| {
-                    Err(Ctx::new(&req.exporter, &req.version, &req.url)
-                        .transport("no result (internal error)".into()))
+                    Err(Ctx::new(&req.exporter, &req.version, &req.url).transport("no result (internal error)".into()))
                 })
             })
             .collect()
@@ -522,12 +515,10 @@ impl Fetcher {
                 with_retries(&self.retry, &what, |_| {
                     let resp = self.http.get(&ctx, &url, req.allow_http, &req.headers)?;
                     read_capped(resp).map_err(|e| match e {
-                        Capped::TooBig => AttemptError::Fatal(
-                            ctx.transport(format!("larger than {MAX_TEXT_BYTES} bytes")),
-                        ),
-                        Capped::Io(e) => {
-                            AttemptError::retry(ctx.transport(format!("reading the response: {e}")))
+                        Capped::TooBig => {
+                            AttemptError::Fatal(ctx.transport(format!("larger than {MAX_TEXT_BYTES} bytes")))
                         }
+                        Capped::Io(e) => AttemptError::retry(ctx.transport(format!("reading the response: {e}"))),
                     })
                 })?
             }
@@ -572,11 +563,7 @@ impl Fetcher {
 
     /// The expected digest (lower-case hex) and where it comes from, or
     /// `None` for an unverified download.
-    fn expected_sha256(
-        &self,
-        req: &FetchRequest,
-        memo: &ChecksumMemo,
-    ) -> Result<Option<(String, String)>, FetchError> {
+    fn expected_sha256(&self, req: &FetchRequest, memo: &ChecksumMemo) -> Result<Option<(String, String)>, FetchError> {
         let pinned = |value: &str, from: &str| {
             let v = value.trim();
             if checksums::is_sha256_hex(v) {
@@ -605,27 +592,20 @@ impl Fetcher {
                         checksums_url,
                         file_name: file_name.clone(),
                     }),
-                    Err(checksums::LookupError::Conflict { first, second }) => {
-                        Err(FetchError::ChecksumConflict {
-                            exporter: req.exporter.clone(),
-                            version: req.version.clone(),
-                            checksums_url,
-                            file_name: file_name.clone(),
-                            first,
-                            second,
-                        })
-                    }
+                    Err(checksums::LookupError::Conflict { first, second }) => Err(FetchError::ChecksumConflict {
+                        exporter: req.exporter.clone(),
+                        version: req.version.clone(),
+                        checksums_url,
+                        file_name: file_name.clone(),
+                        first,
+                        second,
+                    }),
                 }
             }
         }
     }
 
-    fn checksum_text(
-        &self,
-        req: &FetchRequest,
-        url: &str,
-        memo: &ChecksumMemo,
-    ) -> Result<String, FetchError> {
+    fn checksum_text(&self, req: &FetchRequest, url: &str, memo: &ChecksumMemo) -> Result<String, FetchError> {
         let slot = {
             let mut map = memo.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(map.entry(url.to_string()).or_default())
@@ -655,12 +635,10 @@ impl Fetcher {
         name: &str,
     ) -> Result<Fetched, FetchError> {
         let started = Instant::now();
-        let mut tmp = self.cache.temp().map_err(|e| {
-            ctx.io(
-                format!("creating a temp file in {}", self.cache.dir().display()),
-                e,
-            )
-        })?;
+        let mut tmp = self
+            .cache
+            .temp()
+            .map_err(|e| ctx.io(format!("creating a temp file in {}", self.cache.dir().display()), e))?;
         let bar = progress.bar(name);
         if !progress.uses_bars() {
             tracing::info!("downloading {}", ctx.url);
@@ -675,8 +653,7 @@ impl Fetcher {
             }
             match allowed {
                 Allowed::File(path) => {
-                    let f = std::fs::File::open(path)
-                        .map_err(|e| AttemptError::Fatal(open_error(ctx, path, e)))?;
+                    let f = std::fs::File::open(path).map_err(|e| AttemptError::Fatal(open_error(ctx, path, e)))?;
                     bar.start(f.metadata().ok().map(|m| m.len()));
                     stream(f, &mut tmp, &mut buf, &bar, ctx, false)
                 }
@@ -691,9 +668,7 @@ impl Fetcher {
             bar.fail("failed");
             return Err(e);
         }
-        let actual = tmp
-            .finish_hash()
-            .map_err(|e| ctx.io("writing the temp file", e))?;
+        let actual = tmp.finish_hash().map_err(|e| ctx.io("writing the temp file", e))?;
         if let Some((want, from)) = expected {
             if *want != actual {
                 bar.fail("sha256 mismatch");
@@ -753,10 +728,9 @@ fn stream(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if remote => {
-                return Err(AttemptError::retry(ctx.transport(format!(
-                    "connection broken after {} bytes: {e}",
-                    tmp.size()
-                ))))
+                return Err(AttemptError::retry(
+                    ctx.transport(format!("connection broken after {} bytes: {e}", tmp.size())),
+                ))
             }
             Err(e) => return Err(AttemptError::Fatal(ctx.io("reading", e))),
         };
@@ -773,9 +747,7 @@ enum Capped {
 
 fn read_capped(r: impl Read) -> Result<Vec<u8>, Capped> {
     let mut out = Vec::new();
-    r.take(MAX_TEXT_BYTES + 1)
-        .read_to_end(&mut out)
-        .map_err(Capped::Io)?;
+    r.take(MAX_TEXT_BYTES + 1).read_to_end(&mut out).map_err(Capped::Io)?;
     if out.len() as u64 > MAX_TEXT_BYTES {
         return Err(Capped::TooBig);
     }
@@ -800,10 +772,7 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            without_password("https://u:pw@h/a"),
-            "https://u:redacted@h/a"
-        );
+        assert_eq!(without_password("https://u:pw@h/a"), "https://u:redacted@h/a");
         assert_eq!(without_password("https://h/a?x=1"), "https://h/a?x=1");
     }
 

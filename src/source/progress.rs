@@ -40,9 +40,9 @@ impl Progress {
     pub fn bar(&self, name: &str) -> Bar {
         let pb = self.multi.as_ref().map(|m| {
             let pb = m.add(ProgressBar::no_length());
-            if let Ok(style) = ProgressStyle::with_template(
-                "{prefix:.bold} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
-            ) {
+            if let Ok(style) =
+                ProgressStyle::with_template("{prefix:.bold} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}")
+            {
                 pb.set_style(style);
             }
             pb.set_prefix(name.to_string());

@@ -28,9 +28,7 @@ pub struct TempTree {
 
 impl TempTree {
     pub fn new(tmp_dir: &Path) -> io::Result<TempTree> {
-        let dir = tempfile::Builder::new()
-            .prefix("add-")
-            .tempdir_in(tmp_dir)?;
+        let dir = tempfile::Builder::new().prefix("add-").tempdir_in(tmp_dir)?;
         Ok(TempTree {
             path: dir.keep(),
             armed: true,
@@ -94,10 +92,7 @@ pub fn normalise_below(root: &Path) -> io::Result<u64> {
         } else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "{} is neither a file, a directory nor a symlink",
-                    path.display()
-                ),
+                format!("{} is neither a file, a directory nor a symlink", path.display()),
             ));
         }
     }

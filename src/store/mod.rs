@@ -202,8 +202,7 @@ impl Store {
             max_expanded: MAX_EXPANDED_SIZE,
         };
         for d in [&store.dir, &store.meta_dir, &store.tmp_dir] {
-            fsutil::create_dir_all_durable(d)
-                .map_err(io_err(format!("creating {}", d.display())))?;
+            fsutil::create_dir_all_durable(d).map_err(io_err(format!("creating {}", d.display())))?;
         }
         Ok(store)
     }
@@ -234,10 +233,8 @@ impl Store {
         check_part("version", req.version)?;
         let rest = format!("{}-{}", req.name, req.version);
         check_part("store name", &rest)?;
-        let tmp = install::TempTree::new(&self.tmp_dir).map_err(io_err(format!(
-            "creating a temp dir in {}",
-            self.tmp_dir.display()
-        )))?;
+        let tmp = install::TempTree::new(&self.tmp_dir)
+            .map_err(io_err(format!("creating a temp dir in {}", self.tmp_dir.display())))?;
         let unpacked = match (req.kind, req.binary) {
             (ArchiveKind::TarGz, Some(binary)) => {
                 unpack::tar_gz(req.archive, binary, req.name, tmp.path(), self.max_expanded)?
@@ -249,9 +246,7 @@ impl Store {
                     hint: "; no path of the binary inside the archive was given".into(),
                 })
             }
-            (ArchiveKind::Raw, _) => {
-                unpack::raw(req.archive, req.name, tmp.path(), self.max_expanded)?
-            }
+            (ArchiveKind::Raw, _) => unpack::raw(req.archive, req.name, tmp.path(), self.max_expanded)?,
         };
         let hash = unpacked.hash.to_hex();
         self.install(tmp, &hash, &rest, |sp, size| StoreMeta {
@@ -282,10 +277,8 @@ impl Store {
         build: &mut dyn FnMut(&Path) -> io::Result<()>,
     ) -> Result<StorePath, StoreError> {
         check_part("store name", rest)?;
-        let tmp = install::TempTree::new(&self.tmp_dir).map_err(io_err(format!(
-            "creating a temp dir in {}",
-            self.tmp_dir.display()
-        )))?;
+        let tmp = install::TempTree::new(&self.tmp_dir)
+            .map_err(io_err(format!("creating a temp dir in {}", self.tmp_dir.display())))?;
         build(tmp.path()).map_err(io_err(format!(
             "building store tree `{rest}` in {}",
             tmp.path().display()
@@ -326,11 +319,9 @@ impl Store {
         if self.is_valid(&sp) {
             return Ok(sp); // identical content is already there; `tmp` is removed
         }
-        let size = install::normalise_below(tmp.path())
-            .map_err(io_err(format!("normalising {}", tmp.path().display())))?;
-        let _guard = INSTALL
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let size =
+            install::normalise_below(tmp.path()).map_err(io_err(format!("normalising {}", tmp.path().display())))?;
+        let _guard = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if self.is_valid(&sp) {
             return Ok(sp);
         }
@@ -339,8 +330,7 @@ impl Store {
             // A directory without metadata: the leftover of an interrupted add
             // or delete. Ours is complete and fsynced, so replace it.
             tracing::warn!(path = %dest.display(), "replacing a store directory that has no metadata (an interrupted add)");
-            fsutil::remove_tree(&dest)
-                .map_err(io_err(format!("removing leftover {}", dest.display())))?;
+            fsutil::remove_tree(&dest).map_err(io_err(format!("removing leftover {}", dest.display())))?;
         }
         install::rename_noreplace(tmp.path(), &dest).map_err(io_err(format!(
             "renaming {} to {}",
@@ -359,16 +349,14 @@ impl Store {
         })?;
         bytes.push(b'\n');
         let meta_path = self.meta_path(&sp);
-        fsutil::write_atomic(&meta_path, &bytes)
-            .map_err(io_err(format!("writing {}", meta_path.display())))?;
+        fsutil::write_atomic(&meta_path, &bytes).map_err(io_err(format!("writing {}", meta_path.display())))?;
         tracing::debug!(store_path = %sp, size, "added to the store");
         Ok(sp)
     }
 
     /// Valid = directory present and its metadata record present.
     pub fn is_valid(&self, sp: &StorePath) -> bool {
-        self.meta_path(sp).is_file()
-            && fs::symlink_metadata(self.path_of(sp)).is_ok_and(|m| m.is_dir())
+        self.meta_path(sp).is_file() && fs::symlink_metadata(self.path_of(sp)).is_ok_and(|m| m.is_dir())
     }
 
     /// The metadata record of `sp`, if it has one.
@@ -385,12 +373,7 @@ impl Store {
     }
 
     /// A valid release path previously added from exactly this origin.
-    pub fn find_release(
-        &self,
-        name: &str,
-        version: &str,
-        origin_url: &str,
-    ) -> Result<Option<StorePath>, StoreError> {
+    pub fn find_release(&self, name: &str, version: &str, origin_url: &str) -> Result<Option<StorePath>, StoreError> {
         for m in self.list()? {
             if m.kind == EntryKind::Release
                 && m.name == name
@@ -407,8 +390,7 @@ impl Store {
     /// cannot be read or parsed is skipped with a warning (`verify` reports it).
     pub fn list(&self) -> Result<Vec<StoreMeta>, StoreError> {
         let mut out = Vec::new();
-        let entries = fs::read_dir(&self.meta_dir)
-            .map_err(io_err(format!("listing {}", self.meta_dir.display())))?;
+        let entries = fs::read_dir(&self.meta_dir).map_err(io_err(format!("listing {}", self.meta_dir.display())))?;
         for entry in entries {
             let entry = entry.map_err(io_err(format!("listing {}", self.meta_dir.display())))?;
             let file_name = entry.file_name();
@@ -462,16 +444,14 @@ impl Store {
     /// its files; returns bytes freed (regular-file content, as `StoreMeta::size`).
     pub fn delete(&self, sp: &StorePath) -> Result<u64, StoreError> {
         let path = self.path_of(sp);
-        let size = install::content_size(&path)
-            .map_err(io_err(format!("measuring {}", path.display())))?;
+        let size = install::content_size(&path).map_err(io_err(format!("measuring {}", path.display())))?;
         let meta_path = self.meta_path(sp);
         match fs::remove_file(&meta_path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(format!("removing {}", meta_path.display()))(e)),
         }
-        fsutil::fsync_dir(&self.meta_dir)
-            .map_err(io_err(format!("syncing {}", self.meta_dir.display())))?;
+        fsutil::fsync_dir(&self.meta_dir).map_err(io_err(format!("syncing {}", self.meta_dir.display())))?;
         fsutil::remove_tree(&path).map_err(io_err(format!("removing {}", path.display())))?;
         fsutil::fsync_dir(&self.dir).map_err(io_err(format!("syncing {}", self.dir.display())))?;
         Ok(size)
@@ -492,9 +472,7 @@ impl Store {
             }
             Ok(v)
         };
-        let remove = |p: &Path| {
-            fsutil::remove_tree(p).map_err(io_err(format!("removing leftover {}", p.display())))
-        };
+        let remove = |p: &Path| fsutil::remove_tree(p).map_err(io_err(format!("removing leftover {}", p.display())));
 
         for (_, path) in list(&self.tmp_dir)? {
             remove(&path)?;

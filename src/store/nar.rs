@@ -122,10 +122,7 @@ fn node(h: &mut blake3::Hasher, path: &Path) -> io::Result<()> {
         };
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!(
-                "{} is {what}, which a store tree cannot hold",
-                path.display()
-            ),
+            format!("{} is {what}, which a store tree cannot hold", path.display()),
         ));
     }
     Ok(())
@@ -203,10 +200,7 @@ mod tests {
         bytes.push(b'l');
         s(&mut bytes, b"bin/x");
 
-        assert_eq!(
-            hash_tree(&root).unwrap(),
-            blake3::hash(&bytes).to_hex().to_string()
-        );
+        assert_eq!(hash_tree(&root).unwrap(), blake3::hash(&bytes).to_hex().to_string());
     }
 
     /// The worked example of `store-layout/README.md` (keep them in step).
@@ -216,8 +210,7 @@ mod tests {
         fs::create_dir(t.path().join("bin")).unwrap();
         fs::write(t.path().join("bin/hello"), b"hi\n").unwrap();
         set_mode(&t.path().join("bin/hello"), 0o555);
-        let hex =
-            "13000000000000006578706f7274657263746c2d747265652d763164010000000000000003000000\
+        let hex = "13000000000000006578706f7274657263746c2d747265652d763164010000000000000003000000\
                    0000000062696e640100000000000000050000000000000068656c6c6f7803000000000000006869\
                    0a";
         let bytes: Vec<u8> = (0..hex.len() / 2)
@@ -258,10 +251,7 @@ mod tests {
         let mut h = blake3::Hasher::new();
         release_prefix(&mut h, "tool", content.len() as u64);
         h.update(&content);
-        assert_eq!(
-            h.finalize().to_hex().to_string(),
-            hash_tree(t.path()).unwrap()
-        );
+        assert_eq!(h.finalize().to_hex().to_string(), hash_tree(t.path()).unwrap());
     }
 
     #[test]

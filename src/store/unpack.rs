@@ -26,13 +26,7 @@ pub struct Unpacked {
 
 /// Unpacks the binary at `binary` (a path inside the archive) from the gzipped
 /// tar `archive` into `dest/bin/<name>`, checking every entry.
-pub fn tar_gz(
-    archive: &Path,
-    binary: &str,
-    name: &str,
-    dest: &Path,
-    limit: u64,
-) -> Result<Unpacked, StoreError> {
+pub fn tar_gz(archive: &Path, binary: &str, name: &str, dest: &Path, limit: u64) -> Result<Unpacked, StoreError> {
     let label = archive.display().to_string();
     let want = match normalise(binary.as_bytes()) {
         Ok(c) if !c.is_empty() => c.join(&b'/'),
@@ -58,9 +52,7 @@ pub fn tar_gz(
     let mut tar = tar::Archive::new(capped);
     let mut check = Checker::new(&label, limit);
     let mut result: Option<Unpacked> = None;
-    let entries = tar
-        .entries()
-        .map_err(|e| check.stream_error(e, &exceeded))?;
+    let entries = tar.entries().map_err(|e| check.stream_error(e, &exceeded))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| check.stream_error(e, &exceeded))?;
         let key = check.entry(&entry)?;
@@ -76,11 +68,7 @@ pub fn tar_gz(
             let target = entry
                 .link_name_bytes()
                 .map(|t| String::from_utf8_lossy(&t).into_owned());
-            let what = if kind.is_symlink() {
-                "symlink"
-            } else {
-                "hard link"
-            };
+            let what = if kind.is_symlink() { "symlink" } else { "hard link" };
             return Err(check.bad(
                 &shown,
                 &format!(
@@ -123,21 +111,15 @@ pub fn tar_gz(
 /// on the way.
 pub fn raw(archive: &Path, name: &str, dest: &Path, limit: u64) -> Result<Unpacked, StoreError> {
     let label = archive.display().to_string();
-    let mut file =
-        File::open(archive).map_err(|e| io_err(format!("opening download {label}"), e))?;
+    let mut file = File::open(archive).map_err(|e| io_err(format!("opening download {label}"), e))?;
     let size = file
         .metadata()
         .map_err(|e| io_err(format!("reading {label}"), e))?
         .len();
     if size > limit {
-        return Err(StoreError::TooLarge {
-            archive: label,
-            limit,
-        });
+        return Err(StoreError::TooLarge { archive: label, limit });
     }
-    write_binary(&mut file, size, name, dest, |e| {
-        io_err(format!("reading {label}"), e)
-    })
+    write_binary(&mut file, size, name, dest, |e| io_err(format!("reading {label}"), e))
 }
 
 /// Creates `dest/bin/<name>` (mode 0700, normalised later) and streams exactly
@@ -406,10 +388,7 @@ mod tests {
 
     #[test]
     fn normalise_drops_dots_and_refuses_escapes() {
-        assert_eq!(
-            normalise(b"./a//b/./c/").unwrap(),
-            vec![&b"a"[..], b"b", b"c"]
-        );
+        assert_eq!(normalise(b"./a//b/./c/").unwrap(), vec![&b"a"[..], b"b", b"c"]);
         assert!(normalise(b"./").unwrap().is_empty());
         assert!(normalise(b"/etc/passwd").is_err());
         assert!(normalise(b"a/../../b").is_err());

@@ -35,7 +35,10 @@ pub enum EngineError {
 }
 
 fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
-    move |source| EngineError::Io { context: context.to_string(), source }
+    move |source| EngineError::Io {
+        context: context.to_string(),
+        source,
+    }
 }
 
 /// What the engine tells the person at the terminal, and asks them.
@@ -197,7 +200,10 @@ impl Engine<'_> {
             Some(f) => f.clone(),
             None => profile::build_farm(self.store, &live_state)?,
         };
-        let mut live = Live { state: live_state, farm: live_farm };
+        let mut live = Live {
+            state: live_state,
+            farm: live_farm,
+        };
         let order: Vec<String> = target
             .exporters
             .iter()
@@ -238,7 +244,8 @@ impl Engine<'_> {
         for s in &mut record.steps {
             if s.status == StepStatus::Pending {
                 s.status = StepStatus::Skipped;
-                s.reason.get_or_insert_with(|| "not attempted: an earlier step failed (--atomic)".into());
+                s.reason
+                    .get_or_insert_with(|| "not attempted: an earlier step failed (--atomic)".into());
             }
         }
         record.current_step = None;
@@ -377,7 +384,10 @@ impl Engine<'_> {
                 }
             }
         }
-        *live = Live { state: from.clone(), farm: from_farm };
+        *live = Live {
+            state: from.clone(),
+            farm: from_farm,
+        };
         self.save(record)
     }
 
@@ -406,7 +416,12 @@ impl Engine<'_> {
         } else if live.state.exporters.is_empty() && record.from_generation.is_none() {
             // Nothing was ever achieved (a first switch whose every step failed).
             let _ = std::fs::remove_file(profiles.system_link());
-        } else if let Some(n) = generations.list()?.iter().find(|g| g.switch_id == record.id).map(|g| g.number) {
+        } else if let Some(n) = generations
+            .list()?
+            .iter()
+            .find(|g| g.switch_id == record.id)
+            .map(|g| g.number)
+        {
             // Resuming a switch that had already recorded its generation.
             profiles.link_generation(n, &live.farm)?;
             profiles.flip_to_generation(n)?;

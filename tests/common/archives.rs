@@ -52,14 +52,7 @@ impl ArchiveBuilder {
     }
 
     /// A well-formed entry through the `tar` crate's checked setters.
-    fn checked(
-        &mut self,
-        path: &str,
-        kind: EntryType,
-        mode: u32,
-        data: &[u8],
-        link: Option<&str>,
-    ) -> &mut Self {
+    fn checked(&mut self, path: &str, kind: EntryType, mode: u32, data: &[u8], link: Option<&str>) -> &mut Self {
         let mut h = Header::new_gnu();
         h.set_entry_type(kind);
         h.set_mode(mode);
@@ -92,14 +85,7 @@ impl ArchiveBuilder {
 
     /// Any header at all: `name` and `link` bytes are copied in unchecked,
     /// `size` is written as is even if `data` is shorter (a lying header).
-    pub fn raw(
-        &mut self,
-        name: &[u8],
-        kind: EntryType,
-        size: u64,
-        link: &[u8],
-        data: &[u8],
-    ) -> &mut Self {
+    pub fn raw(&mut self, name: &[u8], kind: EntryType, size: u64, link: &[u8], data: &[u8]) -> &mut Self {
         let mut h = Header::new_gnu();
         {
             let old = h.as_old_mut();
@@ -124,20 +110,8 @@ impl ArchiveBuilder {
     pub fn long_name_file(&mut self, long_name: &[u8], data: &[u8]) -> &mut Self {
         let mut name = long_name.to_vec();
         name.push(0);
-        self.raw(
-            b"././@LongLink",
-            EntryType::GNULongName,
-            name.len() as u64,
-            b"",
-            &name,
-        );
-        self.raw(
-            b"placeholder",
-            EntryType::Regular,
-            data.len() as u64,
-            b"",
-            data,
-        )
+        self.raw(b"././@LongLink", EntryType::GNULongName, name.len() as u64, b"", &name);
+        self.raw(b"placeholder", EntryType::Regular, data.len() as u64, b"", data)
     }
 
     /// The gzipped archive.

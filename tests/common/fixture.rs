@@ -72,12 +72,20 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Fixture {
     pub fn new() -> Fixture {
-        Fixture { dir: tempfile::tempdir().unwrap(), server: ReleaseServer::start(), sums: Default::default() }
+        Fixture {
+            dir: tempfile::tempdir().unwrap(),
+            server: ReleaseServer::start(),
+            sums: Default::default(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -103,7 +111,8 @@ impl Fixture {
         // A line for another architecture first: the right one must be picked.
         let sums = format!("{}  {name}-{version}.linux-arm64.tar.gz\n{line}", "ab".repeat(32));
         self.sums.insert((name.to_string(), version.to_string()), sums.clone());
-        self.server.add_file(&format!("{base}/sha256sums.txt"), sums.into_bytes());
+        self.server
+            .add_file(&format!("{base}/sha256sums.txt"), sums.into_bytes());
     }
 
     /// A manifest entry for the test exporter `name` at `version` on `port`.
@@ -143,7 +152,10 @@ impl Fixture {
 
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(EXE);
-        cmd.arg("--root").arg(self.root()).args(args).env_remove("EXPORTERCTL_CRASH_AT");
+        cmd.arg("--root")
+            .arg(self.root())
+            .args(args)
+            .env_remove("EXPORTERCTL_CRASH_AT");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -159,7 +171,11 @@ impl Fixture {
         let out = self.run(args);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "exporterctl {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "exporterctl {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
         stdout
     }
 
@@ -181,7 +197,12 @@ impl Fixture {
         for e in rd {
             let p = e.unwrap().path();
             let target = std::fs::canonicalize(&p).unwrap_or_else(|err| panic!("{} dangles: {err}", p.display()));
-            assert!(target.starts_with(self.state().canonicalize().unwrap().join("store")), "{} -> {}", p.display(), target.display());
+            assert!(
+                target.starts_with(self.state().canonicalize().unwrap().join("store")),
+                "{} -> {}",
+                p.display(),
+                target.display()
+            );
             assert!(std::fs::metadata(&target).unwrap().is_file());
         }
     }
@@ -211,9 +232,14 @@ fn pid_in(path: &Path) -> Option<u32> {
 
 /// GET `http://127.0.0.1:port/metrics`; `None` when nothing answers 200.
 pub fn scrape(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&format!("127.0.0.1:{port}").parse().unwrap(), Duration::from_secs(2)).ok()?;
+    let mut s =
+        TcpStream::connect_timeout(&format!("127.0.0.1:{port}").parse().unwrap(), Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     text.starts_with("HTTP/1.1 200").then_some(text)

@@ -2,5 +2,5 @@
 #![allow(dead_code)]
 
 pub mod archives;
-pub mod server;
 pub mod fixture;
+pub mod server;

@@ -49,10 +49,7 @@ impl Request {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -187,11 +184,7 @@ impl ReleaseServer {
 
     /// Paths (with query) requested so far, in order.
     pub fn requests(&self) -> Vec<String> {
-        lock(&self.state)
-            .requests
-            .iter()
-            .map(|r| r.path.clone())
-            .collect()
+        lock(&self.state).requests.iter().map(|r| r.path.clone()).collect()
     }
 
     /// Every request so far with its method and headers, in order.
@@ -313,16 +306,9 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
             headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    let req = Request {
-        method,
-        path,
-        headers,
-    };
+    let req = Request { method, path, headers };
     // Drain a request body, if any, so closing does not reset the connection.
-    if let Some(len) = req
-        .header("content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-    {
+    if let Some(len) = req.header("content-length").and_then(|v| v.parse::<u64>().ok()) {
         let _ = std::io::copy(&mut reader.by_ref().take(len), &mut std::io::sink());
     }
     Some(req)
@@ -357,13 +343,7 @@ fn head(s: &mut TcpStream, code: u16, len: usize, extra: &[(&str, String)]) -> s
     s.write_all(h.as_bytes())
 }
 
-fn simple(
-    s: &mut TcpStream,
-    code: u16,
-    body: &str,
-    extra: &[(&str, String)],
-    head_only: bool,
-) -> std::io::Result<()> {
+fn simple(s: &mut TcpStream, code: u16, body: &str, extra: &[(&str, String)], head_only: bool) -> std::io::Result<()> {
     let mut extra = extra.to_vec();
     extra.push(("Content-Type", "text/plain".into()));
     head(s, code, body.len(), &extra)?;
@@ -383,9 +363,7 @@ fn respond(s: &mut TcpStream, answer: Answer, head_only: bool) -> std::io::Resul
             }
             Ok(())
         }
-        Answer::Fault(Fault::Status(code), _) => {
-            simple(s, code, &format!("injected {code}"), &[], head_only)
-        }
+        Answer::Fault(Fault::Status(code), _) => simple(s, code, &format!("injected {code}"), &[], head_only),
         Answer::Fault(Fault::Redirect(to), _) => simple(s, 302, "", &[("Location", to)], head_only),
         Answer::Fault(Fault::RateLimited { reset }, _) => simple(
             s,
@@ -399,8 +377,7 @@ fn respond(s: &mut TcpStream, answer: Answer, head_only: bool) -> std::io::Resul
             head_only,
         ),
         Answer::Fault(fault @ (Fault::DropMidBody | Fault::Stall(_)), file) => {
-            let bytes =
-                file.unwrap_or_else(|| Arc::new(b"0123456789abcdef0123456789abcdef".to_vec()));
+            let bytes = file.unwrap_or_else(|| Arc::new(b"0123456789abcdef0123456789abcdef".to_vec()));
             head(
                 s,
                 200,
