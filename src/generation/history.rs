@@ -116,11 +116,14 @@ impl SwitchRecord {
         c
     }
 
-    /// A new id that sorts by time: `20261126T121314Z-<pid>`.
+    /// A new id that sorts by time and is unique across processes and
+    /// within one: `20261126T121314Z-<pid>-<n>`.
     pub fn new_id() -> String {
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
         let now = super::now_rfc3339();
         let compact: String = now.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-        format!("{compact}-{}", std::process::id())
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{compact}-{}-{n}", std::process::id())
     }
 }
 
