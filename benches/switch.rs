@@ -1,0 +1,241 @@
+//! What operators feel: the scrape gap during a switch, and how long a
+//! switch, a no-op switch and a rollback take — each next to the exporter's
+//! own bare restart measured in the same run.
+//!
+//! One exporter (the demo exporter, a real process behind the `process`
+//! service manager) is switched back and forth while a scraper polls its
+//! /metrics every 10 ms. Run: `cargo bench --bench switch`.
+
+use exporterctl::demo::releases;
+use exporterctl::paths::Layout;
+use exporterctl::service::{manager_for, ServiceSpec};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const EXE: &str = env!("CARGO_BIN_EXE_exporterctl");
+const NAME: &str = "bench_exporter";
+const ROUNDS: usize = 12;
+
+fn scrape_ok(port: u16) -> bool {
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 200")
+}
+
+/// Polls every 10 ms and records when scrapes succeeded.
+struct Scraper {
+    stop: Arc<AtomicBool>,
+    ok_at: Arc<Mutex<Vec<Instant>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Scraper {
+    fn start(port: u16) -> Scraper {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok_at = Arc::new(Mutex::new(Vec::new()));
+        let (s, o) = (stop.clone(), ok_at.clone());
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !s.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let t = Instant::now();
+                if scrape_ok(port) {
+                    o.lock().unwrap().push(t);
+                }
+                std::thread::sleep(Duration::from_millis(10).saturating_sub(t.elapsed()));
+            }
+        });
+        Scraper {
+            stop,
+            ok_at,
+            thread: Some(thread),
+        }
+    }
+
+    /// The longest interval without a successful scrape inside [from, to].
+    fn worst_gap(&self, from: Instant, to: Instant) -> Duration {
+        // Gaps are measured between successes; the window ends well after the
+        // exporter is back, so an open gap at `to` cannot hide.
+        let ok = self.ok_at.lock().unwrap();
+        let mut last = ok.iter().rev().find(|t| **t <= from).copied().unwrap_or(from);
+        let mut worst = Duration::ZERO;
+        for t in ok.iter().filter(|t| **t > from && **t <= to) {
+            worst = worst.max(*t - last);
+            last = *t;
+        }
+        worst
+    }
+}
+
+impl Drop for Scraper {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn exporterctl(root: &Path, args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let out = Command::new(EXE)
+        .arg("--root")
+        .arg(root)
+        .arg("-q")
+        .args(args)
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "exporterctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    took
+}
+
+fn manifest(root: &Path, file: &str, server: &str, version: &str, port: u16, settle: &str) -> PathBuf {
+    let text = format!(
+        r#"apiVersion: exporterctl/v1
+settings: {{ service_manager: process }}
+exporters:
+  {NAME}:
+    version: "{version}"
+    source:
+      url: "{server}/{NAME}/releases/download/v{{version}}/{NAME}-{{version}}.linux-{{arch}}.tar.gz"
+      checksums_url: "{server}/{NAME}/releases/download/v{{version}}/sha256sums.txt"
+      binary: "{NAME}-{{version}}.linux-{{arch}}/{NAME}"
+    args: ["--listen", "127.0.0.1:{port}"]
+    health: {{ url: "http://127.0.0.1:{port}/metrics", build_info: {NAME}_build_info, settle: {settle} }}
+"#
+    );
+    let p = root.join(file);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let arch = exporterctl::manifest::template::host_arch();
+    let rel = root.join("releases");
+    for v in ["1.0.0", "2.0.0"] {
+        releases::publish(&rel, Path::new(EXE), NAME, v, arch, "ok").unwrap();
+    }
+    let server = releases::serve(rel).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settle = "100ms";
+    let m1 = manifest(&root, "v1.yaml", &server.url(), "1.0.0", port, settle);
+    let m2 = manifest(&root, "v2.yaml", &server.url(), "2.0.0", port, settle);
+    let (m1s, m2s) = (m1.to_str().unwrap(), m2.to_str().unwrap());
+    exporterctl(&root, &["switch", m1s, "--mode", "fast"]);
+    exporterctl(&root, &["switch", m2s, "--mode", "fast"]);
+    let scraper = Scraper::start(port);
+    std::thread::sleep(Duration::from_millis(100));
+
+    // Baseline: the exporter's own restart, no exporterctl: restart through
+    // the same process manager and wait until /metrics answers.
+    let layout = Layout::new(&root);
+    let svc = manager_for(exporterctl::manifest::ServiceManagerKind::Process, &layout);
+    let spec = ServiceSpec {
+        exporter: NAME.into(),
+        unit: format!("{NAME}.service"),
+        exec: root.join("usr/local/bin").join(NAME),
+        args: vec!["--listen".into(), format!("127.0.0.1:{port}")],
+        environment: Default::default(),
+    };
+    let (mut bare, mut bare_gaps) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        svc.restart(&spec).unwrap();
+        while !scrape_ok(port) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        bare.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(150));
+        bare_gaps.push(scraper.worst_gap(t, Instant::now()));
+    }
+
+    let (mut switches, mut gaps) = (Vec::new(), Vec::new());
+    for i in 0..ROUNDS {
+        let m = if i % 2 == 0 { m1s } else { m2s };
+        let t = Instant::now();
+        switches.push(exporterctl(&root, &["switch", m, "--mode", "fast"]));
+        std::thread::sleep(Duration::from_millis(150));
+        gaps.push(scraper.worst_gap(t, Instant::now()));
+    }
+    let last = if ROUNDS % 2 == 0 { m2s } else { m1s };
+    let noops: Vec<Duration> = (0..ROUNDS)
+        .map(|_| exporterctl(&root, &["switch", last, "--mode", "fast"]))
+        .collect();
+    let (mut rollbacks, mut rollback_gaps) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        rollbacks.push(exporterctl(&root, &["rollback"]));
+        std::thread::sleep(Duration::from_millis(150));
+        rollback_gaps.push(scraper.worst_gap(t, Instant::now()));
+    }
+    drop(scraper);
+    let _ = svc.stop(&spec);
+
+    let bare_m = median(bare.clone());
+    println!("switch benchmark: {ROUNDS} rounds each, process manager, scraper every 10 ms, health settle {settle}");
+    println!(
+        "bare restart (restart → /metrics 200):   median {}  max {}",
+        ms(bare_m),
+        ms(*bare.iter().max().unwrap())
+    );
+    println!(
+        "scrape gap, bare restart:                median {}  max {}",
+        ms(median(bare_gaps.clone())),
+        ms(*bare_gaps.iter().max().unwrap())
+    );
+    println!(
+        "scrape gap, exporterctl switch:          median {}  max {}  (max − bare max: {:+.1} ms; target ≤ +50 ms)",
+        ms(median(gaps.clone())),
+        ms(*gaps.iter().max().unwrap()),
+        (gaps.iter().max().unwrap().as_secs_f64() - bare_gaps.iter().max().unwrap().as_secs_f64()) * 1000.0
+    );
+    println!(
+        "scrape gap, exporterctl rollback:        median {}  max {}",
+        ms(median(rollback_gaps.clone())),
+        ms(*rollback_gaps.iter().max().unwrap())
+    );
+    println!(
+        "whole switch (process start to exit):    median {}  ({:.1}× bare restart; includes the {settle} settle)",
+        ms(median(switches.clone())),
+        median(switches).as_secs_f64() / bare_m.as_secs_f64()
+    );
+    println!(
+        "no-op switch:                            median {}  (target < 30 ms)",
+        ms(median(noops))
+    );
+    println!(
+        "rollback:                                median {}  (target < 1 s)",
+        ms(median(rollbacks))
+    );
+}
