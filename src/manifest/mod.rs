@@ -732,9 +732,15 @@ impl Validator<'_> {
         if let Some(l) = raw.build_info_label {
             h.build_info_label = l.value;
         }
-        h.expect = raw.expect.unwrap_or_default();
-        if !h.expect.is_empty() && h.url.is_none() {
-            return self.err_plain(format!("{key}.expect"), "needs `health.url` to scrape");
+        for (i, e) in raw.expect.unwrap_or_default().into_iter().enumerate() {
+            let k = format!("{key}.expect[{i}]");
+            if h.url.is_none() {
+                return self.err(&e.referenced, k, "needs `health.url` to scrape");
+            }
+            if let Err(msg) = crate::health::parse_expectation(&e.value) {
+                return self.err(&e.referenced, k, msg);
+            }
+            h.expect.push(e.value);
         }
         if let Some(t) = &raw.timeout {
             h.timeout = self.duration(t, &format!("{key}.timeout"))?;
@@ -743,15 +749,5 @@ impl Validator<'_> {
             h.settle = self.duration(t, &format!("{key}.settle"))?;
         }
         Ok(h)
-    }
-
-    fn err_plain<T>(&self, key: String, message: &str) -> Result<T, ManifestError> {
-        Err(ManifestError::Invalid {
-            path: self.path.to_path_buf(),
-            line: 0,
-            column: 0,
-            key,
-            message: message.into(),
-        })
     }
 }

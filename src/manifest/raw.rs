@@ -103,7 +103,7 @@ pub struct RawHealth {
     pub url: Option<S<String>>,
     pub build_info: Option<S<String>>,
     pub build_info_label: Option<S<String>>,
-    pub expect: Option<Vec<String>>,
+    pub expect: Option<Vec<S<String>>>,
     pub timeout: Option<S<String>>,
     pub settle: Option<S<String>>,
 }

@@ -16,8 +16,6 @@ pub const EXE: &str = env!("CARGO_BIN_EXE_exporterctl");
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub server: ReleaseServer,
-    /// version → sha256sums.txt lines, per exporter name.
-    sums: std::collections::BTreeMap<(String, String), String>,
 }
 
 /// What a release of the test exporter does when started.
@@ -53,20 +51,6 @@ pub fn wrapper_script(name: &str, version: &str, behaviour: Behaviour) -> String
     )
 }
 
-pub fn tar_gz(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
-    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut tar = tar::Builder::new(gz);
-    for (path, data, mode) in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(*mode);
-        h.set_mtime(1_700_000_000);
-        h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut h, path, *data).unwrap();
-    }
-    tar.into_inner().unwrap().finish().unwrap()
-}
-
 pub fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -84,7 +68,6 @@ impl Fixture {
         Fixture {
             dir: tempfile::tempdir().unwrap(),
             server: ReleaseServer::start(),
-            sums: Default::default(),
         }
     }
 
@@ -100,19 +83,28 @@ impl Fixture {
     pub fn publish(&mut self, name: &str, version: &str, behaviour: Behaviour) {
         let dir = format!("{name}-{version}.linux-amd64");
         let script = wrapper_script(name, version, behaviour);
-        let archive = tar_gz(&[
-            (&format!("{dir}/LICENSE"), b"Apache-2.0\n", 0o644),
-            (&format!("{dir}/{name}"), script.as_bytes(), 0o755),
-        ]);
-        let file = format!("{dir}.tar.gz");
-        let base = format!("/test/{name}/releases/download/v{version}");
+        let archive = super::archives::ArchiveBuilder::new()
+            .file(&format!("{dir}/LICENSE"), 0o644, b"Apache-2.0\n")
+            .file(&format!("{dir}/{name}"), 0o755, script.as_bytes())
+            .finish();
+        self.publish_archive(name, version, archive);
+    }
+
+    /// Publishes `archive` as `name` `version`, with a checksum file that
+    /// lists it (after a line for another architecture).
+    pub fn publish_archive(&mut self, name: &str, version: &str, archive: Vec<u8>) {
+        let file = format!("{name}-{version}.linux-amd64.tar.gz");
+        let base = self.release_base(name, version);
         let line = format!("{}  {file}\n", sha256_hex(&archive));
         self.server.add_file(&format!("{base}/{file}"), archive);
-        // A line for another architecture first: the right one must be picked.
         let sums = format!("{}  {name}-{version}.linux-arm64.tar.gz\n{line}", "ab".repeat(32));
-        self.sums.insert((name.to_string(), version.to_string()), sums.clone());
         self.server
             .add_file(&format!("{base}/sha256sums.txt"), sums.into_bytes());
+    }
+
+    /// Server path of a release's directory.
+    pub fn release_base(&self, name: &str, version: &str) -> String {
+        format!("/test/{name}/releases/download/v{version}")
     }
 
     /// A manifest entry for the test exporter `name` at `version` on `port`.

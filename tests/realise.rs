@@ -1,0 +1,162 @@
+//! `realise`, `lock` and `store verify` through the CLI, against the local
+//! release server (node_exporter's GitHub layout and sha256sums.txt).
+
+mod common;
+
+use common::archives::{hostile, Hostile};
+use common::fixture::{Behaviour, Fixture};
+use common::server::Fault;
+
+const N: &str = "test_exporter";
+
+fn setup() -> (Fixture, std::path::PathBuf) {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    let m = f.manifest("m.yaml", &[f.entry(N, "1.0.0", 1)]);
+    (f, m)
+}
+
+fn store_paths(f: &Fixture) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(f.state().join("store"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.retain(|n| !n.starts_with('.'));
+    v.sort();
+    v
+}
+
+#[test]
+fn first_realise_then_a_second_that_makes_no_request() {
+    let (f, m) = setup();
+    let out = f.ok(&["realise", m.to_str().unwrap()]);
+    let path = out.trim();
+    assert!(
+        path.contains("/store/") && path.ends_with("-test_exporter-1.0.0"),
+        "{out}"
+    );
+    assert!(std::path::Path::new(path).join("bin").join(N).is_file());
+    assert_eq!(
+        f.server.request_count(),
+        2,
+        "archive + checksum file: {:?}",
+        f.server.requests()
+    );
+    f.server.clear_requests();
+    let again = f.ok(&["realise", m.to_str().unwrap()]);
+    assert_eq!(again, out);
+    assert_eq!(f.server.request_count(), 0, "{:?}", f.server.requests());
+    // Nothing outside the store and cache was touched.
+    assert!(!f.root().join("usr").exists());
+    assert!(!f.state().join("profiles").exists());
+}
+
+#[test]
+fn lock_then_realise_from_the_lock_and_a_stale_lock_is_refused() {
+    let (mut f, m) = setup();
+    f.ok(&["lock", m.to_str().unwrap()]);
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(m.with_extension("yaml.lock")).unwrap()).unwrap();
+    let entry = &lock["exporters"][0];
+    assert_eq!(entry["version"], "1.0.0");
+    assert_eq!(entry["sha256"].as_str().unwrap().len(), 64);
+    // A fresh store realises from the lock: the checksum file is not needed.
+    std::fs::remove_dir_all(f.state()).unwrap();
+    f.server.clear_requests();
+    let out = f.ok(&["realise", m.to_str().unwrap()]);
+    assert!(out.trim().ends_with(entry["store_path"].as_str().unwrap()));
+    assert!(
+        f.server.requests().iter().all(|p| !p.ends_with("sha256sums.txt")),
+        "{:?}",
+        f.server.requests()
+    );
+    // The manifest moves on; the lock no longer matches.
+    f.publish(N, "2.0.0", Behaviour::Ok);
+    let m2 = f.manifest("m.yaml", &[f.entry(N, "2.0.0", 1)]);
+    let out = f.run(&["realise", m2.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no longer matches") && err.contains("manifest says 2.0.0, lock says 1.0.0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_tampered_archive_is_refused_and_the_store_is_unchanged() {
+    let (f, m) = setup();
+    let base = f.release_base(N, "1.0.0");
+    f.server.add_file(
+        &format!("{base}/{N}-1.0.0.linux-amd64.tar.gz"),
+        b"not what was checksummed".to_vec(),
+    );
+    let out = f.run(&["realise", m.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("sha256 mismatch"), "{err}");
+    assert!(store_paths(&f).is_empty());
+}
+
+#[test]
+fn hostile_archives_are_refused_naming_the_entry() {
+    for kind in [
+        Hostile::AbsolutePath,
+        Hostile::DotDot,
+        Hostile::SymlinkEscape,
+        Hostile::CharDevice,
+        Hostile::Fifo,
+    ] {
+        let mut f = Fixture::new();
+        let (archive, entry) = hostile(kind, "1.0.0", b"#!/bin/sh\n");
+        // The hostile builders use node_exporter's layout.
+        f.publish_archive("node_exporter", "1.0.0", archive);
+        let m = f.manifest("m.yaml", &[f.entry("node_exporter", "1.0.0", 1)]);
+        let out = f.run(&["realise", m.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{kind:?}: {err}");
+        assert!(err.contains(&entry), "{kind:?}: `{entry}` not named in: {err}");
+        assert!(store_paths(&f).is_empty(), "{kind:?}");
+    }
+}
+
+#[test]
+fn a_404_names_the_url_and_version() {
+    let (f, m) = setup();
+    let base = f.release_base(N, "1.0.0");
+    f.server.remove_file(&format!("{base}/{N}-1.0.0.linux-amd64.tar.gz"));
+    let out = f.run(&["realise", m.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("1.0.0") && err.contains("404") && err.contains(&format!("{N}-1.0.0.linux-amd64.tar.gz")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_500_and_a_connection_dropped_mid_body_are_retried() {
+    let (f, m) = setup();
+    let archive = format!("{}/{N}-1.0.0.linux-amd64.tar.gz", f.release_base(N, "1.0.0"));
+    f.server.fail_next(&archive, 1, Fault::Status(500));
+    f.server.fail_next(&archive, 1, Fault::DropMidBody);
+    let out = f.ok(&["realise", m.to_str().unwrap()]);
+    assert!(out.contains("-test_exporter-1.0.0"));
+    assert!(f.server.requests_for(&archive) >= 3, "{:?}", f.server.requests());
+}
+
+#[test]
+fn store_verify_catches_a_modified_file() {
+    let (f, m) = setup();
+    let out = f.ok(&["realise", m.to_str().unwrap()]);
+    f.ok(&["store", "verify"]);
+    let bin = std::path::Path::new(out.trim()).join("bin").join(N);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(&bin, b"#!/bin/sh\necho pwned\n").unwrap();
+    let out = f.run(&["store", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("-test_exporter-1.0.0: modified"));
+}
