@@ -188,7 +188,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(150));
         gaps.push(scraper.worst_gap(t, Instant::now()));
     }
-    let last = if ROUNDS % 2 == 0 { m2s } else { m1s };
+    let last = if ROUNDS.is_multiple_of(2) { m2s } else { m1s };
     let noops: Vec<Duration> = (0..ROUNDS)
         .map(|_| exporterctl(&root, &["switch", last, "--mode", "fast"]))
         .collect();

@@ -84,6 +84,7 @@ def cmd_report(a):
             per.setdefault(p[1], []).append((t, p[2] == "1"))
             last_t = max(last_t, t)
     windows = []
+    absent = {}  # name -> [t]: moments the exporter was removed on purpose
     if a.markers and os.path.exists(a.markers):
         starts = {}
         with open(a.markers) as f:
@@ -96,14 +97,21 @@ def cmd_report(a):
                     starts[name] = t
                 elif kind == "END" and name in starts:
                     windows.append((name, starts.pop(name), t))
+                elif kind == "ABSENT":
+                    absent.setdefault(name, []).append(t)
     print("scrape gaps (longest interval without a successful /metrics scrape, polled every 50 ms):")
     for name in sorted(per):
         ev = sorted(per[name])
         gaps = gaps_for(ev, last_t)
+        # A gap spanning a moment when the exporter was removed on purpose
+        # (e.g. rolled back to a generation without it) is not downtime.
+        on_purpose = [g for g in gaps if any(g[0] <= t <= g[1] for t in absent.get(name, []))]
+        gaps = [g for g in gaps if g not in on_purpose]
         n_ok = sum(1 for _, ok in ev if ok)
         worst = max(gaps, key=lambda g: g[1] - g[0], default=None)
         w = f"{(worst[1]-worst[0])*1000:.0f} ms" + (" (still failing at end)" if worst and worst[2] else "") if worst else "n/a"
-        print(f"  {name}: {len(ev)} scrapes, {n_ok} ok, longest gap overall {w}")
+        extra = "".join(f"; absent on purpose for {(g[1]-g[0]):.1f} s (not counted)" for g in on_purpose)
+        print(f"  {name}: {len(ev)} scrapes, {n_ok} ok, longest gap overall {w}{extra}")
         # Per scenario, gaps are clipped to the scenario's window, so a gap
         # that started earlier (e.g. an exporter removed on purpose by a
         # rollback) is only counted for the time it lasted inside it.
