@@ -62,13 +62,17 @@ pub enum Command {
     /// Fetch, verify and add every exporter of MANIFEST to the store; print each store path.
     /// Touches nothing outside the store and the download cache.
     Realise {
+        /// The manifest (YAML); its lock file, if any, is MANIFEST.lock beside it.
         manifest: PathBuf,
         #[command(flatten)]
         json: JsonFlag,
     },
     /// Resolve MANIFEST to exact URLs, sha256 and store paths, and write MANIFEST.lock (JSON).
     /// `realise` and `switch` use the lock when present and refuse one that no longer matches.
-    Lock { manifest: PathBuf },
+    Lock {
+        /// The manifest (YAML).
+        manifest: PathBuf,
+    },
     /// Inspect the store.
     Store {
         #[command(subcommand)]
@@ -77,6 +81,7 @@ pub enum Command {
     /// Move the host to MANIFEST's state: realise everything first, then for each changed exporter
     /// flip its link, restart its unit and health-check it, rolling back that step on failure.
     Switch {
+        /// The manifest (YAML); its lock file, if any, is MANIFEST.lock beside it.
         manifest: PathBuf,
         /// Print the plan and change nothing at all, not even the store.
         #[arg(long)]
@@ -108,7 +113,9 @@ pub enum Command {
     },
     /// Per exporter, what differs between generations A and B: `1.7.0 → 1.9.1`, added, removed.
     Diff {
+        /// Generation number.
         a: u64,
+        /// Generation number.
         b: u64,
         #[command(flatten)]
         json: JsonFlag,
@@ -138,7 +145,10 @@ pub enum Command {
     /// Import binaries (and unit files) installed by hand at MANIFEST's paths into the store as
     /// the first generation, reading each version from the binary, so that state can be rolled
     /// back to.
-    Adopt { manifest: PathBuf },
+    Adopt {
+        /// A manifest naming the exporters installed by hand (their bin_dir entries and units).
+        manifest: PathBuf,
+    },
     /// Finish a switch that a crash interrupted (or undo it with --abort).
     Resume {
         /// Undo the interrupted switch instead of finishing it.
