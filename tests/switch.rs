@@ -215,3 +215,33 @@ fn dry_run_changes_nothing_not_even_the_store() {
     assert!(!f.state().join("store").exists());
     assert!(served_version(N, port).is_none());
 }
+
+#[test]
+fn only_switches_the_named_exporters_and_removed_exporters_are_stopped() {
+    let mut f = Fixture::new();
+    for n in ["a_exporter", "b_exporter"] {
+        f.publish(n, "1.0.0", Behaviour::Ok);
+        f.publish(n, "2.0.0", Behaviour::Ok);
+    }
+    let (pa, pb) = (free_port(), free_port());
+    let m1 = f.manifest("m1.yaml", &[f.entry("a_exporter", "1.0.0", pa), f.entry("b_exporter", "1.0.0", pb)]);
+    let m2 = f.manifest("m2.yaml", &[f.entry("a_exporter", "2.0.0", pa), f.entry("b_exporter", "2.0.0", pb)]);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    f.ok(&["switch", m2.to_str().unwrap(), "--mode", "fast", "--only", "b_exporter"]);
+    assert_eq!(served_version("a_exporter", pa).as_deref(), Some("1.0.0"));
+    assert_eq!(served_version("b_exporter", pb).as_deref(), Some("2.0.0"));
+    let out = f.run(&["switch", m2.to_str().unwrap(), "--only", "c_exporter"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // b leaves the manifest: it is stopped and its link removed.
+    let m3 = f.manifest("m3.yaml", &[f.entry("a_exporter", "1.0.0", pa)]);
+    let out = f.ok(&["switch", m3.to_str().unwrap(), "--mode", "fast"]);
+    assert!(out.contains("remove 2.0.0"), "{out}");
+    assert!(served_version("b_exporter", pb).is_none());
+    assert!(std::fs::symlink_metadata(f.root().join("usr/local/bin/b_exporter")).is_err());
+    f.assert_links_resolve();
+    // And rollback brings it back.
+    f.ok(&["rollback"]);
+    assert_eq!(served_version("b_exporter", pb).as_deref(), Some("2.0.0"));
+    f.assert_links_resolve();
+}
