@@ -224,8 +224,14 @@ fn only_switches_the_named_exporters_and_removed_exporters_are_stopped() {
         f.publish(n, "2.0.0", Behaviour::Ok);
     }
     let (pa, pb) = (free_port(), free_port());
-    let m1 = f.manifest("m1.yaml", &[f.entry("a_exporter", "1.0.0", pa), f.entry("b_exporter", "1.0.0", pb)]);
-    let m2 = f.manifest("m2.yaml", &[f.entry("a_exporter", "2.0.0", pa), f.entry("b_exporter", "2.0.0", pb)]);
+    let m1 = f.manifest(
+        "m1.yaml",
+        &[f.entry("a_exporter", "1.0.0", pa), f.entry("b_exporter", "1.0.0", pb)],
+    );
+    let m2 = f.manifest(
+        "m2.yaml",
+        &[f.entry("a_exporter", "2.0.0", pa), f.entry("b_exporter", "2.0.0", pb)],
+    );
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
     f.ok(&["switch", m2.to_str().unwrap(), "--mode", "fast", "--only", "b_exporter"]);
     assert_eq!(served_version("a_exporter", pa).as_deref(), Some("1.0.0"));

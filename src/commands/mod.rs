@@ -17,8 +17,12 @@ mod ui;
 
 use crate::generation::journal;
 use crate::generation::statelock::StateLock;
+use crate::health::Probe;
+use crate::manifest::ServiceManagerKind;
 use crate::paths::Layout;
+use crate::service::{manager_for, ServiceManager};
 use crate::store::Store;
+use crate::switch::Engine;
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
 
@@ -89,6 +93,36 @@ impl Ctx {
             .into());
         }
         Ok(())
+    }
+}
+
+/// What the switch engine needs from the host: its service manager (checked
+/// to be reachable), a health probe and the terminal.
+pub struct Host {
+    svc: Box<dyn ServiceManager>,
+    probe: Probe,
+    pub ui: TerminalUi,
+}
+
+impl Host {
+    pub fn new(ctx: &Ctx, kind: ServiceManagerKind, quiet: bool) -> Result<Host> {
+        let svc = manager_for(kind, &ctx.layout);
+        svc.preflight()?;
+        Ok(Host {
+            svc,
+            probe: Probe::new()?,
+            ui: TerminalUi::new(quiet),
+        })
+    }
+
+    pub fn engine<'a>(&'a self, ctx: &'a Ctx, store: &'a Store) -> Engine<'a> {
+        Engine {
+            layout: &ctx.layout,
+            store,
+            svc: self.svc.as_ref(),
+            probe: &self.probe,
+            ui: &self.ui,
+        }
     }
 }
 

@@ -1,14 +1,12 @@
 //! `exporterctl resume [--abort]`
 
 use super::switch::{outcome_of, print_summary};
-use super::{Ctx, Outcome, TerminalUi};
+use super::{Ctx, Host, Outcome};
 use crate::generation::history::StepStatus;
 use crate::generation::journal;
 use crate::generation::profile;
 use crate::generation::state::ProfileState;
-use crate::health::Probe;
-use crate::service::manager_for;
-use crate::switch::{Engine, Options};
+use crate::switch::Options;
 use anyhow::{Context as _, Result};
 use std::time::Duration;
 
@@ -24,17 +22,8 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool) -> Result<Outcome> {
         Some(f) => profile::read_farm_state(&store, f)?,
         None => ProfileState::empty_like(&target),
     };
-    let svc = manager_for(target.service_manager, &ctx.layout);
-    svc.preflight()?;
-    let ui = TerminalUi::new(quiet);
-    let probe = Probe::new()?;
-    let engine = Engine {
-        layout: &ctx.layout,
-        store: &store,
-        svc: svc.as_ref(),
-        probe: &probe,
-        ui: &ui,
-    };
+    let host = Host::new(ctx, target.service_manager, quiet)?;
+    let engine = host.engine(ctx, &store);
     // An atomic switch that had already failed was undoing itself: finish that.
     let failed_atomic = record.atomic && record.steps.iter().any(|s| s.status == StepStatus::Failed);
     if abort || failed_atomic {

@@ -1,12 +1,10 @@
 //! `exporterctl rollback [--to N]`
 
 use super::switch::{outcome_of, print_summary};
-use super::{Ctx, Outcome, TerminalUi, UsageError};
+use super::{Ctx, Host, Outcome, UsageError};
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::Generations;
-use crate::health::Probe;
-use crate::service::manager_for;
-use crate::switch::{self, Engine, Options};
+use crate::switch::{self, Options};
 use anyhow::Result;
 use std::time::Duration;
 
@@ -45,22 +43,13 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool) -> Result<Outcome> {
         Some(f) => profile::read_farm_state(&store, f)?,
         None => crate::generation::state::ProfileState::empty_like(&target),
     };
-    let svc = manager_for(target.service_manager, &ctx.layout);
-    svc.preflight()?;
+    let host = Host::new(ctx, target.service_manager, quiet)?;
     let mut record = switch::new_record("rollback", None, &current, &from, &target, target_farm, false);
     record.target_generation = Some(n);
-    let ui = TerminalUi::new(quiet);
     if !quiet {
         eprintln!("rolling back from generation {cur_n} to generation {n}");
     }
-    let probe = Probe::new()?;
-    let engine = Engine {
-        layout: &ctx.layout,
-        store: &store,
-        svc: svc.as_ref(),
-        probe: &probe,
-        ui: &ui,
-    };
+    let engine = host.engine(ctx, &store);
     let opts = Options {
         atomic: false,
         confirm_each: false,

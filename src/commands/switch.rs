@@ -1,18 +1,16 @@
 //! `exporterctl switch MANIFEST`
 
 use super::realise::{load_manifest, realise_locked};
-use super::{Ctx, Outcome, TerminalUi, UsageError};
+use super::{Ctx, Host, Outcome, UsageError};
 use crate::cli::Mode;
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
 use crate::generation::profile::{self, Current, Profiles};
 use crate::generation::state::{self, ExporterState, ProfileState};
-use crate::health::Probe;
 use crate::manifest::{Exporter, Manifest};
 use crate::paths::Layout;
-use crate::service::manager_for;
 use crate::store::{EntryKind, Store, StorePath};
-use crate::switch::{self, crash, unitfile, Engine, Options};
+use crate::switch::{self, crash, unitfile, Options};
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 use std::time::Duration;
@@ -110,8 +108,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
     }
     let _lock = ctx.lock("switch")?;
     ctx.ensure_no_interrupted_switch()?;
-    let svc = manager_for(manifest.settings.service_manager, &ctx.layout);
-    svc.preflight()?;
+    let host = Host::new(ctx, manifest.settings.service_manager, a.quiet)?;
     let realised = realise_locked(ctx, &manifest)?;
     crash::point("after-realise");
     let store = ctx.store()?;
@@ -156,11 +153,10 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         target_farm,
         a.atomic,
     );
-    let ui = TerminalUi::new(a.quiet);
     print_plan(&record);
-    if a.mode == Mode::Standard && !a.yes && ui.interactive() && !record.steps.is_empty() {
+    if a.mode == Mode::Standard && !a.yes && host.ui.interactive() && !record.steps.is_empty() {
         use crate::switch::Ui;
-        if !ui.confirm("proceed?") {
+        if !host.ui.confirm("proceed?") {
             println!("nothing changed");
             return Ok(Outcome::Ok);
         }
@@ -174,15 +170,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
             Mode::Fast => Duration::ZERO,
         },
     };
-    let probe = Probe::new()?;
-    let engine = Engine {
-        layout: &ctx.layout,
-        store: &store,
-        svc: svc.as_ref(),
-        probe: &probe,
-        ui: &ui,
-    };
-    engine.run(&mut record, &from, &target, &opts)?;
+    host.engine(ctx, &store).run(&mut record, &from, &target, &opts)?;
     print_summary(&record);
     Ok(outcome_of(&record))
 }

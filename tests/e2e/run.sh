@@ -89,6 +89,8 @@ if [ "$INFRA_ONLY" = 0 ]; then
 fi
 
 # ------------------------------------------------------------ host, rootfs, releases
+acquire_run_lock
+cleanup_stale_runs
 install_host_packages
 ensure_rootfs
 

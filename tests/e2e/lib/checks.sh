@@ -33,7 +33,7 @@ xctl() {
 }
 # show_output FILE MARK: first 30 lines, indented (stdout '|', stderr '!')
 show_output() {
-    cut -c1-240 "$1" | head -n 30 | sed "s/^/      $2 /"
+    sed 's/\x1b\[[0-9;]*m//g' "$1" | cut -c1-240 | head -n 30 | sed "s/^/      $2 /"
     [ "$(wc -l <"$1")" -le 30 ] || info "  $2 ... ($(wc -l <"$1") lines in all)"
 }
 xctl_ok() { xctl "$@" || fail "exporterctl $* exited non-zero"; }

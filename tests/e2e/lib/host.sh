@@ -141,6 +141,46 @@ ensure_rootfs() {
     log "rootfs built in $((SECONDS - t0)) s ($(du -sh "$ROOTFS" | cut -f1))"
 }
 
+# ---------------------------------------------------------------- locking
+# One run at a time per machine (one container, one set of payload cgroups).
+# Whatever an earlier run left behind (killed with SIGKILL, so no trap ran)
+# is stale once we hold the lock: clean it up before booting.
+acquire_run_lock() {
+    mkdir -p "$CACHE_DIR"
+    exec 9>"$CACHE_DIR/run.lock"
+    if ! flock -n 9; then
+        log "another e2e run holds $CACHE_DIR/run.lock: waiting (up to 15 min)"
+        flock -w 900 9 || die "could not get $CACHE_DIR/run.lock"
+    fi
+}
+
+cleanup_stale_runs() {
+    local pid args d
+    for pid in $(pgrep -x systemd-nspawn 2>/dev/null); do
+        args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+        case $args in
+            *" -M exporterctl-e2e-"*)
+                log "stopping a stale e2e container (nspawn pid $pid)"
+                kill -TERM "$pid" 2>/dev/null || true
+                for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+                kill -KILL "$pid" 2>/dev/null || true
+                ;;
+        esac
+    done
+    # a scraper of a killed run (it is bounded anyway, but holds a dead netns)
+    for pid in $(pgrep -f 'tests/e2e/tools/scraper\.py run .*--stop-file /tmp/exporterctl-e2e\.' 2>/dev/null); do
+        log "stopping a stale scraper (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for d in /run/systemd/nspawn/propagate/exporterctl-e2e-*; do
+        [ -e "$d" ] && rm -rf "$d"
+    done
+    for d in /tmp/exporterctl-e2e.*; do
+        [ -d "$d" ] && [ "$d" != "${WORK:-}" ] && { log "removing stale $d"; rm -rf "$d"; }
+    done
+    remove_payload_cgroups
+}
+
 # ---------------------------------------------------------------- container
 CT_NAME=""
 NSPAWN_PID=""
@@ -203,7 +243,16 @@ teardown_container() {
         fi
     fi
     wait "$NSPAWN_PID" 2>/dev/null || true
-    # --keep-unit leaves empty 'payload' cgroups below our own cgroup.
+    remove_payload_cgroups
+    [ -n "$CT_NAME" ] && rm -rf "/run/systemd/nspawn/propagate/$CT_NAME"
+    rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn/locks /run/systemd/nspawn 2>/dev/null || true
+    NSPAWN_PID=""
+    LEADER=""
+}
+
+# --keep-unit leaves empty 'payload' (and 'supervisor') cgroups below our own
+# cgroup; rmdir only ever removes empty ones.
+remove_payload_cgroups() {
     local cg base
     for base in "/sys/fs/cgroup/unified$(own_cgroup_v2)" "/sys/fs/cgroup$(own_cgroup_v2)" \
                 "/sys/fs/cgroup/systemd$(own_cgroup_v1_systemd)"; do
@@ -212,8 +261,4 @@ teardown_container() {
             [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true
         done
     done
-    [ -n "$CT_NAME" ] && rm -rf "/run/systemd/nspawn/propagate/$CT_NAME"
-    rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn/locks /run/systemd/nspawn 2>/dev/null || true
-    NSPAWN_PID=""
-    LEADER=""
 }
