@@ -165,7 +165,8 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
     if let Ok(rd) = std::fs::read_dir(&downloads) {
         for entry in rd.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if live_archives.contains(&name) {
+            // Dot files are downloads in progress; realise cleans dead ones.
+            if name.starts_with('.') || live_archives.contains(&name) {
                 continue;
             }
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);

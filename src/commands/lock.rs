@@ -1,10 +1,8 @@
 //! `exporterctl lock MANIFEST`
 
-use super::realise::load_manifest;
+use super::realise::{load_manifest, realise_with};
 use super::{Ctx, Outcome};
-use crate::manifest::lock::{lock_path_for, LockFile, LockedExporter, LOCK_VERSION};
-use crate::realise;
-use crate::source::Fetcher;
+use crate::manifest::lock::{LockFile, LockedExporter, LOCK_VERSION};
 use anyhow::Result;
 use std::path::Path;
 
@@ -12,10 +10,7 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
     let manifest = load_manifest(manifest_path)?;
     let _lock = ctx.lock("lock")?;
     // A stale lock is what `lock` is for: resolve afresh, ignoring it.
-    let store = ctx.store()?;
-    store.clean_leftovers()?;
-    let fetcher = Fetcher::new(&ctx.layout)?;
-    let realised = realise::realise_all(&store, &fetcher, &manifest, None)?;
+    let realised = realise_with(ctx, &manifest, None)?;
     let lock = LockFile {
         lock_version: LOCK_VERSION,
         arch: manifest.settings.arch.clone(),
@@ -31,7 +26,6 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
             .collect(),
     };
     let path = lock.write_for(manifest_path)?;
-    debug_assert_eq!(path, lock_path_for(manifest_path));
     println!("{}", path.display());
     Ok(Outcome::Ok)
 }

@@ -1,6 +1,7 @@
 //! `exporterctl realise MANIFEST`
 
 use super::{print_json, Ctx, Outcome, UsageError};
+use crate::manifest::lock::LockFile;
 use crate::manifest::Manifest;
 use crate::realise::{self, Realised};
 use crate::source::Fetcher;
@@ -23,13 +24,21 @@ pub fn load_manifest(path: &Path) -> Result<Manifest> {
     Manifest::load(path).map_err(|e| UsageError(e.to_string()).into())
 }
 
-/// Realises `manifest` under the state lock the caller holds.
+/// Realises `manifest` (verified against its lock file, if any) under the
+/// state lock the caller holds.
 pub fn realise_locked(ctx: &Ctx, manifest: &Manifest) -> Result<Vec<Realised>> {
     let lock = realise::load_lock(manifest).map_err(|e| UsageError(e.to_string()))?;
+    realise_with(ctx, manifest, lock.as_ref())
+}
+
+/// Realises `manifest` against `lock` (none: resolve afresh), first clearing
+/// what interrupted runs left in the store and the download cache.
+pub fn realise_with(ctx: &Ctx, manifest: &Manifest, lock: Option<&LockFile>) -> Result<Vec<Realised>> {
     let store = ctx.store()?;
     store.clean_leftovers()?;
     let fetcher = Fetcher::new(&ctx.layout)?;
-    Ok(realise::realise_all(&store, &fetcher, manifest, lock.as_ref())?)
+    fetcher.clean_leftovers()?;
+    Ok(realise::realise_all(&store, &fetcher, manifest, lock)?)
 }
 
 pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<Outcome> {

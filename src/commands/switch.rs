@@ -6,9 +6,8 @@ use crate::cli::Mode;
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
 use crate::generation::profile::{self, Current, Profiles};
-use crate::generation::state::{self, ExporterState, ProfileState};
+use crate::generation::state::{ExporterState, ProfileState};
 use crate::manifest::{Exporter, Manifest};
-use crate::paths::Layout;
 use crate::store::{EntryKind, Store, StorePath};
 use crate::switch::{self, crash, unitfile, Options};
 use anyhow::{bail, Context as _, Result};
@@ -34,8 +33,7 @@ pub fn live_state(store: &Store, current: &Current, manifest: &Manifest) -> Resu
 }
 
 /// Adds the generated unit file of `e` to the store.
-fn unit_store_path(store: &Store, layout: &Layout, manifest: &Manifest, e: &Exporter) -> Result<StorePath> {
-    let _ = layout;
+fn unit_store_path(store: &Store, manifest: &Manifest, e: &Exporter) -> Result<StorePath> {
     let text = unitfile::render(&unitfile::UnitParams {
         exporter: &e.name,
         exec: &manifest.settings.bin_dir.join(&e.name),
@@ -51,7 +49,6 @@ fn unit_store_path(store: &Store, layout: &Layout, manifest: &Manifest, e: &Expo
 /// The target state: the manifest's exporters at their realised store paths.
 pub fn target_state(
     store: &Store,
-    layout: &Layout,
     manifest: &Manifest,
     live: &ProfileState,
     paths: &[(String, StorePath)],
@@ -64,7 +61,7 @@ pub fn target_state(
             .map(|(_, p)| p.clone())
             .with_context(|| format!("{} was not realised", e.name))?;
         let unit_store_path = if e.manage_unit {
-            Some(unit_store_path(store, layout, manifest, e)?)
+            Some(unit_store_path(store, manifest, e)?)
         } else {
             // A unit file exporterctl already owns (adopted) stays owned: dropping
             // it would delete the unit the exporter runs under.
@@ -118,7 +115,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         .iter()
         .map(|r| (r.name.clone(), r.store_path.clone()))
         .collect();
-    let mut target = target_state(&store, &ctx.layout, &manifest, &from, &paths)?;
+    let mut target = target_state(&store, &manifest, &from, &paths)?;
     if !a.only.is_empty() {
         let order: Vec<String> = manifest.exporters.iter().map(|e| e.name.clone()).collect();
         let mut narrowed = from.clone();
@@ -300,6 +297,5 @@ fn dry_run(ctx: &Ctx, manifest: &Manifest, only: &[String]) -> Result<Outcome> {
             println!("{l}");
         }
     }
-    let _ = state::changes;
     Ok(Outcome::Ok)
 }
