@@ -6,6 +6,7 @@
 //! `service`, `health` → `fsutil`, `paths`.
 
 pub mod adopt;
+pub mod catalogue;
 pub mod cli;
 pub mod commands;
 pub mod demo;
@@ -16,6 +17,7 @@ pub mod health;
 pub mod manifest;
 pub mod paths;
 pub mod realise;
+pub mod resolve;
 pub mod service;
 pub mod source;
 pub mod store;

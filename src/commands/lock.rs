@@ -1,21 +1,27 @@
 //! `exporterctl lock MANIFEST`
 
-use super::realise::load_manifest;
+use super::realise::{explain_realise_error, load_manifest, resolve_error};
 use super::{Ctx, Outcome};
 use crate::manifest::lock::{lock_path_for, LockFile, LockedExporter, LOCK_VERSION};
 use crate::realise;
+use crate::resolve::resolve_versions;
+use crate::source::forge::Tokens;
 use crate::source::Fetcher;
 use anyhow::Result;
 use std::path::Path;
 
 pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
-    let manifest = load_manifest(manifest_path)?;
+    let mut manifest = load_manifest(manifest_path)?;
     let _lock = ctx.lock("lock")?;
-    // A stale lock is what `lock` is for: resolve afresh, ignoring it.
+    // A stale lock is what `lock` is for: resolve afresh (`latest` asks the
+    // forge again), ignoring it.
+    let fetcher = Fetcher::new(&ctx.layout)?;
+    let tokens = Tokens::from_env();
+    resolve_versions(&mut manifest, &fetcher, &tokens, None).map_err(resolve_error)?;
     let store = ctx.store()?;
     store.clean_leftovers()?;
-    let fetcher = Fetcher::new(&ctx.layout)?;
-    let realised = realise::realise_all(&store, &fetcher, &manifest, None)?;
+    let realised = realise::realise_all(&store, &fetcher, &manifest, None)
+        .map_err(|e| explain_realise_error(e, &manifest, &fetcher, &tokens))?;
     let lock = LockFile {
         lock_version: LOCK_VERSION,
         arch: manifest.settings.arch.clone(),
