@@ -15,6 +15,7 @@ pub mod gc;
 pub mod generation;
 pub mod health;
 pub mod manifest;
+pub mod mirror;
 pub mod paths;
 pub mod realise;
 pub mod resolve;

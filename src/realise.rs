@@ -1,8 +1,8 @@
 //! Realise: turn a manifest (and its lock, if any) into verified store paths.
 //! Shared by `realise`, `lock`, `switch` and `check`.
 
-use crate::manifest::lock::{LockError, LockFile};
-use crate::manifest::{Exporter, Manifest};
+use crate::manifest::lock::{LockError, LockFile, LockedExporter};
+use crate::manifest::{Exporter, Manifest, ResolvedSource};
 use crate::catalogue::Forge;
 use crate::source::forge::{ForgeKind, Tokens};
 use crate::source::{Expected, FetchError, FetchRequest, Fetcher, SecretHeaders};
@@ -104,18 +104,7 @@ pub fn realise_all(
                 continue;
             }
         }
-        let expected = if let Some(l) = locked {
-            Expected::Locked(l.sha256.clone())
-        } else if let Some(sha) = &src.sha256 {
-            Expected::Pinned(sha.clone())
-        } else if let Some(url) = &src.checksums_url {
-            Expected::ChecksumFile {
-                url: url.clone(),
-                file_name: src.file_name.clone(),
-            }
-        } else {
-            Expected::Unverified
-        };
+        let expected = expected_for(&src, locked);
         to_fetch.push((
             i,
             FetchRequest {
@@ -220,6 +209,23 @@ fn resolve(e: &Exporter, m: &Manifest) -> Result<crate::manifest::ResolvedSource
         version: e.version.clone(),
         message,
     })
+}
+
+/// How the download of `src` is verified, strongest first: the lock, the
+/// manifest's pin, the release's checksum file; else not at all.
+pub fn expected_for(src: &ResolvedSource, locked: Option<&LockedExporter>) -> Expected {
+    if let Some(l) = locked {
+        Expected::Locked(l.sha256.clone())
+    } else if let Some(sha) = &src.sha256 {
+        Expected::Pinned(sha.clone())
+    } else if let Some(url) = &src.checksums_url {
+        Expected::ChecksumFile {
+            url: url.clone(),
+            file_name: src.file_name.clone(),
+        }
+    } else {
+        Expected::Unverified
+    }
 }
 
 /// The forge token for a download from that forge's own download base (a

@@ -223,3 +223,109 @@ pub fn explain_not_found(up: &Upstream<'_>, e: &Exporter, err: &FetchError) -> O
         Ok(()) => None,
     }
 }
+
+/// What `exporterctl check` found for one exporter.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseCheck {
+    pub name: String,
+    pub version: String,
+    pub catalogue: Option<String>,
+    pub url: String,
+    /// Size from the `HEAD` answer, when the server sent one.
+    pub size: Option<u64>,
+    pub checksums_url: Option<String>,
+    /// The archive's sha256 from the checksum file (or the pin).
+    pub sha256: Option<String>,
+    /// Signature files upstream publishes (recorded, not verified).
+    pub signatures: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+/// Checks that `e`'s release resolves upstream without downloading it: a
+/// `HEAD` of the asset, a `GET` of the checksum file and its line for the
+/// asset. A missing asset is explained with the nearest existing versions.
+pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> ReleaseCheck {
+    let mut c = ReleaseCheck {
+        name: e.name.clone(),
+        version: e.version.clone(),
+        catalogue: e.catalogue.clone(),
+        url: String::new(),
+        size: None,
+        checksums_url: None,
+        sha256: None,
+        signatures: Vec::new(),
+        problems: Vec::new(),
+    };
+    let src = match e.resolve_source(up.settings) {
+        Ok(s) => s,
+        Err(m) => {
+            c.problems.push(m);
+            return c;
+        }
+    };
+    c.url = src.url.clone();
+    c.checksums_url = src.checksums_url.clone();
+    if let (Some(entry), Some(base)) = (e.catalogue_entry(), src.url.rsplit_once('/').map(|(d, _)| d)) {
+        if let Some(sig) = &entry.signature {
+            let vars = crate::manifest::template::Vars {
+                version: &e.version,
+                arch: entry.asset_arch(&up.settings.arch),
+                tag: &e.tag_for(&e.version, up.settings).unwrap_or_default(),
+            };
+            c.signatures = sig
+                .files
+                .iter()
+                .filter_map(|f| crate::manifest::template::expand(f, &vars).ok())
+                .map(|f| format!("{base}/{f} ({})", sig.kind))
+                .collect();
+        }
+    }
+    let headers = crate::realise::download_headers(e, &src.url, manifest, up.tokens);
+    let head = crate::source::TextRequest {
+        allow_http: e.allow_http,
+        headers: headers.clone(),
+        ..crate::source::TextRequest::new(&e.name, &e.version, src.url.clone())
+    };
+    match up.fetcher.head(&head) {
+        Ok(size) => c.size = size,
+        Err(err) => match explain_not_found(up, e, &err) {
+            Some(missing) => c.problems.push(missing.to_string()),
+            None => c.problems.push(err.to_string()),
+        },
+    }
+    if let Some(url) = &src.checksums_url {
+        let req = crate::source::TextRequest {
+            allow_http: e.allow_http,
+            headers,
+            ..crate::source::TextRequest::new(&e.name, &e.version, url.clone())
+        };
+        match up.fetcher.get_text(&req) {
+            Ok(text) => match crate::source::checksums::lookup(&text, &src.file_name) {
+                Ok(hex) => {
+                    if let Some(pin) = &src.sha256 {
+                        if *pin != hex {
+                            c.problems.push(format!(
+                                "the manifest pins sha256 {pin}, but {url} says {hex} for {}",
+                                src.file_name
+                            ));
+                        }
+                    }
+                    c.sha256 = Some(hex);
+                }
+                Err(crate::source::checksums::LookupError::Missing) => {
+                    c.problems.push(format!("{url} has no line for `{}`", src.file_name))
+                }
+                Err(crate::source::checksums::LookupError::Conflict { first, second }) => c.problems.push(format!(
+                    "{url} has conflicting lines for `{}` ({first} and {second})",
+                    src.file_name
+                )),
+            },
+            // The asset's own 404 already says what is wrong.
+            Err(FetchError::NotFound { .. }) if !c.problems.is_empty() => {}
+            Err(err) => c.problems.push(err.to_string()),
+        }
+    } else {
+        c.sha256 = src.sha256.clone();
+    }
+    c
+}

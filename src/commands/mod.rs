@@ -2,17 +2,20 @@
 //! low-level I/O of its own.
 
 pub mod adopt;
+pub mod check;
 pub mod demo;
 pub mod diff;
 pub mod gc;
 pub mod generations;
 pub mod lock;
+pub mod mirror;
 pub mod realise;
 pub mod resume;
 pub mod rollback;
 pub mod status;
 pub mod store;
 pub mod switch;
+pub mod versions;
 mod ui;
 
 use crate::generation::journal;
