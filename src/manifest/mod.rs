@@ -1053,3 +1053,6 @@ fn merge_source(entry: Option<&Entry>, own: Option<RawSource>, at: &S<String>) -
     }
     Some(s)
 }
+
+#[cfg(test)]
+mod catalogue_tests;
