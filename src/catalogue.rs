@@ -168,7 +168,9 @@ impl Catalogue {
                 file.catalogue_version
             )));
         }
-        let c = Catalogue { entries: file.exporters };
+        let c = Catalogue {
+            entries: file.exporters,
+        };
         for (name, e) in &c.entries {
             e.validate().map_err(|m| CatalogueError(format!("{name}: {m}")))?;
         }
@@ -309,8 +311,19 @@ impl Entry {
             let e = self.for_version(&version);
             for arch in &e.arches {
                 let arch = e.asset_arch(arch);
-                let tag = expand(&e.tag, &Vars { version: &version, arch, tag: "" })?;
-                let vars = Vars { version: &version, arch, tag: &tag };
+                let tag = expand(
+                    &e.tag,
+                    &Vars {
+                        version: &version,
+                        arch,
+                        tag: "",
+                    },
+                )?;
+                let vars = Vars {
+                    version: &version,
+                    arch,
+                    tag: &tag,
+                };
                 let asset = expand(&e.asset, &vars)?;
                 let is_tgz = asset.ends_with(".tar.gz") || asset.ends_with(".tgz");
                 match (e.archive, is_tgz, &e.binary) {
@@ -339,7 +352,9 @@ impl Entry {
 
 /// A version inside the range of `req` (for validating override templates).
 fn probe_version(req: &str) -> String {
-    let candidates = ["0.0.1", "0.5.0", "0.6.0", "0.7.0", "0.9.0", "1.0.0", "1.5.0", "2.0.0", "99.0.0"];
+    let candidates = [
+        "0.0.1", "0.5.0", "0.6.0", "0.7.0", "0.9.0", "1.0.0", "1.5.0", "2.0.0", "99.0.0",
+    ];
     let Ok(r) = semver::VersionReq::parse(req) else {
         return "1.0.0".into();
     };
@@ -356,7 +371,12 @@ pub fn semver_of(v: &str) -> Option<semver::Version> {
     let split = v.find(['-', '+']).unwrap_or(v.len());
     let (core, rest) = v.split_at(split);
     let parts: Vec<&str> = core.split('.').collect();
-    if parts.is_empty() || parts.len() > 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+    if parts.is_empty()
+        || parts.len() > 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
         return None;
     }
     let mut padded = parts.join(".");
@@ -423,7 +443,11 @@ pub fn nearest(existing: &[String], wanted: &str) -> Vec<String> {
     let Some(w) = semver_of(wanted) else {
         return sorted.last().cloned().into_iter().collect();
     };
-    let below = sorted.iter().rev().find(|v| semver_of(v).is_some_and(|x| x < w)).cloned();
+    let below = sorted
+        .iter()
+        .rev()
+        .find(|v| semver_of(v).is_some_and(|x| x < w))
+        .cloned();
     let above = sorted.iter().find(|v| semver_of(v).is_some_and(|x| x > w)).cloned();
     below.into_iter().chain(above).collect()
 }
@@ -448,7 +472,10 @@ mod tests {
         for (name, e) in c.entries() {
             assert!(crate::manifest::is_safe_name(name), "{name}");
             assert!(e.arches.iter().any(|a| a == "amd64"), "{name}: no amd64");
-            assert!(e.checksums.is_some(), "{name}: every catalogued exporter publishes checksums");
+            assert!(
+                e.checksums.is_some(),
+                "{name}: every catalogued exporter publishes checksums"
+            );
             assert!(!e.version_args.is_empty(), "{name}: version_args");
         }
         // Distinct default ports: two catalogued exporters can run side by side.
@@ -462,16 +489,28 @@ mod tests {
     fn overrides_follow_upstream_history() {
         let c = Catalogue::builtin();
         let f = c.get("fail2ban_exporter").unwrap();
-        assert_eq!(f.for_version("0.5.0").binary.as_deref(), Some("fail2ban-prometheus-exporter"));
+        assert_eq!(
+            f.for_version("0.5.0").binary.as_deref(),
+            Some("fail2ban-prometheus-exporter")
+        );
         assert_eq!(f.for_version("0.7.1").tag, "{version}");
         assert_eq!(f.for_version("0.7.1").checksums.as_deref(), Some("checksums.txt"));
         let new = f.for_version("0.8.0");
         assert_eq!(new.tag, "v{version}");
         assert_eq!(new.binary.as_deref(), Some("fail2ban_exporter"));
-        assert_eq!(new.checksums.as_deref(), Some("fail2ban_exporter_{version}_checksums.txt"));
+        assert_eq!(
+            new.checksums.as_deref(),
+            Some("fail2ban_exporter_{version}_checksums.txt")
+        );
         let n = c.get("nginx_exporter").unwrap();
-        assert_eq!(n.for_version("0.11.0").build_info.as_deref(), Some("nginxexporter_build_info"));
-        assert_eq!(n.for_version("1.0.0").build_info.as_deref(), Some("nginx_exporter_build_info"));
+        assert_eq!(
+            n.for_version("0.11.0").build_info.as_deref(),
+            Some("nginxexporter_build_info")
+        );
+        assert_eq!(
+            n.for_version("1.0.0").build_info.as_deref(),
+            Some("nginx_exporter_build_info")
+        );
         assert!(n.for_version("1.5.1").signature.unwrap().files[0].ends_with(".sig"));
         assert!(n.for_version("1.5.3").signature.unwrap().files[0].ends_with(".bundle"));
         assert!(n.is_retracted("1.5.2"));
@@ -494,7 +533,10 @@ mod tests {
     fn version_requests() {
         assert_eq!(VersionRequest::parse("1.9.1").unwrap(), VersionRequest::Exact);
         assert_eq!(VersionRequest::parse("latest").unwrap(), VersionRequest::Latest);
-        assert_eq!(VersionRequest::parse("~1.9").unwrap(), VersionRequest::Range("~1.9".into()));
+        assert_eq!(
+            VersionRequest::parse("~1.9").unwrap(),
+            VersionRequest::Range("~1.9".into())
+        );
         assert!(VersionRequest::parse("~x").is_err());
         let r = VersionRequest::parse("~1.9").unwrap();
         assert!(r.admits("1.9.7") && !r.admits("1.10.0"));
@@ -503,7 +545,10 @@ mod tests {
 
     #[test]
     fn nearest_versions() {
-        let v: Vec<String> = ["0.4.0", "0.5.0", "0.10.3", "0.9.0"].iter().map(|s| s.to_string()).collect();
+        let v: Vec<String> = ["0.4.0", "0.5.0", "0.10.3", "0.9.0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(nearest(&v, "0.4.1"), vec!["0.4.0", "0.5.0"]);
         assert_eq!(nearest(&v, "2.3.0"), vec!["0.10.3"]);
         assert_eq!(semver_of("1.10").unwrap().to_string(), "1.10.0");

@@ -49,9 +49,7 @@ pub struct Mirrored {
 /// A relative path with only normal components (no `..`, not absolute).
 fn safe_relative(rel: &str) -> Option<PathBuf> {
     let p = PathBuf::from(rel);
-    p.components()
-        .all(|c| matches!(c, Component::Normal(_)))
-        .then_some(p)
+    p.components().all(|c| matches!(c, Component::Normal(_))).then_some(p)
 }
 
 fn copy_atomic(from: &Path, to: &Path) -> io::Result<()> {
@@ -105,8 +103,7 @@ pub fn mirror(
             });
             continue;
         };
-        let rel_path =
-            safe_relative(&rel).ok_or_else(|| src_err(e, format!("`{rel}` is not a safe relative path")))?;
+        let rel_path = safe_relative(&rel).ok_or_else(|| src_err(e, format!("`{rel}` is not a safe relative path")))?;
         let locked = lock.and_then(|l| l.entry(&e.name));
         let req = FetchRequest {
             allow_http: e.allow_http,
@@ -116,7 +113,11 @@ pub fn mirror(
         jobs.push((e, src, rel_path, req));
     }
     let reqs: Vec<FetchRequest> = jobs.iter().map(|(_, _, _, r)| r.clone()).collect();
-    let results = if reqs.is_empty() { Vec::new() } else { fetcher.fetch_all(&reqs) };
+    let results = if reqs.is_empty() {
+        Vec::new()
+    } else {
+        fetcher.fetch_all(&reqs)
+    };
     let mut errors = Vec::new();
     for ((e, src, rel_path, req), result) in jobs.into_iter().zip(results) {
         let fetched = match result {
@@ -136,7 +137,10 @@ pub fn mirror(
         // `checksums` name): it goes beside the archive.
         let release_dir_url = src.url.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
         if let Some(curl) = &src.checksums_url {
-            if let Some(name) = curl.strip_prefix(&format!("{release_dir_url}/")).filter(|n| !n.contains('/')) {
+            if let Some(name) = curl
+                .strip_prefix(&format!("{release_dir_url}/"))
+                .filter(|n| !n.contains('/'))
+            {
                 let text = fetcher
                     .get_text(&TextRequest {
                         allow_http: e.allow_http,

@@ -1,9 +1,9 @@
 //! Realise: turn a manifest (and its lock, if any) into verified store paths.
 //! Shared by `realise`, `lock`, `switch` and `check`.
 
+use crate::catalogue::Forge;
 use crate::manifest::lock::{LockError, LockFile, LockedExporter};
 use crate::manifest::{Exporter, Manifest, ResolvedSource};
-use crate::catalogue::Forge;
 use crate::source::forge::{ForgeKind, Tokens};
 use crate::source::{Expected, FetchError, FetchRequest, Fetcher, SecretHeaders};
 use crate::store::{AddRelease, Store, StoreError, StorePath};

@@ -154,7 +154,10 @@ impl Upstream<'_> {
             .map(|v| v.version.clone())
             .collect();
         let near = catalogue::nearest(&usable, &e.version);
-        let (forge, repo) = e.forge().map(|(f, r)| (f, r.to_string())).unwrap_or((catalogue::Forge::Github, String::new()));
+        let (forge, repo) = e
+            .forge()
+            .map(|(f, r)| (f, r.to_string()))
+            .unwrap_or((catalogue::Forge::Github, String::new()));
         Err(ResolveError::Missing {
             exporter: e.name.clone(),
             version: e.version.clone(),

@@ -23,7 +23,11 @@ pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<Outcome> {
         tokens: &tokens,
         settings: &manifest.settings,
     };
-    let checks: Vec<_> = manifest.exporters.iter().map(|e| check_release(&up, &manifest, e)).collect();
+    let checks: Vec<_> = manifest
+        .exporters
+        .iter()
+        .map(|e| check_release(&up, &manifest, e))
+        .collect();
     let failed = checks.iter().filter(|c| !c.problems.is_empty()).count();
     if json {
         print_json(&checks)?;

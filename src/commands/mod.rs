@@ -15,8 +15,8 @@ pub mod rollback;
 pub mod status;
 pub mod store;
 pub mod switch;
-pub mod versions;
 mod ui;
+pub mod versions;
 
 use crate::generation::journal;
 use crate::generation::statelock::StateLock;

@@ -54,7 +54,12 @@ pub fn resolve_error(e: ResolveError) -> anyhow::Error {
 }
 
 /// Turns "404" for a forge download into "VERSION does not exist; nearest: …".
-pub fn explain_realise_error(e: RealiseError, manifest: &Manifest, fetcher: &Fetcher, tokens: &Tokens) -> anyhow::Error {
+pub fn explain_realise_error(
+    e: RealiseError,
+    manifest: &Manifest,
+    fetcher: &Fetcher,
+    tokens: &Tokens,
+) -> anyhow::Error {
     let up = Upstream {
         fetcher,
         tokens,

@@ -1,10 +1,6 @@
 //! `exporterctl switch MANIFEST`
 
 use super::realise::{load_manifest, realise_locked, resolve_error};
-use crate::manifest::lock::LockFile;
-use crate::resolve::resolve_versions;
-use crate::source::forge::Tokens;
-use crate::source::Fetcher;
 use super::{Ctx, Outcome, TerminalUi, UsageError};
 use crate::cli::Mode;
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
@@ -12,9 +8,13 @@ use crate::generation::links::Links;
 use crate::generation::profile::{self, Current, Profiles};
 use crate::generation::state::{self, ExporterState, ProfileState};
 use crate::health::Probe;
+use crate::manifest::lock::LockFile;
 use crate::manifest::{Exporter, Manifest};
 use crate::paths::Layout;
+use crate::resolve::resolve_versions;
 use crate::service::manager_for;
+use crate::source::forge::Tokens;
+use crate::source::Fetcher;
 use crate::store::{EntryKind, Store, StorePath};
 use crate::switch::{self, crash, unitfile, Engine, Options};
 use anyhow::{bail, Context as _, Result};

@@ -50,7 +50,10 @@ pub fn run(ctx: &Ctx, name: &str, manifest: Option<&Path>, json: bool) -> Result
         print_json(&versions)?;
         return Ok(Outcome::Ok);
     }
-    let latest = versions.iter().find(|v| !v.prerelease && !v.retracted).map(|v| v.version.clone());
+    let latest = versions
+        .iter()
+        .find(|v| !v.prerelease && !v.retracted)
+        .map(|v| v.version.clone());
     for v in &versions {
         let mut notes = Vec::new();
         if Some(&v.version) == latest.as_ref() {

@@ -27,9 +27,14 @@ fn two_line_entries_fetch_the_right_assets() {
         node.checksums_url.as_deref(),
         Some("https://github.com/prometheus/node_exporter/releases/download/v1.9.1/sha256sums.txt")
     );
-    assert_eq!(node.binary.as_deref(), Some("node_exporter-1.9.1.linux-amd64/node_exporter"));
+    assert_eq!(
+        node.binary.as_deref(),
+        Some("node_exporter-1.9.1.linux-amd64/node_exporter")
+    );
     let nginx = r("nginx_exporter");
-    assert!(nginx.url.ends_with("/nginx/nginx-prometheus-exporter/releases/download/v1.5.1/nginx-prometheus-exporter_1.5.1_linux_amd64.tar.gz"));
+    assert!(nginx.url.ends_with(
+        "/nginx/nginx-prometheus-exporter/releases/download/v1.5.1/nginx-prometheus-exporter_1.5.1_linux_amd64.tar.gz"
+    ));
     assert_eq!(nginx.binary.as_deref(), Some("nginx-prometheus-exporter"));
     let php = r("php-fpm_exporter");
     assert_eq!(php.archive, ArchiveKind::Raw);
@@ -44,7 +49,10 @@ fn two_line_entries_fetch_the_right_assets() {
     assert_eq!(h.build_info.as_deref(), Some("nginx_exporter_build_info"));
     assert!(h.expect.is_empty());
     let h = &m.exporter("fail2ban_exporter").unwrap().health;
-    assert_eq!((h.build_info.as_deref(), h.build_info_label.as_str()), (Some("f2b_version"), "exporter"));
+    assert_eq!(
+        (h.build_info.as_deref(), h.build_info_label.as_str()),
+        (Some("f2b_version"), "exporter")
+    );
     assert_eq!(m.exporter("php-fpm_exporter").unwrap().health.build_info, None);
 }
 
@@ -58,7 +66,10 @@ fn version_overrides_apply() {
     let old = m.exporter("old").unwrap().resolve_source(&m.settings).unwrap();
     assert!(old.url.contains("/-/releases/0.7.1/downloads/"), "{}", old.url);
     assert!(old.checksums_url.unwrap().ends_with("/checksums.txt"));
-    assert_eq!(old.binary.as_deref(), Some("fail2ban_exporter_0.7.1_linux_amd64/fail2ban_exporter"));
+    assert_eq!(
+        old.binary.as_deref(),
+        Some("fail2ban_exporter_0.7.1_linux_amd64/fail2ban_exporter")
+    );
     let older = m.exporter("older").unwrap().resolve_source(&m.settings).unwrap();
     assert_eq!(older.binary.as_deref(), Some("fail2ban-prometheus-exporter"));
     assert_eq!(
@@ -101,7 +112,10 @@ fn own_keys_override_the_catalogue() {
     let src = mirror.resolve_source(&m.settings).unwrap();
     assert_eq!(src.url, "https://internal/n-1.9.1-amd64.tar.gz");
     assert_eq!(src.checksums_url, None);
-    assert_eq!(src.binary.as_deref(), Some("node_exporter-1.9.1.linux-amd64/node_exporter"));
+    assert_eq!(
+        src.binary.as_deref(),
+        Some("node_exporter-1.9.1.linux-amd64/node_exporter")
+    );
 }
 
 #[test]
@@ -109,14 +123,27 @@ fn catalogue_mistakes_name_file_line_and_key() {
     let e = parse(&with("", "  x:\n    catalogue: nodeexporter\n    version: \"1.0.0\"\n"))
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("m.yaml:6:16: exporters.x.catalogue: no catalogue entry `nodeexporter`"), "{e}");
-    let e = parse(&with("", "  unknown_exporter: { version: \"1.0.0\" }\n")).unwrap_err().to_string();
-    assert!(e.contains("exporters.unknown_exporter.source: missing `source`"), "{e}");
-    let e = parse(&with("", "  nginx_exporter:\n    version: \"1.5.2\"\n")).unwrap_err().to_string();
-    assert!(e.starts_with("m.yaml:6:14: exporters.nginx_exporter.version:") && e.contains("retracted"), "{e}");
-    let e = parse(&with("", "  node_exporter: { version: \"1.9.1\", health: { up: true } }\n"))
+    assert!(
+        e.starts_with("m.yaml:6:16: exporters.x.catalogue: no catalogue entry `nodeexporter`"),
+        "{e}"
+    );
+    let e = parse(&with("", "  unknown_exporter: { version: \"1.0.0\" }\n"))
         .unwrap_err()
         .to_string();
+    assert!(e.contains("exporters.unknown_exporter.source: missing `source`"), "{e}");
+    let e = parse(&with("", "  nginx_exporter:\n    version: \"1.5.2\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("m.yaml:6:14: exporters.nginx_exporter.version:") && e.contains("retracted"),
+        "{e}"
+    );
+    let e = parse(&with(
+        "",
+        "  node_exporter: { version: \"1.9.1\", health: { up: true } }\n",
+    ))
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("health.up") && e.contains("no \"up\" metric"), "{e}");
     let e = parse(&format!(
         "apiVersion: exporterctl/v1\nsettings: {{ arch: armv7 }}\nexporters:\n  php-fpm_exporter: {{ version: \"2.2.0\" }}\n"
@@ -140,7 +167,10 @@ fn latest_and_ranges_resolve_later() {
     let f2b = &m.exporters[0];
     assert!(!f2b.resolved);
     assert_eq!(f2b.requested, VersionRequest::Latest);
-    assert!(f2b.resolve_source(&m.settings).is_err(), "unresolved versions cannot be fetched");
+    assert!(
+        f2b.resolve_source(&m.settings).is_err(),
+        "unresolved versions cannot be fetched"
+    );
     let settings = m.settings.clone();
     // Overrides follow the resolved version.
     m.exporters[0].set_version("0.7.1", &settings).unwrap();
@@ -160,8 +190,15 @@ fn arch_maps_spell_the_asset() {
     ))
     .unwrap();
     let src = m.exporters[0].resolve_source(&m.settings).unwrap();
-    assert!(src.url.ends_with("/v1.67.0/redis_exporter-v1.67.0.linux-arm.tar.gz"), "{}", src.url);
-    assert_eq!(src.binary.as_deref(), Some("redis_exporter-v1.67.0.linux-arm/redis_exporter"));
+    assert!(
+        src.url.ends_with("/v1.67.0/redis_exporter-v1.67.0.linux-arm.tar.gz"),
+        "{}",
+        src.url
+    );
+    assert_eq!(
+        src.binary.as_deref(),
+        Some("redis_exporter-v1.67.0.linux-arm/redis_exporter")
+    );
 }
 
 #[test]
@@ -171,10 +208,19 @@ fn phase1_manifest_is_valid() {
     let names: Vec<&str> = m.exporters.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(
         names,
-        ["node_exporter", "nginx_exporter", "mysqld_exporter", "php-fpm_exporter", "fail2ban_exporter"]
+        [
+            "node_exporter",
+            "nginx_exporter",
+            "mysqld_exporter",
+            "php-fpm_exporter",
+            "fail2ban_exporter"
+        ]
     );
     assert_eq!(m.exporter("nginx_exporter").unwrap().health.expect, ["nginx_up 1"]);
     assert_eq!(m.exporter("mysqld_exporter").unwrap().health.expect, ["mysql_up 1"]);
     assert_eq!(m.exporter("php-fpm_exporter").unwrap().health.expect, ["phpfpm_up 1"]);
-    assert_eq!(m.exporter("fail2ban_exporter").unwrap().health.build_info_label, "exporter");
+    assert_eq!(
+        m.exporter("fail2ban_exporter").unwrap().health.build_info_label,
+        "exporter"
+    );
 }

@@ -400,7 +400,11 @@ impl Exporter {
         };
         let v = Validator { path: &p.path };
         if !is_version(version) {
-            return v.err(&p.version_at, format!("{}.version", p.key), format!("`{version}` is not a version"));
+            return v.err(
+                &p.version_at,
+                format!("{}.version", p.key),
+                format!("`{version}` is not a version"),
+            );
         }
         let (source, health) = v.build(&p, Some(version))?;
         self.version = version.to_string();
@@ -443,11 +447,12 @@ pub fn resolve_source(source: &Source, version: &str, settings: &Settings) -> Re
         SourceKind::Url { .. } => "v{version}",
         SourceKind::Github { tag, .. } | SourceKind::Gitlab { tag, .. } => tag.as_str(),
     };
-    let tag = template::expand(
-        tag_template,
-        &template::Vars { version, arch, tag: "" },
-    )?;
-    let vars = template::Vars { version, arch, tag: &tag };
+    let tag = template::expand(tag_template, &template::Vars { version, arch, tag: "" })?;
+    let vars = template::Vars {
+        version,
+        arch,
+        tag: &tag,
+    };
     let release_base = match &source.kind {
         SourceKind::Url { .. } => None,
         SourceKind::Github { repo, .. } => Some(format!(
@@ -713,7 +718,10 @@ impl Validator<'_> {
             return self.err(
                 &version.referenced,
                 format!("{key}.version"),
-                format!("`{}` is not a version, `latest` or a range like `~1.9`{hint}", version.value),
+                format!(
+                    "`{}` is not a version, `latest` or a range like `~1.9`{hint}",
+                    version.value
+                ),
             );
         }
         let catalogue = Catalogue::builtin();

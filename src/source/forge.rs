@@ -61,7 +61,12 @@ impl std::fmt::Debug for Tokens {
 impl Tokens {
     /// `GITHUB_TOKEN` and `GITLAB_TOKEN` (empty values count as unset).
     pub fn from_env() -> Tokens {
-        let var = |n: &str| std::env::var(n).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let var = |n: &str| {
+            std::env::var(n)
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         Tokens {
             github: var("GITHUB_TOKEN"),
             gitlab: var("GITLAB_TOKEN"),
@@ -209,7 +214,10 @@ impl ForgeClient<'_> {
                 }
                 Ok(list) => {
                     if r != repo {
-                        tracing::warn!("{exporter}: {} repository {repo} not found; using its former name {r}", forge.as_str());
+                        tracing::warn!(
+                            "{exporter}: {} repository {repo} not found; using its former name {r}",
+                            forge.as_str()
+                        );
                     }
                     return Ok(list);
                 }
@@ -315,7 +323,11 @@ mod tests {
     #[test]
     fn tokens_never_show() {
         let t = Tokens::new(Some("ghp_secret".into()), Some("glpat_secret".into()));
-        let dbg = format!("{t:?} {:?} {:?}", t.headers(ForgeKind::Github), t.headers(ForgeKind::Gitlab));
+        let dbg = format!(
+            "{t:?} {:?} {:?}",
+            t.headers(ForgeKind::Github),
+            t.headers(ForgeKind::Gitlab)
+        );
         assert!(!dbg.contains("secret"), "{dbg}");
     }
 
@@ -325,7 +337,10 @@ mod tests {
         assert_eq!(version_from_tag("{version}", "0.7.1").as_deref(), Some("0.7.1"));
         assert_eq!(version_from_tag("v{version}", "0.7.1"), None);
         assert_eq!(version_from_tag("v{version}", "vnext"), None);
-        assert_eq!(encode_project("hctrdev/fail2ban-prometheus-exporter"), "hctrdev%2Ffail2ban-prometheus-exporter");
+        assert_eq!(
+            encode_project("hctrdev/fail2ban-prometheus-exporter"),
+            "hctrdev%2Ffail2ban-prometheus-exporter"
+        );
     }
 
     #[test]
@@ -339,6 +354,9 @@ mod tests {
             settings_key: "settings.github.api_url",
         };
         let m = e.to_string();
-        assert!(m.contains("GITHUB_TOKEN") && m.contains("2033-05-18T03:33:20Z") && m.contains("mirror"), "{m}");
+        assert!(
+            m.contains("GITHUB_TOKEN") && m.contains("2033-05-18T03:33:20Z") && m.contains("mirror"),
+            "{m}"
+        );
     }
 }

@@ -359,12 +359,21 @@ pub fn extra_roots_from_env() -> Result<Vec<reqwest::Certificate>, String> {
         };
         let path = std::path::PathBuf::from(path);
         let pem = std::fs::read(&path).map_err(|e| format!("{var}={}: {e}", path.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("{var}={}: not a PEM certificate bundle: {}", path.display(), describe_reqwest(e)))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            format!(
+                "{var}={}: not a PEM certificate bundle: {}",
+                path.display(),
+                describe_reqwest(e)
+            )
+        })?;
         if certs.is_empty() {
             return Err(format!("{var}={}: no certificate in the file", path.display()));
         }
-        tracing::debug!("trusting {} extra CA certificate(s) from {}", certs.len(), path.display());
+        tracing::debug!(
+            "trusting {} extra CA certificate(s) from {}",
+            certs.len(),
+            path.display()
+        );
         return Ok(certs);
     }
     Ok(Vec::new())
