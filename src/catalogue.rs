@@ -431,7 +431,7 @@ impl VersionRequest {
 /// Versions sorted ascending by semver (unparsable ones dropped).
 pub fn sort_versions(versions: &mut Vec<String>) {
     versions.retain(|v| semver_of(v).is_some());
-    versions.sort_by(|a, b| semver_of(a).cmp(&semver_of(b)));
+    versions.sort_by_key(|v| semver_of(v));
     versions.dedup();
 }
 

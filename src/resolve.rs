@@ -18,7 +18,7 @@ pub enum ResolveError {
     Forge {
         exporter: String,
         #[source]
-        source: ForgeError,
+        source: Box<ForgeError>,
     },
     #[error("{exporter}: has a `url` source; only `github`/`gitlab` sources (or catalogue entries) list versions")]
     NotForge { exporter: String },
@@ -84,7 +84,7 @@ impl Upstream<'_> {
             .releases(kind, api, repo, &former, &e.name)
             .map_err(|source| ResolveError::Forge {
                 exporter: e.name.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let templates = e.tag_templates();
         let mut out: Vec<UpstreamVersion> = Vec::new();
@@ -105,7 +105,7 @@ impl Upstream<'_> {
                 prerelease,
             });
         }
-        out.sort_by(|a, b| catalogue::semver_of(&b.version).cmp(&catalogue::semver_of(&a.version)));
+        out.sort_by_key(|v| std::cmp::Reverse(catalogue::semver_of(&v.version)));
         Ok(out)
     }
 

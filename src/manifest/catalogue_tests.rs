@@ -145,9 +145,9 @@ fn catalogue_mistakes_name_file_line_and_key() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("health.up") && e.contains("no \"up\" metric"), "{e}");
-    let e = parse(&format!(
-        "apiVersion: exporterctl/v1\nsettings: {{ arch: armv7 }}\nexporters:\n  php-fpm_exporter: {{ version: \"2.2.0\" }}\n"
-    ))
+    let e = parse(
+        "apiVersion: exporterctl/v1\nsettings: { arch: armv7 }\nexporters:\n  php-fpm_exporter: { version: \"2.2.0\" }\n",
+    )
     .unwrap_err()
     .to_string();
     assert!(e.contains("no linux build for `armv7`"), "{e}");
@@ -185,9 +185,9 @@ fn latest_and_ranges_resolve_later() {
 
 #[test]
 fn arch_maps_spell_the_asset() {
-    let m = parse(&format!(
-        "apiVersion: exporterctl/v1\nsettings: {{ arch: armv7 }}\nexporters:\n  redis_exporter: {{ version: \"1.67.0\" }}\n"
-    ))
+    let m = parse(
+        "apiVersion: exporterctl/v1\nsettings: { arch: armv7 }\nexporters:\n  redis_exporter: { version: \"1.67.0\" }\n",
+    )
     .unwrap();
     let src = m.exporters[0].resolve_source(&m.settings).unwrap();
     assert!(
