@@ -2,32 +2,16 @@
 
 #[test]
 fn the_demo_tells_the_whole_story_and_cleans_up() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_exporterctl"))
-        .arg("demo")
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_exporterctl")).arg("demo").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("→ generation 1"), "{stdout}");
     assert!(stdout.contains("1.0.0 → 2.0.0          succeeded"), "{stdout}");
     assert!(stdout.contains("nothing to do"), "{stdout}");
     assert!(stdout.contains("2.0.0 → 3.0.0          failed"), "{stdout}");
-    assert!(
-        stdout.contains("rolled back to demo_exporter 2.0.0, healthy again"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("rollback") && stdout.contains("2.0.0 → 1.0.0"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("rolled back to demo_exporter 2.0.0, healthy again"), "{stdout}");
+    assert!(stdout.contains("rollback") && stdout.contains("2.0.0 → 1.0.0"), "{stdout}");
     let root = stdout.split_whitespace().nth(3).unwrap();
     assert!(root.contains("exporterctl-demo-"), "{root}");
-    assert!(
-        !std::path::Path::new(root).exists(),
-        "the demo root {root} was left behind"
-    );
+    assert!(!std::path::Path::new(root).exists(), "the demo root {root} was left behind");
 }
