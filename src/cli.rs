@@ -155,6 +155,28 @@ pub enum Command {
         #[arg(long)]
         abort: bool,
     },
+    /// List the versions upstream publishes for NAME (a catalogue entry, or an exporter of
+    /// --manifest), newest first; marks the latest, pre-releases and retracted ones.
+    /// Uses the forge's API (GITHUB_TOKEN / GITLAB_TOKEN raise its rate limit).
+    Versions {
+        name: String,
+        /// Take NAME's source and the settings (API base URLs) from this manifest.
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Validate MANIFEST against the catalogue and upstream without installing anything:
+    /// versions exist (and are not retracted), assets answer a HEAD, checksum files list them.
+    Check {
+        manifest: PathBuf,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Download every verified archive and checksum file of MANIFEST (its lock, if any) into DIR,
+    /// laid out like the forge, for hosts without internet: serve DIR (or use file://DIR) and
+    /// point settings.github.download_url / gitlab.download_url at it.
+    Mirror { manifest: PathBuf, dir: PathBuf },
     #[command(hide = true, name = "demo-exporter")]
     DemoExporter {
         #[arg(long)]

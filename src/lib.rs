@@ -6,6 +6,7 @@
 //! `service`, `health` → `fsutil`, `paths`.
 
 pub mod adopt;
+pub mod catalogue;
 pub mod cli;
 pub mod commands;
 pub mod demo;
@@ -14,8 +15,10 @@ pub mod gc;
 pub mod generation;
 pub mod health;
 pub mod manifest;
+pub mod mirror;
 pub mod paths;
 pub mod realise;
+pub mod resolve;
 pub mod service;
 pub mod source;
 pub mod store;

@@ -94,6 +94,11 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         ),
         Command::Adopt { manifest } => commands::adopt::run(&ctx, &manifest),
         Command::Resume { abort } => commands::resume::run(&ctx, abort, quiet),
+        Command::Versions { name, manifest, json } => {
+            commands::versions::run(&ctx, &name, manifest.as_deref(), json.json)
+        }
+        Command::Check { manifest, json } => commands::check::run(&ctx, &manifest, json.json),
+        Command::Mirror { manifest, dir } => commands::mirror::run(&ctx, &manifest, &dir),
         Command::DemoExporter { .. } => unreachable!("handled above"),
     }
 }

@@ -1,9 +1,11 @@
 //! Realise: turn a manifest (and its lock, if any) into verified store paths.
 //! Shared by `realise`, `lock`, `switch` and `check`.
 
-use crate::manifest::lock::{LockError, LockFile};
-use crate::manifest::{Exporter, Manifest};
-use crate::source::{Expected, FetchError, FetchRequest, Fetcher};
+use crate::catalogue::Forge;
+use crate::manifest::lock::{LockError, LockFile, LockedExporter};
+use crate::manifest::{Exporter, Manifest, ResolvedSource};
+use crate::source::forge::{ForgeKind, Tokens};
+use crate::source::{Expected, FetchError, FetchRequest, Fetcher, SecretHeaders};
 use crate::store::{AddRelease, Store, StoreError, StorePath};
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,7 @@ pub fn realise_all(
 ) -> Result<Vec<Realised>, RealiseError> {
     let mut done: Vec<Option<Realised>> = vec![None; manifest.exporters.len()];
     let mut to_fetch: Vec<(usize, FetchRequest)> = Vec::new();
+    let tokens = Tokens::from_env();
     for (i, e) in manifest.exporters.iter().enumerate() {
         let src = resolve(e, manifest)?;
         let locked = lock.and_then(|l| l.entry(&e.name));
@@ -101,22 +104,12 @@ pub fn realise_all(
                 continue;
             }
         }
-        let expected = if let Some(l) = locked {
-            Expected::Locked(l.sha256.clone())
-        } else if let Some(sha) = &src.sha256 {
-            Expected::Pinned(sha.clone())
-        } else if let Some(url) = &src.checksums_url {
-            Expected::ChecksumFile {
-                url: url.clone(),
-                file_name: src.file_name.clone(),
-            }
-        } else {
-            Expected::Unverified
-        };
+        let expected = expected_for(&src, locked);
         to_fetch.push((
             i,
             FetchRequest {
                 allow_http: e.allow_http,
+                headers: download_headers(e, &src.url, manifest, &tokens),
                 ..FetchRequest::new(&e.name, &e.version, &src.url, expected)
             },
         ));
@@ -216,6 +209,39 @@ fn resolve(e: &Exporter, m: &Manifest) -> Result<crate::manifest::ResolvedSource
         version: e.version.clone(),
         message,
     })
+}
+
+/// How the download of `src` is verified, strongest first: the lock, the
+/// manifest's pin, the release's checksum file; else not at all.
+pub fn expected_for(src: &ResolvedSource, locked: Option<&LockedExporter>) -> Expected {
+    if let Some(l) = locked {
+        Expected::Locked(l.sha256.clone())
+    } else if let Some(sha) = &src.sha256 {
+        Expected::Pinned(sha.clone())
+    } else if let Some(url) = &src.checksums_url {
+        Expected::ChecksumFile {
+            url: url.clone(),
+            file_name: src.file_name.clone(),
+        }
+    } else {
+        Expected::Unverified
+    }
+}
+
+/// The forge token for a download from that forge's own download base (a
+/// private repository needs it); nothing for other URLs. The HTTP layer
+/// sends it to that origin only, never along a redirect to another host.
+pub fn download_headers(e: &Exporter, url: &str, m: &Manifest, tokens: &Tokens) -> SecretHeaders {
+    let (kind, base) = match e.forge() {
+        Some((Forge::Github, _)) => (ForgeKind::Github, &m.settings.github.download_url),
+        Some((Forge::Gitlab, _)) => (ForgeKind::Gitlab, &m.settings.gitlab.download_url),
+        None => return SecretHeaders::new(),
+    };
+    if url.starts_with(base.as_str()) && (url.starts_with("https://") || url.starts_with("http://")) {
+        tokens.headers(kind)
+    } else {
+        SecretHeaders::new()
+    }
 }
 
 fn store_err(e: &Exporter, source: StoreError) -> RealiseError {

@@ -67,7 +67,7 @@ fn version_that_is_not_a_version() {
     let yaml = format!("apiVersion: exporterctl/v1\nexporters:\n  x:\n    version: \"v1.9.1\"\n{GOOD_SOURCE}");
     check(
         &yaml,
-        "4:14: exporters.x.version: `v1.9.1` is not a version (write `1.9.1` without the leading `v`)",
+        "4:14: exporters.x.version: `v1.9.1` is not a version, `latest` or a range like `~1.9` (write `1.9.1` without the leading `v`)",
     );
     let yaml = format!("apiVersion: exporterctl/v1\nexporters:\n  x:\n    version: \"next week\"\n{GOOD_SOURCE}");
     check(&yaml, "4:14: exporters.x.version: `next week` is not a version");

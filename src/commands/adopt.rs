@@ -36,6 +36,15 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
         }
         let version = match read_version(&bin) {
             Some(v) => v,
+            None if !e.resolved => {
+                return Err(UsageError(format!(
+                    "{}: could not read a version from `{} --version`, and the manifest asks for `{}`, not an exact version",
+                    e.name,
+                    bin.display(),
+                    e.version
+                ))
+                .into());
+            }
             None => {
                 eprintln!(
                     "{}: could not read a version from `{} --version`; recording the manifest's {}",

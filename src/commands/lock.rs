@@ -7,10 +7,11 @@ use anyhow::Result;
 use std::path::Path;
 
 pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
-    let manifest = load_manifest(manifest_path)?;
+    let mut manifest = load_manifest(manifest_path)?;
     let _lock = ctx.lock("lock")?;
-    // A stale lock is what `lock` is for: resolve afresh, ignoring it.
-    let realised = realise_with(ctx, &manifest, None)?;
+    // A stale lock is what `lock` is for: resolve afresh (`latest` asks the
+    // forge again), ignoring it.
+    let realised = realise_with(ctx, &mut manifest, None)?;
     let lock = LockFile {
         lock_version: LOCK_VERSION,
         arch: manifest.settings.arch.clone(),

@@ -2,11 +2,13 @@
 //! low-level I/O of its own.
 
 pub mod adopt;
+pub mod check;
 pub mod demo;
 pub mod diff;
 pub mod gc;
 pub mod generations;
 pub mod lock;
+pub mod mirror;
 pub mod realise;
 pub mod resume;
 pub mod rollback;
@@ -14,6 +16,7 @@ pub mod status;
 pub mod store;
 pub mod switch;
 mod ui;
+pub mod versions;
 
 use crate::generation::journal;
 use crate::generation::statelock::StateLock;

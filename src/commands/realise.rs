@@ -3,8 +3,10 @@
 use super::{print_json, Ctx, Outcome, UsageError};
 use crate::manifest::lock::LockFile;
 use crate::manifest::Manifest;
-use crate::realise::{self, Realised};
-use crate::source::Fetcher;
+use crate::realise::{self, RealiseError, Realised};
+use crate::resolve::{explain_not_found, resolve_versions, ResolveError, Upstream};
+use crate::source::forge::Tokens;
+use crate::source::{FetchError, Fetcher};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -24,27 +26,92 @@ pub fn load_manifest(path: &Path) -> Result<Manifest> {
     Manifest::load(path).map_err(|e| UsageError(e.to_string()).into())
 }
 
-/// Realises `manifest` (verified against its lock file, if any) under the
-/// state lock the caller holds.
-pub fn realise_locked(ctx: &Ctx, manifest: &Manifest) -> Result<Vec<Realised>> {
-    let lock = realise::load_lock(manifest).map_err(|e| UsageError(e.to_string()))?;
+/// Resolves `latest`/range versions (from the lock when it has them), checks
+/// the lock against the manifest, and realises it under the state lock the
+/// caller holds. A download that upstream does not have (404) is explained
+/// with the nearest versions that exist.
+pub fn realise_locked(ctx: &Ctx, manifest: &mut Manifest) -> Result<Vec<Realised>> {
+    let lock = LockFile::load_for(&manifest.path).map_err(|e| UsageError(e.to_string()))?;
     realise_with(ctx, manifest, lock.as_ref())
 }
 
-/// Realises `manifest` against `lock` (none: resolve afresh), first clearing
-/// what interrupted runs left in the store and the download cache.
-pub fn realise_with(ctx: &Ctx, manifest: &Manifest, lock: Option<&LockFile>) -> Result<Vec<Realised>> {
+/// Resolves versions (from `lock` when it has them; none: ask the forge),
+/// checks `lock` against the manifest, clears what interrupted runs left in
+/// the store and the download cache, and realises.
+pub fn realise_with(ctx: &Ctx, manifest: &mut Manifest, lock: Option<&LockFile>) -> Result<Vec<Realised>> {
+    let fetcher = Fetcher::new(&ctx.layout)?;
+    let tokens = Tokens::from_env();
+    resolve_versions(manifest, &fetcher, &tokens, lock).map_err(resolve_error)?;
+    if let Some(l) = lock {
+        l.check_matches(manifest).map_err(|e| UsageError(e.to_string()))?;
+    }
     let store = ctx.store()?;
     store.clean_leftovers()?;
-    let fetcher = Fetcher::new(&ctx.layout)?;
     fetcher.clean_leftovers()?;
-    Ok(realise::realise_all(&store, &fetcher, manifest, lock)?)
+    realise::realise_all(&store, &fetcher, manifest, lock)
+        .map_err(|e| explain_realise_error(e, manifest, &fetcher, &tokens))
+}
+
+/// Bad input (exit 2) for what the user can fix in the manifest; other
+/// failures (network, rate limits) stay ordinary errors (exit 1).
+pub fn resolve_error(e: ResolveError) -> anyhow::Error {
+    match e {
+        ResolveError::Forge { .. } => e.into(),
+        other => UsageError(other.to_string()).into(),
+    }
+}
+
+/// Turns "404" for a forge download into "VERSION does not exist; nearest: …".
+pub fn explain_realise_error(
+    e: RealiseError,
+    manifest: &Manifest,
+    fetcher: &Fetcher,
+    tokens: &Tokens,
+) -> anyhow::Error {
+    let up = Upstream {
+        fetcher,
+        tokens,
+        settings: &manifest.settings,
+    };
+    let errors = match e {
+        RealiseError::Several(v) => v,
+        other => vec![other],
+    };
+    let mut missing = Vec::new();
+    let mut rest = Vec::new();
+    for err in errors {
+        let explained = match &err {
+            RealiseError::Fetch(f) => fetch_exporter(f)
+                .and_then(|name| manifest.exporter(name))
+                .and_then(|ex| explain_not_found(&up, ex, f)),
+            _ => None,
+        };
+        match explained {
+            Some(m) => missing.push(m.to_string()),
+            None => rest.push(err),
+        }
+    }
+    if missing.is_empty() {
+        return match rest.len() {
+            1 => rest.remove(0).into(),
+            _ => RealiseError::Several(rest).into(),
+        };
+    }
+    missing.extend(rest.iter().map(|e| e.to_string()));
+    UsageError(missing.join("\n")).into()
+}
+
+fn fetch_exporter(e: &FetchError) -> Option<&str> {
+    match e {
+        FetchError::NotFound { exporter, .. } => Some(exporter),
+        _ => None,
+    }
 }
 
 pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<Outcome> {
-    let manifest = load_manifest(manifest_path)?;
+    let mut manifest = load_manifest(manifest_path)?;
     let _lock = ctx.lock("realise")?;
-    let realised = realise_locked(ctx, &manifest)?;
+    let realised = realise_locked(ctx, &mut manifest)?;
     let store = ctx.store()?;
     let rows: Vec<Row> = realised
         .iter()

@@ -1,13 +1,17 @@
 //! `exporterctl switch MANIFEST`
 
-use super::realise::{load_manifest, realise_locked};
+use super::realise::{load_manifest, realise_locked, resolve_error};
 use super::{Ctx, Host, Outcome, UsageError};
 use crate::cli::Mode;
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
 use crate::generation::profile::{self, Current, Profiles};
 use crate::generation::state::{ExporterState, ProfileState};
+use crate::manifest::lock::LockFile;
 use crate::manifest::{Exporter, Manifest};
+use crate::resolve::resolve_versions;
+use crate::source::forge::Tokens;
+use crate::source::Fetcher;
 use crate::store::{EntryKind, Store, StorePath};
 use crate::switch::{self, crash, unitfile, Options};
 use anyhow::{bail, Context as _, Result};
@@ -84,7 +88,7 @@ pub fn target_state(
 }
 
 pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
-    let manifest = load_manifest(a.manifest)?;
+    let mut manifest = load_manifest(a.manifest)?;
     for name in a.only {
         if manifest.exporter(name).is_none() {
             return Err(UsageError(format!(
@@ -101,12 +105,13 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         }
     }
     if a.dry_run {
+        resolve_for_dry_run(ctx, &mut manifest)?;
         return dry_run(ctx, &manifest, a.only);
     }
     let _lock = ctx.lock("switch")?;
     ctx.ensure_no_interrupted_switch()?;
     let host = Host::new(ctx, manifest.settings.service_manager, a.quiet)?;
-    let realised = realise_locked(ctx, &manifest)?;
+    let realised = realise_locked(ctx, &mut manifest)?;
     crash::point("after-realise");
     let store = ctx.store()?;
     let current = Profiles::new(&ctx.layout).current()?;
@@ -233,6 +238,13 @@ pub fn print_summary(record: &SwitchRecord) {
     ) {
         println!("details: exporterctl status; history: exporterctl generations");
     }
+}
+
+/// `latest`/range versions for a dry run: from the lock, else the forge.
+fn resolve_for_dry_run(ctx: &Ctx, manifest: &mut Manifest) -> Result<()> {
+    let lock = LockFile::load_for(&manifest.path).map_err(|e| UsageError(e.to_string()))?;
+    let fetcher = Fetcher::new(&ctx.layout)?;
+    resolve_versions(manifest, &fetcher, &Tokens::from_env(), lock.as_ref()).map_err(resolve_error)
 }
 
 /// The plan from what is known without touching anything: versions,

@@ -116,6 +116,16 @@ impl LockFile {
             let Some(l) = self.entry(&e.name) else {
                 return Err(stale(format!("exporter `{}` is not in the lock", e.name)));
             };
+            if !e.resolved {
+                // `latest` or a range: the lock holds what it resolved to.
+                if !e.requested.admits(&l.version) {
+                    return Err(stale(format!(
+                        "`{}`: manifest asks for {}, lock has {}",
+                        e.name, e.version, l.version
+                    )));
+                }
+                continue;
+            }
             if l.version != e.version {
                 return Err(stale(format!(
                     "`{}`: manifest says {}, lock says {}",
@@ -123,7 +133,12 @@ impl LockFile {
                 )));
             }
             let url = resolved(e, manifest).map(|r| r.url).unwrap_or_default();
-            if l.url != url {
+            // The same release file from another base URL (a mirror made by
+            // `exporterctl mirror`) is the same download: the sha256 is locked.
+            let same_file = e
+                .release_path(&manifest.settings)
+                .is_some_and(|rel| l.url.ends_with(&format!("/{rel}")));
+            if l.url != url && !same_file {
                 return Err(stale(format!(
                     "`{}`: source URL changed from {} to {}",
                     e.name, l.url, url

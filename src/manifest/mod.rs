@@ -5,6 +5,7 @@ pub mod lock;
 mod raw;
 pub mod template;
 
+use crate::catalogue::{Catalogue, Entry, Forge, VersionRequest};
 use raw::{RawExporter, RawHealth, RawManifest, RawSettings, RawSource, S};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -129,6 +130,12 @@ pub struct Source {
     pub sha256: Option<String>,
     /// Path of the binary inside the archive (templated); `None` for raw downloads.
     pub binary: Option<String>,
+    /// `settings.arch` → how this source's assets spell it (`armv7` → `arm`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub arch_map: BTreeMap<String, String>,
+    /// Architectures upstream publishes (from the catalogue); `None`: not known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arches: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -179,7 +186,20 @@ impl Default for HealthSpec {
 #[derive(Debug, Clone, Serialize)]
 pub struct Exporter {
     pub name: String,
+    /// The exact version once resolved; before that, `latest` or the range as written.
     pub version: String,
+    /// What `version:` asked for; a `latest` or range request is resolved
+    /// to an exact version (by the forge's release list, or from the lock)
+    /// before anything is realised.
+    pub requested: VersionRequest,
+    /// False until a `latest`/range request is resolved ([`Exporter::set_version`]).
+    pub resolved: bool,
+    /// The catalogue entry merged under this exporter's own keys, if any.
+    pub catalogue: Option<String>,
+    /// What is needed to rebuild source and health for another version
+    /// (catalogue overrides depend on the version).
+    #[serde(skip)]
+    pending: Option<Box<Pending>>,
     pub source: Source,
     /// systemd unit name (`<name>.service` by default).
     pub unit: String,
@@ -283,29 +303,154 @@ fn key_path_at(text: &str, line: u64, column: u64) -> String {
     keys.join(".")
 }
 
+/// The parts of a manifest entry kept to rebuild it for a resolved version.
+#[derive(Debug, Clone)]
+struct Pending {
+    path: PathBuf,
+    key: String,
+    name: S<String>,
+    version_at: serde_saphyr::Location,
+    entry: Option<String>,
+    source: Option<RawSource>,
+    health: RawHealth,
+    insecure_skip_verify: bool,
+}
+
 impl Exporter {
     /// Expands the source templates for this exporter's version.
     pub fn resolve_source(&self, settings: &Settings) -> Result<ResolvedSource, String> {
+        if !self.resolved {
+            return Err(format!(
+                "version `{}` is not resolved to an exact version yet (internal error: resolve versions first)",
+                self.version
+            ));
+        }
         resolve_source(&self.source, &self.version, settings)
+    }
+
+    /// The catalogue entry this exporter uses, with its overrides for the
+    /// current version applied (base entry while unresolved).
+    pub fn catalogue_entry(&self) -> Option<Entry> {
+        let e = Catalogue::builtin().get(self.catalogue.as_deref()?)?;
+        Some(if self.resolved {
+            e.for_version(&self.version)
+        } else {
+            e.for_version("")
+        })
+    }
+
+    /// The forge (`github`/`gitlab`) and repository of a forge source.
+    pub fn forge(&self) -> Option<(Forge, &str)> {
+        match &self.source.kind {
+            SourceKind::Github { repo, .. } => Some((Forge::Github, repo)),
+            SourceKind::Gitlab { project, .. } => Some((Forge::Gitlab, project)),
+            SourceKind::Url { .. } => None,
+        }
+    }
+
+    /// The tag template of a forge source.
+    pub fn tag_template(&self) -> Option<&str> {
+        match &self.source.kind {
+            SourceKind::Github { tag, .. } | SourceKind::Gitlab { tag, .. } => Some(tag),
+            SourceKind::Url { .. } => None,
+        }
+    }
+
+    /// The tag of `version` under this exporter's source (and catalogue overrides).
+    pub fn tag_for(&self, version: &str, settings: &Settings) -> Option<String> {
+        let template = match self.pending.as_ref().and_then(|p| p.entry.as_deref()) {
+            Some(entry) if self.own_tag().is_none() => Catalogue::builtin().get(entry)?.for_version(version).tag,
+            _ => self.tag_template()?.to_string(),
+        };
+        template::expand(
+            &template,
+            &template::Vars {
+                version,
+                arch: &settings.arch,
+                tag: "",
+            },
+        )
+        .ok()
+    }
+
+    fn own_tag(&self) -> Option<&str> {
+        let p = self.pending.as_ref()?;
+        p.source.as_ref()?.tag.as_ref().map(|t| t.value.as_str())
+    }
+
+    /// Every tag template that may name a release of this exporter.
+    pub fn tag_templates(&self) -> Vec<String> {
+        if let Some(t) = self.own_tag() {
+            return vec![t.to_string()];
+        }
+        match Catalogue::builtin().get(self.catalogue.as_deref().unwrap_or_default()) {
+            Some(e) => e.tag_templates().into_iter().map(str::to_string).collect(),
+            None => self.tag_template().map(|t| vec![t.to_string()]).unwrap_or_default(),
+        }
+    }
+
+    /// Fixes the version of a `latest`/range exporter (or changes an exact
+    /// one) and rebuilds its source and health for it: catalogue overrides
+    /// depend on the version. Errors name the manifest's file and line.
+    pub fn set_version(&mut self, version: &str, settings: &Settings) -> Result<(), ManifestError> {
+        let Some(p) = self.pending.clone() else {
+            self.version = version.to_string();
+            self.resolved = true;
+            return Ok(());
+        };
+        let v = Validator { path: &p.path };
+        if !is_version(version) {
+            return v.err(
+                &p.version_at,
+                format!("{}.version", p.key),
+                format!("`{version}` is not a version"),
+            );
+        }
+        let (source, health) = v.build(&p, Some(version))?;
+        self.version = version.to_string();
+        self.source = source;
+        self.health = health;
+        self.resolved = true;
+        v.check_release(settings, self, &p)?;
+        Ok(())
+    }
+
+    /// The path of the download below the forge's download base URL
+    /// (`owner/repo/releases/download/TAG/FILE`), for forge sources.
+    pub fn release_path(&self, settings: &Settings) -> Option<String> {
+        let url = self.resolve_source(settings).ok()?.url;
+        let base = match self.forge()?.0 {
+            Forge::Github => &settings.github.download_url,
+            Forge::Gitlab => &settings.gitlab.download_url,
+        };
+        url.strip_prefix(base.trim_end_matches('/'))
+            .map(|p| p.trim_start_matches('/').to_string())
     }
 }
 
 pub fn resolve_source(source: &Source, version: &str, settings: &Settings) -> Result<ResolvedSource, String> {
+    if let Some(arches) = &source.arches {
+        if !arches.contains(&settings.arch) {
+            return Err(format!(
+                "upstream publishes no linux build for `{}` (it has: {}); set `settings.arch` or give `source.url`",
+                settings.arch,
+                arches.join(", ")
+            ));
+        }
+    }
+    let arch = source
+        .arch_map
+        .get(&settings.arch)
+        .map(String::as_str)
+        .unwrap_or(&settings.arch);
     let tag_template = match &source.kind {
         SourceKind::Url { .. } => "v{version}",
         SourceKind::Github { tag, .. } | SourceKind::Gitlab { tag, .. } => tag.as_str(),
     };
-    let tag = template::expand(
-        tag_template,
-        &template::Vars {
-            version,
-            arch: &settings.arch,
-            tag: "",
-        },
-    )?;
+    let tag = template::expand(tag_template, &template::Vars { version, arch, tag: "" })?;
     let vars = template::Vars {
         version,
-        arch: &settings.arch,
+        arch,
         tag: &tag,
     };
     let release_base = match &source.kind {
@@ -560,7 +705,11 @@ impl Validator<'_> {
         let Some(version) = raw.version else {
             return self.err(&name.referenced, format!("{key}.version"), "missing `version`");
         };
-        if !is_version(&version.value) {
+        let requested = match VersionRequest::parse(&version.value) {
+            Ok(r) => r,
+            Err(msg) => return self.err(&version.referenced, format!("{key}.version"), msg),
+        };
+        if requested.is_exact() && !is_version(&version.value) {
             let hint = if version.value.starts_with('v') && is_version(&version.value[1..]) {
                 format!(" (write `{}` without the leading `v`)", &version.value[1..])
             } else {
@@ -569,13 +718,51 @@ impl Validator<'_> {
             return self.err(
                 &version.referenced,
                 format!("{key}.version"),
-                format!("`{}` is not a version{hint}", version.value),
+                format!(
+                    "`{}` is not a version, `latest` or a range like `~1.9`{hint}",
+                    version.value
+                ),
             );
         }
-        let Some(raw_source) = raw.source else {
-            return self.err(&name.referenced, format!("{key}.source"), "missing `source`");
+        let catalogue = Catalogue::builtin();
+        let entry = match &raw.catalogue {
+            Some(c) if catalogue.get(&c.value).is_none() => {
+                return self.err(
+                    &c.referenced,
+                    format!("{key}.catalogue"),
+                    format!(
+                        "no catalogue entry `{}` (known: {})",
+                        c.value,
+                        catalogue.names().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            }
+            Some(c) => Some(c.value.clone()),
+            None => catalogue.get(&name.value).map(|_| name.value.clone()),
         };
-        let source = self.source(&key, &name, raw_source)?;
+        let insecure_skip_verify = raw.insecure_skip_verify.unwrap_or(false);
+        let pending = Pending {
+            path: self.path.to_path_buf(),
+            key: key.clone(),
+            name: name.clone(),
+            version_at: version.referenced,
+            entry: entry.clone(),
+            source: raw.source,
+            health: raw.health.unwrap_or_default(),
+            insecure_skip_verify,
+        };
+        let exact = requested.is_exact().then_some(version.value.as_str());
+        let (source, health) = self.build(&pending, exact)?;
+        if !requested.is_exact() && matches!(source.kind, SourceKind::Url { .. }) {
+            return self.err(
+                &version.referenced,
+                format!("{key}.version"),
+                format!(
+                    "`{}` needs a `github` or `gitlab` source to list releases; a `url` source takes an exact version",
+                    version.value
+                ),
+            );
+        }
         let unit = match raw.unit {
             None => format!("{}.service", name.value),
             Some(u) => {
@@ -600,10 +787,13 @@ impl Validator<'_> {
             }
             u => u.map(|u| u.value),
         };
-        let health = self.health(&key, raw.health.unwrap_or_default())?;
         let exporter = Exporter {
             name: name.value.clone(),
             version: version.value.clone(),
+            resolved: requested.is_exact(),
+            requested,
+            catalogue: entry,
+            pending: Some(Box::new(pending)),
             source,
             unit,
             manage_unit: raw.manage_unit.unwrap_or(false),
@@ -611,23 +801,81 @@ impl Validator<'_> {
             environment: raw.environment.unwrap_or_default(),
             args: raw.args.unwrap_or_default(),
             health,
-            insecure_skip_verify: raw.insecure_skip_verify.unwrap_or(false),
+            insecure_skip_verify,
             allow_http: raw.allow_http.unwrap_or(false),
         };
-        // Expanding now turns template mistakes into manifest errors, before anything runs.
-        if let Err(msg) = exporter.resolve_source(settings) {
-            return self.err(&name.referenced, format!("{key}.source"), msg);
+        if let Some(p) = exporter.pending.as_deref() {
+            self.check_release(settings, &exporter, p)?;
         }
-        let verifiable = exporter.source.sha256.is_some() || exporter.source.checksums.is_some();
-        if !verifiable && !exporter.insecure_skip_verify {
+        Ok(exporter)
+    }
+
+    /// Source and health of an entry for `version` (`None`: not known yet,
+    /// the catalogue entry without its version overrides): the catalogue
+    /// entry's fields under the manifest's own keys.
+    fn build(&self, p: &Pending, version: Option<&str>) -> Result<(Source, HealthSpec), ManifestError> {
+        let entry = p
+            .entry
+            .as_deref()
+            .and_then(|n| Catalogue::builtin().get(n))
+            .map(|e| e.for_version(version.unwrap_or_default()));
+        let own = p.source.as_ref();
+        let uses_catalogue_asset = own.is_none_or(|s| s.url.is_none() && s.asset.is_none());
+        let Some(raw) = merge_source(entry.as_ref(), p.source.clone(), &p.name) else {
             return self.err(
-                &name.referenced,
+                &p.name.referenced,
+                format!("{}.source", p.key),
+                format!(
+                    "missing `source` (`{}` is not in the catalogue; set `catalogue: NAME` to use an entry under another name)",
+                    p.name.value
+                ),
+            );
+        };
+        let mut source = self.source(&p.key, &p.name, raw)?;
+        if let (Some(e), true) = (&entry, uses_catalogue_asset) {
+            source.arches = Some(e.arches.clone());
+        }
+        let health = self.health(&p.key, entry.as_ref(), p.health.clone())?;
+        Ok((source, health))
+    }
+
+    /// Checks what needs the version: retraction, template expansion,
+    /// verifiability (with a placeholder version while unresolved).
+    fn check_release(&self, settings: &Settings, e: &Exporter, p: &Pending) -> Result<(), ManifestError> {
+        let key = &p.key;
+        if e.resolved {
+            if let Some(entry) = e.catalogue_entry() {
+                if entry.is_retracted(&e.version) {
+                    let others = entry.retracted.join(", ");
+                    return self.err(
+                        &p.version_at,
+                        format!("{key}.version"),
+                        format!(
+                            "{} {} was retracted upstream and must not be installed (retracted: {others}); \
+                             pick another version (`exporterctl versions {}` lists them)",
+                            e.name,
+                            e.version,
+                            e.catalogue.as_deref().unwrap_or(&e.name)
+                        ),
+                    );
+                }
+            }
+        }
+        // Expanding now turns template mistakes into manifest errors, before anything runs.
+        let version = if e.resolved { e.version.as_str() } else { "0.0.0" };
+        if let Err(msg) = resolve_source(&e.source, version, settings) {
+            return self.err(&p.name.referenced, format!("{key}.source"), msg);
+        }
+        let verifiable = e.source.sha256.is_some() || e.source.checksums.is_some();
+        if !verifiable && !p.insecure_skip_verify {
+            return self.err(
+                &p.name.referenced,
                 format!("{key}.source"),
                 "no way to verify the download: give `sha256`, `checksums_url` (or `checksums` for a forge), \
                  or set `insecure_skip_verify: true` for this exporter",
             );
         }
-        Ok(exporter)
+        Ok(())
     }
 
     fn source(&self, key: &str, name: &S<String>, raw: RawSource) -> Result<Source, ManifestError> {
@@ -703,10 +951,12 @@ impl Validator<'_> {
             checksums: raw.checksums_url.or(raw.checksums).map(|c| c.value),
             sha256: raw.sha256.map(|s| s.value.to_ascii_lowercase()),
             binary: raw.binary.map(|b| b.value),
+            arch_map: raw.arch_map.unwrap_or_default(),
+            arches: None,
         })
     }
 
-    fn health(&self, key: &str, raw: RawHealth) -> Result<HealthSpec, ManifestError> {
+    fn health(&self, key: &str, entry: Option<&Entry>, raw: RawHealth) -> Result<HealthSpec, ManifestError> {
         let key = format!("{key}.health");
         let mut h = HealthSpec::default();
         if let Some(u) = raw.url {
@@ -718,6 +968,8 @@ impl Validator<'_> {
                 );
             }
             h.url = Some(u.value);
+        } else if let Some(e) = entry {
+            h.url = Some(e.metrics_url());
         }
         if let Some(b) = raw.build_info {
             if h.url.is_none() {
@@ -728,6 +980,9 @@ impl Validator<'_> {
                 );
             }
             h.build_info = Some(b.value);
+        } else if let Some(e) = entry {
+            h.build_info = e.build_info.clone();
+            h.build_info_label = e.build_info_label.clone();
         }
         if let Some(l) = raw.build_info_label {
             h.build_info_label = l.value;
@@ -742,6 +997,24 @@ impl Validator<'_> {
             }
             h.expect.push(e.value);
         }
+        if let Some(up) = raw.up.filter(|u| u.value) {
+            match entry.and_then(|e| e.up.clone()) {
+                Some(sample) if h.url.is_some() => {
+                    if !h.expect.contains(&sample) {
+                        h.expect.push(sample);
+                    }
+                }
+                Some(_) => return self.err(&up.referenced, format!("{key}.up"), "needs `health.url` to scrape"),
+                None => {
+                    return self.err(
+                        &up.referenced,
+                        format!("{key}.up"),
+                        "no \"up\" metric is known for this exporter (no catalogue entry has one); \
+                         write the sample in `health.expect` instead",
+                    )
+                }
+            }
+        }
         if let Some(t) = &raw.timeout {
             h.timeout = self.duration(t, &format!("{key}.timeout"))?;
         }
@@ -751,3 +1024,41 @@ impl Validator<'_> {
         Ok(h)
     }
 }
+
+/// The catalogue entry's source fields under the manifest's own `source`
+/// keys (any key the manifest gives wins). A manifest `url` replaces the
+/// forge, tag, asset and checksum file; a manifest `github`/`gitlab` keeps
+/// the entry's templates (a fork or a mirror with the same layout). Values
+/// taken from the catalogue carry the exporter name's location for errors.
+fn merge_source(entry: Option<&Entry>, own: Option<RawSource>, at: &S<String>) -> Option<RawSource> {
+    let Some(e) = entry else { return own };
+    let mut s = own.unwrap_or_default();
+    let sp = |v: &str| S::new(v.to_string(), at.referenced, at.referenced);
+    if s.url.is_none() && s.github.is_none() && s.gitlab.is_none() {
+        match e.forge {
+            Forge::Github => s.github = Some(sp(&e.repo)),
+            Forge::Gitlab => s.gitlab = Some(sp(&e.repo)),
+        }
+    }
+    if s.url.is_none() {
+        if s.tag.is_none() {
+            s.tag = Some(sp(&e.tag));
+        }
+        if s.asset.is_none() {
+            s.asset = Some(sp(&e.asset));
+        }
+        if s.checksums.is_none() && s.checksums_url.is_none() {
+            s.checksums = e.checksums.as_deref().map(sp);
+        }
+    }
+    if s.binary.is_none() {
+        s.binary = e.binary.as_deref().map(sp);
+    }
+    if s.arch_map.is_none() && !e.arch_map.is_empty() {
+        s.arch_map = Some(e.arch_map.clone());
+    }
+    Some(s)
+}
+
+#[cfg(test)]
+mod catalogue_tests;

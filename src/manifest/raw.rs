@@ -72,6 +72,8 @@ impl<'de> Deserialize<'de> for Exporters {
 #[serde(deny_unknown_fields)]
 pub struct RawExporter {
     pub version: Option<S<String>>,
+    /// Use this catalogue entry (default: the one named like the exporter, if any).
+    pub catalogue: Option<S<String>>,
     pub source: Option<RawSource>,
     pub unit: Option<S<String>>,
     pub manage_unit: Option<bool>,
@@ -83,7 +85,7 @@ pub struct RawExporter {
     pub allow_http: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSource {
     pub url: Option<S<String>>,
@@ -95,9 +97,11 @@ pub struct RawSource {
     pub checksums: Option<S<String>>,
     pub sha256: Option<S<String>>,
     pub binary: Option<S<String>>,
+    /// `settings.arch` → how this source's assets spell it.
+    pub arch_map: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
     pub url: Option<S<String>>,
@@ -106,4 +110,6 @@ pub struct RawHealth {
     pub expect: Option<Vec<S<String>>>,
     pub timeout: Option<S<String>>,
     pub settle: Option<S<String>>,
+    /// Also require the catalogue entry's "up" sample (e.g. `nginx_up 1`).
+    pub up: Option<S<bool>>,
 }

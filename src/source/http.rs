@@ -209,12 +209,16 @@ pub(crate) struct Http {
 }
 
 impl Http {
-    pub fn new(timeouts: Timeouts) -> Result<Http, reqwest::Error> {
+    /// The client. Proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`
+    /// and `NO_PROXY` (reqwest's system proxy support); the certificates of
+    /// `extra_roots` (PEM) are trusted in addition to the built-in roots.
+    pub fn new(timeouts: Timeouts, extra_roots: &[reqwest::Certificate]) -> Result<Http, reqwest::Error> {
         let client = Client::builder()
             .user_agent(concat!("exporterctl/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.read)
+            .tls_certs_merge(extra_roots.iter().cloned())
             .build()?;
         Ok(Http {
             client,
@@ -238,11 +242,23 @@ impl Http {
         allow_http: bool,
         headers: &SecretHeaders,
     ) -> Result<Response, AttemptError> {
+        self.send(reqwest::Method::GET, ctx, url, allow_http, headers)
+    }
+
+    /// As [`Http::get`], with any method (`HEAD` to check that a file exists).
+    pub(crate) fn send(
+        &self,
+        method: reqwest::Method,
+        ctx: &Ctx<'_>,
+        url: &Url,
+        allow_http: bool,
+        headers: &SecretHeaders,
+    ) -> Result<Response, AttemptError> {
         let header_map = build_headers(ctx, headers).map_err(AttemptError::Fatal)?;
         let mut current = url.clone();
         for _hop in 0..=MAX_REDIRECTS {
             check_remote(&current, allow_http).map_err(|v| AttemptError::Fatal(ctx.policy(v)))?;
-            let mut rb = self.client.get(current.clone());
+            let mut rb = self.client.request(method.clone(), current.clone());
             if same_origin(&current, url) {
                 rb = rb.headers(header_map.clone());
             }
@@ -330,6 +346,37 @@ fn classify_status(ctx: &Ctx<'_>, resp: &Response) -> AttemptError {
         };
     }
     AttemptError::Fatal(ctx.http(code, reason))
+}
+
+/// Environment variables naming a PEM bundle of extra CA certificates, first set wins.
+pub const CA_BUNDLE_VARS: &[&str] = &["EXPORTERCTL_CA_BUNDLE", "SSL_CERT_FILE"];
+
+/// The extra CA certificates named by [`CA_BUNDLE_VARS`] (none if unset).
+pub fn extra_roots_from_env() -> Result<Vec<reqwest::Certificate>, String> {
+    for var in CA_BUNDLE_VARS {
+        let Some(path) = std::env::var_os(var).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let path = std::path::PathBuf::from(path);
+        let pem = std::fs::read(&path).map_err(|e| format!("{var}={}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            format!(
+                "{var}={}: not a PEM certificate bundle: {}",
+                path.display(),
+                describe_reqwest(e)
+            )
+        })?;
+        if certs.is_empty() {
+            return Err(format!("{var}={}: no certificate in the file", path.display()));
+        }
+        tracing::debug!(
+            "trusting {} extra CA certificate(s) from {}",
+            certs.len(),
+            path.display()
+        );
+        return Ok(certs);
+    }
+    Ok(Vec::new())
 }
 
 /// A reqwest error as text: its chain of causes, without the URL (the

@@ -18,6 +18,7 @@
 
 pub mod cache;
 pub mod checksums;
+pub mod forge;
 pub mod http;
 pub mod progress;
 
@@ -369,6 +370,7 @@ fn file_name_of(url: &str) -> String {
 pub struct Fetcher {
     cache: DownloadCache,
     http: Http,
+    extra_roots: Vec<reqwest::Certificate>,
     retry: RetryPolicy,
     timeouts: Timeouts,
     parallelism: usize,
@@ -384,11 +386,13 @@ impl Fetcher {
     /// with the default retry policy, timeouts and parallelism.
     pub fn new(layout: &Layout) -> Result<Fetcher, FetchError> {
         let timeouts = Timeouts::default();
+        let extra_roots = http::extra_roots_from_env().map_err(|message| FetchError::Init { message })?;
         Ok(Fetcher {
             cache: DownloadCache::new(layout.downloads_dir()),
-            http: Http::new(timeouts).map_err(|e| FetchError::Init {
+            http: Http::new(timeouts, &extra_roots).map_err(|e| FetchError::Init {
                 message: http::describe_reqwest(e),
             })?,
+            extra_roots,
             retry: RetryPolicy::default(),
             timeouts,
             parallelism: DEFAULT_PARALLELISM,
@@ -403,7 +407,7 @@ impl Fetcher {
 
     /// Rebuilds the HTTP client with these timeouts (resets the request count).
     pub fn with_timeouts(mut self, timeouts: Timeouts) -> Result<Self, FetchError> {
-        self.http = Http::new(timeouts).map_err(|e| FetchError::Init {
+        self.http = Http::new(timeouts, &self.extra_roots).map_err(|e| FetchError::Init {
             message: http::describe_reqwest(e),
         })?;
         self.timeouts = timeouts;
@@ -524,6 +528,30 @@ impl Fetcher {
             }
         };
         String::from_utf8(bytes).map_err(|_| ctx.transport("response is not valid UTF-8".into()))
+    }
+
+    /// Does the resource exist? A `HEAD` request (same policy, redirects
+    /// and retries as [`Fetcher::get_text`]); `file://` looks at the file.
+    /// Returns the size when known. A missing resource is `NotFound`.
+    pub fn head(&self, req: &TextRequest) -> Result<Option<u64>, FetchError> {
+        let ctx = Ctx::new(&req.exporter, &req.version, &req.url);
+        let allowed = http::check_url(&req.url, req.allow_http).map_err(|v| ctx.policy(v))?;
+        match allowed {
+            Allowed::File(path) => match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => Ok(Some(m.len())),
+                Ok(_) => Err(ctx.not_found()),
+                Err(e) => Err(open_error(&ctx, &path, e)),
+            },
+            Allowed::Remote(url) => {
+                let what = format!("{} {}: HEAD {}", req.exporter, req.version, ctx.url);
+                with_retries(&self.retry, &what, |_| {
+                    let resp = self
+                        .http
+                        .send(reqwest::Method::HEAD, &ctx, &url, req.allow_http, &req.headers)?;
+                    Ok(resp.content_length())
+                })
+            }
+        }
     }
 
     fn fetch_one(

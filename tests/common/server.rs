@@ -63,6 +63,9 @@ struct State {
     files: HashMap<String, Resource>,
     /// Per path: faults still to serve, as (fault, remaining count), in order.
     faults: HashMap<String, VecDeque<(Fault, usize)>>,
+    /// Permanent redirects: a path starting with the prefix (and not served
+    /// as a file) gets `301` to the target + the rest of the path.
+    redirects: Vec<(String, String)>,
     requests: Vec<Request>,
 }
 
@@ -165,6 +168,15 @@ impl ReleaseServer {
         self.url_of(&path)
     }
 
+    /// Every request below `from` (a path prefix) is answered `301 Moved
+    /// Permanently` to `to` + the rest of the path (query included); `to`
+    /// may be a path on this server or an absolute URL. Files served at a
+    /// path take precedence. A moved repository, or GitHub's redirect of a
+    /// release download to its object storage host.
+    pub fn redirect_prefix(&self, from: &str, to: &str) {
+        lock(&self.state).redirects.push((normalise(from), to.to_string()));
+    }
+
     pub fn remove_file(&self, path: &str) {
         lock(&self.state).files.remove(&normalise(path));
     }
@@ -233,6 +245,7 @@ impl Drop for ReleaseServer {
 
 enum Answer {
     File(Arc<Vec<u8>>, String),
+    Moved(String),
     Fault(Fault, Option<Arc<Vec<u8>>>),
     NotFound,
 }
@@ -270,11 +283,17 @@ fn handle(stream: TcpStream, state: &Mutex<State>) {
             None => None,
         };
         let file = st.files.get(&key);
+        let moved = st
+            .redirects
+            .iter()
+            .find(|(from, _)| req.path.starts_with(from.as_str()))
+            .map(|(from, to)| format!("{to}{}", &req.path[from.len()..]));
         match fault {
             Some(f) => Answer::Fault(f, file.map(|r| Arc::clone(&r.bytes))),
-            None => match file {
-                Some(r) => Answer::File(Arc::clone(&r.bytes), r.content_type.clone()),
-                None => Answer::NotFound,
+            None => match (file, moved) {
+                (Some(r), _) => Answer::File(Arc::clone(&r.bytes), r.content_type.clone()),
+                (None, Some(to)) => Answer::Moved(to),
+                (None, None) => Answer::NotFound,
             },
         }
     };
@@ -317,6 +336,7 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
 fn reason(code: u16) -> &'static str {
     match code {
         200 => "OK",
+        301 => "Moved Permanently",
         302 => "Found",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -356,6 +376,7 @@ fn simple(s: &mut TcpStream, code: u16, body: &str, extra: &[(&str, String)], he
 fn respond(s: &mut TcpStream, answer: Answer, head_only: bool) -> std::io::Result<()> {
     match answer {
         Answer::NotFound => simple(s, 404, "Not Found", &[], head_only),
+        Answer::Moved(to) => simple(s, 301, "", &[("Location", to)], head_only),
         Answer::File(bytes, ct) => {
             head(s, 200, bytes.len(), &[("Content-Type", ct)])?;
             if !head_only {

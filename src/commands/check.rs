@@ -1,0 +1,55 @@
+//! `exporterctl check MANIFEST`
+
+use super::realise::{load_manifest, resolve_error};
+use super::{print_json, Ctx, Outcome, UsageError};
+use crate::manifest::lock::LockFile;
+use crate::resolve::{check_release, resolve_versions, Upstream};
+use crate::source::forge::Tokens;
+use crate::source::Fetcher;
+use anyhow::Result;
+use std::path::Path;
+
+pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<Outcome> {
+    let mut manifest = load_manifest(manifest_path)?;
+    let lock = LockFile::load_for(manifest_path).map_err(|e| UsageError(e.to_string()))?;
+    let fetcher = Fetcher::new(&ctx.layout)?;
+    let tokens = Tokens::from_env();
+    resolve_versions(&mut manifest, &fetcher, &tokens, lock.as_ref()).map_err(resolve_error)?;
+    if let Some(l) = &lock {
+        l.check_matches(&manifest).map_err(|e| UsageError(e.to_string()))?;
+    }
+    let up = Upstream {
+        fetcher: &fetcher,
+        tokens: &tokens,
+        settings: &manifest.settings,
+    };
+    let checks: Vec<_> = manifest
+        .exporters
+        .iter()
+        .map(|e| check_release(&up, &manifest, e))
+        .collect();
+    let failed = checks.iter().filter(|c| !c.problems.is_empty()).count();
+    if json {
+        print_json(&checks)?;
+    } else {
+        for c in &checks {
+            let status = if c.problems.is_empty() { "ok" } else { "FAIL" };
+            println!("{status:<5} {} {}  {}", c.name, c.version, c.url);
+            if let Some(sha) = &c.sha256 {
+                println!("      sha256 {sha}");
+            }
+            for s in &c.signatures {
+                println!("      signature (not verified): {s}");
+            }
+            for p in &c.problems {
+                println!("      {p}");
+            }
+        }
+        println!(
+            "{}: {} exporter(s), {failed} with problems; nothing was installed",
+            manifest_path.display(),
+            checks.len()
+        );
+    }
+    Ok(if failed == 0 { Outcome::Ok } else { Outcome::Failed })
+}

@@ -1,0 +1,226 @@
+//! Manifests that lean on the built-in catalogue.
+
+use super::*;
+
+fn parse(text: &str) -> Result<Manifest, ManifestError> {
+    Manifest::parse(text, Path::new("m.yaml"))
+}
+
+fn with(settings: &str, exporters: &str) -> String {
+    format!("apiVersion: exporterctl/v1\nsettings:\n  arch: amd64\n{settings}exporters:\n{exporters}")
+}
+
+#[test]
+fn two_line_entries_fetch_the_right_assets() {
+    let m = parse(&with(
+        "",
+        "  node_exporter: { version: \"1.9.1\" }\n  nginx_exporter: { version: \"1.5.1\" }\n  php-fpm_exporter: { version: \"2.2.0\" }\n  fail2ban_exporter: { version: \"0.10.3\" }\n",
+    ))
+    .unwrap();
+    let r = |n: &str| m.exporter(n).unwrap().resolve_source(&m.settings).unwrap();
+    let node = r("node_exporter");
+    assert_eq!(
+        node.url,
+        "https://github.com/prometheus/node_exporter/releases/download/v1.9.1/node_exporter-1.9.1.linux-amd64.tar.gz"
+    );
+    assert_eq!(
+        node.checksums_url.as_deref(),
+        Some("https://github.com/prometheus/node_exporter/releases/download/v1.9.1/sha256sums.txt")
+    );
+    assert_eq!(
+        node.binary.as_deref(),
+        Some("node_exporter-1.9.1.linux-amd64/node_exporter")
+    );
+    let nginx = r("nginx_exporter");
+    assert!(nginx.url.ends_with(
+        "/nginx/nginx-prometheus-exporter/releases/download/v1.5.1/nginx-prometheus-exporter_1.5.1_linux_amd64.tar.gz"
+    ));
+    assert_eq!(nginx.binary.as_deref(), Some("nginx-prometheus-exporter"));
+    let php = r("php-fpm_exporter");
+    assert_eq!(php.archive, ArchiveKind::Raw);
+    let f2b = r("fail2ban_exporter");
+    assert_eq!(
+        f2b.url,
+        "https://gitlab.com/hctrdev/fail2ban-prometheus-exporter/-/releases/v0.10.3/downloads/fail2ban_exporter_0.10.3_linux_amd64.tar.gz"
+    );
+    // Health defaults: the port and build-info metric of each entry; "up" is opt-in.
+    let h = &m.exporter("nginx_exporter").unwrap().health;
+    assert_eq!(h.url.as_deref(), Some("http://127.0.0.1:9113/metrics"));
+    assert_eq!(h.build_info.as_deref(), Some("nginx_exporter_build_info"));
+    assert!(h.expect.is_empty());
+    let h = &m.exporter("fail2ban_exporter").unwrap().health;
+    assert_eq!(
+        (h.build_info.as_deref(), h.build_info_label.as_str()),
+        (Some("f2b_version"), "exporter")
+    );
+    assert_eq!(m.exporter("php-fpm_exporter").unwrap().health.build_info, None);
+}
+
+#[test]
+fn version_overrides_apply() {
+    let m = parse(&with(
+        "",
+        "  old: { version: \"0.7.1\", catalogue: fail2ban_exporter }\n  older: { version: \"0.5.0\", catalogue: fail2ban_exporter }\n  nginx_exporter: { version: \"0.11.0\" }\n",
+    ))
+    .unwrap();
+    let old = m.exporter("old").unwrap().resolve_source(&m.settings).unwrap();
+    assert!(old.url.contains("/-/releases/0.7.1/downloads/"), "{}", old.url);
+    assert!(old.checksums_url.unwrap().ends_with("/checksums.txt"));
+    assert_eq!(
+        old.binary.as_deref(),
+        Some("fail2ban_exporter_0.7.1_linux_amd64/fail2ban_exporter")
+    );
+    let older = m.exporter("older").unwrap().resolve_source(&m.settings).unwrap();
+    assert_eq!(older.binary.as_deref(), Some("fail2ban-prometheus-exporter"));
+    assert_eq!(
+        m.exporter("nginx_exporter").unwrap().health.build_info.as_deref(),
+        Some("nginxexporter_build_info")
+    );
+}
+
+#[test]
+fn own_keys_override_the_catalogue() {
+    let m = parse(&with(
+        "  github: { download_url: \"https://mirror.example/gh\" }\n",
+        r#"  node_exporter:
+    version: "1.9.1"
+    source: { github: myorg/node_exporter, checksums: SHA256SUMS }
+    health: { url: "http://127.0.0.1:9200/metrics", up: false }
+  nginx_exporter:
+    version: "1.5.1"
+    health: { up: true, build_info_label: ver }
+  mirror_node:
+    catalogue: node_exporter
+    version: "1.9.1"
+    source: { url: "https://internal/n-{version}-{arch}.tar.gz", sha256: "0000000000000000000000000000000000000000000000000000000000000000" }
+"#,
+    ))
+    .unwrap();
+    let node = m.exporter("node_exporter").unwrap();
+    let src = node.resolve_source(&m.settings).unwrap();
+    assert_eq!(
+        src.url,
+        "https://mirror.example/gh/myorg/node_exporter/releases/download/v1.9.1/node_exporter-1.9.1.linux-amd64.tar.gz"
+    );
+    assert!(src.checksums_url.unwrap().ends_with("/SHA256SUMS"));
+    assert_eq!(node.health.url.as_deref(), Some("http://127.0.0.1:9200/metrics"));
+    assert_eq!(node.health.build_info.as_deref(), Some("node_exporter_build_info"));
+    let nginx = m.exporter("nginx_exporter").unwrap();
+    assert_eq!(nginx.health.expect, vec!["nginx_up 1".to_string()]);
+    assert_eq!(nginx.health.build_info_label, "ver");
+    let mirror = m.exporter("mirror_node").unwrap();
+    let src = mirror.resolve_source(&m.settings).unwrap();
+    assert_eq!(src.url, "https://internal/n-1.9.1-amd64.tar.gz");
+    assert_eq!(src.checksums_url, None);
+    assert_eq!(
+        src.binary.as_deref(),
+        Some("node_exporter-1.9.1.linux-amd64/node_exporter")
+    );
+}
+
+#[test]
+fn catalogue_mistakes_name_file_line_and_key() {
+    let e = parse(&with("", "  x:\n    catalogue: nodeexporter\n    version: \"1.0.0\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("m.yaml:6:16: exporters.x.catalogue: no catalogue entry `nodeexporter`"),
+        "{e}"
+    );
+    let e = parse(&with("", "  unknown_exporter: { version: \"1.0.0\" }\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("exporters.unknown_exporter.source: missing `source`"), "{e}");
+    let e = parse(&with("", "  nginx_exporter:\n    version: \"1.5.2\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("m.yaml:6:14: exporters.nginx_exporter.version:") && e.contains("retracted"),
+        "{e}"
+    );
+    let e = parse(&with(
+        "",
+        "  node_exporter: { version: \"1.9.1\", health: { up: true } }\n",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("health.up") && e.contains("no \"up\" metric"), "{e}");
+    let e = parse(
+        "apiVersion: exporterctl/v1\nsettings: { arch: armv7 }\nexporters:\n  php-fpm_exporter: { version: \"2.2.0\" }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("no linux build for `armv7`"), "{e}");
+    let e = parse(&with("", "  x:\n    version: latest\n    source: { url: \"https://h/x-{version}\", sha256: \"0000000000000000000000000000000000000000000000000000000000000000\" }\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs a `github` or `gitlab` source"), "{e}");
+}
+
+#[test]
+fn latest_and_ranges_resolve_later() {
+    let mut m = parse(&with(
+        "",
+        "  f2b:\n    catalogue: fail2ban_exporter\n    version: latest\n  node_exporter: { version: \"~1.9\" }\n",
+    ))
+    .unwrap();
+    let f2b = &m.exporters[0];
+    assert!(!f2b.resolved);
+    assert_eq!(f2b.requested, VersionRequest::Latest);
+    assert!(
+        f2b.resolve_source(&m.settings).is_err(),
+        "unresolved versions cannot be fetched"
+    );
+    let settings = m.settings.clone();
+    // Overrides follow the resolved version.
+    m.exporters[0].set_version("0.7.1", &settings).unwrap();
+    let src = m.exporters[0].resolve_source(&settings).unwrap();
+    assert!(src.url.contains("/releases/0.7.1/"), "{}", src.url);
+    m.exporters[0].set_version("0.10.3", &settings).unwrap();
+    let src = m.exporters[0].resolve_source(&settings).unwrap();
+    assert!(src.url.contains("/releases/v0.10.3/"), "{}", src.url);
+    assert_eq!(m.exporters[0].tag_for("0.6.0", &settings).as_deref(), Some("0.6.0"));
+    assert_eq!(m.exporters[1].requested, VersionRequest::Range("~1.9".into()));
+}
+
+#[test]
+fn arch_maps_spell_the_asset() {
+    let m = parse(
+        "apiVersion: exporterctl/v1\nsettings: { arch: armv7 }\nexporters:\n  redis_exporter: { version: \"1.67.0\" }\n",
+    )
+    .unwrap();
+    let src = m.exporters[0].resolve_source(&m.settings).unwrap();
+    assert!(
+        src.url.ends_with("/v1.67.0/redis_exporter-v1.67.0.linux-arm.tar.gz"),
+        "{}",
+        src.url
+    );
+    assert_eq!(
+        src.binary.as_deref(),
+        Some("redis_exporter-v1.67.0.linux-arm/redis_exporter")
+    );
+}
+
+#[test]
+fn phase1_manifest_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/phase1.yaml");
+    let m = Manifest::load(&path).unwrap();
+    let names: Vec<&str> = m.exporters.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "node_exporter",
+            "nginx_exporter",
+            "mysqld_exporter",
+            "php-fpm_exporter",
+            "fail2ban_exporter"
+        ]
+    );
+    assert_eq!(m.exporter("nginx_exporter").unwrap().health.expect, ["nginx_up 1"]);
+    assert_eq!(m.exporter("mysqld_exporter").unwrap().health.expect, ["mysql_up 1"]);
+    assert_eq!(m.exporter("php-fpm_exporter").unwrap().health.expect, ["phpfpm_up 1"]);
+    assert_eq!(
+        m.exporter("fail2ban_exporter").unwrap().health.build_info_label,
+        "exporter"
+    );
+}
