@@ -106,22 +106,8 @@ fn exporterctl(root: &Path, args: &[&str]) -> Duration {
 }
 
 fn manifest(root: &Path, file: &str, server: &str, version: &str, port: u16, settle: &str) -> PathBuf {
-    let text = format!(
-        r#"apiVersion: exporterctl/v1
-settings: {{ service_manager: process }}
-exporters:
-  {NAME}:
-    version: "{version}"
-    source:
-      url: "{server}/{NAME}/releases/download/v{{version}}/{NAME}-{{version}}.linux-{{arch}}.tar.gz"
-      checksums_url: "{server}/{NAME}/releases/download/v{{version}}/sha256sums.txt"
-      binary: "{NAME}-{{version}}.linux-{{arch}}/{NAME}"
-    args: ["--listen", "127.0.0.1:{port}"]
-    health: {{ url: "http://127.0.0.1:{port}/metrics", build_info: {NAME}_build_info, settle: {settle} }}
-"#
-    );
     let p = root.join(file);
-    std::fs::write(&p, text).unwrap();
+    std::fs::write(&p, releases::manifest_text(NAME, server, version, port, settle)).unwrap();
     p
 }
 

@@ -1,23 +1,14 @@
 //! `exporterctl check MANIFEST`
 
-use super::realise::{load_manifest, resolve_error};
-use super::{print_json, Ctx, Outcome, UsageError};
-use crate::manifest::lock::LockFile;
-use crate::resolve::{check_release, resolve_versions, Upstream};
-use crate::source::forge::Tokens;
-use crate::source::Fetcher;
+use super::realise::{load_manifest, resolve, Resolved};
+use super::{print_json, Ctx, Outcome};
+use crate::resolve::{check_release, Upstream};
 use anyhow::Result;
 use std::path::Path;
 
 pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<Outcome> {
     let mut manifest = load_manifest(manifest_path)?;
-    let lock = LockFile::load_for(manifest_path).map_err(|e| UsageError(e.to_string()))?;
-    let fetcher = Fetcher::new(&ctx.layout)?;
-    let tokens = Tokens::from_env();
-    resolve_versions(&mut manifest, &fetcher, &tokens, lock.as_ref()).map_err(resolve_error)?;
-    if let Some(l) = &lock {
-        l.check_matches(&manifest).map_err(|e| UsageError(e.to_string()))?;
-    }
+    let Resolved { fetcher, tokens, .. } = resolve(ctx, &mut manifest, true)?;
     let up = Upstream {
         fetcher: &fetcher,
         tokens: &tokens,

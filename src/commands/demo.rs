@@ -19,28 +19,9 @@ fn banner(text: &str) {
 }
 
 fn manifest(dir: &Path, file: &str, server: &str, version: &str, port: u16) -> Result<PathBuf> {
-    let text = format!(
-        r#"# exporterctl demo manifest: {NAME} {version}
-apiVersion: exporterctl/v1
-settings:
-  service_manager: process   # no systemd needed
-exporters:
-  {NAME}:
-    version: "{version}"
-    source:
-      url: "{server}/{NAME}/releases/download/v{{version}}/{NAME}-{{version}}.linux-{{arch}}.tar.gz"
-      checksums_url: "{server}/{NAME}/releases/download/v{{version}}/sha256sums.txt"
-      binary: "{NAME}-{{version}}.linux-{{arch}}/{NAME}"
-    args: ["--listen", "127.0.0.1:{port}"]
-    health:
-      url: "http://127.0.0.1:{port}/metrics"
-      build_info: {NAME}_build_info
-      timeout: 10s
-      settle: 500ms
-"#
-    );
     let path = dir.join(file);
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, releases::manifest_text(NAME, server, version, port, "500ms"))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 

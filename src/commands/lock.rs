@@ -1,6 +1,6 @@
 //! `exporterctl lock MANIFEST`
 
-use super::realise::{load_manifest, realise_with};
+use super::realise::{load_manifest, realise_with, resolve};
 use super::{Ctx, Outcome};
 use crate::manifest::lock::{LockFile, LockedExporter, LOCK_VERSION};
 use anyhow::Result;
@@ -11,7 +11,8 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
     let _lock = ctx.lock("lock")?;
     // A stale lock is what `lock` is for: resolve afresh (`latest` asks the
     // forge again), ignoring it.
-    let realised = realise_with(ctx, &mut manifest, None)?;
+    let up = resolve(ctx, &mut manifest, false)?;
+    let realised = realise_with(ctx, &manifest, &up)?;
     let lock = LockFile {
         lock_version: LOCK_VERSION,
         arch: manifest.settings.arch.clone(),

@@ -31,25 +31,44 @@ pub fn load_manifest(path: &Path) -> Result<Manifest> {
 /// caller holds. A download that upstream does not have (404) is explained
 /// with the nearest versions that exist.
 pub fn realise_locked(ctx: &Ctx, manifest: &mut Manifest) -> Result<Vec<Realised>> {
-    let lock = LockFile::load_for(&manifest.path).map_err(|e| UsageError(e.to_string()))?;
-    realise_with(ctx, manifest, lock.as_ref())
+    let up = resolve(ctx, manifest, true)?;
+    realise_with(ctx, manifest, &up)
 }
 
-/// Resolves versions (from `lock` when it has them; none: ask the forge),
-/// checks `lock` against the manifest, clears what interrupted runs left in
-/// the store and the download cache, and realises.
-pub fn realise_with(ctx: &Ctx, manifest: &mut Manifest, lock: Option<&LockFile>) -> Result<Vec<Realised>> {
+/// What a command that talks to upstream works with: the fetcher, the forge
+/// tokens, and the lock the manifest was checked against (if used).
+pub struct Resolved {
+    pub fetcher: Fetcher,
+    pub tokens: Tokens,
+    pub lock: Option<LockFile>,
+}
+
+/// Resolves `latest`/range versions — from the lock beside the manifest when
+/// `use_lock` and it has them, else by asking the forge — and checks that lock
+/// against the manifest.
+pub fn resolve(ctx: &Ctx, manifest: &mut Manifest, use_lock: bool) -> Result<Resolved> {
+    let lock = if use_lock {
+        LockFile::load_for(&manifest.path).map_err(|e| UsageError(e.to_string()))?
+    } else {
+        None
+    };
     let fetcher = Fetcher::new(&ctx.layout)?;
     let tokens = Tokens::from_env();
-    resolve_versions(manifest, &fetcher, &tokens, lock).map_err(resolve_error)?;
-    if let Some(l) = lock {
+    resolve_versions(manifest, &fetcher, &tokens, lock.as_ref()).map_err(resolve_error)?;
+    if let Some(l) = &lock {
         l.check_matches(manifest).map_err(|e| UsageError(e.to_string()))?;
     }
+    Ok(Resolved { fetcher, tokens, lock })
+}
+
+/// Realises a resolved manifest, first clearing what interrupted runs left in
+/// the store and the download cache.
+pub fn realise_with(ctx: &Ctx, manifest: &Manifest, up: &Resolved) -> Result<Vec<Realised>> {
     let store = ctx.store()?;
     store.clean_leftovers()?;
-    fetcher.clean_leftovers()?;
-    realise::realise_all(&store, &fetcher, manifest, lock)
-        .map_err(|e| explain_realise_error(e, manifest, &fetcher, &tokens))
+    up.fetcher.clean_leftovers()?;
+    realise::realise_all(&store, &up.fetcher, manifest, up.lock.as_ref())
+        .map_err(|e| explain_realise_error(e, manifest, &up.fetcher, &up.tokens))
 }
 
 /// Bad input (exit 2) for what the user can fix in the manifest; other

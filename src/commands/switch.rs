@@ -1,17 +1,13 @@
 //! `exporterctl switch MANIFEST`
 
-use super::realise::{load_manifest, realise_locked, resolve_error};
+use super::realise::{load_manifest, realise_locked, resolve};
 use super::{Ctx, Host, Outcome, UsageError};
 use crate::cli::Mode;
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
 use crate::generation::profile::{self, Current, Profiles};
 use crate::generation::state::{ExporterState, ProfileState};
-use crate::manifest::lock::LockFile;
 use crate::manifest::{Exporter, Manifest};
-use crate::resolve::resolve_versions;
-use crate::source::forge::Tokens;
-use crate::source::Fetcher;
 use crate::store::{EntryKind, Store, StorePath};
 use crate::switch::{self, crash, unitfile, Options};
 use anyhow::{bail, Context as _, Result};
@@ -105,7 +101,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         }
     }
     if a.dry_run {
-        resolve_for_dry_run(ctx, &mut manifest)?;
+        resolve(ctx, &mut manifest, true)?;
         return dry_run(ctx, &manifest, a.only);
     }
     let _lock = ctx.lock("switch")?;
@@ -241,12 +237,6 @@ pub fn print_summary(record: &SwitchRecord) {
 }
 
 /// `latest`/range versions for a dry run: from the lock, else the forge.
-fn resolve_for_dry_run(ctx: &Ctx, manifest: &mut Manifest) -> Result<()> {
-    let lock = LockFile::load_for(&manifest.path).map_err(|e| UsageError(e.to_string()))?;
-    let fetcher = Fetcher::new(&ctx.layout)?;
-    resolve_versions(manifest, &fetcher, &Tokens::from_env(), lock.as_ref()).map_err(resolve_error)
-}
-
 /// The plan from what is known without touching anything: versions,
 /// arguments, unit text and whether the store already has the release.
 fn dry_run(ctx: &Ctx, manifest: &Manifest, only: &[String]) -> Result<Outcome> {

@@ -54,6 +54,31 @@ pub fn publish(dir: &Path, exe: &Path, name: &str, version: &str, arch: &str, be
     std::fs::write(release.join("sha256sums.txt"), format!("{sum}  {file}\n"))
 }
 
+/// A manifest for the demo exporter `name` at `version`, released on
+/// `server`, listening on `port`, on the `process` service manager.
+pub fn manifest_text(name: &str, server: &str, version: &str, port: u16, settle: &str) -> String {
+    format!(
+        r#"# exporterctl demo manifest: {name} {version}
+apiVersion: exporterctl/v1
+settings:
+  service_manager: process   # no systemd needed
+exporters:
+  {name}:
+    version: "{version}"
+    source:
+      url: "{server}/{name}/releases/download/v{{version}}/{name}-{{version}}.linux-{{arch}}.tar.gz"
+      checksums_url: "{server}/{name}/releases/download/v{{version}}/sha256sums.txt"
+      binary: "{name}-{{version}}.linux-{{arch}}/{name}"
+    args: ["--listen", "127.0.0.1:{port}"]
+    health:
+      url: "http://127.0.0.1:{port}/metrics"
+      build_info: {name}_build_info
+      timeout: 10s
+      settle: {settle}
+"#
+    )
+}
+
 /// Serves `dir` read-only on 127.0.0.1 (a random port).
 pub fn serve(dir: PathBuf) -> io::Result<ServerHandle> {
     let listener = TcpListener::bind("127.0.0.1:0")?;

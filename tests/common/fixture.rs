@@ -18,37 +18,13 @@ pub struct Fixture {
     pub server: ReleaseServer,
 }
 
-/// What a release of the test exporter does when started.
-#[derive(Clone, Copy)]
-pub enum Behaviour {
-    Ok,
-    Crash,
-    WrongVersion,
-    Http500,
-    SlowStart,
-}
+pub use exporterctl::demo::Behaviour;
 
-impl Behaviour {
-    fn arg(self) -> &'static str {
-        match self {
-            Behaviour::Ok => "ok",
-            Behaviour::Crash => "crash",
-            Behaviour::WrongVersion => "wrong-version",
-            Behaviour::Http500 => "http-500",
-            Behaviour::SlowStart => "slow-start",
-        }
-    }
-}
-
-/// The wrapper every test release ships as its binary. It answers
-/// `--version` like upstream exporters and otherwise execs the demo exporter
-/// (so the pid stays the one the service manager started).
+/// The wrapper every test release ships as its binary: the demo's own (it
+/// answers `--version` like upstream exporters and otherwise execs the demo
+/// exporter, so the pid stays the one the service manager started).
 pub fn wrapper_script(name: &str, version: &str, behaviour: Behaviour) -> String {
-    format!(
-        "#!/bin/sh\ncase \"$1\" in --version) echo \"{name}, version {version} (branch: test)\"; exit 0;; esac\n\
-         exec '{EXE}' demo-exporter --name {name} --version {version} --behaviour {} \"$@\"\n",
-        behaviour.arg()
-    )
+    exporterctl::demo::releases::wrapper_script(Path::new(EXE), name, version, behaviour.as_str())
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {

@@ -65,6 +65,7 @@ cleanup() {
         mkdir -p "$E2E_LOG_DIR" && cp -a "$WORK/logs/." "$E2E_LOG_DIR/" && log "logs copied to $E2E_LOG_DIR"
     fi
     rm -rf "$WORK"
+    release_run_lock
     exit $rc
 }
 trap cleanup EXIT

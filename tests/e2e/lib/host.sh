@@ -146,11 +146,34 @@ ensure_rootfs() {
 # Whatever an earlier run left behind (killed with SIGKILL, so no trap ran)
 # is stale once we hold the lock: clean it up before booting.
 acquire_run_lock() {
+    # A pid file, not a held flock: a lock fd would be inherited by nspawn and
+    # the scraper and outlive a run killed with SIGKILL. flock only makes the
+    # check-and-write atomic; its fd is closed right after.
     mkdir -p "$CACHE_DIR"
-    exec 9>"$CACHE_DIR/run.lock"
-    if ! flock -n 9; then
-        log "another e2e run holds $CACHE_DIR/run.lock: waiting (up to 15 min)"
-        flock -w 900 9 || die "could not get $CACHE_DIR/run.lock"
+    local pidfile="$CACHE_DIR/run.pid" other waited=0
+    while :; do
+        exec 9>"$CACHE_DIR/run.pid.lock"
+        flock -w 60 9 || die "could not lock $CACHE_DIR/run.pid.lock"
+        other=$(cat "$pidfile" 2>/dev/null || true)
+        if [ -n "$other" ] && [ "$other" != $$ ] && kill -0 "$other" 2>/dev/null &&
+            tr '\0' ' ' <"/proc/$other/cmdline" 2>/dev/null | grep -q 'tests/e2e/run\.sh'; then
+            exec 9>&-
+            [ "$waited" = 0 ] && log "another e2e run (pid $other) is in progress: waiting (up to 15 min)"
+            waited=$((waited + 1))
+            [ "$waited" -lt 900 ] || die "another e2e run (pid $other) still holds $pidfile"
+            sleep 1
+            continue
+        fi
+        echo $$ >"$pidfile"
+        exec 9>&-
+        RUN_PIDFILE=$pidfile
+        return 0
+    done
+}
+
+release_run_lock() {
+    if [ -n "${RUN_PIDFILE:-}" ] && [ "$(cat "$RUN_PIDFILE" 2>/dev/null)" = $$ ]; then
+        rm -f "$RUN_PIDFILE"
     fi
 }
 
@@ -179,6 +202,7 @@ cleanup_stale_runs() {
         [ -d "$d" ] && [ "$d" != "${WORK:-}" ] && { log "removing stale $d"; rm -rf "$d"; }
     done
     remove_payload_cgroups
+    rm -f "$CACHE_DIR"/.#rootfs-*.lck
 }
 
 # ---------------------------------------------------------------- container
@@ -244,6 +268,8 @@ teardown_container() {
     fi
     wait "$NSPAWN_PID" 2>/dev/null || true
     remove_payload_cgroups
+    # nspawn's image lock file beside the rootfs directory
+    [ -n "${ROOTFS:-}" ] && rm -f "$(dirname "$ROOTFS")/.#$(basename "$ROOTFS").lck"
     [ -n "$CT_NAME" ] && rm -rf "/run/systemd/nspawn/propagate/$CT_NAME"
     rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn/locks /run/systemd/nspawn 2>/dev/null || true
     NSPAWN_PID=""
