@@ -132,7 +132,8 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
             .map(|(p, what)| format!("{} is {what}", p.display()))
             .collect();
         bail!(
-            "refusing to replace files exporterctl did not create: {}; run `exporterctl adopt {}` to import them first, or move them away",
+            "refusing to replace files exporterctl did not create: {}; run `exporterctl adopt {}` to import them \
+             first (they become generation 1, so rollback can restore them), or move them away",
             list.join("; "),
             a.manifest.display()
         );
