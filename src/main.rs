@@ -4,6 +4,7 @@
 use clap::Parser;
 use exporterctl::cli::{Cli, Command, StoreCommand};
 use exporterctl::commands::{self, BlockedError, Ctx, Outcome, UsageError};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn init_tracing(verbose: u8, quiet: bool) {
@@ -20,6 +21,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

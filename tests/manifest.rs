@@ -123,3 +123,19 @@ fn unquoted_versions_keep_their_text() {
     let m = exporterctl::manifest::Manifest::parse(&text, std::path::Path::new("m.yaml")).unwrap();
     assert_eq!(m.exporters[0].version, "1.10");
 }
+
+#[test]
+fn an_empty_build_info_turns_the_catalogue_check_off() {
+    let parse = |extra: &str| {
+        let text = format!("apiVersion: exporterctl/v1\nexporters:\n  node_exporter:\n    version: \"1.9.1\"\n{extra}");
+        exporterctl::manifest::Manifest::parse(&text, std::path::Path::new("m.yaml")).unwrap()
+    };
+    let default = parse("");
+    assert_eq!(
+        default.exporters[0].health.build_info.as_deref(),
+        Some("node_exporter_build_info")
+    );
+    let off = parse("    health: { build_info: \"\" }\n");
+    assert_eq!(off.exporters[0].health.build_info, None);
+    assert!(off.exporters[0].health.url.is_some(), "the scrape itself stays");
+}

@@ -972,14 +972,19 @@ impl Validator<'_> {
             h.url = Some(e.metrics_url());
         }
         if let Some(b) = raw.build_info {
-            if h.url.is_none() {
+            // `build_info: ""` turns the catalogue's version check off (a
+            // distro build reporting `0.11.0-1+b4`, say).
+            if b.value.is_empty() {
+                h.build_info = None;
+            } else if h.url.is_none() {
                 return self.err(
                     &b.referenced,
                     format!("{key}.build_info"),
                     "needs `health.url` to scrape",
                 );
+            } else {
+                h.build_info = Some(b.value);
             }
-            h.build_info = Some(b.value);
         } else if let Some(e) = entry {
             h.build_info = e.build_info.clone();
             h.build_info_label = e.build_info_label.clone();

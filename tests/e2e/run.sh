@@ -9,6 +9,8 @@
 #   E2E_LOG_DIR            if set, logs of the run are copied there
 #   E2E_RUST_LOG           passed as RUST_LOG to exporterctl
 #   E2E_SCENARIOS          space-separated subset of scenarios to run (default: all)
+#   E2E_KILL_TRIGGER       scenario 6: kill after the first link 'flip' (default)
+#                          or as soon as the 'journal' exists
 set -euo pipefail
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,7 +21,7 @@ BIN=""
 for arg in "$@"; do
     case $arg in
         --infra-only) INFRA_ONLY=1 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n "2,14p" "$0"; exit 0 ;;
         -*) echo "unknown option $arg" >&2; exit 2 ;;
         *) BIN=$arg ;;
     esac
@@ -47,9 +49,17 @@ kill_tree() {
     kill -TERM "$1" 2>/dev/null || true
 }
 
+SUMMARY_DONE=0
+PASSED=0
+FAILED=0
+
 cleanup() {
     local rc=$?
     set +e
+    if [ "$SUMMARY_DONE" = 0 ] && [ "$rc" != 0 ]; then
+        # setup failed or the run was interrupted: still end with a summary line
+        echo "e2e: $PASSED passed, $((FAILED + 1)) failed"
+    fi
     if [ -n "$SCEN_PID" ]; then
         log "interrupted: stopping the running scenario"
         kill_tree "$SCEN_PID"
@@ -127,8 +137,6 @@ done
 ct curl -sf -o /dev/null http://127.0.0.1:8999/index.json || die "release server does not answer"
 
 # ------------------------------------------------------------ scenarios
-PASSED=0
-FAILED=0
 FAILED_NAMES=()
 MARKERS="$WORK/logs/markers.txt"
 
@@ -204,4 +212,5 @@ echo
 log "total wall time $(py -c "print(f'{$T_END-$T_START:.1f}')") s"
 [ "$FAILED" = 0 ] || echo "failed: ${FAILED_NAMES[*]}"
 echo "e2e: $PASSED passed, $FAILED failed"
+SUMMARY_DONE=1
 [ "$FAILED" = 0 ]

@@ -101,7 +101,6 @@ CNF
     mkdir -p "$d/etc/systemd/journald.conf.d"
     printf '[Journal]\nStorage=volatile\nRateLimitBurst=0\n' >"$d/etc/systemd/journald.conf.d/e2e.conf"
 
-    # Real exporter binaries, kept beside the rootfs for repackaging.
     rootfs_stamp >"$d/etc/exporterctl-e2e-rootfs"
 }
 

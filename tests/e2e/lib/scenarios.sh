@@ -3,6 +3,10 @@
 # Shared facts between scenarios are kept in $WORK/facts/<key> files.
 
 M=/host/manifests
+# Debian's nginx exporter reports its Debian revision as version: its e2e
+# releases carry that version (see tools/make_releases.py).
+NGINX_V1=0.11.0-1+b4
+NGINX_V2=0.11.1-1+b4
 
 fact_set() { printf '%s' "$2" >"$WORK/facts/$1"; }
 fact_get() { cat "$WORK/facts/$1" 2>/dev/null || true; }
@@ -102,11 +106,17 @@ UNIT
 scenario_2_switch() {
     xctl_ok switch "$M/gen-a.yaml" --mode fast --yes
     assert_serving node_exporter 1.5.1
-    assert_serving nginx_exporter 0.11.0
+    assert_serving nginx_exporter "$NGINX_V1"
     assert_serving mysqld_exporter 0.14.0
-    local n
+    local n pid uid want_uid
+    want_uid=$(ct id -u prometheus)
     for n in node_exporter nginx_exporter mysqld_exporter; do
         assert_link "$n"
+        # manifest: manage_unit: true, user: prometheus
+        pid=$(main_pid "$n.service")
+        [ "$(unit_prop "$n.service" User)" = prometheus ] || fail "$n.service has User=$(unit_prop "$n.service" User), want prometheus"
+        uid=$(ct awk '/^Uid:/ {print $2}' "/proc/$pid/status")
+        [ "$uid" = "$want_uid" ] || fail "$n (pid $pid) runs as uid $uid, want prometheus ($want_uid)"
         fact_set "a_exe_$n" "$(exe_of "$(main_pid "$n.service")")"
         fact_set "a_pid_$n" "$(main_pid "$n.service")"
     done
@@ -121,7 +131,7 @@ scenario_3_noop() {
         [ "$pid" = "$(fact_get "a_pid_$n")" ] || fail "$n.service MainPID changed from $(fact_get "a_pid_$n") to $pid on a no-op switch"
     done
     assert_serving node_exporter 1.5.1
-    assert_serving nginx_exporter 0.11.0
+    assert_serving nginx_exporter "$NGINX_V1"
     assert_serving mysqld_exporter 0.14.0
     info "ok: MainPIDs unchanged"
 }
@@ -136,7 +146,7 @@ scenario_4_broken() {
     exe=$(exe_of "$(main_pid node_exporter.service)")
     [ "$exe" = "$(fact_get a_exe_node_exporter)" ] || fail "node_exporter runs $exe, want the previous store path $(fact_get a_exe_node_exporter)"
     assert_link node_exporter
-    assert_serving nginx_exporter 0.11.0
+    assert_serving nginx_exporter "$NGINX_V1"
     assert_serving mysqld_exporter 0.14.0
     local st gen
     xctl status --json || true
@@ -154,14 +164,14 @@ scenario_5_rollback() {
     info "setup: switch to gen-b.yaml so that there are three good generations"
     xctl_ok switch "$M/gen-b.yaml" --mode fast --yes
     assert_serving node_exporter 1.5.1
-    assert_serving nginx_exporter 0.11.1
+    assert_serving nginx_exporter "$NGINX_V2"
     assert_serving mysqld_exporter 0.14.1
     local l0 l1 l2
     l0=$(release_log_lines)
     xctl_ok rollback
     l1=$(release_log_lines)
     assert_serving node_exporter 1.5.1
-    assert_serving nginx_exporter 0.11.0
+    assert_serving nginx_exporter "$NGINX_V1"
     assert_serving mysqld_exporter 0.14.0
     local n exe
     for n in nginx_exporter mysqld_exporter; do
@@ -181,6 +191,12 @@ scenario_5_rollback() {
     [ "$(link_target node_exporter)" = "$want" ] || fail "/usr/local/bin/node_exporter -> $(link_target node_exporter), want generation 1's $want"
     exe=$(exe_of "$(main_pid node_exporter.service)")
     [ "$exe" = "$want" ] || fail "node_exporter runs $exe, want generation 1's $want"
+    # generation 1 adopted the hand-written unit: it must be back too
+    local desc
+    desc=$(unit_prop node_exporter.service Description)
+    [ "$desc" = "Node Exporter (installed by hand)" ] \
+        || fail "after rollback --to 1 node_exporter.service is '$desc', not the adopted hand-written unit"
+    info "ok: node_exporter.service is the adopted hand-written unit again"
     if [ "$l2" != "$l0" ]; then
         ct sed -n "$((l0 + 1)),\$p" /run/e2e-release-server.log | sed 's/^/      /'
         fail "the release server saw $((l2 - l0)) request(s) during rollback ($((l1 - l0)) during 'rollback', $((l2 - l1)) during 'rollback --to 1')"
@@ -193,7 +209,7 @@ scenario_6_kill_resume() {
     info "setup: switch to gen-a.yaml, so all three exporters run whichever way resume goes"
     xctl_ok switch "$M/gen-a.yaml" --mode fast --yes
     assert_serving node_exporter 1.5.1
-    assert_serving nginx_exporter 0.11.0
+    assert_serving nginx_exporter "$NGINX_V1"
     assert_serving mysqld_exporter 0.14.0
     local attempt manifest mode result
     for attempt in 1 2 3; do
@@ -201,7 +217,7 @@ scenario_6_kill_resume() {
         # the first symlink flip; later ones (alternating the direction) kill
         # as soon as the journal exists, in case a switch is too quick to catch.
         if [ "$attempt" = 2 ]; then manifest="gen-a.yaml"; else manifest="gen-b.yaml"; fi
-        if [ "$attempt" = 1 ]; then mode=flip; else mode=journal; fi
+        if [ "$attempt" = 1 ]; then mode=${E2E_KILL_TRIGGER:-flip}; else mode=journal; fi
         info "attempt $attempt: switch $manifest in the background, kill -9 it (trigger: $mode)"
         result=$(ct bash -c '
             manifest=$1 mode=$2 J=/var/lib/exporterctl/journal.json
@@ -233,6 +249,11 @@ scenario_6_kill_resume() {
     ct test -e "$STATE/journal.json" || fail "no $STATE/journal.json left after kill -9 mid-switch"
     info "state after kill -9:"
     ct sh -c 'for l in /usr/local/bin/*; do echo "$l -> $(readlink "$l") => $(readlink -f "$l")"; done' | sed 's/^/      /'
+
+    xctl status --json || true
+    local marker
+    marker=$(json_inflight "$LAST_OUT") || fail "status --json does not report the interrupted switch before resume"
+    info "ok: before resume, status reports it ($marker)"
 
     xctl_ok resume
     ct test ! -e "$STATE/journal.json" || fail "$STATE/journal.json still exists after resume"

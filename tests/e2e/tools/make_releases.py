@@ -13,7 +13,8 @@ Output tree (served under GitHub-shaped paths by release_server.py):
 
 Versions:
   * "v1" = the real Debian binary at its real version (node 1.5.0,
-    nginx 0.11.0, mysqld 0.14.0).
+    nginx 0.11.0-1+b4 -- the version Debian's build reports, see below --,
+    mysqld 0.14.0).
   * "v2" = the same Go binary with its version string patched in place
     (same length: 1.5.0 -> 1.5.1, 0.14.0 -> 0.14.1, 0.11.0-1+b4 ->
     0.11.1-1+b4).  It is a genuinely different file (different store path)
@@ -185,11 +186,15 @@ def main():
     r = prometheus_style(a.out, "mysqld_exporter", "mysqld_exporter", "0.14.1", patch_version(mysqld, b"0.14.0", b"0.14.1"))
     index["mysqld_exporter"]["0.14.1"] = dict(r, reports="0.14.1", broken=False)
 
-    # Debian's nginx exporter reports its Debian revision as version.
-    r = nginx_style(a.out, "0.11.0", nginx)
-    index["nginx_exporter"]["0.11.0"] = dict(r, reports="0.11.0-1+b4", broken=False)
-    r = nginx_style(a.out, "0.11.1", patch_version(nginx, b"0.11.0-1+b4", b"0.11.1-1+b4"))
-    index["nginx_exporter"]["0.11.1"] = dict(r, reports="0.11.1-1+b4", broken=False)
+    # Debian's nginx exporter reports its Debian revision as its version
+    # (nginxexporter_build_info{version="0.11.0-1+b4"}), so its releases are
+    # published under exactly that version: exporterctl's catalogue gives
+    # nginx_exporter a build_info check by default, and that check compares
+    # the label with the manifest's version.
+    r = nginx_style(a.out, "0.11.0-1+b4", nginx)
+    index["nginx_exporter"]["0.11.0-1+b4"] = dict(r, reports="0.11.0-1+b4", broken=False)
+    r = nginx_style(a.out, "0.11.1-1+b4", patch_version(nginx, b"0.11.0-1+b4", b"0.11.1-1+b4"))
+    index["nginx_exporter"]["0.11.1-1+b4"] = dict(r, reports="0.11.1-1+b4", broken=False)
 
     with open(os.path.join(a.out, "index.json"), "w") as f:
         json.dump(index, f, indent=1, sort_keys=True)
