@@ -67,9 +67,11 @@ impl UnitStatus {
         matches!(self.active_state.as_str(), "active" | "reloading")
     }
 
-    /// Not running and not about to be: `failed` or `inactive`.
+    /// Not running: `failed`, `inactive`, or its process exited and systemd
+    /// is waiting to restart it (`activating (auto-restart)`). A release that
+    /// dies at start is seen at once, not after `Restart=`'s delay.
     pub fn is_down(&self) -> bool {
-        matches!(self.active_state.as_str(), "failed" | "inactive")
+        matches!(self.active_state.as_str(), "failed" | "inactive") || self.sub_state == "auto-restart"
     }
 }
 

@@ -212,6 +212,7 @@ mod tests {
             ("activating", "auto-restart")
         );
         assert_eq!(s.n_restarts, 0);
+        assert!(s.is_down(), "its process exited: a start-up crash is seen at once");
     }
 
     #[test]
