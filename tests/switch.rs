@@ -251,3 +251,28 @@ fn only_switches_the_named_exporters_and_removed_exporters_are_stopped() {
     assert_eq!(served_version("b_exporter", pb).as_deref(), Some("2.0.0"));
     f.assert_links_resolve();
 }
+
+#[test]
+fn a_change_that_needs_no_restart_makes_a_generation_without_restarting() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    let port = free_port();
+    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
+    let m2 = f.manifest(
+        "m2.yaml",
+        &[f.entry(N, "1.0.0", port).replace("timeout: 10s", "timeout: 20s")],
+    );
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let pid = f.pid(N);
+    f.ok(&["switch", m2.to_str().unwrap(), "--mode", "fast"]);
+    assert_eq!(f.pid(N), pid, "a new health timeout restarted the exporter");
+    let gens = f.json(&["generations"]);
+    assert_eq!(gens["current"], 2);
+    // Rolling back between them restarts nothing either, and does switch.
+    f.ok(&["rollback"]);
+    assert_eq!(f.json(&["generations"])["current"], 1);
+    assert_eq!(f.pid(N), pid);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let out = f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    assert!(out.contains("nothing to do"), "{out}");
+}

@@ -249,7 +249,39 @@ impl Engine<'_> {
             }
         }
         record.current_step = None;
+        if !record.steps.iter().any(|s| s.status == StepStatus::Undone) {
+            self.take_unrestarted_changes(record, target, &order, &mut live)?;
+        }
         self.finish(record, from, target, &live)
+    }
+
+    /// Exporters whose change needs no restart (a new health check, say) take
+    /// the target's description without a step, so the generation records it.
+    fn take_unrestarted_changes(
+        &self,
+        record: &mut SwitchRecord,
+        target: &ProfileState,
+        order: &[String],
+        live: &mut Live,
+    ) -> Result<(), EngineError> {
+        let mut achieved = live.state.clone();
+        for t in &target.exporters {
+            if achieved
+                .exporter(&t.name)
+                .is_some_and(|l| l != t && !t.needs_restart_from(l))
+            {
+                achieved = achieved.with_exporter(&t.name, Some(t), order);
+            }
+        }
+        if achieved == live.state {
+            return Ok(());
+        }
+        let farm = profile::build_farm(self.store, &achieved)?;
+        record.live_profile = Some(farm.clone());
+        self.save(record)?;
+        self.flip(&live.state, &achieved, &farm)?;
+        *live = Live { state: achieved, farm };
+        Ok(())
     }
 
     /// One step; `Ok(false)` when its check failed and it was flipped back.
@@ -406,11 +438,10 @@ impl Engine<'_> {
         let succeeded = record.steps.iter().any(|s| s.status == StepStatus::Succeeded);
         crash::point("before-generation");
         let generations = Generations::new(self.layout);
-        if live.state == *from && record.from_generation.is_some() {
-            let n = record.from_generation.unwrap_or_default();
+        if let Some(n) = record.target_generation.filter(|_| live.state == *target) {
             profiles.flip_to_generation(n)?;
             record.result_generation = Some(n);
-        } else if let Some(n) = record.target_generation.filter(|_| live.state == *target) {
+        } else if let Some(n) = record.from_generation.filter(|_| live.state == *from) {
             profiles.flip_to_generation(n)?;
             record.result_generation = Some(n);
         } else if live.state.exporters.is_empty() && record.from_generation.is_none() {
