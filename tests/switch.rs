@@ -276,3 +276,15 @@ fn a_change_that_needs_no_restart_makes_a_generation_without_restarting() {
     let out = f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
     assert!(out.contains("nothing to do"), "{out}");
 }
+
+#[test]
+fn read_commands_on_a_fresh_host_create_nothing() {
+    let f = Fixture::new();
+    let gens = f.json(&["generations"]);
+    assert_eq!(gens["current"], serde_json::Value::Null);
+    assert_eq!(f.json(&["status"])["exporters"], serde_json::json!([]));
+    assert_eq!(f.json(&["store", "ls"]), serde_json::json!([]));
+    assert_eq!(f.json(&["store", "verify"])["checked"], 0);
+    assert_eq!(f.run(&["diff", "1", "2"]).status.code(), Some(2));
+    assert!(!f.state().exists(), "a read command created {}", f.state().display());
+}

@@ -23,8 +23,13 @@ fn state_of(profiles: &Profiles, store: &Store, n: u64) -> Result<ProfileState> 
 }
 
 pub fn run(ctx: &Ctx, a: u64, b: u64, json: bool) -> Result<Outcome> {
-    let store = ctx.store()?;
     let profiles = Profiles::new(&ctx.layout);
+    for n in [a, b] {
+        if profiles.generation_farm(n)?.is_none() {
+            return Err(UsageError(format!("generation {n} does not exist")).into());
+        }
+    }
+    let store = ctx.store()?;
     let sa = state_of(&profiles, &store, a)?;
     let sb = state_of(&profiles, &store, b)?;
     let rows: Vec<Row> = changes(&sa, &sb)

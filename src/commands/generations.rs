@@ -59,14 +59,16 @@ fn failed_steps(r: &SwitchRecord) -> Vec<FailedStep> {
 }
 
 pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
-    let store = ctx.store()?;
     let current = Profiles::new(&ctx.layout).current()?.generation();
     let history = History::new(&ctx.layout).list()?;
     let mut rows = Vec::new();
-    for g in Generations::new(&ctx.layout).list()? {
-        let exporters = match profile::read_farm_state(&store, &g.profile) {
-            Ok(s) => s.exporters.into_iter().map(|e| (e.name, e.version)).collect(),
-            Err(_) => BTreeMap::new(),
+    let records = Generations::new(&ctx.layout).list()?;
+    // A host without generations has no store to open (and a read command creates none).
+    let store = if records.is_empty() { None } else { Some(ctx.store()?) };
+    for g in records {
+        let exporters = match store.as_ref().map(|s| profile::read_farm_state(s, &g.profile)) {
+            Some(Ok(s)) => s.exporters.into_iter().map(|e| (e.name, e.version)).collect(),
+            _ => BTreeMap::new(),
         };
         let failed = history
             .iter()

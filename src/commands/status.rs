@@ -63,10 +63,10 @@ fn last_switch(r: &SwitchRecord, status: String) -> LastSwitch {
 }
 
 pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
-    let store = ctx.store()?;
     let current = Profiles::new(&ctx.layout).current()?;
     let mut rows = Vec::new();
     if let Some(farm) = current.farm() {
+        let store = ctx.store()?;
         let state = profile::read_farm_state(&store, farm)?;
         let svc = manager_for(state.service_manager, &ctx.layout);
         let probe = Probe::new()?;
@@ -135,11 +135,7 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
                 e.main_pid.map(|p| format!("pid {p}")).unwrap_or_default(),
                 e.health
             );
-            println!(
-                "  {:<24} {}",
-                "",
-                store.path_of(&crate::store::StorePath::parse(&e.store_path)?).display()
-            );
+            println!("  {:<24} {}", "", ctx.layout.store_dir().join(&e.store_path).display());
         }
         if let Some(l) = &status.last_switch {
             println!(

@@ -1,7 +1,7 @@
 //! `exporterctl store verify` and `exporterctl store ls`
 
 use super::{print_json, Ctx, Outcome};
-use crate::store::{StorePath, VerifyOutcome};
+use crate::store::{Store, StoreMeta, StorePath, VerifyOutcome};
 use anyhow::Result;
 use serde::Serialize;
 
@@ -11,33 +11,43 @@ struct Problem {
     problem: String,
 }
 
-pub fn verify(ctx: &Ctx, json: bool) -> Result<Outcome> {
+/// The store's valid entries; none (and nothing created) on a host where
+/// exporterctl has not run yet.
+fn entries(ctx: &Ctx) -> Result<Option<(Store, Vec<StoreMeta>)>> {
+    if !ctx.layout.store_dir().is_dir() {
+        return Ok(None);
+    }
     let store = ctx.store()?;
     let entries = store.list()?;
+    Ok(Some((store, entries)))
+}
+
+pub fn verify(ctx: &Ctx, json: bool) -> Result<Outcome> {
     let mut problems = Vec::new();
-    for m in &entries {
-        let sp = StorePath::parse(&m.store_path)?;
-        match store.verify(&sp)? {
-            VerifyOutcome::Ok => {}
-            VerifyOutcome::Modified { actual_hash } => problems.push(Problem {
+    let mut checked = 0;
+    if let Some((store, entries)) = entries(ctx)? {
+        checked = entries.len();
+        for m in &entries {
+            let problem = match store.verify(&StorePath::parse(&m.store_path)?)? {
+                VerifyOutcome::Ok => continue,
+                VerifyOutcome::Modified { actual_hash } => format!("modified: content hashes to {actual_hash}"),
+                VerifyOutcome::Missing => "missing".into(),
+            };
+            problems.push(Problem {
                 store_path: m.store_path.clone(),
-                problem: format!("modified: content hashes to {actual_hash}"),
-            }),
-            VerifyOutcome::Missing => problems.push(Problem {
-                store_path: m.store_path.clone(),
-                problem: "missing".into(),
-            }),
+                problem,
+            });
         }
     }
     if json {
-        print_json(&serde_json::json!({ "checked": entries.len(), "problems": problems }))?;
+        print_json(&serde_json::json!({ "checked": checked, "problems": problems }))?;
     } else {
         for p in &problems {
             println!("{}: {}", p.store_path, p.problem);
         }
         eprintln!(
             "checked {} store paths: {} modified or missing",
-            entries.len(),
+            checked,
             problems.len()
         );
     }
@@ -49,8 +59,7 @@ pub fn verify(ctx: &Ctx, json: bool) -> Result<Outcome> {
 }
 
 pub fn ls(ctx: &Ctx, json: bool) -> Result<Outcome> {
-    let store = ctx.store()?;
-    let entries = store.list()?;
+    let entries = entries(ctx)?.map(|(_, e)| e).unwrap_or_default();
     if json {
         print_json(&entries)?;
         return Ok(Outcome::Ok);
