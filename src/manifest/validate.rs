@@ -1,0 +1,516 @@
+//! From the manifest as written (`raw`) to the validated model: every check
+//! that can fail names the file, line, column and dotted key; catalogue
+//! entries are merged under the manifest's own keys.
+
+use super::raw::{RawExporter, RawSettings};
+use super::*;
+
+pub(super) struct Validator<'a> {
+    pub(super) path: &'a Path,
+}
+
+impl Validator<'_> {
+    pub(super) fn err<T>(
+        &self,
+        at: &serde_saphyr::Location,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Result<T, ManifestError> {
+        Err(ManifestError::Invalid {
+            path: self.path.to_path_buf(),
+            line: at.line(),
+            column: at.column(),
+            key: key.into(),
+            message: message.into(),
+        })
+    }
+
+    pub(super) fn manifest(&self, raw: RawManifest) -> Result<Manifest, ManifestError> {
+        if raw.api_version.value != API_VERSION {
+            return self.err(
+                &raw.api_version.referenced,
+                "apiVersion",
+                format!("unsupported `{}` (expected `{API_VERSION}`)", raw.api_version.value),
+            );
+        }
+        let settings = self.settings(raw.settings.unwrap_or_default())?;
+        if raw.exporters.value.0.is_empty() {
+            return self.err(&raw.exporters.referenced, "exporters", "declares no exporter");
+        }
+        let mut exporters = Vec::new();
+        for (name, e) in raw.exporters.value.0 {
+            exporters.push(self.exporter(&settings, name, e)?);
+        }
+        Ok(Manifest {
+            path: self.path.to_path_buf(),
+            settings,
+            exporters,
+        })
+    }
+
+    fn abs_path(&self, v: &S<String>, key: &str) -> Result<PathBuf, ManifestError> {
+        let p = PathBuf::from(&v.value);
+        if !p.is_absolute() {
+            return self.err(&v.referenced, key, format!("`{}` must be an absolute path", v.value));
+        }
+        if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return self.err(&v.referenced, key, format!("`{}` must not contain `..`", v.value));
+        }
+        Ok(p)
+    }
+
+    fn duration(&self, v: &S<String>, key: &str) -> Result<Duration, ManifestError> {
+        match humantime::parse_duration(v.value.trim()) {
+            Ok(d) => Ok(d),
+            Err(e) => self.err(
+                &v.referenced,
+                key,
+                format!("`{}` is not a duration ({e}); write e.g. `30s`, `500ms`, `2m`", v.value),
+            ),
+        }
+    }
+
+    fn base_url(&self, v: &Option<S<String>>, key: &str, default: &str) -> Result<String, ManifestError> {
+        match v {
+            None => Ok(default.to_string()),
+            Some(v)
+                if v.value.starts_with("https://")
+                    || v.value.starts_with("http://")
+                    || v.value.starts_with("file://") =>
+            {
+                Ok(v.value.trim_end_matches('/').to_string())
+            }
+            Some(v) => self.err(
+                &v.referenced,
+                key,
+                format!("`{}` is not an http(s):// or file:// URL", v.value),
+            ),
+        }
+    }
+
+    fn settings(&self, raw: RawSettings) -> Result<Settings, ManifestError> {
+        let mut s = Settings::default();
+        if let Some(v) = &raw.bin_dir {
+            s.bin_dir = self.abs_path(v, "settings.bin_dir")?;
+        }
+        if let Some(v) = &raw.unit_dir {
+            s.unit_dir = self.abs_path(v, "settings.unit_dir")?;
+        }
+        if let Some(v) = &raw.service_manager {
+            s.service_manager = match v.value.as_str() {
+                "systemd" => ServiceManagerKind::Systemd,
+                "process" => ServiceManagerKind::Process,
+                "none" => ServiceManagerKind::None,
+                other => {
+                    return self.err(
+                        &v.referenced,
+                        "settings.service_manager",
+                        format!("unknown service manager `{other}` (expected systemd, process or none)"),
+                    )
+                }
+            };
+        }
+        if let Some(v) = &raw.arch {
+            if !template::KNOWN_ARCHES.contains(&v.value.as_str()) {
+                return self.err(
+                    &v.referenced,
+                    "settings.arch",
+                    format!(
+                        "unknown architecture `{}` (expected one of {})",
+                        v.value,
+                        template::KNOWN_ARCHES.join(", ")
+                    ),
+                );
+            }
+            s.arch = v.value.clone();
+        }
+        if let Some(v) = &raw.pause_safe {
+            s.pause_safe = self.duration(v, "settings.pause_safe")?;
+        }
+        if let Some(v) = &raw.pause_standard {
+            s.pause_standard = self.duration(v, "settings.pause_standard")?;
+        }
+        if let Some(g) = &raw.github {
+            s.github.api_url = self.base_url(&g.api_url, "settings.github.api_url", &s.github.api_url)?;
+            s.github.download_url =
+                self.base_url(&g.download_url, "settings.github.download_url", &s.github.download_url)?;
+        }
+        if let Some(g) = &raw.gitlab {
+            s.gitlab.api_url = self.base_url(&g.api_url, "settings.gitlab.api_url", &s.gitlab.api_url)?;
+            s.gitlab.download_url =
+                self.base_url(&g.download_url, "settings.gitlab.download_url", &s.gitlab.download_url)?;
+        }
+        Ok(s)
+    }
+
+    fn exporter(&self, settings: &Settings, name: S<String>, raw: RawExporter) -> Result<Exporter, ManifestError> {
+        let key = format!("exporters.{}", name.value);
+        if !is_safe_name(&name.value) {
+            return self.err(
+                &name.referenced,
+                &key,
+                "exporter names may contain only letters, digits, `_`, `-`, `.` and `@`, and must not start with `.` or `-`",
+            );
+        }
+        let Some(version) = raw.version else {
+            return self.err(&name.referenced, format!("{key}.version"), "missing `version`");
+        };
+        let requested = match VersionRequest::parse(&version.value) {
+            Ok(r) => r,
+            Err(msg) => return self.err(&version.referenced, format!("{key}.version"), msg),
+        };
+        if requested.is_exact() && !is_version(&version.value) {
+            let hint = if version.value.starts_with('v') && is_version(&version.value[1..]) {
+                format!(" (write `{}` without the leading `v`)", &version.value[1..])
+            } else {
+                String::new()
+            };
+            return self.err(
+                &version.referenced,
+                format!("{key}.version"),
+                format!(
+                    "`{}` is not a version, `latest` or a range like `~1.9`{hint}",
+                    version.value
+                ),
+            );
+        }
+        let catalogue = Catalogue::builtin();
+        let entry = match &raw.catalogue {
+            Some(c) if catalogue.get(&c.value).is_none() => {
+                return self.err(
+                    &c.referenced,
+                    format!("{key}.catalogue"),
+                    format!(
+                        "no catalogue entry `{}` (known: {})",
+                        c.value,
+                        catalogue.names().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            }
+            Some(c) => Some(c.value.clone()),
+            None => catalogue.get(&name.value).map(|_| name.value.clone()),
+        };
+        let insecure_skip_verify = raw.insecure_skip_verify.unwrap_or(false);
+        let pending = Pending {
+            path: self.path.to_path_buf(),
+            key: key.clone(),
+            name: name.clone(),
+            version_at: version.referenced,
+            entry: entry.clone(),
+            source: raw.source,
+            health: raw.health.unwrap_or_default(),
+            insecure_skip_verify,
+        };
+        let exact = requested.is_exact().then_some(version.value.as_str());
+        let (source, health) = self.build(&pending, exact)?;
+        if !requested.is_exact() && matches!(source.kind, SourceKind::Url { .. }) {
+            return self.err(
+                &version.referenced,
+                format!("{key}.version"),
+                format!(
+                    "`{}` needs a `github` or `gitlab` source to list releases; a `url` source takes an exact version",
+                    version.value
+                ),
+            );
+        }
+        let unit = match raw.unit {
+            None => format!("{}.service", name.value),
+            Some(u) => {
+                let stem_ok = u.value.strip_suffix(".service").is_some_and(is_safe_name);
+                if !stem_ok {
+                    return self.err(
+                        &u.referenced,
+                        format!("{key}.unit"),
+                        format!("`{}` is not a service unit name like `{}.service`", u.value, name.value),
+                    );
+                }
+                u.value
+            }
+        };
+        let user = match raw.user {
+            Some(u) if !is_safe_name(&u.value) => {
+                return self.err(
+                    &u.referenced,
+                    format!("{key}.user"),
+                    format!("`{}` is not a user name", u.value),
+                )
+            }
+            u => u.map(|u| u.value),
+        };
+        let exporter = Exporter {
+            name: name.value.clone(),
+            version: version.value.clone(),
+            resolved: requested.is_exact(),
+            requested,
+            catalogue: entry,
+            pending: Some(Box::new(pending)),
+            source,
+            unit,
+            manage_unit: raw.manage_unit.unwrap_or(false),
+            user,
+            environment: raw.environment.unwrap_or_default(),
+            args: raw.args.unwrap_or_default(),
+            health,
+            insecure_skip_verify,
+            allow_http: raw.allow_http.unwrap_or(false),
+        };
+        if let Some(p) = exporter.pending.as_deref() {
+            self.check_release(settings, &exporter, p)?;
+        }
+        Ok(exporter)
+    }
+
+    /// Source and health of an entry for `version` (`None`: not known yet,
+    /// the catalogue entry without its version overrides): the catalogue
+    /// entry's fields under the manifest's own keys.
+    pub(super) fn build(&self, p: &Pending, version: Option<&str>) -> Result<(Source, HealthSpec), ManifestError> {
+        let entry = p
+            .entry
+            .as_deref()
+            .and_then(|n| Catalogue::builtin().get(n))
+            .map(|e| e.for_version(version.unwrap_or_default()));
+        let own = p.source.as_ref();
+        let uses_catalogue_asset = own.is_none_or(|s| s.url.is_none() && s.asset.is_none());
+        let Some(raw) = merge_source(entry.as_ref(), p.source.clone(), &p.name) else {
+            return self.err(
+                &p.name.referenced,
+                format!("{}.source", p.key),
+                format!(
+                    "missing `source` (`{}` is not in the catalogue; set `catalogue: NAME` to use an entry under another name)",
+                    p.name.value
+                ),
+            );
+        };
+        let mut source = self.source(&p.key, &p.name, raw)?;
+        if let (Some(e), true) = (&entry, uses_catalogue_asset) {
+            source.arches = Some(e.arches.clone());
+        }
+        let health = self.health(&p.key, entry.as_ref(), p.health.clone())?;
+        Ok((source, health))
+    }
+
+    /// Checks what needs the version: retraction, template expansion,
+    /// verifiability (with a placeholder version while unresolved).
+    pub(super) fn check_release(&self, settings: &Settings, e: &Exporter, p: &Pending) -> Result<(), ManifestError> {
+        let key = &p.key;
+        if e.resolved {
+            if let Some(entry) = e.catalogue_entry() {
+                if entry.is_retracted(&e.version) {
+                    let others = entry.retracted.join(", ");
+                    return self.err(
+                        &p.version_at,
+                        format!("{key}.version"),
+                        format!(
+                            "{} {} was retracted upstream and must not be installed (retracted: {others}); \
+                             pick another version (`exporterctl versions {}` lists them)",
+                            e.name,
+                            e.version,
+                            e.catalogue.as_deref().unwrap_or(&e.name)
+                        ),
+                    );
+                }
+            }
+        }
+        // Expanding now turns template mistakes into manifest errors, before anything runs.
+        let version = if e.resolved { e.version.as_str() } else { "0.0.0" };
+        if let Err(msg) = resolve_source(&e.source, version, settings) {
+            return self.err(&p.name.referenced, format!("{key}.source"), msg);
+        }
+        let verifiable = e.source.sha256.is_some() || e.source.checksums.is_some();
+        if !verifiable && !p.insecure_skip_verify {
+            return self.err(
+                &p.name.referenced,
+                format!("{key}.source"),
+                "no way to verify the download: give `sha256`, `checksums_url` (or `checksums` for a forge), \
+                 or set `insecure_skip_verify: true` for this exporter",
+            );
+        }
+        Ok(())
+    }
+
+    fn source(&self, key: &str, name: &S<String>, raw: RawSource) -> Result<Source, ManifestError> {
+        let key = format!("{key}.source");
+        let kinds = [raw.url.is_some(), raw.github.is_some(), raw.gitlab.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if kinds != 1 {
+            return self.err(
+                &name.referenced,
+                &key,
+                "give exactly one of `url`, `github` or `gitlab`",
+            );
+        }
+        if let Some(sha) = &raw.sha256 {
+            if sha.value.len() != 64 || !sha.value.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return self.err(
+                    &sha.referenced,
+                    format!("{key}.sha256"),
+                    "must be 64 hexadecimal digits",
+                );
+            }
+        }
+        let kind = if let Some(url) = raw.url {
+            for (field, v) in [("asset", &raw.asset), ("checksums", &raw.checksums), ("tag", &raw.tag)] {
+                if let Some(v) = v {
+                    return self.err(
+                        &v.referenced,
+                        format!("{key}.{field}"),
+                        format!("`{field}` is for `github`/`gitlab` sources; a `url` source takes `checksums_url`"),
+                    );
+                }
+            }
+            SourceKind::Url { url: url.value }
+        } else {
+            let Some(asset) = raw.asset else {
+                return self.err(
+                    &name.referenced,
+                    format!("{key}.asset"),
+                    "a forge source needs `asset` (the release file name template)",
+                );
+            };
+            let tag = raw.tag.map(|t| t.value).unwrap_or_else(|| "v{version}".into());
+            if let Some(g) = raw.github {
+                if g.value.split('/').count() != 2 {
+                    return self.err(
+                        &g.referenced,
+                        format!("{key}.github"),
+                        format!("`{}` is not `owner/repository`", g.value),
+                    );
+                }
+                SourceKind::Github {
+                    repo: g.value,
+                    tag,
+                    asset: asset.value,
+                }
+            } else if let Some(g) = raw.gitlab {
+                SourceKind::Gitlab {
+                    project: g.value,
+                    tag,
+                    asset: asset.value,
+                }
+            } else {
+                unreachable!("exactly one source kind was checked above")
+            }
+        };
+        if raw.checksums.is_some() && raw.checksums_url.is_some() {
+            return self.err(&name.referenced, &key, "give `checksums` or `checksums_url`, not both");
+        }
+        Ok(Source {
+            kind,
+            checksums: raw.checksums_url.or(raw.checksums).map(|c| c.value),
+            sha256: raw.sha256.map(|s| s.value.to_ascii_lowercase()),
+            binary: raw.binary.map(|b| b.value),
+            arch_map: raw.arch_map.unwrap_or_default(),
+            arches: None,
+        })
+    }
+
+    fn health(&self, key: &str, entry: Option<&Entry>, raw: RawHealth) -> Result<HealthSpec, ManifestError> {
+        let key = format!("{key}.health");
+        let mut h = HealthSpec::default();
+        if let Some(u) = raw.url {
+            if !(u.value.starts_with("http://") || u.value.starts_with("https://")) {
+                return self.err(
+                    &u.referenced,
+                    format!("{key}.url"),
+                    format!("`{}` is not an http(s) URL", u.value),
+                );
+            }
+            h.url = Some(u.value);
+        } else if let Some(e) = entry {
+            h.url = Some(e.metrics_url());
+        }
+        if let Some(b) = raw.build_info {
+            // `build_info: ""` turns the catalogue's version check off (a
+            // distro build reporting `0.11.0-1+b4`, say).
+            if b.value.is_empty() {
+                h.build_info = None;
+            } else if h.url.is_none() {
+                return self.err(
+                    &b.referenced,
+                    format!("{key}.build_info"),
+                    "needs `health.url` to scrape",
+                );
+            } else {
+                h.build_info = Some(b.value);
+            }
+        } else if let Some(e) = entry {
+            h.build_info = e.build_info.clone();
+            h.build_info_label = e.build_info_label.clone();
+        }
+        if let Some(l) = raw.build_info_label {
+            h.build_info_label = l.value;
+        }
+        for (i, e) in raw.expect.unwrap_or_default().into_iter().enumerate() {
+            let k = format!("{key}.expect[{i}]");
+            if h.url.is_none() {
+                return self.err(&e.referenced, k, "needs `health.url` to scrape");
+            }
+            if let Err(msg) = crate::health::parse_expectation(&e.value) {
+                return self.err(&e.referenced, k, msg);
+            }
+            h.expect.push(e.value);
+        }
+        if let Some(up) = raw.up.filter(|u| u.value) {
+            match entry.and_then(|e| e.up.clone()) {
+                Some(sample) if h.url.is_some() => {
+                    if !h.expect.contains(&sample) {
+                        h.expect.push(sample);
+                    }
+                }
+                Some(_) => return self.err(&up.referenced, format!("{key}.up"), "needs `health.url` to scrape"),
+                None => {
+                    return self.err(
+                        &up.referenced,
+                        format!("{key}.up"),
+                        "no \"up\" metric is known for this exporter (no catalogue entry has one); \
+                         write the sample in `health.expect` instead",
+                    )
+                }
+            }
+        }
+        if let Some(t) = &raw.timeout {
+            h.timeout = self.duration(t, &format!("{key}.timeout"))?;
+        }
+        if let Some(t) = &raw.settle {
+            h.settle = self.duration(t, &format!("{key}.settle"))?;
+        }
+        Ok(h)
+    }
+}
+
+/// The catalogue entry's source fields under the manifest's own `source`
+/// keys (any key the manifest gives wins). A manifest `url` replaces the
+/// forge, tag, asset and checksum file; a manifest `github`/`gitlab` keeps
+/// the entry's templates (a fork or a mirror with the same layout). Values
+/// taken from the catalogue carry the exporter name's location for errors.
+fn merge_source(entry: Option<&Entry>, own: Option<RawSource>, at: &S<String>) -> Option<RawSource> {
+    let Some(e) = entry else { return own };
+    let mut s = own.unwrap_or_default();
+    let sp = |v: &str| S::new(v.to_string(), at.referenced, at.referenced);
+    if s.url.is_none() && s.github.is_none() && s.gitlab.is_none() {
+        match e.forge {
+            Forge::Github => s.github = Some(sp(&e.repo)),
+            Forge::Gitlab => s.gitlab = Some(sp(&e.repo)),
+        }
+    }
+    if s.url.is_none() {
+        if s.tag.is_none() {
+            s.tag = Some(sp(&e.tag));
+        }
+        if s.asset.is_none() {
+            s.asset = Some(sp(&e.asset));
+        }
+        if s.checksums.is_none() && s.checksums_url.is_none() {
+            s.checksums = e.checksums.as_deref().map(sp);
+        }
+    }
+    if s.binary.is_none() {
+        s.binary = e.binary.as_deref().map(sp);
+    }
+    if s.arch_map.is_none() && !e.arch_map.is_empty() {
+        s.arch_map = Some(e.arch_map.clone());
+    }
+    Some(s)
+}
