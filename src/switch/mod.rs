@@ -220,7 +220,7 @@ impl Engine<'_> {
             }
             if opts.confirm_each {
                 let s = &record.steps[i];
-                let q = format!("step {}/{total}: {} {}?", i + 1, describe_action(s), s.name);
+                let q = format!("step {}/{total}: {} {}, go ahead?", i + 1, s.name, describe_action(s));
                 if !self.ui.confirm(&q) {
                     record.steps[i].status = StepStatus::Skipped;
                     record.steps[i].reason = Some("declined at the prompt".into());
