@@ -15,7 +15,12 @@ use std::path::{Path, PathBuf};
 const NAME: &str = "demo_exporter";
 
 fn banner(text: &str) {
-    println!("\n\x1b[1m== {text}\x1b[0m");
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        println!("\n\x1b[1m== {text}\x1b[0m");
+    } else {
+        println!("\n== {text}");
+    }
 }
 
 fn manifest(dir: &Path, file: &str, server: &str, version: &str, port: u16) -> Result<PathBuf> {
