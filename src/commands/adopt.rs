@@ -73,16 +73,9 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
             None
         };
         println!("{}: adopted {} {version} from {}", e.name, e.name, bin.display());
-        state.exporters.push(ExporterState {
-            name: e.name.clone(),
-            version,
-            store_path,
-            unit: e.unit.clone(),
-            unit_store_path,
-            args: e.args.clone(),
-            environment: e.environment.clone(),
-            health: e.health.clone(),
-        });
+        state
+            .exporters
+            .push(ExporterState::from_manifest(e, version, store_path, unit_store_path));
     }
     if state.exporters.is_empty() {
         bail!(

@@ -69,16 +69,12 @@ pub fn target_state(
                 .filter(|l| l.unit == e.unit)
                 .and_then(|l| l.unit_store_path.clone())
         };
-        target.exporters.push(ExporterState {
-            name: e.name.clone(),
-            version: e.version.clone(),
+        target.exporters.push(ExporterState::from_manifest(
+            e,
+            e.version.clone(),
             store_path,
-            unit: e.unit.clone(),
             unit_store_path,
-            args: e.args.clone(),
-            environment: e.environment.clone(),
-            health: e.health.clone(),
-        });
+        ));
     }
     Ok(target)
 }

@@ -58,12 +58,19 @@ pub fn publish(dir: &Path, exe: &Path, name: &str, version: &str, arch: &str, be
 /// `server`, listening on `port`, on the `process` service manager.
 pub fn manifest_text(name: &str, server: &str, version: &str, port: u16, settle: &str) -> String {
     format!(
-        r#"# exporterctl demo manifest: {name} {version}
-apiVersion: exporterctl/v1
-settings:
-  service_manager: process   # no systemd needed
-exporters:
-  {name}:
+        "# exporterctl demo manifest: {name} {version}\n\
+         apiVersion: exporterctl/v1\n\
+         settings:\n  service_manager: process   # no systemd needed\n\
+         exporters:\n{}",
+        manifest_entry(name, server, version, port, settle)
+    )
+}
+
+/// The `exporters:` entry for the demo exporter released under `server`
+/// (GitHub's layout: `<server>/<name>/releases/download/v<version>/…`).
+pub fn manifest_entry(name: &str, server: &str, version: &str, port: u16, settle: &str) -> String {
+    format!(
+        r#"  {name}:
     version: "{version}"
     source:
       url: "{server}/{name}/releases/download/v{{version}}/{name}-{{version}}.linux-{{arch}}.tar.gz"

@@ -45,6 +45,25 @@ pub enum Action {
 }
 
 impl ExporterState {
+    /// `e` as the manifest describes it, running `store_path` at `version`.
+    pub fn from_manifest(
+        e: &crate::manifest::Exporter,
+        version: String,
+        store_path: StorePath,
+        unit_store_path: Option<StorePath>,
+    ) -> ExporterState {
+        ExporterState {
+            name: e.name.clone(),
+            version,
+            store_path,
+            unit: e.unit.clone(),
+            unit_store_path,
+            args: e.args.clone(),
+            environment: e.environment.clone(),
+            health: e.health.clone(),
+        }
+    }
+
     /// Does moving between these two need a restart (and so a step)?
     pub fn needs_restart_from(&self, old: &ExporterState) -> bool {
         self.store_path != old.store_path

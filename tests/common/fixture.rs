@@ -85,22 +85,8 @@ impl Fixture {
 
     /// A manifest entry for the test exporter `name` at `version` on `port`.
     pub fn entry(&self, name: &str, version: &str, port: u16) -> String {
-        let url = self.server.url();
-        format!(
-            r#"  {name}:
-    version: "{version}"
-    source:
-      url: "{url}/test/{name}/releases/download/v{{version}}/{name}-{{version}}.linux-{{arch}}.tar.gz"
-      checksums_url: "{url}/test/{name}/releases/download/v{{version}}/sha256sums.txt"
-      binary: "{name}-{{version}}.linux-{{arch}}/{name}"
-    args: ["--listen", "127.0.0.1:{port}"]
-    health:
-      url: "http://127.0.0.1:{port}/metrics"
-      build_info: {name}_build_info
-      timeout: 10s
-      settle: 300ms
-"#
-        )
+        let base = format!("{}/test", self.server.url());
+        exporterctl::demo::releases::manifest_entry(name, &base, version, port, "300ms")
     }
 
     /// Writes a manifest with the `process` service manager.
