@@ -223,6 +223,31 @@ mod tests {
     }
 
     #[test]
+    fn a_running_executable_roots_its_store_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let name = format!("{}-sleeper-1.0.0", "a".repeat(32));
+        let bin = store.join(&name).join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let exe = bin.join("sleeper");
+        std::fs::copy("/bin/sleep", &exe).unwrap();
+        assert!(!running_store_paths(&store).contains(&name));
+        let mut child = std::process::Command::new(&exe).arg("30").spawn().unwrap();
+        // /proc/PID/exe points at the new image once exec has happened.
+        let mut found = false;
+        for _ in 0..200 {
+            if running_store_paths(&store).contains(&name) {
+                found = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(found, "the running {} was not seen as a root", exe.display());
+    }
+
+    #[test]
     fn older_than_keeps_recent_and_current() {
         let old = "2020-01-01T00:00:00Z";
         let now = crate::generation::now_rfc3339();
