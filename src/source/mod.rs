@@ -18,17 +18,21 @@
 
 pub mod cache;
 pub mod checksums;
+mod error;
 pub mod forge;
 pub mod http;
 pub mod progress;
+mod request;
+
+pub use error::FetchError;
+pub use request::{Expected, FetchRequest, Fetched, SecretHeaders, TextRequest};
 
 use crate::paths::Layout;
 use cache::{DownloadCache, TempDownload, CHUNK};
 use http::{with_retries, Allowed, AttemptError, Http, PolicyViolation};
 use std::collections::HashMap;
-use std::fmt;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -41,235 +45,6 @@ pub const MAX_TEXT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Downloads running at once by default.
 pub const DEFAULT_PARALLELISM: usize = 4;
-
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("{exporter} {version}: {url} was not found (HTTP 404)")]
-    NotFound {
-        exporter: String,
-        version: String,
-        url: String,
-    },
-    #[error("{exporter} {version}: {url}: HTTP {status}{detail}")]
-    Http {
-        exporter: String,
-        version: String,
-        url: String,
-        status: u16,
-        detail: String,
-    },
-    #[error("{exporter} {version}: {url}: {message}")]
-    Transport {
-        exporter: String,
-        version: String,
-        url: String,
-        message: String,
-    },
-    #[error("{exporter} {version}: refusing plain http:// to a non-loopback host ({url}); use https, or set `allow_http: true` for this exporter")]
-    InsecureUrl {
-        exporter: String,
-        version: String,
-        url: String,
-    },
-    #[error(
-        "{exporter} {version}: sha256 mismatch for {url}: expected {expected}, got {actual} (from {expected_from})"
-    )]
-    ChecksumMismatch {
-        exporter: String,
-        version: String,
-        url: String,
-        expected: String,
-        actual: String,
-        expected_from: String,
-    },
-    #[error("{exporter} {version}: checksum file {checksums_url} has no line for `{file_name}`")]
-    ChecksumMissing {
-        exporter: String,
-        version: String,
-        checksums_url: String,
-        file_name: String,
-    },
-    #[error("{exporter} {version}: {context}: {source}")]
-    Io {
-        exporter: String,
-        version: String,
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// HTTP 403 with `X-RateLimit-Remaining: 0` (GitHub); never retried.
-    #[error("{exporter} {version}: {url}: rate limited (HTTP 403){}", reset_hint(.reset))]
-    RateLimited {
-        exporter: String,
-        version: String,
-        url: String,
-        reset: Option<u64>,
-    },
-    /// Unparsable URL, unsupported scheme, no host, `file://` not absolute.
-    #[error("{exporter} {version}: {url}: {message}")]
-    BadUrl {
-        exporter: String,
-        version: String,
-        url: String,
-        message: String,
-    },
-    /// A lock file or manifest sha256 that is not 64 hex digits.
-    #[error("{exporter} {version}: `{value}` from the {from} is not a sha256 (64 hex digits)")]
-    InvalidSha256 {
-        exporter: String,
-        version: String,
-        value: String,
-        from: String,
-    },
-    #[error("{exporter} {version}: checksum file {checksums_url} has conflicting lines for `{file_name}` ({first} and {second})")]
-    ChecksumConflict {
-        exporter: String,
-        version: String,
-        checksums_url: String,
-        file_name: String,
-        first: String,
-        second: String,
-    },
-    /// The HTTP client could not be set up.
-    #[error("cannot set up the HTTP client: {message}")]
-    Init { message: String },
-}
-
-fn reset_hint(reset: &Option<u64>) -> String {
-    match reset {
-        Some(epoch) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            format!(
-                "; the limit resets at unix time {epoch} (in {} s)",
-                epoch.saturating_sub(now)
-            )
-        }
-        None => String::new(),
-    }
-}
-
-/// How the downloaded file's sha256 is known, strongest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Expected {
-    /// From the lock file.
-    Locked(String),
-    /// `source.sha256` in the manifest.
-    Pinned(String),
-    /// The line for `file_name` in the checksum file at `url`.
-    ChecksumFile { url: String, file_name: String },
-    /// `insecure_skip_verify: true`.
-    Unverified,
-}
-
-/// Request headers whose values are secret (e.g. `Authorization: Bearer …`).
-/// They are sent, marked sensitive, to the request's own origin only (not
-/// along a redirect to another host), and never printed: `Debug` shows the
-/// names only, and no error or log line contains a value.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct SecretHeaders(Vec<(String, String)>);
-
-impl SecretHeaders {
-    pub fn new() -> Self {
-        SecretHeaders(Vec::new())
-    }
-    pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.0.push((name.into(), value.into()));
-    }
-    pub fn with(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.push(name, value);
-        self
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(n, _)| n.as_str())
-    }
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
-    }
-}
-
-impl fmt::Debug for SecretHeaders {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.0.iter().map(|(n, _)| format!("{n}: <redacted>")))
-            .finish()
-    }
-}
-
-impl From<Vec<(String, String)>> for SecretHeaders {
-    fn from(v: Vec<(String, String)>) -> Self {
-        SecretHeaders(v)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct FetchRequest {
-    pub exporter: String,
-    pub version: String,
-    pub url: String,
-    pub expected: Expected,
-    /// Plain http:// to a non-loopback host is allowed for this request.
-    pub allow_http: bool,
-    /// Extra request headers (e.g. a GitHub token), sent for the file and for
-    /// its checksum file, to their own origins only. Never logged.
-    pub headers: SecretHeaders,
-}
-
-impl FetchRequest {
-    /// A request with `allow_http: false` and no extra headers.
-    pub fn new(
-        exporter: impl Into<String>,
-        version: impl Into<String>,
-        url: impl Into<String>,
-        expected: Expected,
-    ) -> Self {
-        FetchRequest {
-            exporter: exporter.into(),
-            version: version.into(),
-            url: url.into(),
-            expected,
-            allow_http: false,
-            headers: SecretHeaders::new(),
-        }
-    }
-}
-
-/// A text resource to get (checksum file, forge API), same policy and retries.
-#[derive(Debug, Clone, Default)]
-pub struct TextRequest {
-    /// For error messages: which exporter and version this is for.
-    pub exporter: String,
-    pub version: String,
-    pub url: String,
-    pub allow_http: bool,
-    pub headers: SecretHeaders,
-}
-
-impl TextRequest {
-    pub fn new(exporter: impl Into<String>, version: impl Into<String>, url: impl Into<String>) -> Self {
-        TextRequest {
-            exporter: exporter.into(),
-            version: version.into(),
-            url: url.into(),
-            ..Default::default()
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Fetched {
-    /// The verified file in `cache/downloads/<sha256>`.
-    pub path: PathBuf,
-    pub sha256: String,
-    pub size: u64,
-    /// False when the cache already had it (no request made for the file).
-    pub downloaded: bool,
-}
 
 /// Error context: which exporter, version and URL an error is about.
 #[derive(Debug, Clone)]
