@@ -159,6 +159,7 @@ pub enum Command {
     /// --manifest), newest first; marks the latest, pre-releases and retracted ones.
     /// Uses the forge's API (GITHUB_TOKEN / GITLAB_TOKEN raise its rate limit).
     Versions {
+        /// A catalogue exporter name, e.g. `node_exporter`.
         name: String,
         /// Take NAME's source and the settings (API base URLs) from this manifest.
         #[arg(long, value_name = "FILE")]
@@ -169,6 +170,7 @@ pub enum Command {
     /// Validate MANIFEST against the catalogue and upstream without installing anything:
     /// versions exist (and are not retracted), assets answer a HEAD, checksum files list them.
     Check {
+        /// The manifest (YAML); its lock file, if any, pins the versions to check.
         manifest: PathBuf,
         #[command(flatten)]
         json: JsonFlag,
@@ -176,7 +178,12 @@ pub enum Command {
     /// Download every verified archive and checksum file of MANIFEST (its lock, if any) into DIR,
     /// laid out like the forge, for hosts without internet: serve DIR (or use file://DIR) and
     /// point settings.github.download_url / gitlab.download_url at it.
-    Mirror { manifest: PathBuf, dir: PathBuf },
+    Mirror {
+        /// The manifest (YAML); its lock file, if any, pins what is mirrored.
+        manifest: PathBuf,
+        /// Where to write the mirror (created if missing).
+        dir: PathBuf,
+    },
     #[command(hide = true, name = "demo-exporter")]
     DemoExporter {
         #[arg(long)]
