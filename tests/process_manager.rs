@@ -387,7 +387,10 @@ fn a_dying_process_fails_fast_not_at_the_timeout() {
         }
         other => panic!("expected a fast UnitDown failure, got: {other}"),
     }
-    assert_eq!(e.to_string(), "dier.service is failed (failed)");
+    assert_eq!(
+        e.to_string(),
+        "dier.service is not running: its process exited (failed (failed))"
+    );
 }
 
 fn have_python3() -> bool {

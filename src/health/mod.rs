@@ -62,8 +62,8 @@ pub enum HealthFailure {
     ExpectationNotMet { expectation: String, seen: String },
     #[error("invalid expectation `{expectation}`: {reason}")]
     BadExpectation { expectation: String, reason: String },
-    /// `failed` or `inactive`: the exporter is not running.
-    #[error("{unit} is {} ({})", status.active_state, status.sub_state)]
+    /// `failed`, `inactive`, or waiting to be restarted: the exporter's process is gone.
+    #[error("{unit} is not running: its process exited ({} ({}))", status.active_state, status.sub_state)]
     UnitDown { unit: String, status: UnitStatus },
     /// `activating`, `deactivating`, …: not (yet) running.
     #[error("{unit} is {} ({}), not active", status.active_state, status.sub_state)]

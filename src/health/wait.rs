@@ -323,7 +323,10 @@ mod tests {
         let m = Scripted::new(ServiceManagerKind::Systemd, vec![st("failed", 0, None)]);
         let e = wait(&m, &spec(60_000, 0), &st("active", 0, None)).unwrap_err();
         assert!(matches!(e, HealthFailure::UnitDown { .. }), "{e}");
-        assert_eq!(e.to_string(), "x.service is failed (x)");
+        assert_eq!(
+            e.to_string(),
+            "x.service is not running: its process exited (failed (x))"
+        );
     }
 
     #[test]
