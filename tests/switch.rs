@@ -98,13 +98,14 @@ fn upgrade_noop_broken_release_rollback_and_gc() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-#[test]
-fn atomic_switch_undoes_every_step_when_one_fails() {
+/// `a_exporter` and `b_exporter` at 1.0.0 (`m1`) and 2.0.0 (`m2`, where
+/// b's release does `b_v2`), on ports `pa` and `pb`.
+fn two_exporters(b_v2: Behaviour) -> (Fixture, u16, u16, std::path::PathBuf, std::path::PathBuf) {
     let mut f = Fixture::new();
     f.publish("a_exporter", "1.0.0", Behaviour::Ok);
     f.publish("a_exporter", "2.0.0", Behaviour::Ok);
     f.publish("b_exporter", "1.0.0", Behaviour::Ok);
-    f.publish("b_exporter", "2.0.0", Behaviour::WrongVersion);
+    f.publish("b_exporter", "2.0.0", b_v2);
     let (pa, pb) = (free_port(), free_port());
     let m1 = f.manifest(
         "m1.yaml",
@@ -114,6 +115,12 @@ fn atomic_switch_undoes_every_step_when_one_fails() {
         "m2.yaml",
         &[f.entry("a_exporter", "2.0.0", pa), f.entry("b_exporter", "2.0.0", pb)],
     );
+    (f, pa, pb, m1, m2)
+}
+
+#[test]
+fn atomic_switch_undoes_every_step_when_one_fails() {
+    let (f, pa, pb, m1, m2) = two_exporters(Behaviour::WrongVersion);
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
     let out = f.expect(&["switch", m2.to_str().unwrap(), "--mode", "fast", "--atomic"], 1);
     assert!(out.contains("rolled-back"), "{out}");
@@ -218,20 +225,7 @@ fn dry_run_changes_nothing_not_even_the_store() {
 
 #[test]
 fn only_switches_the_named_exporters_and_removed_exporters_are_stopped() {
-    let mut f = Fixture::new();
-    for n in ["a_exporter", "b_exporter"] {
-        f.publish(n, "1.0.0", Behaviour::Ok);
-        f.publish(n, "2.0.0", Behaviour::Ok);
-    }
-    let (pa, pb) = (free_port(), free_port());
-    let m1 = f.manifest(
-        "m1.yaml",
-        &[f.entry("a_exporter", "1.0.0", pa), f.entry("b_exporter", "1.0.0", pb)],
-    );
-    let m2 = f.manifest(
-        "m2.yaml",
-        &[f.entry("a_exporter", "2.0.0", pa), f.entry("b_exporter", "2.0.0", pb)],
-    );
+    let (f, pa, pb, m1, m2) = two_exporters(Behaviour::Ok);
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
     f.ok(&["switch", m2.to_str().unwrap(), "--mode", "fast", "--only", "b_exporter"]);
     assert_eq!(served_version("a_exporter", pa).as_deref(), Some("1.0.0"));
