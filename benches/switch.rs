@@ -129,11 +129,7 @@ fn main() {
         releases::publish(&rel, Path::new(EXE), NAME, v, arch, "ok").unwrap();
     }
     let server = releases::serve(rel).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = exporterctl::demo::free_port().unwrap();
     let settle = "100ms";
     let m1 = manifest(&root, "v1.yaml", &server.url(), "1.0.0", port, settle);
     let m2 = manifest(&root, "v2.yaml", &server.url(), "2.0.0", port, settle);

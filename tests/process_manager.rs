@@ -71,7 +71,7 @@ fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    exporterctl::demo::free_port().unwrap()
 }
 
 fn main_pid(pm: &ProcessManager, spec: &ServiceSpec) -> u32 {
@@ -381,7 +381,7 @@ fn a_dying_process_fails_fast_not_at_the_timeout() {
         .wait_healthy(&f.pm, &spec, &hs, "1", restarted_at, &baseline)
         .unwrap_err();
     match &e {
-        HealthFailure::UnitDown { unit, status } => {
+        HealthFailure::UnitDown { unit, status, .. } => {
             assert_eq!(unit, "dier.service");
             assert_eq!(status.active_state, "failed");
         }
@@ -389,7 +389,7 @@ fn a_dying_process_fails_fast_not_at_the_timeout() {
     }
     assert_eq!(
         e.to_string(),
-        "dier.service is not running: its process exited (failed (failed))"
+        "dier.service is not running: its process exited (failed); it printed: fatal: bad flag"
     );
 }
 

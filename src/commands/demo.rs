@@ -62,7 +62,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
         releases::publish(&releases_dir, &exe, NAME, v, arch, behaviour)?;
     }
     let server = releases::serve(releases_dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = crate::demo::free_port().context("choosing a port for the demo exporter")?;
     let mdir = root.join("manifests");
     std::fs::create_dir_all(&mdir)?;
     let m1 = manifest(&mdir, "v1.yaml", &server.url(), "1.0.0", port)?;

@@ -4,10 +4,13 @@
 //!
 //! - [`http`]: a minimal std-only HTTP/1.1 server (thread per connection);
 //! - [`exporter`]: the demo exporter behind `exporterctl demo-exporter`;
-//! - [`releases`]: its releases in node_exporter's layout, and their server.
+//! - [`releases`]: its releases in node_exporter's layout, and their server;
+//! - [`port`]: choosing a port an exporter will bind later.
 
 pub mod exporter;
 pub mod http;
+pub mod port;
 pub mod releases;
 
 pub use exporter::{Behaviour, ExporterOpts};
+pub use port::free_port;

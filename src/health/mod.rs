@@ -63,13 +63,23 @@ pub enum HealthFailure {
     #[error("invalid expectation `{expectation}`: {reason}")]
     BadExpectation { expectation: String, reason: String },
     /// `failed`, `inactive`, or waiting to be restarted: the exporter's process is gone.
-    #[error("{unit} is not running: its process exited ({} ({}))", status.active_state, status.sub_state)]
-    UnitDown { unit: String, status: UnitStatus },
+    /// `output`: the last lines its run printed (see `ServiceManager::recent_output`).
+    #[error("{unit} is not running: its process exited ({}){}", status.state(), output_suffix(.output))]
+    UnitDown {
+        unit: String,
+        status: UnitStatus,
+        output: Option<String>,
+    },
     /// `activating`, `deactivating`, …: not (yet) running.
     #[error("{unit} is {} ({}), not active", status.active_state, status.sub_state)]
     UnitNotActive { unit: String, status: UnitStatus },
-    #[error("{unit} restarted on its own (NRestarts {before} → {after}): it keeps crashing")]
-    UnitRestarted { unit: String, before: u64, after: u64 },
+    #[error("{unit} restarted on its own (NRestarts {before} → {after}): it keeps crashing{}", output_suffix(.output))]
+    UnitRestarted {
+        unit: String,
+        before: u64,
+        after: u64,
+        output: Option<String>,
+    },
     #[error("{unit}: main PID changed from {before} to {after}: the process was replaced")]
     MainPidChanged { unit: String, before: u32, after: u32 },
     #[error("{unit} healthy, but its settle time of {} is not over", fmt_duration(.settle))]
@@ -82,6 +92,13 @@ pub enum HealthFailure {
         attempts: u32,
         last: Box<HealthFailure>,
     },
+}
+
+fn output_suffix(output: &Option<String>) -> String {
+    output
+        .as_ref()
+        .map(|o| format!("; it printed: {o}"))
+        .unwrap_or_default()
 }
 
 impl HealthFailure {
@@ -150,8 +167,23 @@ mod tests {
                     unit: "x.service".into(),
                     before: 0,
                     after: 2,
+                    output: None,
                 },
                 "x.service restarted on its own (NRestarts 0 → 2): it keeps crashing",
+            ),
+            (
+                HealthFailure::UnitDown {
+                    unit: "x.service".into(),
+                    status: crate::service::UnitStatus {
+                        active_state: "activating".into(),
+                        sub_state: "auto-restart".into(),
+                        n_restarts: 1,
+                        main_pid: None,
+                    },
+                    output: Some("level=error msg=\"listen tcp :9100: bind: address already in use\"".into()),
+                },
+                "x.service is not running: its process exited (activating (auto-restart)); \
+                 it printed: level=error msg=\"listen tcp :9100: bind: address already in use\"",
             ),
         ];
         for (f, want) in cases {

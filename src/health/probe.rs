@@ -351,12 +351,8 @@ mod tests {
 
     #[test]
     fn connection_refused_reads_well() {
-        // Bind then drop to get a port nobody listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // A port nobody listens on.
+        let port = crate::demo::free_port().unwrap();
         let url = format!("http://127.0.0.1:{port}/metrics");
         let probe = Probe::new().unwrap();
         let s = HealthSpec {

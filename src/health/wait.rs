@@ -48,6 +48,7 @@ impl Watch<'_> {
                 unit: unit.clone(),
                 before: self.baseline.n_restarts,
                 after: st.n_restarts,
+                output: self.svc.recent_output(self.service),
             }));
         }
         match (self.main_pid, st.main_pid) {
@@ -62,15 +63,15 @@ impl Watch<'_> {
             _ => {}
         }
         if st.is_down() {
+            let fatal = since_restart >= FAIL_FAST_AFTER;
+            // Only a verdict quotes the exporter's output: reading it costs
+            // a journal query, which a retry within the first moments need not pay.
             let f = HealthFailure::UnitDown {
                 unit: unit.clone(),
                 status: st,
+                output: fatal.then(|| self.svc.recent_output(self.service)).flatten(),
             };
-            return Err(if since_restart >= FAIL_FAST_AFTER {
-                Miss::Fatal(f)
-            } else {
-                Miss::NotYet(f)
-            });
+            return Err(if fatal { Miss::Fatal(f) } else { Miss::NotYet(f) });
         }
         if !st.is_active() {
             return Err(Miss::NotYet(HealthFailure::UnitNotActive {

@@ -75,9 +75,21 @@ impl UnitStatus {
     }
 }
 
+impl UnitStatus {
+    /// `activating (auto-restart)`, or just `failed` when the sub-state says
+    /// the same (or nothing).
+    pub fn state(&self) -> String {
+        if self.sub_state.is_empty() || self.sub_state == self.active_state {
+            self.active_state.clone()
+        } else {
+            format!("{} ({})", self.active_state, self.sub_state)
+        }
+    }
+}
+
 impl std::fmt::Display for UnitStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.active_state, self.sub_state)?;
+        f.write_str(&self.state())?;
         if let Some(pid) = self.main_pid {
             write!(f, ", main PID {pid}")?;
         }
@@ -149,6 +161,31 @@ pub trait ServiceManager: Send + Sync {
     fn restart(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
     fn stop(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
     fn status(&self, spec: &ServiceSpec) -> Result<UnitStatus, ServiceError>;
+    /// The last lines the service's current (or last) run printed, for a
+    /// failure message: a crashed release usually says why it stopped.
+    /// Best effort: `None` when nothing can be read.
+    fn recent_output(&self, _spec: &ServiceSpec) -> Option<String> {
+        None
+    }
+}
+
+/// How many lines of an exporter's own output a failure message quotes.
+pub const RECENT_LINES: usize = 3;
+
+/// The last [`RECENT_LINES`] non-blank lines of `text`, each cut to a
+/// readable length and joined with ` | `; `None` when there are none.
+pub fn last_lines(text: &str) -> Option<String> {
+    const MAX_LINE: usize = 200;
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let tail = &lines[lines.len().saturating_sub(RECENT_LINES)..];
+    let cut: Vec<String> = tail
+        .iter()
+        .map(|l| match l.char_indices().nth(MAX_LINE) {
+            Some((i, _)) => format!("{}…", &l[..i]),
+            None => l.to_string(),
+        })
+        .collect();
+    (!cut.is_empty()).then(|| cut.join(" | "))
 }
 
 /// The manager a manifest's `settings.service_manager` asks for.
@@ -190,6 +227,17 @@ mod tests {
     }
 
     #[test]
+    fn last_lines_keeps_the_end_and_cuts_long_lines() {
+        assert_eq!(last_lines(""), None);
+        assert_eq!(last_lines("\n  \n"), None);
+        assert_eq!(last_lines("a\n\nb\nc\nd\n").as_deref(), Some("b | c | d"));
+        let long = "x".repeat(300);
+        let got = last_lines(&long).unwrap();
+        assert_eq!(got.chars().count(), 201);
+        assert!(got.ends_with('…'));
+    }
+
+    #[test]
     fn manager_for_picks_the_kind() {
         let l = Layout::new("/tmp/x");
         for k in [
@@ -212,5 +260,12 @@ mod tests {
         assert_eq!(s.to_string(), "active (running), main PID 42, 2 automatic restarts");
         assert!(s.is_active() && !s.is_down());
         assert!(!UnitStatus::unknown().is_active() && !UnitStatus::unknown().is_down());
+        let failed = UnitStatus {
+            active_state: "failed".into(),
+            sub_state: "failed".into(),
+            n_restarts: 0,
+            main_pid: None,
+        };
+        assert_eq!(failed.to_string(), "failed");
     }
 }

@@ -111,7 +111,7 @@ impl ProcessManager {
             .chain(spec.args.iter().cloned())
             .collect::<Vec<_>>()
             .join(" ");
-        let _ = writeln!(log, "--- exporterctl: starting {command_line}");
+        let _ = writeln!(log, "{START_MARK}{command_line}");
         let log_err = log
             .try_clone()
             .map_err(Self::io_err(spec, "cannot open log file", &log_path))?;
@@ -320,4 +320,29 @@ impl ServiceManager for ProcessManager {
             }
         })
     }
+
+    fn recent_output(&self, spec: &ServiceSpec) -> Option<String> {
+        Self::check_name(spec).ok()?;
+        let text = read_tail(&self.log_path(&spec.exporter), LOG_TAIL_BYTES).ok()?;
+        // Only what the latest start printed, not an earlier run's words.
+        let run = text.rsplit_once(START_MARK).map_or(text.as_str(), |(_, after)| after);
+        let run = run.split_once('\n').map_or("", |(_, rest)| rest);
+        super::last_lines(run)
+    }
+}
+
+/// The line written to the log before each start.
+const START_MARK: &str = "--- exporterctl: starting ";
+/// How much of the end of a log is read for [`ProcessManager::recent_output`].
+const LOG_TAIL_BYTES: u64 = 16 * 1024;
+
+/// The last `max` bytes of the file at `path`, lossily decoded.
+fn read_tail(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }

@@ -3,6 +3,10 @@
 //! `restart` first runs `systemctl reset-failed UNIT` (its failure ignored),
 //! so systemd's start rate limit (5 starts per 10 s by default) never blocks
 //! a restart exporterctl makes on purpose.
+//!
+//! `recent_output` reads the journal of the unit's latest invocation
+//! (`_SYSTEMD_INVOCATION_ID`), so a failure quotes what the crashed release
+//! printed rather than an older run's lines.
 
 use super::{ServiceError, ServiceManager, ServiceSpec, UnitStatus};
 use crate::manifest::ServiceManagerKind;
@@ -15,6 +19,7 @@ const SHOW_PROPERTIES: &str = "ActiveState,SubState,NRestarts,MainPID";
 #[derive(Debug, Clone)]
 pub struct SystemdManager {
     systemctl: PathBuf,
+    journalctl: PathBuf,
     /// Exists iff the host booted with systemd (`sd_booted(3)`).
     booted_marker: PathBuf,
 }
@@ -32,9 +37,16 @@ impl SystemdManager {
 
     /// A manager that runs `systemctl` from elsewhere and checks another
     /// marker directory: for tests with a fake `systemctl`.
+    /// `journalctl` is looked for next to that `systemctl`.
     pub fn with_paths(systemctl: impl Into<PathBuf>, booted_marker: impl Into<PathBuf>) -> Self {
+        let systemctl: PathBuf = systemctl.into();
+        let journalctl = match systemctl.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join("journalctl"),
+            _ => PathBuf::from("journalctl"),
+        };
         SystemdManager {
-            systemctl: systemctl.into(),
+            systemctl,
+            journalctl,
             booted_marker: booted_marker.into(),
         }
     }
@@ -129,6 +141,29 @@ impl ServiceManager for SystemdManager {
             command: self.command_line(&args),
             message,
         })
+    }
+
+    fn recent_output(&self, spec: &ServiceSpec) -> Option<String> {
+        let id = self
+            .run(&spec.unit, &["show", "-p", "InvocationID", "--value", &spec.unit])
+            .ok()?;
+        let id = id.trim();
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let lines = super::RECENT_LINES.to_string();
+        let out = Command::new(&self.journalctl)
+            .args(["--no-pager", "--quiet", "--output=cat", "--lines", &lines])
+            .arg(format!("_SYSTEMD_INVOCATION_ID={id}"))
+            .env("SYSTEMD_COLORS", "0")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        super::last_lines(&String::from_utf8_lossy(&out.stdout))
     }
 }
 
@@ -259,7 +294,9 @@ case "$2" in
     if [ "$3" = broken.service ]; then
       echo "Job for broken.service failed because the control process exited with error code." >&2; exit 1
     fi ;;
-  show) [ "$4" = Version ] && {{ echo 252; exit 0; }}; printf 'MainPID=77\nNRestarts=1\nActiveState=active\nSubState=running\n' ;;
+  show) [ "$4" = Version ] && {{ echo 252; exit 0; }}
+        [ "$4" = InvocationID ] && {{ echo 5f0c4a1e9b2d4c7e8a6b3d2f1e0c9a8b; exit 0; }}
+        printf 'MainPID=77\nNRestarts=1\nActiveState=active\nSubState=running\n' ;;
 esac
 exit 0
 "#,
@@ -319,6 +356,32 @@ exit 0
             "broken.service: `systemctl restart broken.service` failed (exit status: 1): \
              Job for broken.service failed because the control process exited with error code."
         );
+    }
+
+    #[test]
+    fn recent_output_reads_the_latest_invocations_journal() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let m = fake(dir.path());
+        let journalctl = dir.path().join("journalctl");
+        let script = format!(
+            "#!/bin/sh\necho \"$*\" > '{}'\nprintf 'ts=1 msg=starting\\n\\nlisten tcp :9100: bind: address already in use\\n'\n",
+            dir.path().join("journal.args").display()
+        );
+        std::fs::write(&journalctl, script).unwrap();
+        std::fs::set_permissions(&journalctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            m.recent_output(&spec("node_exporter.service")).as_deref(),
+            Some("ts=1 msg=starting | listen tcp :9100: bind: address already in use")
+        );
+        let args = std::fs::read_to_string(dir.path().join("journal.args")).unwrap();
+        assert_eq!(
+            args.trim(),
+            "--no-pager --quiet --output=cat --lines 3 _SYSTEMD_INVOCATION_ID=5f0c4a1e9b2d4c7e8a6b3d2f1e0c9a8b"
+        );
+        // Without a journalctl there is simply nothing to quote.
+        std::fs::remove_file(&journalctl).unwrap();
+        assert_eq!(m.recent_output(&spec("node_exporter.service")), None);
     }
 
     #[test]

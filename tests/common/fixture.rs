@@ -31,12 +31,9 @@ pub fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A port for a test exporter (outside the ephemeral range: see `demo::port`).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    exporterctl::demo::free_port().unwrap()
 }
 
 impl Fixture {
