@@ -104,6 +104,21 @@ fn bad_expectation() {
 }
 
 #[test]
+fn args_for_a_hand_written_systemd_unit_are_refused_not_ignored() {
+    // Default manager is systemd: `args` would never reach the unit.
+    check(
+        &manifest(&format!(
+            "{GOOD_SOURCE}    manage_unit: false\n    args: [\"--web.listen-address=:9200\"]\n"
+        )),
+        "10:11: exporters.x.args: would not be applied",
+    );
+    check(
+        &manifest(&format!("{GOOD_SOURCE}    manage_unit: false\n    user: prometheus\n")),
+        "10:11: exporters.x.user: would not be applied",
+    );
+}
+
+#[test]
 fn unverifiable_source_is_refused_unless_insecure() {
     let src = "    source:\n      url: \"https://example.org/x\"\n";
     check(&manifest(src), "3:3: exporters.x.source: no way to verify the download");

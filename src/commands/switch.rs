@@ -129,7 +129,8 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
             .collect();
         bail!(
             "refusing to replace files exporterctl did not create: {}; run `exporterctl adopt {}` to import them \
-             first (they become generation 1, so rollback can restore them), or move them away",
+             first (they become generation 1, so rollback can restore them), or move them away \
+             (a hand-written unit can also stay in charge: `manage_unit: false`)",
             list.join("; "),
             a.manifest.display()
         );

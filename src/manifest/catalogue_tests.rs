@@ -224,3 +224,21 @@ fn phase1_manifest_is_valid() {
         "exporter"
     );
 }
+
+#[test]
+fn units_are_managed_by_default_only_under_systemd() {
+    let entry = "  node_exporter: { version: \"1.9.1\" }\n  own: { version: \"1.9.1\", catalogue: node_exporter, manage_unit: false }\n";
+    let m = parse(&with("", entry)).unwrap();
+    assert!(m.exporter("node_exporter").unwrap().manage_unit);
+    assert!(!m.exporter("own").unwrap().manage_unit);
+    // Without systemd no unit file is read: nothing to manage, args still apply.
+    let m = parse(&with(
+        "  service_manager: process\n",
+        &format!(
+            "{entry}  p: {{ version: \"1.9.1\", catalogue: node_exporter, manage_unit: false, args: [\"-x\"] }}\n"
+        ),
+    ))
+    .unwrap();
+    assert!(!m.exporter("node_exporter").unwrap().manage_unit);
+    assert_eq!(m.exporter("p").unwrap().args, ["-x"]);
+}

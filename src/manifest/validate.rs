@@ -227,6 +227,37 @@ impl Validator<'_> {
                 u.value
             }
         };
+        // A unit file only matters to systemd; there the generation owns it
+        // unless the manifest says the unit is hand-written.
+        let manage_unit = raw
+            .manage_unit
+            .unwrap_or(settings.service_manager == ServiceManagerKind::Systemd);
+        if settings.service_manager == ServiceManagerKind::Systemd && !manage_unit {
+            let unapplied = [
+                (
+                    "args",
+                    raw.args.as_ref().filter(|a| !a.value.is_empty()).map(|a| &a.referenced),
+                ),
+                (
+                    "environment",
+                    raw.environment
+                        .as_ref()
+                        .filter(|e| !e.value.is_empty())
+                        .map(|e| &e.referenced),
+                ),
+                ("user", raw.user.as_ref().map(|u| &u.referenced)),
+            ];
+            if let Some((field, at)) = unapplied.into_iter().find_map(|(f, at)| Some((f, at?))) {
+                return self.err(
+                    at,
+                    format!("{key}.{field}"),
+                    format!(
+                        "would not be applied: with `manage_unit: false` systemd runs the hand-written unit as it is; \
+                         drop `manage_unit: false` so exporterctl writes the unit, or put this in the unit file"
+                    ),
+                );
+            }
+        }
         let user = match raw.user {
             Some(u) if !is_safe_name(&u.value) => {
                 return self.err(
@@ -246,10 +277,10 @@ impl Validator<'_> {
             pending: Some(Box::new(pending)),
             source,
             unit,
-            manage_unit: raw.manage_unit.unwrap_or(false),
+            manage_unit,
             user,
-            environment: raw.environment.unwrap_or_default(),
-            args: raw.args.unwrap_or_default(),
+            environment: raw.environment.map(|e| e.value).unwrap_or_default(),
+            args: raw.args.map(|a| a.value).unwrap_or_default(),
             health,
             insecure_skip_verify,
             allow_http: raw.allow_http.unwrap_or(false),

@@ -141,6 +141,9 @@ scenario_4_broken() {
     local rc=0
     xctl switch "$M/broken.yaml" --mode fast --yes || rc=$?
     [ "$rc" -ne 0 ] || fail "switch to a broken release exited 0"
+    # The reason quotes what the crashed release printed (from its journal).
+    grep -q "broken on purpose" "$LAST_OUT" "$LAST_OUT.err" \
+        || fail "the failure does not quote the broken release's own output"
     assert_serving node_exporter 1.5.1
     local exe
     exe=$(exe_of "$(main_pid node_exporter.service)")
