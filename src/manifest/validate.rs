@@ -251,10 +251,8 @@ impl Validator<'_> {
                 return self.err(
                     at,
                     format!("{key}.{field}"),
-                    format!(
-                        "would not be applied: with `manage_unit: false` systemd runs the hand-written unit as it is; \
-                         drop `manage_unit: false` so exporterctl writes the unit, or put this in the unit file"
-                    ),
+                    "would not be applied: with `manage_unit: false` systemd runs the hand-written unit as it is; \
+                     drop `manage_unit: false` so exporterctl writes the unit, or put this in the unit file",
                 );
             }
         }
