@@ -50,6 +50,7 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool) -> Result<Outcome> {
         eprintln!("rolling back from generation {cur_n} to generation {n}");
     }
     let engine = host.engine(ctx, &store);
+    engine.preflight(&record, &target)?;
     let opts = Options {
         atomic: false,
         confirm_each: false,

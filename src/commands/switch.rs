@@ -150,6 +150,8 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         a.atomic,
     );
     print_plan(&record);
+    let engine = host.engine(ctx, &store);
+    engine.preflight(&record, &target)?;
     if a.mode == Mode::Standard && !a.yes && host.ui.interactive() && !record.steps.is_empty() {
         use crate::switch::Ui;
         if !host.ui.confirm("proceed?") {
@@ -166,7 +168,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
             Mode::Fast => Duration::ZERO,
         },
     };
-    host.engine(ctx, &store).run(&mut record, &from, &target, &opts)?;
+    engine.run(&mut record, &from, &target, &opts)?;
     print_summary(&record);
     Ok(outcome_of(&record))
 }

@@ -226,19 +226,17 @@ fn phase1_manifest_is_valid() {
 }
 
 #[test]
-fn units_are_managed_by_default_only_under_systemd() {
-    let entry = "  node_exporter: { version: \"1.9.1\" }\n  own: { version: \"1.9.1\", catalogue: node_exporter, manage_unit: false }\n";
+fn units_are_managed_when_asked_per_exporter_or_for_all() {
+    let entry = "  node_exporter: { version: \"1.9.1\" }\n  own: { version: \"1.9.1\", catalogue: node_exporter, manage_unit: true }\n";
     let m = parse(&with("", entry)).unwrap();
+    assert!(!m.exporter("node_exporter").unwrap().manage_unit);
+    assert!(m.exporter("own").unwrap().manage_unit);
+    let entry = "  node_exporter: { version: \"1.9.1\" }\n  own: { version: \"1.9.1\", catalogue: node_exporter, manage_unit: false }\n";
+    let m = parse(&with("  manage_units: true\n", entry)).unwrap();
     assert!(m.exporter("node_exporter").unwrap().manage_unit);
     assert!(!m.exporter("own").unwrap().manage_unit);
-    // Without systemd no unit file is read: nothing to manage, args still apply.
-    let m = parse(&with(
-        "  service_manager: process\n",
-        &format!(
-            "{entry}  p: {{ version: \"1.9.1\", catalogue: node_exporter, manage_unit: false, args: [\"-x\"] }}\n"
-        ),
-    ))
-    .unwrap();
-    assert!(!m.exporter("node_exporter").unwrap().manage_unit);
+    // Without systemd no unit file runs the exporter: args apply either way.
+    let p = "  p: { version: \"1.9.1\", catalogue: node_exporter, args: [\"-x\"] }\n";
+    let m = parse(&with("  service_manager: process\n", p)).unwrap();
     assert_eq!(m.exporter("p").unwrap().args, ["-x"]);
 }

@@ -66,6 +66,8 @@ pub struct Settings {
     pub bin_dir: PathBuf,
     pub unit_dir: PathBuf,
     pub service_manager: ServiceManagerKind,
+    /// The default of every exporter's `manage_unit`.
+    pub manage_units: bool,
     /// Go architecture name that `{arch}` expands to.
     pub arch: String,
     #[serde(with = "humantime_serde_compat")]
@@ -82,6 +84,7 @@ impl Default for Settings {
             bin_dir: PathBuf::from("/usr/local/bin"),
             unit_dir: PathBuf::from("/etc/systemd/system"),
             service_manager: ServiceManagerKind::Systemd,
+            manage_units: false,
             arch: template::host_arch().to_string(),
             pause_safe: Duration::from_secs(30),
             pause_standard: Duration::from_secs(10),

@@ -23,6 +23,7 @@ pub struct RawSettings {
     pub bin_dir: Option<S<String>>,
     pub unit_dir: Option<S<String>>,
     pub service_manager: Option<S<String>>,
+    pub manage_units: Option<bool>,
     pub arch: Option<S<String>>,
     pub pause_safe: Option<S<String>>,
     pub pause_standard: Option<S<String>>,

@@ -110,6 +110,9 @@ impl Validator<'_> {
                 }
             };
         }
+        if let Some(v) = raw.manage_units {
+            s.manage_units = v;
+        }
         if let Some(v) = &raw.arch {
             if !template::KNOWN_ARCHES.contains(&v.value.as_str()) {
                 return self.err(
@@ -227,11 +230,10 @@ impl Validator<'_> {
                 u.value
             }
         };
-        // A unit file only matters to systemd; there the generation owns it
-        // unless the manifest says the unit is hand-written.
-        let manage_unit = raw
-            .manage_unit
-            .unwrap_or(settings.service_manager == ServiceManagerKind::Systemd);
+        // What the manifest does not ask to manage stays hand-written, and a
+        // hand-written unit runs its own ExecStart: refuse what cannot reach it
+        // rather than ignore it.
+        let manage_unit = raw.manage_unit.unwrap_or(settings.manage_units);
         if settings.service_manager == ServiceManagerKind::Systemd && !manage_unit {
             let unapplied = [
                 (
@@ -251,8 +253,8 @@ impl Validator<'_> {
                 return self.err(
                     at,
                     format!("{key}.{field}"),
-                    "would not be applied: with `manage_unit: false` systemd runs the hand-written unit as it is; \
-                     drop `manage_unit: false` so exporterctl writes the unit, or put this in the unit file",
+                    "would not be applied: systemd runs a hand-written unit as it is; set `manage_unit: true` \
+                     (or `settings.manage_units: true`) so exporterctl writes the unit, or put this in the unit file",
                 );
             }
         }

@@ -136,6 +136,11 @@ pub enum ServiceError {
     },
     #[error("{unit}: process {pid} did not exit after SIGTERM and SIGKILL")]
     StopTimeout { unit: String, pid: u32 },
+    #[error(
+        "{unit} cannot be started: systemd says LoadState={load_state}; a hand-written unit must exist and load \
+         (or let exporterctl write it: `manage_unit: true`)"
+    )]
+    NotStartable { unit: String, load_state: String },
     #[error("{unit}: `{exporter}` cannot name a pid file (letters, digits, `_`, `-`, `.` and `@` only)")]
     BadName { unit: String, exporter: String },
 }
@@ -161,6 +166,12 @@ pub trait ServiceManager: Send + Sync {
     fn restart(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
     fn stop(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
     fn status(&self, spec: &ServiceSpec) -> Result<UnitStatus, ServiceError>;
+    /// Can the service be started as it is? systemd: the unit is loaded
+    /// (not `not-found`, `masked` or `bad-setting`). Asked before a switch
+    /// touches anything, for units exporterctl does not write itself.
+    fn check_startable(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
+        Ok(())
+    }
     /// The last lines the service's current (or last) run printed, for a
     /// failure message: a crashed release usually says why it stopped.
     /// Best effort: `None` when nothing can be read.

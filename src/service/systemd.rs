@@ -143,6 +143,17 @@ impl ServiceManager for SystemdManager {
         })
     }
 
+    fn check_startable(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
+        let out = self.run(&spec.unit, &["show", "-p", "LoadState", "--value", &spec.unit])?;
+        match out.trim() {
+            "loaded" => Ok(()),
+            other => Err(ServiceError::NotStartable {
+                unit: spec.unit.clone(),
+                load_state: other.to_string(),
+            }),
+        }
+    }
+
     fn recent_output(&self, spec: &ServiceSpec) -> Option<String> {
         let id = self
             .run(&spec.unit, &["show", "-p", "InvocationID", "--value", &spec.unit])
@@ -296,6 +307,7 @@ case "$2" in
     fi ;;
   show) [ "$4" = Version ] && {{ echo 252; exit 0; }}
         [ "$4" = InvocationID ] && {{ echo 5f0c4a1e9b2d4c7e8a6b3d2f1e0c9a8b; exit 0; }}
+        [ "$4" = LoadState ] && {{ case "$6" in missing.service) echo not-found ;; *) echo loaded ;; esac; exit 0; }}
         printf 'MainPID=77\nNRestarts=1\nActiveState=active\nSubState=running\n' ;;
 esac
 exit 0
@@ -355,6 +367,19 @@ exit 0
             e.to_string(),
             "broken.service: `systemctl restart broken.service` failed (exit status: 1): \
              Job for broken.service failed because the control process exited with error code."
+        );
+    }
+
+    #[test]
+    fn only_a_loaded_unit_is_startable() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = fake(dir.path());
+        m.check_startable(&spec("node_exporter.service")).unwrap();
+        let e = m.check_startable(&spec("missing.service")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("missing.service cannot be started: systemd says LoadState=not-found"),
+            "{e}"
         );
     }
 

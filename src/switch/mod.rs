@@ -32,6 +32,8 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
 }
 
 fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
@@ -179,6 +181,18 @@ impl Engine<'_> {
         if let Err(e) = self.svc.daemon_reload() {
             self.ui.note(&format!("warning: daemon-reload failed: {e}"));
         }
+    }
+
+    /// Before anything is touched: every unit a step will start and that
+    /// exporterctl does not write itself must exist for the service manager,
+    /// or the switch would flip links and then fail at each restart.
+    pub fn preflight(&self, record: &SwitchRecord, target: &ProfileState) -> Result<(), EngineError> {
+        for step in record.steps.iter().filter(|s| s.action != Action::Remove) {
+            if let Some(e) = target.exporter(&step.name).filter(|e| e.unit_store_path.is_none()) {
+                self.svc.check_startable(&service_spec(self.layout, target, e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs every step not yet finished, then records the outcome. `from` is

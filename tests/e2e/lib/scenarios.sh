@@ -134,6 +134,19 @@ scenario_3_noop() {
     assert_serving nginx_exporter "$NGINX_V1"
     assert_serving mysqld_exporter 0.14.0
     info "ok: MainPIDs unchanged"
+
+    # A hand-written unit that does not exist: refused before anything moves.
+    local rc=0
+    xctl switch "$M/missing-unit.yaml" --mode fast --yes || rc=$?
+    [ "$rc" -ne 0 ] || fail "a switch to a missing hand-written unit exited 0"
+    grep -q "e2e-no-such-unit.service cannot be started: systemd says LoadState=not-found" "$LAST_OUT.err" \
+        || fail "the refusal does not name the unit and its LoadState"
+    for n in node_exporter nginx_exporter mysqld_exporter; do
+        pid=$(main_pid "$n.service")
+        [ "$pid" = "$(fact_get "a_pid_$n")" ] || fail "$n.service restarted although the switch was refused"
+        assert_link "$n"
+    done
+    info "ok: a missing hand-written unit is refused up front, nothing restarted"
 }
 
 # ------------------------------------------------------------------ 4
