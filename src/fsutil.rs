@@ -84,6 +84,36 @@ pub fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
 
 /// Remove a file or an empty-or-not directory tree; a missing path is fine.
 /// Read-only store trees are made writable first (0444 files in 0555 dirs).
+/// Whether `a` and `b` are regular files (after symlinks) with the same
+/// bytes; a missing file is simply not the same.
+pub fn same_contents(a: &Path, b: &Path) -> io::Result<bool> {
+    use std::io::Read;
+    let open = |p: &Path| match std::fs::File::open(p) {
+        Ok(f) if f.metadata()?.is_file() => Ok(Some(f)),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    };
+    let (Some(fa), Some(fb)) = (open(a)?, open(b)?) else {
+        return Ok(false);
+    };
+    if fa.metadata()?.len() != fb.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut ra, mut rb) = (io::BufReader::new(fa), io::BufReader::new(fb));
+    let (mut ba, mut bb) = ([0u8; 64 * 1024], [0u8; 64 * 1024]);
+    loop {
+        let n = ra.read(&mut ba)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        rb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
+}
+
 pub fn remove_tree(path: &Path) -> io::Result<()> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
@@ -145,5 +175,21 @@ mod tests {
         fs::set_permissions(&t, fs::Permissions::from_mode(0o555)).unwrap();
         remove_tree(&t).unwrap();
         assert!(!t.exists());
+    }
+
+    #[test]
+    fn same_contents_compares_bytes_of_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        fs::write(&a, &big).unwrap();
+        fs::write(&b, &big).unwrap();
+        assert!(same_contents(&a, &b).unwrap());
+        let mut other = big.clone();
+        other[150_000] ^= 1;
+        fs::write(&c, &other).unwrap();
+        assert!(!same_contents(&a, &c).unwrap());
+        assert!(!same_contents(&a, &dir.path().join("missing")).unwrap());
+        assert!(!same_contents(&a, dir.path()).unwrap(), "a directory is not a file");
     }
 }

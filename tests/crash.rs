@@ -93,3 +93,44 @@ fn kill_at_every_point_of_a_failing_switch_then_resume() {
         crash_at(point, true);
     }
 }
+
+#[test]
+fn an_adopt_killed_before_its_links_is_finished_by_adopt_again() {
+    let mut f = Fixture::new();
+    f.publish(N, "2.0.0", Behaviour::Ok);
+    let port = free_port();
+    let bin = f.root().join("usr/local/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let hand = bin.join(N);
+    let script = common::fixture::wrapper_script(N, "0.9.0", Behaviour::Ok);
+    std::fs::write(&hand, &script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hand, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let m = f.manifest("m.yaml", &[f.entry(N, "2.0.0", port)]);
+
+    let out = f.run_env(
+        &["adopt", m.to_str().unwrap()],
+        &[("EXPORTERCTL_CRASH_AT", "adopt-after-flip")],
+    );
+    assert_eq!(out.status.signal(), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+    // Generation 1 is current, the hand-placed file still in place: a switch
+    // will not overwrite it, adopt again finishes the job.
+    assert!(std::fs::symlink_metadata(&hand).unwrap().is_file());
+    assert_eq!(f.json(&["generations"])["current"], 1);
+    assert_eq!(
+        f.run(&["switch", m.to_str().unwrap(), "--mode", "fast"]).status.code(),
+        Some(1)
+    );
+    let out = f.ok(&["adopt", m.to_str().unwrap()]);
+    assert!(out.contains("finished the interrupted adopt"), "{out}");
+    assert!(std::fs::symlink_metadata(&hand).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&hand).unwrap(), script);
+    f.assert_links_resolve();
+    // Once finished, adopting again is refused as before.
+    assert_eq!(f.run(&["adopt", m.to_str().unwrap()]).status.code(), Some(2));
+
+    f.ok(&["switch", m.to_str().unwrap(), "--mode", "fast"]);
+    assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
+    f.ok(&["rollback", "--to", "1"]);
+    assert_eq!(served_version(N, port).as_deref(), Some("0.9.0"));
+}

@@ -9,7 +9,8 @@ use crate::generation::now_rfc3339;
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::{GenerationRecord, Generations};
 use crate::generation::state::{ExporterState, ProfileState};
-use crate::store::EntryKind;
+use crate::store::{EntryKind, StorePath};
+use crate::switch::crash;
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 
@@ -18,10 +19,9 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
     let _lock = ctx.lock("adopt")?;
     ctx.ensure_no_interrupted_switch()?;
     let profiles = Profiles::new(&ctx.layout);
-    if profiles.current()?.farm().is_some() {
-        return Err(
-            UsageError("exporterctl already manages this host; adopt only makes the first generation".into()).into(),
-        );
+    let current = profiles.current()?;
+    if let Some(farm) = current.farm() {
+        return finish_interrupted(ctx, current.generation(), farm);
     }
     let store = ctx.store()?;
     store.clean_leftovers()?;
@@ -99,14 +99,26 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
     })?;
     profiles.link_generation(n, &farm)?;
     profiles.flip_to_generation(n)?;
+    crash::point("adopt-after-flip");
     // The hand-placed files are in the store now: replace each with our link
     // (a rename over it, so the path never disappears). Running processes keep
     // the inode they started from.
     links.install_all(&state).context("linking adopted exporters")?;
-    let record = SwitchRecord {
+    let record = adopt_record(id, Some(manifest_path), &farm, &state, n);
+    History::new(&ctx.layout).finish(&ctx.layout, &record)?;
+    println!(
+        "generation {n}: {} exporter(s) adopted; `exporterctl rollback --to {n}` returns here",
+        state.exporters.len()
+    );
+    Ok(Outcome::Ok)
+}
+
+/// The history record of an adopt that made generation `n`.
+fn adopt_record(id: String, manifest: Option<&Path>, farm: &StorePath, state: &ProfileState, n: u64) -> SwitchRecord {
+    SwitchRecord {
         id,
         kind: "adopt".into(),
-        manifest: Some(manifest_path.to_path_buf()),
+        manifest: manifest.map(Path::to_path_buf),
         started_at: now_rfc3339(),
         ended_at: Some(now_rfc3339()),
         status: SwitchStatus::Succeeded,
@@ -115,17 +127,40 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
         from_profile: None,
         target_profile: farm.clone(),
         target_generation: None,
-        live_profile: Some(farm),
+        live_profile: Some(farm.clone()),
         current_step: None,
         steps: Vec::new(),
         unchanged: state.exporters.iter().map(|e| e.name.clone()).collect(),
         result_generation: Some(n),
         resumed: false,
+    }
+}
+
+/// A host exporterctl already manages: adopting again is refused, unless an
+/// adopt was killed after recording its generation but before replacing the
+/// hand-placed files. Those files are byte for byte in the store, so
+/// replacing them with our links now loses nothing; that finishes it.
+fn finish_interrupted(ctx: &Ctx, generation: Option<u64>, farm: &StorePath) -> Result<Outcome> {
+    let already = || UsageError("exporterctl already manages this host; adopt only makes the first generation".into());
+    let Some(n) = generation else {
+        return Err(already().into());
     };
+    let Some(gen) = Generations::new(&ctx.layout).load(n)? else {
+        return Err(already().into());
+    };
+    let store = ctx.store()?;
+    let state = profile::read_farm_state(&store, farm)?;
+    let links = Links::new(&ctx.layout);
+    let left = links.unlinked_copies(&state)?;
+    if gen.origin != "adopt" || left.is_empty() {
+        return Err(already().into());
+    }
+    links.install_all(&state).context("linking adopted exporters")?;
+    let record = adopt_record(gen.switch_id, gen.manifest.as_deref(), farm, &state, n);
     History::new(&ctx.layout).finish(&ctx.layout, &record)?;
-    println!(
-        "generation {n}: {} exporter(s) adopted; `exporterctl rollback --to {n}` returns here",
-        state.exporters.len()
-    );
+    for p in &left {
+        println!("{}: replaced by its link into the store", p.display());
+    }
+    println!("generation {n}: finished the interrupted adopt");
     Ok(Outcome::Ok)
 }

@@ -107,6 +107,26 @@ impl<'a> Links<'a> {
         Ok(())
     }
 
+    /// Entries `state` needs that hold a regular file with exactly the bytes
+    /// our link would resolve to: copies left by an interrupted `adopt`,
+    /// safe to replace. `Err` when another entry is foreign.
+    pub fn unlinked_copies(&self, state: &ProfileState) -> io::Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        for (entry, link_target) in self.needed(state) {
+            match Self::status(&entry, &link_target)? {
+                LinkStatus::Ours | LinkStatus::Missing => {}
+                LinkStatus::Foreign(_) if fsutil::same_contents(&entry, &link_target)? => out.push(entry),
+                LinkStatus::Foreign(what) => {
+                    return Err(io::Error::other(format!(
+                        "{} is {what} that exporterctl did not create",
+                        entry.display()
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Entries `state` needs that are occupied by something we did not make.
     pub fn foreign_entries(&self, state: &ProfileState) -> io::Result<Vec<(PathBuf, String)>> {
         let mut out = Vec::new();

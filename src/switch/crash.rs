@@ -19,9 +19,16 @@ pub const POINTS: &[&str] = &[
     "after-generation-flip",
 ];
 
+/// Points of `adopt`: after its generation is current, before the
+/// hand-placed files are replaced by links.
+pub const ADOPT_POINTS: &[&str] = &["adopt-after-flip"];
+
 #[inline]
 pub fn point(name: &str) {
-    debug_assert!(POINTS.contains(&name), "unknown crash point {name}");
+    debug_assert!(
+        POINTS.contains(&name) || ADOPT_POINTS.contains(&name),
+        "unknown crash point {name}"
+    );
     #[cfg(feature = "fault-injection")]
     if std::env::var("EXPORTERCTL_CRASH_AT").as_deref() == Ok(name) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
