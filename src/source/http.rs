@@ -264,8 +264,15 @@ impl Http {
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
             let resp = rb.send().map_err(|e| {
-                let fatal = e.is_builder();
-                let err = ctx.transport(describe_reqwest(e));
+                // A certificate that fails verification fails the same way
+                // on every attempt: retrying only delays the error.
+                let certificate = certificate_error(&e).cloned();
+                let fatal = e.is_builder() || certificate.is_some();
+                let mut message = describe_reqwest(e);
+                if matches!(certificate, Some(rustls::CertificateError::UnknownIssuer)) {
+                    message.push_str(UNTRUSTED_HINT);
+                }
+                let err = ctx.transport(message);
                 if fatal {
                     AttemptError::Fatal(err)
                 } else {
@@ -346,6 +353,28 @@ fn classify_status(ctx: &Ctx<'_>, resp: &Response) -> AttemptError {
         };
     }
     AttemptError::Fatal(ctx.http(code, reason))
+}
+
+/// Appended to the error for a server certificate that no trusted CA signed.
+pub const UNTRUSTED_HINT: &str =
+    " (the server's certificate is not signed by a trusted CA; name a PEM file with that CA in EXPORTERCTL_CA_BUNDLE)";
+
+/// The certificate error that failed a TLS handshake, if that is what `e` is.
+fn certificate_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::CertificateError> {
+    let mut next = Some(e);
+    while let Some(mut err) = next {
+        // `io::Error::source` skips the error it wraps, and the TLS layer
+        // puts rustls' error in an io::Error (itself in another one): look
+        // inside by hand.
+        while let Some(inner) = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            err = inner;
+        }
+        if let Some(rustls::Error::InvalidCertificate(c)) = err.downcast_ref::<rustls::Error>() {
+            return Some(c);
+        }
+        next = err.source();
+    }
+    None
 }
 
 /// Environment variables naming a PEM bundle of extra CA certificates, first set wins.
@@ -475,6 +504,35 @@ mod tests {
             display_url("https://user:pw@example.com/a?X-Amz-Signature=abc"),
             "https://example.com/a"
         );
+    }
+
+    /// An error that wraps another, as hyper and reqwest wrap the TLS layer's.
+    #[derive(Debug)]
+    struct Wrapper(std::io::Error);
+
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn certificate_errors_are_found_inside_io_errors() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // As hyper-rustls reports it: an io::Error in an io::Error.
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let e = Wrapper(std::io::Error::other(io));
+        assert_eq!(certificate_error(&e), Some(&rustls::CertificateError::UnknownIssuer));
+        let refused = Wrapper(std::io::ErrorKind::ConnectionRefused.into());
+        assert_eq!(certificate_error(&refused), None);
+        let other = Wrapper(std::io::Error::other(rustls::Error::DecryptError));
+        assert_eq!(certificate_error(&other), None);
     }
 
     #[test]
