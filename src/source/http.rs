@@ -388,13 +388,7 @@ pub fn extra_roots_from_env() -> Result<Vec<reqwest::Certificate>, String> {
         };
         let path = std::path::PathBuf::from(path);
         let pem = std::fs::read(&path).map_err(|e| format!("{var}={}: {e}", path.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            format!(
-                "{var}={}: not a PEM certificate bundle: {}",
-                path.display(),
-                describe_reqwest(e)
-            )
-        })?;
+        let certs = parse_ca_bundle(&pem).map_err(|e| format!("{var}={}: {e}", path.display()))?;
         if certs.is_empty() {
             return Err(format!("{var}={}: no certificate in the file", path.display()));
         }
@@ -406,6 +400,22 @@ pub fn extra_roots_from_env() -> Result<Vec<reqwest::Certificate>, String> {
         return Ok(certs);
     }
     Ok(Vec::new())
+}
+
+/// The certificates of a PEM bundle, each checked to be X.509 DER: reqwest
+/// checks only the PEM framing, and a block that is no certificate would
+/// fail later, when the client is built, without naming the file.
+fn parse_ca_bundle(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut certs = Vec::new();
+    for (i, der) in CertificateDer::pem_slice_iter(pem).enumerate() {
+        let der = der.map_err(|e| format!("not a PEM certificate bundle: {e}"))?;
+        rustls::RootCertStore::empty()
+            .add(der.clone())
+            .map_err(|e| format!("certificate {} is not a valid CA certificate: {e:?}", i + 1))?;
+        certs.push(reqwest::Certificate::from_der(&der).map_err(describe_reqwest)?);
+    }
+    Ok(certs)
 }
 
 /// A reqwest error as text: its chain of causes, without the URL (the
@@ -533,6 +543,22 @@ mod tests {
         assert_eq!(certificate_error(&refused), None);
         let other = Wrapper(std::io::Error::other(rustls::Error::DecryptError));
         assert_eq!(certificate_error(&other), None);
+    }
+
+    #[test]
+    fn ca_bundles_are_checked_certificate_by_certificate() {
+        let ca = rcgen::generate_simple_self_signed(vec!["test CA".to_string()]).unwrap();
+        let pem = ca.cert.pem();
+        assert_eq!(parse_ca_bundle(pem.as_bytes()).unwrap().len(), 1);
+        assert_eq!(parse_ca_bundle(format!("{pem}{pem}").as_bytes()).unwrap().len(), 2);
+        assert!(parse_ca_bundle(b"").unwrap().is_empty());
+        assert!(parse_ca_bundle(b"not PEM at all\n").unwrap().is_empty());
+        let err = parse_ca_bundle(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n").unwrap_err();
+        assert!(err.starts_with("not a PEM certificate bundle"), "{err}");
+        // Valid base64 framing, but no X.509 inside.
+        let not_x509 = format!("{pem}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        let err = parse_ca_bundle(not_x509.as_bytes()).unwrap_err();
+        assert!(err.starts_with("certificate 2 is not a valid CA certificate"), "{err}");
     }
 
     #[test]
