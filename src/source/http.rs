@@ -211,15 +211,32 @@ pub(crate) struct Http {
 impl Http {
     /// The client. Proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`
     /// and `NO_PROXY` (reqwest's system proxy support); the certificates of
-    /// `extra_roots` (PEM) are trusted in addition to the built-in roots.
+    /// `extra_roots` are trusted in addition to the system's CA store (or
+    /// alone when the machine has none).
     pub fn new(timeouts: Timeouts, extra_roots: &[reqwest::Certificate]) -> Result<Http, reqwest::Error> {
-        let client = Client::builder()
-            .user_agent(concat!("exporterctl/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.read)
-            .tls_certs_merge(extra_roots.iter().cloned())
-            .build()?;
+        let builder = || {
+            Client::builder()
+                .user_agent(concat!("exporterctl/", env!("CARGO_PKG_VERSION")))
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(timeouts.connect)
+                .timeout(timeouts.read)
+        };
+        let client = match builder().tls_certs_merge(extra_roots.iter().cloned()).build() {
+            Ok(client) => client,
+            // Building reads the system's CA store and fails without one (a
+            // minimal container): plain http to loopback and file:// must
+            // still work there, and https to servers the bundle vouches for.
+            Err(e) => match builder().tls_certs_only(extra_roots.iter().cloned()).build() {
+                Ok(client) => {
+                    tracing::debug!(
+                        "system CA certificates unusable ({}); trusting only the CA bundle",
+                        describe_reqwest(e)
+                    );
+                    client
+                }
+                Err(_) => return Err(e),
+            },
+        };
         Ok(Http {
             client,
             requests: AtomicU64::new(0),
