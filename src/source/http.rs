@@ -211,15 +211,32 @@ pub(crate) struct Http {
 impl Http {
     /// The client. Proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`
     /// and `NO_PROXY` (reqwest's system proxy support); the certificates of
-    /// `extra_roots` (PEM) are trusted in addition to the built-in roots.
+    /// `extra_roots` are trusted in addition to the system's CA store (or
+    /// alone when the machine has none).
     pub fn new(timeouts: Timeouts, extra_roots: &[reqwest::Certificate]) -> Result<Http, reqwest::Error> {
-        let client = Client::builder()
-            .user_agent(concat!("exporterctl/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.read)
-            .tls_certs_merge(extra_roots.iter().cloned())
-            .build()?;
+        let builder = || {
+            Client::builder()
+                .user_agent(concat!("exporterctl/", env!("CARGO_PKG_VERSION")))
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(timeouts.connect)
+                .timeout(timeouts.read)
+        };
+        let client = match builder().tls_certs_merge(extra_roots.iter().cloned()).build() {
+            Ok(client) => client,
+            // Building reads the system's CA store and fails without one (a
+            // minimal container): plain http to loopback and file:// must
+            // still work there, and https to servers the bundle vouches for.
+            Err(e) => match builder().tls_certs_only(extra_roots.iter().cloned()).build() {
+                Ok(client) => {
+                    tracing::debug!(
+                        "system CA certificates unusable ({}); trusting only the CA bundle",
+                        describe_reqwest(e)
+                    );
+                    client
+                }
+                Err(_) => return Err(e),
+            },
+        };
         Ok(Http {
             client,
             requests: AtomicU64::new(0),
@@ -264,8 +281,15 @@ impl Http {
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
             let resp = rb.send().map_err(|e| {
-                let fatal = e.is_builder();
-                let err = ctx.transport(describe_reqwest(e));
+                // A certificate that fails verification fails the same way
+                // on every attempt: retrying only delays the error.
+                let certificate = certificate_error(&e).cloned();
+                let fatal = e.is_builder() || certificate.is_some();
+                let mut message = describe_reqwest(e);
+                if matches!(certificate, Some(rustls::CertificateError::UnknownIssuer)) {
+                    message.push_str(UNTRUSTED_HINT);
+                }
+                let err = ctx.transport(message);
                 if fatal {
                     AttemptError::Fatal(err)
                 } else {
@@ -348,6 +372,28 @@ fn classify_status(ctx: &Ctx<'_>, resp: &Response) -> AttemptError {
     AttemptError::Fatal(ctx.http(code, reason))
 }
 
+/// Appended to the error for a server certificate that no trusted CA signed.
+pub const UNTRUSTED_HINT: &str =
+    " (the server's certificate is not signed by a trusted CA; name a PEM file with that CA in EXPORTERCTL_CA_BUNDLE)";
+
+/// The certificate error that failed a TLS handshake, if that is what `e` is.
+fn certificate_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::CertificateError> {
+    let mut next = Some(e);
+    while let Some(mut err) = next {
+        // `io::Error::source` skips the error it wraps, and the TLS layer
+        // puts rustls' error in an io::Error (itself in another one): look
+        // inside by hand.
+        while let Some(inner) = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            err = inner;
+        }
+        if let Some(rustls::Error::InvalidCertificate(c)) = err.downcast_ref::<rustls::Error>() {
+            return Some(c);
+        }
+        next = err.source();
+    }
+    None
+}
+
 /// Environment variables naming a PEM bundle of extra CA certificates, first set wins.
 pub const CA_BUNDLE_VARS: &[&str] = &["EXPORTERCTL_CA_BUNDLE", "SSL_CERT_FILE"];
 
@@ -359,13 +405,7 @@ pub fn extra_roots_from_env() -> Result<Vec<reqwest::Certificate>, String> {
         };
         let path = std::path::PathBuf::from(path);
         let pem = std::fs::read(&path).map_err(|e| format!("{var}={}: {e}", path.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            format!(
-                "{var}={}: not a PEM certificate bundle: {}",
-                path.display(),
-                describe_reqwest(e)
-            )
-        })?;
+        let certs = parse_ca_bundle(&pem).map_err(|e| format!("{var}={}: {e}", path.display()))?;
         if certs.is_empty() {
             return Err(format!("{var}={}: no certificate in the file", path.display()));
         }
@@ -377,6 +417,22 @@ pub fn extra_roots_from_env() -> Result<Vec<reqwest::Certificate>, String> {
         return Ok(certs);
     }
     Ok(Vec::new())
+}
+
+/// The certificates of a PEM bundle, each checked to be X.509 DER: reqwest
+/// checks only the PEM framing, and a block that is no certificate would
+/// fail later, when the client is built, without naming the file.
+fn parse_ca_bundle(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut certs = Vec::new();
+    for (i, der) in CertificateDer::pem_slice_iter(pem).enumerate() {
+        let der = der.map_err(|e| format!("not a PEM certificate bundle: {e}"))?;
+        rustls::RootCertStore::empty()
+            .add(der.clone())
+            .map_err(|e| format!("certificate {} is not a valid CA certificate: {e:?}", i + 1))?;
+        certs.push(reqwest::Certificate::from_der(&der).map_err(describe_reqwest)?);
+    }
+    Ok(certs)
 }
 
 /// A reqwest error as text: its chain of causes, without the URL (the
@@ -475,6 +531,51 @@ mod tests {
             display_url("https://user:pw@example.com/a?X-Amz-Signature=abc"),
             "https://example.com/a"
         );
+    }
+
+    /// An error that wraps another, as hyper and reqwest wrap the TLS layer's.
+    #[derive(Debug)]
+    struct Wrapper(std::io::Error);
+
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn certificate_errors_are_found_inside_io_errors() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // As hyper-rustls reports it: an io::Error in an io::Error.
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let e = Wrapper(std::io::Error::other(io));
+        assert_eq!(certificate_error(&e), Some(&rustls::CertificateError::UnknownIssuer));
+        let refused = Wrapper(std::io::ErrorKind::ConnectionRefused.into());
+        assert_eq!(certificate_error(&refused), None);
+        let other = Wrapper(std::io::Error::other(rustls::Error::DecryptError));
+        assert_eq!(certificate_error(&other), None);
+    }
+
+    #[test]
+    fn ca_bundles_are_checked_certificate_by_certificate() {
+        let ca = rcgen::generate_simple_self_signed(vec!["test CA".to_string()]).unwrap();
+        let pem = ca.cert.pem();
+        assert_eq!(parse_ca_bundle(pem.as_bytes()).unwrap().len(), 1);
+        assert_eq!(parse_ca_bundle(format!("{pem}{pem}").as_bytes()).unwrap().len(), 2);
+        assert!(parse_ca_bundle(b"").unwrap().is_empty());
+        assert!(parse_ca_bundle(b"not PEM at all\n").unwrap().is_empty());
+        let err = parse_ca_bundle(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n").unwrap_err();
+        assert!(err.starts_with("not a PEM certificate bundle"), "{err}");
+        // Valid base64 framing, but no X.509 inside.
+        let not_x509 = format!("{pem}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        let err = parse_ca_bundle(not_x509.as_bytes()).unwrap_err();
+        assert!(err.starts_with("certificate 2 is not a valid CA certificate"), "{err}");
     }
 
     #[test]

@@ -102,15 +102,22 @@ impl Fixture {
     }
 
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// The command `run_env` runs, for a test that must also remove
+    /// variables inherited from the outer environment.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(EXE);
         cmd.arg("--root")
             .arg(self.root())
             .args(args)
             .env_remove("EXPORTERCTL_CRASH_AT");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
+        cmd
     }
 
     /// Runs and asserts the exit status, printing the output on mismatch.

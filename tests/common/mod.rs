@@ -4,4 +4,6 @@
 pub mod archives;
 pub mod fixture;
 pub mod forge;
+pub mod proxy;
 pub mod server;
+pub mod tls;
