@@ -14,8 +14,16 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (false, 1) => "info,exporterctl=debug",
         _ => "debug",
     };
+    // The TLS verifier logs a failed handshake as an error without the URL;
+    // exporterctl's own error names the URL and says what to do, so the
+    // verifier's line is kept for -vv only.
+    let quiet_deps = if verbose >= 2 {
+        ""
+    } else {
+        ",rustls_platform_verifier=off"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default}{quiet_deps}")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

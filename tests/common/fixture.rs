@@ -116,7 +116,9 @@ impl Fixture {
         cmd.arg("--root")
             .arg(self.root())
             .args(args)
-            .env_remove("EXPORTERCTL_CRASH_AT");
+            .env_remove("EXPORTERCTL_CRASH_AT")
+            // Tests assert on the default log output.
+            .env_remove("RUST_LOG");
         cmd
     }
 
