@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use exporterctl::cli::{Cli, Command, StoreCommand};
-use exporterctl::commands::{self, BlockedError, Ctx, Outcome, UsageError};
+use exporterctl::commands::{self, Ctx, Outcome, UsageError};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -120,15 +120,8 @@ fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            let code = if e.downcast_ref::<UsageError>().is_some() {
-                2
-            } else if e.downcast_ref::<BlockedError>().is_some() {
-                3
-            } else {
-                1
-            };
-            ExitCode::from(code)
+            eprintln!("error: {}", commands::error_report(&e));
+            ExitCode::from(commands::exit_code(&e))
         }
     }
 }

@@ -197,6 +197,8 @@ fn latest_and_ranges_resolve_and_the_lock_pins_them() {
         "{}",
         out.stderr
     );
+    // Said once: the cause is not repeated after a message that already holds it.
+    assert_eq!(out.stderr.matches("2096-10-02T07:06:40Z").count(), 1, "{}", out.stderr);
 }
 
 #[test]

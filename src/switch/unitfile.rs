@@ -12,10 +12,21 @@ pub struct UnitParams<'a> {
     pub environment: &'a BTreeMap<String, String>,
 }
 
-/// Quotes one word for an `ExecStart=` or `Environment=` line: systemd's own
-/// quoting (double quotes, backslash escapes), with `%` and `$` doubled so
-/// specifiers and variables are never expanded.
+/// Quotes one word of an `ExecStart=` line: systemd's own quoting (double
+/// quotes, backslash escapes), with `%` and `$` doubled so specifiers and
+/// variables are never expanded.
 pub fn quote(word: &str) -> String {
+    quote_with(word, true)
+}
+
+/// Quotes one `NAME=value` of an `Environment=` line. systemd expands
+/// specifiers there but not variables (`$` has no special meaning), so only
+/// `%` is doubled: a doubled `$` would reach the exporter as `$$`.
+pub fn quote_env(assignment: &str) -> String {
+    quote_with(assignment, false)
+}
+
+fn quote_with(word: &str, escape_dollar: bool) -> String {
     let mut out = String::with_capacity(word.len() + 2);
     out.push('"');
     for c in word.chars() {
@@ -24,7 +35,7 @@ pub fn quote(word: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '%' => out.push_str("%%"),
-            '$' => out.push_str("$$"),
+            '$' if escape_dollar => out.push_str("$$"),
             c => out.push(c),
         }
     }
@@ -56,7 +67,7 @@ pub fn render(p: &UnitParams) -> String {
         s.push_str(&format!("User={u}\n"));
     }
     for (k, v) in p.environment {
-        s.push_str(&format!("Environment={}\n", quote(&format!("{k}={v}"))));
+        s.push_str(&format!("Environment={}\n", quote_env(&format!("{k}={v}"))));
     }
     s.push_str(&format!("ExecStart={exec}\n"));
     s.push_str("Restart=on-failure\nRestartSec=1s\nNoNewPrivileges=yes\n\n");
@@ -71,6 +82,12 @@ mod tests {
     #[test]
     fn quotes_specifiers_variables_and_quotes() {
         assert_eq!(quote(r#"a b"c\%$"#), r#""a b\"c\\%%$$""#);
+    }
+
+    #[test]
+    fn environment_values_keep_their_dollars() {
+        // systemd.exec(5): no variable expansion in Environment=, `%` still a specifier.
+        assert_eq!(quote_env(r#"PASS=pa$s"w%d"#), r#""PASS=pa$s\"w%%d""#);
     }
 
     #[test]
