@@ -85,30 +85,30 @@ fn running_store_paths(store_dir: &Path) -> BTreeSet<String> {
     out
 }
 
-pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report> {
-    let profiles = Profiles::new(layout);
-    let generations = Generations::new(layout);
-    let current = profiles.current()?;
-    let records = generations.list()?;
-    let doomed = doomed_generations(&records, current.generation(), policy);
-    let mut report = Report {
-        dry_run: policy.dry_run,
-        ..Report::default()
-    };
+/// What the roots reach: `live` store paths (valid, kept), and `missing`
+/// ones that a root names or a reached profile references but that are not
+/// (or no longer) valid store paths.
+pub struct Reachable {
+    pub live: BTreeSet<StorePath>,
+    pub missing: BTreeSet<StorePath>,
+}
 
-    // Roots.
+/// Marks from the roots: every generation but those in `skip`, the current
+/// profile, an interrupted switch's profiles, and the store path of every
+/// running executable; profiles reference their binaries and units.
+pub fn reachable(layout: &Layout, store: &Store, skip: &[u64]) -> Result<Reachable> {
+    let profiles = Profiles::new(layout);
     let mut roots: BTreeSet<StorePath> = BTreeSet::new();
-    for g in &records {
-        if doomed.contains(&g.number) {
+    for g in Generations::new(layout).list()? {
+        if skip.contains(&g.number) {
             continue;
         }
-        report.generations_kept.push(g.number);
         roots.insert(g.profile.clone());
         if let Some(f) = profiles.generation_farm(g.number)? {
             roots.insert(f);
         }
     }
-    if let Some(f) = current.farm() {
+    if let Some(f) = profiles.current()?.farm() {
         roots.insert(f.clone());
     }
     if let Some(j) = journal::load(layout).context("reading journal.json")? {
@@ -121,21 +121,47 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
             roots.insert(sp);
         }
     }
-
-    // Mark: farms reference binaries and units.
-    let mut live: BTreeSet<StorePath> = BTreeSet::new();
+    let mut r = Reachable {
+        live: BTreeSet::new(),
+        missing: BTreeSet::new(),
+    };
     for root in &roots {
         if !store.is_valid(root) {
+            r.missing.insert(root.clone());
             continue;
         }
-        live.insert(root.clone());
-        if let Some(meta) = store.meta(root)? {
-            if meta.kind == EntryKind::Profile {
-                let state = profile::read_farm_state(store, root)?;
-                live.extend(state.references().cloned());
+        r.live.insert(root.clone());
+        if store.meta(root)?.is_some_and(|m| m.kind == EntryKind::Profile) {
+            let state = profile::read_farm_state(store, root)?;
+            for sp in state.references() {
+                if store.is_valid(sp) {
+                    r.live.insert(sp.clone());
+                } else {
+                    r.missing.insert(sp.clone());
+                }
             }
         }
     }
+    Ok(r)
+}
+
+pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report> {
+    let profiles = Profiles::new(layout);
+    let generations = Generations::new(layout);
+    let current = profiles.current()?;
+    let records = generations.list()?;
+    let doomed = doomed_generations(&records, current.generation(), policy);
+    let mut report = Report {
+        dry_run: policy.dry_run,
+        ..Report::default()
+    };
+
+    for g in &records {
+        if !doomed.contains(&g.number) {
+            report.generations_kept.push(g.number);
+        }
+    }
+    let live = reachable(layout, store, &doomed)?.live;
 
     // Sweep generations, then store paths, then downloads.
     for n in &doomed {

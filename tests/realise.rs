@@ -160,3 +160,56 @@ fn store_verify_catches_a_modified_file() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("-test_exporter-1.0.0: modified"));
 }
+
+/// Deletes a store path the way `rm -rf` as root would (store trees are read-only).
+fn delete_tree(p: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for dir in [p.join("bin"), p.to_path_buf()] {
+        if dir.is_dir() {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    std::fs::remove_dir_all(p).unwrap();
+}
+
+#[test]
+fn a_store_path_deleted_by_hand_is_reported_and_never_switched_to() {
+    use common::fixture::{free_port, served_version};
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    f.publish(N, "2.0.0", Behaviour::Ok);
+    let port = free_port();
+    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
+    let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
+    let v1 = f.ok(&["realise", m1.to_str().unwrap()]);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    f.ok(&["switch", m2.to_str().unwrap(), "--mode", "fast"]);
+
+    // Generation 1's release goes missing: its metadata record goes with it,
+    // so only the generations that need it can tell.
+    let v1 = std::path::PathBuf::from(v1.trim());
+    let name = v1.file_name().unwrap().to_string_lossy().into_owned();
+    delete_tree(&v1);
+    std::fs::remove_file(f.state().join("store/.meta").join(format!("{name}.json"))).ok();
+    let out = f.run(&["store", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("{name}: missing")), "{stdout}");
+
+    // Rolling back to it is refused before anything moves.
+    let out = f.run(&["rollback", "--to", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is missing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(f.json(&["generations"])["current"], 2);
+    assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
+    f.assert_links_resolve();
+
+    // A switch to its manifest realises it again.
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+    f.ok(&["store", "verify"]);
+}

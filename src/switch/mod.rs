@@ -34,6 +34,11 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Service(#[from] crate::service::ServiceError),
+    #[error(
+        "store path {0} is missing (deleted by hand?): nothing was changed; `exporterctl store verify` lists the damage, \
+         and a switch to a manifest realises what is missing again"
+    )]
+    MissingStorePath(String),
 }
 
 fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
@@ -183,10 +188,15 @@ impl Engine<'_> {
         }
     }
 
-    /// Before anything is touched: every unit a step will start and that
-    /// exporterctl does not write itself must exist for the service manager,
-    /// or the switch would flip links and then fail at each restart.
+    /// Before anything is touched: every store path the target needs must be
+    /// there, and every unit a step will start that exporterctl does not
+    /// write itself must exist for the service manager, or the switch would
+    /// flip links and then fail at each restart.
     pub fn preflight(&self, record: &SwitchRecord, target: &ProfileState) -> Result<(), EngineError> {
+        // A store path deleted by hand would leave a link resolving to nothing.
+        if let Some(sp) = target.references().find(|sp| !self.store.is_valid(sp)) {
+            return Err(EngineError::MissingStorePath(sp.to_string()));
+        }
         for step in record.steps.iter().filter(|s| s.action != Action::Remove) {
             if let Some(e) = target.exporter(&step.name).filter(|e| e.unit_store_path.is_none()) {
                 self.svc.check_startable(&service_spec(self.layout, target, e))?;
