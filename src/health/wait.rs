@@ -196,6 +196,9 @@ mod tests {
         fn enable(&self, _: &ServiceSpec) -> Result<(), ServiceError> {
             Ok(())
         }
+        fn disable(&self, _: &ServiceSpec) -> Result<(), ServiceError> {
+            Ok(())
+        }
         fn restart(&self, _: &ServiceSpec) -> Result<(), ServiceError> {
             Ok(())
         }

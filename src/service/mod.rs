@@ -162,6 +162,9 @@ pub trait ServiceManager: Send + Sync {
     fn daemon_reload(&self) -> Result<(), ServiceError>;
     /// systemd: `systemctl enable UNIT` (for generated units); others: no-op.
     fn enable(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
+    /// The reverse of `enable`, before a generated unit's file goes away (so
+    /// no `*.wants/` link is left dangling); others: no-op.
+    fn disable(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
     /// (Re)start the service so that it runs the binary the link points to now.
     fn restart(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
     fn stop(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;

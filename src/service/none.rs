@@ -20,6 +20,9 @@ impl ServiceManager for NoneManager {
     fn enable(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
         Ok(())
     }
+    fn disable(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
+        Ok(())
+    }
     fn restart(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
         Ok(())
     }

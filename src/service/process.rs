@@ -279,6 +279,9 @@ impl ServiceManager for ProcessManager {
     fn enable(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
         Ok(())
     }
+    fn disable(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
+        Ok(())
+    }
 
     fn restart(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
         self.stop(spec)?;

@@ -120,6 +120,10 @@ impl ServiceManager for SystemdManager {
         self.run(&spec.unit, &["enable", &spec.unit]).map(drop)
     }
 
+    fn disable(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
+        self.run(&spec.unit, &["disable", &spec.unit]).map(drop)
+    }
+
     fn restart(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
         // Clears the `failed` state and the start rate limit counter; fails
         // harmlessly when the unit is not failed or not loaded.
@@ -301,7 +305,7 @@ mod tests {
 echo "$*" >> '{}'
 case "$2" in
   reset-failed) echo "Failed to reset failed state of unit $3: Unit $3 not loaded." >&2; exit 1 ;;
-  restart|stop|enable)
+  restart|stop|enable|disable)
     if [ "$3" = broken.service ]; then
       echo "Job for broken.service failed because the control process exited with error code." >&2; exit 1
     fi ;;
@@ -338,6 +342,7 @@ exit 0
         m.restart(&spec("node_exporter.service")).unwrap();
         m.daemon_reload().unwrap();
         m.enable(&spec("node_exporter.service")).unwrap();
+        m.disable(&spec("node_exporter.service")).unwrap();
         m.stop(&spec("node_exporter.service")).unwrap();
         let st = m.status(&spec("node_exporter.service")).unwrap();
         assert_eq!(st.main_pid, Some(77));
@@ -351,6 +356,7 @@ exit 0
                 "--no-ask-password restart node_exporter.service",
                 "--no-ask-password daemon-reload",
                 "--no-ask-password enable node_exporter.service",
+                "--no-ask-password disable node_exporter.service",
                 "--no-ask-password stop node_exporter.service",
                 "--no-ask-password show -p ActiveState,SubState,NRestarts,MainPID node_exporter.service",
             ]

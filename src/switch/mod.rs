@@ -152,6 +152,7 @@ impl Engine<'_> {
     /// that `target` will not resolve, renames the profile link, then makes
     /// the entries `target` adds. No entry dangles at any instant.
     fn flip(&self, live: &ProfileState, target: &ProfileState, farm: &StorePath) -> Result<(), EngineError> {
+        self.disable_leaving(live, target);
         let links = Links::new(self.layout);
         links.prune_for(live, target).map_err(io_err("removing stable links"))?;
         crash::point("after-prune");
@@ -160,6 +161,23 @@ impl Engine<'_> {
         links.install_all(target).map_err(io_err("creating stable links"))?;
         crash::point("after-links");
         Ok(())
+    }
+
+    /// Generated units `target` will not have: disabled while their file is
+    /// still there for systemd to read, or their `*.wants/` link would dangle.
+    fn disable_leaving(&self, live: &ProfileState, target: &ProfileState) {
+        let managed = |s: &ProfileState, unit: &str| {
+            s.exporters
+                .iter()
+                .any(|e| e.unit == unit && e.unit_store_path.is_some())
+        };
+        for e in live.exporters.iter().filter(|e| e.unit_store_path.is_some()) {
+            if !managed(target, &e.unit) {
+                if let Err(err) = self.svc.disable(&service_spec(self.layout, live, e)) {
+                    self.ui.note(&format!("warning: disabling {}: {err}", e.unit));
+                }
+            }
+        }
     }
 
     fn units_changed(old: Option<&ExporterState>, new: Option<&ExporterState>) -> bool {

@@ -200,6 +200,9 @@ scenario_5_rollback() {
     # scrape-gap report, so that their absence is not counted as downtime.
     for n in nginx_exporter mysqld_exporter; do
         ct test -e "/usr/local/bin/$n" || echo "$(date +%s.%N) ABSENT $n" >>"$MARKERS"
+        # Their generated units were disabled before their files went.
+        ! ct test -L "/etc/systemd/system/multi-user.target.wants/$n.service" \
+            || fail "multi-user.target.wants/$n.service left behind (dangling) after its unit went"
     done
     local want
     want=$(fact_get gen1_node)
