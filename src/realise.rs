@@ -228,19 +228,15 @@ pub fn expected_for(src: &ResolvedSource, locked: Option<&LockedExporter>) -> Ex
     }
 }
 
-/// The forge token for a download from that forge's own download base (a
-/// private repository needs it); nothing for other URLs. The HTTP layer
-/// sends it to that origin only, never along a redirect to another host.
+/// The forge token for a download of a forge source (a private repository
+/// needs it), where [`Tokens::headers_for`] lets it go; nothing for `url`
+/// sources. The HTTP layer sends it to that URL's origin only, never along a
+/// redirect to another host.
 pub fn download_headers(e: &Exporter, url: &str, m: &Manifest, tokens: &Tokens) -> SecretHeaders {
-    let (kind, base) = match e.forge() {
-        Some((Forge::Github, _)) => (ForgeKind::Github, &m.settings.github.download_url),
-        Some((Forge::Gitlab, _)) => (ForgeKind::Gitlab, &m.settings.gitlab.download_url),
-        None => return SecretHeaders::new(),
-    };
-    if url.starts_with(base.as_str()) && (url.starts_with("https://") || url.starts_with("http://")) {
-        tokens.headers(kind)
-    } else {
-        SecretHeaders::new()
+    match e.forge() {
+        Some((Forge::Github, _)) => tokens.headers_for(ForgeKind::Github, url, &m.settings.github),
+        Some((Forge::Gitlab, _)) => tokens.headers_for(ForgeKind::Gitlab, url, &m.settings.gitlab),
+        None => SecretHeaders::new(),
     }
 }
 

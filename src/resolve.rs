@@ -72,16 +72,16 @@ impl Upstream<'_> {
             .filter(|c| c.repo == repo)
             .map(|c| c.former_repos.clone())
             .unwrap_or_default();
-        let (kind, api) = match forge {
-            catalogue::Forge::Github => (ForgeKind::Github, &self.settings.github.api_url),
-            catalogue::Forge::Gitlab => (ForgeKind::Gitlab, &self.settings.gitlab.api_url),
+        let (kind, urls) = match forge {
+            catalogue::Forge::Github => (ForgeKind::Github, &self.settings.github),
+            catalogue::Forge::Gitlab => (ForgeKind::Gitlab, &self.settings.gitlab),
         };
         let client = ForgeClient {
             fetcher: self.fetcher,
             tokens: self.tokens,
         };
         let releases = client
-            .releases(kind, api, repo, &former, &e.name)
+            .releases(kind, urls, repo, &former, &e.name)
             .map_err(|source| ResolveError::Forge {
                 exporter: e.name.clone(),
                 source: Box::new(source),
@@ -286,7 +286,7 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
     let headers = crate::realise::download_headers(e, &src.url, manifest, up.tokens);
     let head = crate::source::TextRequest {
         allow_http: e.allow_http,
-        headers: headers.clone(),
+        headers,
         ..crate::source::TextRequest::new(&e.name, &e.version, src.url.clone())
     };
     match up.fetcher.head(&head) {
@@ -299,7 +299,7 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
     if let Some(url) = &src.checksums_url {
         let req = crate::source::TextRequest {
             allow_http: e.allow_http,
-            headers,
+            headers: crate::realise::download_headers(e, url, manifest, up.tokens),
             ..crate::source::TextRequest::new(&e.name, &e.version, url.clone())
         };
         match up.fetcher.get_text(&req) {

@@ -1,8 +1,9 @@
 //! The built-in catalogue against a fake forge on 127.0.0.1 that answers like
 //! GitHub and GitLab: every entry realises for amd64 and arm64 from two-line
 //! manifests, `latest` and ranges resolve, missing versions name the nearest
-//! ones, tokens are sent but never shown, rate limits give advice, a moved
-//! repository still works, and a mirror serves hosts cut off from the forge.
+//! ones, tokens are sent (to a forge opted in with `send_token`, never to a
+//! mirror) but never shown, rate limits give advice, a moved repository still
+//! works, and a mirror serves hosts cut off from the forge.
 
 mod common;
 
@@ -401,6 +402,88 @@ fn tokens_are_sent_as_headers_and_never_shown() {
         "{}",
         out.stderr
     );
+}
+
+/// Any request to either server that carried a token header.
+fn token_requests(forge: &Forge) -> Vec<String> {
+    forge
+        .server
+        .recorded()
+        .into_iter()
+        .chain(forge.objects.recorded())
+        .filter(|r| r.header("authorization").is_some() || r.header("private-token").is_some())
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+#[test]
+fn tokens_are_not_sent_to_a_mirror_without_send_token() {
+    let forge = Forge::start();
+    forge.publish("node_exporter", "1.9.1", &["amd64"]);
+    forge.publish("fail2ban_exporter", "0.10.3", &["amd64"]);
+    forge.list_releases("node_exporter", &[("1.9.1", false)]);
+    forge.list_releases("fail2ban_exporter", &[("0.10.3", false)]);
+    let tmp = tempfile::tempdir().unwrap();
+    let m = manifest(
+        tmp.path(),
+        "m.yaml",
+        &format!("  arch: amd64\n{}", forge.mirror_settings_yaml()),
+        "  node_exporter: { version: latest }\n  fail2ban_exporter: { version: latest }\n",
+    );
+    let root = tmp.path().join("root");
+    let env = [("GITHUB_TOKEN", TOKEN), ("GITLAB_TOKEN", GL_TOKEN)];
+    let m = m.to_str().unwrap();
+    // API calls (latest), downloads and checksum files; then HEADs and checksum files.
+    for args in [vec!["-vv", "realise", m], vec!["-vv", "check", m]] {
+        let out = expect(&root, &args, &env, 0);
+        for secret in [TOKEN, GL_TOKEN] {
+            assert!(
+                !out.stdout.contains(secret) && !out.stderr.contains(secret),
+                "{args:?}: token leaked:\n{}",
+                out.stderr
+            );
+        }
+        // Said once per forge and run, naming the origin only.
+        let origin = forge.server.url();
+        for var in ["GITHUB_TOKEN", "GITLAB_TOKEN"] {
+            let line = format!("{var} is set but not sent to {origin}");
+            assert_eq!(out.stderr.matches(&line).count(), 1, "{args:?}: {line}\n{}", out.stderr);
+        }
+    }
+    assert!(forge.api_requests().len() >= 2, "{:?}", forge.server.requests());
+    assert!(forge.objects.request_count() > 0);
+    assert_eq!(token_requests(&forge), Vec::<String>::new());
+}
+
+#[test]
+fn a_checksum_file_on_another_origin_gets_no_token() {
+    let forge = Forge::start();
+    forge.publish("node_exporter", "1.9.1", &["amd64"]);
+    // The release's checksum file named by its full URL on the object server.
+    let sums = forge
+        .objects
+        .url_of("/objects/prometheus/node_exporter/v1.9.1/sha256sums.txt");
+    let tmp = tempfile::tempdir().unwrap();
+    let m = manifest(
+        tmp.path(),
+        "m.yaml",
+        &format!("  arch: amd64\n{}", forge.settings_yaml()),
+        &format!("  node_exporter:\n    version: \"1.9.1\"\n    source: {{ checksums: \"{sums}\" }}\n"),
+    );
+    let root = tmp.path().join("root");
+    let env = [("GITHUB_TOKEN", TOKEN)];
+    for cmd in ["realise", "check"] {
+        expect(&root, &[cmd, m.to_str().unwrap()], &env, 0);
+    }
+    let direct = forge.objects.recorded();
+    assert!(direct.iter().any(|r| r.path.ends_with("/sha256sums.txt")), "{direct:?}");
+    assert!(direct.iter().all(|r| r.header("authorization").is_none()));
+    // The asset itself, on the opted-in forge, still carries it.
+    assert!(forge
+        .server
+        .recorded()
+        .iter()
+        .any(|r| r.path.ends_with(".tar.gz") && r.header("authorization").is_some()));
 }
 
 #[test]

@@ -45,6 +45,20 @@ fn unknown_key() {
 }
 
 #[test]
+fn send_token_over_plain_http_is_refused() {
+    let settings = "apiVersion: exporterctl/v1\nsettings:\n  gitlab:\n    api_url: \"http://gitlab.internal.example/api/v4\"\n    send_token: true\n";
+    check(
+        &format!("{settings}exporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}"),
+        "5:17: settings.gitlab.send_token: would send GITLAB_TOKEN in clear text to `http://gitlab.internal.example/api/v4`",
+    );
+    let settings = "apiVersion: exporterctl/v1\nsettings:\n  github:\n    send_token: true\n    token: abc\n";
+    check(
+        &format!("{settings}exporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}"),
+        "5:5: settings.github.token: unknown field",
+    );
+}
+
+#[test]
 fn wrong_type() {
     check(
         &manifest(&format!("{GOOD_SOURCE}    args: 7\n")),

@@ -58,6 +58,9 @@ impl ServiceManagerKind {
 pub struct ForgeUrls {
     pub api_url: String,
     pub download_url: String,
+    /// Send the forge's token to `api_url`'s and `download_url`'s origins
+    /// too (a self-hosted forge or a proxy), not just to the forge's own hosts.
+    pub send_token: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,10 +94,12 @@ impl Default for Settings {
             github: ForgeUrls {
                 api_url: "https://api.github.com".into(),
                 download_url: "https://github.com".into(),
+                send_token: false,
             },
             gitlab: ForgeUrls {
                 api_url: "https://gitlab.com/api/v4".into(),
                 download_url: "https://gitlab.com".into(),
+                send_token: false,
             },
         }
     }

@@ -36,6 +36,7 @@ pub struct RawSettings {
 pub struct RawForge {
     pub api_url: Option<S<String>>,
     pub download_url: Option<S<String>>,
+    pub send_token: Option<S<bool>>,
 }
 
 /// Exporters in the order they are written: that order is the switch order.

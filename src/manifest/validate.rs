@@ -2,7 +2,7 @@
 //! that can fail names the file, line, column and dotted key; catalogue
 //! entries are merged under the manifest's own keys.
 
-use super::raw::{RawExporter, RawSettings};
+use super::raw::{RawExporter, RawForge, RawSettings};
 use super::*;
 
 pub(super) struct Validator<'a> {
@@ -134,16 +134,42 @@ impl Validator<'_> {
             s.pause_standard = self.duration(v, "settings.pause_standard")?;
         }
         if let Some(g) = &raw.github {
-            s.github.api_url = self.base_url(&g.api_url, "settings.github.api_url", &s.github.api_url)?;
-            s.github.download_url =
-                self.base_url(&g.download_url, "settings.github.download_url", &s.github.download_url)?;
+            s.github = self.forge(g, "github", &s.github)?;
         }
         if let Some(g) = &raw.gitlab {
-            s.gitlab.api_url = self.base_url(&g.api_url, "settings.gitlab.api_url", &s.gitlab.api_url)?;
-            s.gitlab.download_url =
-                self.base_url(&g.download_url, "settings.gitlab.download_url", &s.gitlab.download_url)?;
+            s.gitlab = self.forge(g, "gitlab", &s.gitlab)?;
         }
         Ok(s)
+    }
+
+    fn forge(&self, raw: &RawForge, name: &str, default: &ForgeUrls) -> Result<ForgeUrls, ManifestError> {
+        let key = format!("settings.{name}");
+        let urls = ForgeUrls {
+            api_url: self.base_url(&raw.api_url, &format!("{key}.api_url"), &default.api_url)?,
+            download_url: self.base_url(&raw.download_url, &format!("{key}.download_url"), &default.download_url)?,
+            send_token: raw.send_token.as_ref().is_some_and(|t| t.value),
+        };
+        // Refused rather than quietly withheld: whoever opts in expects the
+        // token to arrive, and it must not cross the network in clear text.
+        if let Some(t) = raw.send_token.as_ref().filter(|t| t.value) {
+            let clear = [&urls.api_url, &urls.download_url].into_iter().find(|u| {
+                matches!(
+                    crate::source::http::check_url(u, false),
+                    Err(crate::source::http::PolicyViolation::InsecureHttp)
+                )
+            });
+            if let Some(u) = clear {
+                return self.err(
+                    &t.referenced,
+                    format!("{key}.send_token"),
+                    format!(
+                        "would send {}_TOKEN in clear text to `{u}`; use an https:// URL (plain http is for loopback only)",
+                        name.to_ascii_uppercase()
+                    ),
+                );
+            }
+        }
+        Ok(urls)
     }
 
     fn exporter(&self, settings: &Settings, name: S<String>, raw: RawExporter) -> Result<Exporter, ManifestError> {

@@ -5,10 +5,13 @@
 //! version is downloaded from URLs built from templates, with no API call.
 //! Tokens (`GITHUB_TOKEN` as `Authorization: Bearer`, `GITLAB_TOKEN` as
 //! `PRIVATE-TOKEN`) travel as [`SecretHeaders`]: never logged, never in an
-//! error, and only to the API's (or the download base's) own origin.
+//! error, and only where [`token_may_go`] allows.
 
-use super::{FetchError, Fetcher, SecretHeaders, TextRequest};
+use super::{is_loopback_host, FetchError, Fetcher, SecretHeaders, TextRequest};
+use crate::manifest::ForgeUrls;
+use reqwest::Url;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Pages of 100 releases read at most (1000 releases).
 pub const MAX_PAGES: u32 = 10;
@@ -40,6 +43,54 @@ impl ForgeKind {
             ForgeKind::Gitlab => "settings.gitlab.api_url",
         }
     }
+    /// The hosts the forge itself runs: its token is theirs to see.
+    fn official_hosts(self) -> &'static [&'static str] {
+        match self {
+            ForgeKind::Github => &["github.com", "api.github.com"],
+            ForgeKind::Gitlab => &["gitlab.com"],
+        }
+    }
+}
+
+/// Whether `forge`'s token may be sent to `url`. The token is a credential
+/// for the forge, not for whoever serves its files, so by default it goes
+/// only to the forge's own hosts over https on port 443 (the parsed host
+/// compared whole: `github.com.evil.example` is not GitHub). With
+/// `send_token` (a self-hosted forge, an internal proxy) it also goes to the
+/// origins of the configured `api_url` and `download_url`, but never over
+/// plain http to a remote host, where anyone on the path could read it.
+pub fn token_may_go(forge: ForgeKind, url: &Url, urls: &ForgeUrls) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let https = url.scheme() == "https";
+    if https && url.port_or_known_default() == Some(443) && forge.official_hosts().contains(&host) {
+        return true;
+    }
+    let secure = https || (url.scheme() == "http" && is_loopback_host(host));
+    urls.send_token
+        && secure
+        && url.origin().is_tuple()
+        && [&urls.api_url, &urls.download_url]
+            .iter()
+            .any(|base| Url::parse(base).is_ok_and(|b| b.origin() == url.origin()))
+}
+
+/// Says once per forge and run that a token was held back, so that a 401 or
+/// 404 from a mirror that needs it can be understood. Names the origin only.
+fn held_back(forge: ForgeKind, url: &Url) {
+    static SAID: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
+    if SAID[forge as usize].swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let key = match forge {
+        ForgeKind::Github => "settings.github.send_token",
+        ForgeKind::Gitlab => "settings.gitlab.send_token",
+    };
+    tracing::debug!(
+        "{} is set but not sent to {}: only {} over https get it unless `{key}: true` trusts the configured api_url and download_url",
+        forge.token_var(),
+        url.origin().ascii_serialization(),
+        forge.official_hosts().join(" and "),
+    );
 }
 
 /// API tokens from the environment. `Debug` never shows them.
@@ -77,8 +128,24 @@ impl Tokens {
         Tokens { github, gitlab }
     }
 
-    /// The header carrying the token for `forge`, if there is a token.
-    pub fn headers(&self, forge: ForgeKind) -> SecretHeaders {
+    /// The header carrying `forge`'s token for a request to `url`, when there
+    /// is a token and [`token_may_go`] there. `file://` needs none.
+    pub fn headers_for(&self, forge: ForgeKind, url: &str, urls: &ForgeUrls) -> SecretHeaders {
+        let Ok(u) = Url::parse(url) else {
+            return SecretHeaders::new();
+        };
+        if !self.has(forge) || !matches!(u.scheme(), "http" | "https") {
+            return SecretHeaders::new();
+        }
+        if token_may_go(forge, &u, urls) {
+            return self.headers(forge);
+        }
+        held_back(forge, &u);
+        SecretHeaders::new()
+    }
+
+    /// Private: every request goes through [`Tokens::headers_for`]'s scope check.
+    fn headers(&self, forge: ForgeKind) -> SecretHeaders {
         match forge {
             ForgeKind::Github => match &self.github {
                 Some(t) => SecretHeaders::new().with("Authorization", format!("Bearer {t}")),
@@ -195,19 +262,19 @@ pub struct ForgeClient<'a> {
 
 impl ForgeClient<'_> {
     /// Every release of `repo` (newest first as the forge sends them),
-    /// trying `former` names when the repository is not found. `api_url`
-    /// is the API base (`https://api.github.com`, `https://gitlab.com/api/v4`).
+    /// trying `former` names when the repository is not found, from
+    /// `urls.api_url` (`https://api.github.com`, `https://gitlab.com/api/v4`).
     pub fn releases(
         &self,
         forge: ForgeKind,
-        api_url: &str,
+        urls: &ForgeUrls,
         repo: &str,
         former: &[String],
         exporter: &str,
     ) -> Result<Vec<ForgeRelease>, ForgeError> {
         let mut tried = Vec::new();
         for r in std::iter::once(repo).chain(former.iter().map(String::as_str)) {
-            match self.releases_of(forge, api_url, r, exporter) {
+            match self.releases_of(forge, urls, r, exporter) {
                 Err(ForgeError::Fetch(e)) if matches!(*e, FetchError::NotFound { .. }) => {
                     tracing::debug!("{} {r}: not found", forge.as_str());
                     tried.push(r.to_string());
@@ -227,7 +294,7 @@ impl ForgeClient<'_> {
         Err(ForgeError::RepoNotFound {
             forge: forge.as_str(),
             repo: repo.to_string(),
-            api: api_url.to_string(),
+            api: urls.api_url.clone(),
             tried: tried.join(", "),
         })
     }
@@ -235,11 +302,11 @@ impl ForgeClient<'_> {
     fn releases_of(
         &self,
         forge: ForgeKind,
-        api_url: &str,
+        urls: &ForgeUrls,
         repo: &str,
         exporter: &str,
     ) -> Result<Vec<ForgeRelease>, ForgeError> {
-        let api = api_url.trim_end_matches('/');
+        let api = urls.api_url.trim_end_matches('/');
         let mut out = Vec::new();
         for page in 1..=MAX_PAGES {
             let url = match forge {
@@ -250,10 +317,11 @@ impl ForgeClient<'_> {
                 ),
             };
             let req = TextRequest {
-                headers: self.tokens.headers(forge),
+                headers: self.tokens.headers_for(forge, &url, urls),
                 ..TextRequest::new(exporter, "(versions)", url.clone())
             };
-            let text = self.fetcher.get_text(&req).map_err(|e| self.classify(forge, e))?;
+            let sent = !req.headers.is_empty();
+            let text = self.fetcher.get_text(&req).map_err(|e| self.classify(forge, e, sent))?;
             let parse_err = |e: serde_json::Error| ForgeError::Parse {
                 forge: forge.as_str(),
                 url: url.clone(),
@@ -288,7 +356,8 @@ impl ForgeClient<'_> {
         Ok(out)
     }
 
-    fn classify(&self, forge: ForgeKind, e: FetchError) -> ForgeError {
+    /// `sent`: the request carried the token (it may be set but held back).
+    fn classify(&self, forge: ForgeKind, e: FetchError, sent: bool) -> ForgeError {
         let (url, reset) = match &e {
             FetchError::RateLimited { url, reset, .. } => (url.clone(), *reset),
             FetchError::Http { url, status: 429, .. } => (url.clone(), None),
@@ -299,10 +368,12 @@ impl ForgeClient<'_> {
             url,
             reset: reset_text(reset),
             token_var: forge.token_var(),
-            token_note: if self.tokens.has(forge) {
-                " (one is set: its own limit is used up too)"
-            } else {
-                ""
+            token_note: match (self.tokens.has(forge), sent) {
+                (_, true) => " (one is set: its own limit is used up too)",
+                (true, false) => {
+                    " (one is set but not sent to this host: set `send_token: true` beside the api_url to trust it)"
+                }
+                (false, false) => "",
             },
             settings_key: forge.settings_key(),
         }
@@ -329,6 +400,115 @@ mod tests {
             t.headers(ForgeKind::Gitlab)
         );
         assert!(!dbg.contains("secret"), "{dbg}");
+    }
+
+    fn urls(api: &str, download: &str, send_token: bool) -> ForgeUrls {
+        ForgeUrls {
+            api_url: api.into(),
+            download_url: download.into(),
+            send_token,
+        }
+    }
+
+    fn may_go(forge: ForgeKind, url: &str, urls: &ForgeUrls) -> bool {
+        token_may_go(forge, &Url::parse(url).unwrap(), urls)
+    }
+
+    #[test]
+    fn tokens_go_to_the_forges_own_hosts_only() {
+        let defaults = crate::manifest::Settings::default();
+        let (gh, gl) = (&defaults.github, &defaults.gitlab);
+        for url in [
+            "https://github.com/o/r/releases/download/v1/a.tar.gz",
+            "https://api.github.com/repos/o/r/releases",
+            "https://GitHub.com:443/o/r",
+        ] {
+            assert!(may_go(ForgeKind::Github, url, gh), "{url}");
+        }
+        assert!(may_go(ForgeKind::Gitlab, "https://gitlab.com/api/v4/projects", gl));
+        for url in [
+            "https://github.com.evil.example/o/r",
+            "https://api.github.com.evil.example/repos",
+            "https://evilgithub.com/o/r",
+            "https://github.com@evil.example/o/r",
+            "https://evil.example/github.com/o/r",
+            "https://evil.example/?https://github.com/",
+            "https://objects.githubusercontent.com/x",
+            "https://github.com:8443/o/r",
+            "http://github.com/o/r",
+            "http://api.github.com/repos",
+            "https://gitlab.com/o/r",
+            "https://127.0.0.1/o/r",
+        ] {
+            assert!(!may_go(ForgeKind::Github, url, gh), "{url}");
+        }
+        for url in [
+            "https://gitlab.com.evil.example/x",
+            "https://github.com/x",
+            "http://gitlab.com/x",
+        ] {
+            assert!(!may_go(ForgeKind::Gitlab, url, gl), "{url}");
+        }
+    }
+
+    #[test]
+    fn send_token_trusts_the_configured_origins_only() {
+        let mirror = urls("https://ghe.example.org/api/v3", "http://127.0.0.1:8080/gh", false);
+        assert!(!may_go(
+            ForgeKind::Github,
+            "https://ghe.example.org/api/v3/repos",
+            &mirror
+        ));
+        assert!(!may_go(ForgeKind::Github, "http://127.0.0.1:8080/gh/x", &mirror));
+        let opted = ForgeUrls {
+            send_token: true,
+            ..mirror
+        };
+        assert!(may_go(
+            ForgeKind::Github,
+            "https://ghe.example.org/api/v3/repos",
+            &opted
+        ));
+        assert!(may_go(ForgeKind::Github, "http://127.0.0.1:8080/other/path", &opted));
+        assert!(may_go(ForgeKind::Github, "https://github.com/o/r", &opted));
+        for url in [
+            "https://ghe.example.org.evil.example/api/v3",
+            "https://ghe.example.org:8443/api/v3",
+            "http://ghe.example.org/api/v3",
+            "http://127.0.0.1:8081/gh/x",
+            "https://127.0.0.1:8080/gh/x",
+        ] {
+            assert!(!may_go(ForgeKind::Github, url, &opted), "{url}");
+        }
+        // Even opted in, never in clear text to a remote host (validation refuses it too).
+        let clear = urls("http://mirror.example.org/api", "file:///srv/mirror", true);
+        assert!(!may_go(
+            ForgeKind::Github,
+            "http://mirror.example.org/api/repos",
+            &clear
+        ));
+        assert!(!may_go(ForgeKind::Github, "file:///srv/mirror/o/r", &clear));
+    }
+
+    #[test]
+    fn held_back_tokens_send_no_header() {
+        let t = Tokens::new(Some("ghp_secret".into()), Some("glpat_secret".into()));
+        let defaults = crate::manifest::Settings::default();
+        assert!(t
+            .headers_for(ForgeKind::Github, "http://127.0.0.1:1/x", &defaults.github)
+            .is_empty());
+        assert!(t
+            .headers_for(ForgeKind::Gitlab, "https://gitlab.com.evil.example/x", &defaults.gitlab)
+            .is_empty());
+        assert!(t
+            .headers_for(ForgeKind::Github, "file:///srv/x", &defaults.github)
+            .is_empty());
+        assert!(!t
+            .headers_for(ForgeKind::Github, "https://api.github.com/x", &defaults.github)
+            .is_empty());
+        assert!(Tokens::default()
+            .headers_for(ForgeKind::Github, "https://api.github.com/x", &defaults.github)
+            .is_empty());
     }
 
     #[test]

@@ -139,6 +139,11 @@ fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
 }
 
+/// [`same_origin`] for two URL strings; false when either does not parse.
+pub(crate) fn same_origin_str(a: &str, b: &str) -> bool {
+    matches!((Url::parse(a), Url::parse(b)), (Ok(a), Ok(b)) if same_origin(&a, &b))
+}
+
 /// The URL without user info (password) and without a query string, for logs.
 pub fn display_url(url: &str) -> String {
     match Url::parse(url) {

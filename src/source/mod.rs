@@ -422,7 +422,13 @@ impl Fetcher {
             version: req.version.clone(),
             url: url.to_string(),
             allow_http: req.allow_http,
-            headers: req.headers.clone(),
+            // The headers were chosen for the file's origin; a checksum file
+            // elsewhere (a full `checksums_url`) must not see its token.
+            headers: if http::same_origin_str(&req.url, url) {
+                req.headers.clone()
+            } else {
+                SecretHeaders::new()
+            },
         })?;
         *slot = Some(text.clone());
         Ok(text)

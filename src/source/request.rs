@@ -68,8 +68,8 @@ pub struct FetchRequest {
     pub expected: Expected,
     /// Plain http:// to a non-loopback host is allowed for this request.
     pub allow_http: bool,
-    /// Extra request headers (e.g. a GitHub token), sent for the file and for
-    /// its checksum file, to their own origins only. Never logged.
+    /// Extra request headers (e.g. a GitHub token), sent for the file, and
+    /// for its checksum file when that has the file's origin. Never logged.
     pub headers: SecretHeaders,
 }
 

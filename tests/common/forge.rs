@@ -137,10 +137,21 @@ impl Forge {
         format!("{}/gitlab/api/v4", self.server.url())
     }
 
-    /// `settings:` lines pointing both forges at this server (indented two spaces).
+    /// `settings:` lines pointing both forges at this server (indented two
+    /// spaces), opted in to receive the tokens as the real forges do.
     pub fn settings_yaml(&self) -> String {
+        self.settings_yaml_with(true)
+    }
+
+    /// The same without `send_token`: this server is then a mirror that
+    /// must never see a token.
+    pub fn mirror_settings_yaml(&self) -> String {
+        self.settings_yaml_with(false)
+    }
+
+    fn settings_yaml_with(&self, send_token: bool) -> String {
         format!(
-            "  github: {{ api_url: \"{}\", download_url: \"{}\" }}\n  gitlab: {{ api_url: \"{}\", download_url: \"{}\" }}\n",
+            "  github: {{ api_url: \"{}\", download_url: \"{}\", send_token: {send_token} }}\n  gitlab: {{ api_url: \"{}\", download_url: \"{}\", send_token: {send_token} }}\n",
             self.github_api(),
             self.github_download(),
             self.gitlab_api(),
