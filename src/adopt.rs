@@ -54,9 +54,15 @@ pub fn parse_version(text: &str) -> Option<String> {
     after_version.or_else(|| words.into_iter().find(|w| is_version(w) && w.contains('.')))
 }
 
-/// The binary's own idea of its version: `--version`, then `version`.
-pub fn read_version(bin: &Path) -> Option<String> {
-    for args in [&["--version"][..], &["version"][..]] {
+/// The binary's own idea of its version: `preferred` first (the catalogue
+/// entry's `version_args`), then `--version`, then `version`.
+pub fn read_version(bin: &Path, preferred: &[String]) -> Option<String> {
+    let preferred: Vec<&str> = preferred.iter().map(String::as_str).collect();
+    let fallbacks: [&[&str]; 2] = [&["--version"], &["version"]];
+    let tries = std::iter::once(preferred.as_slice())
+        .filter(|p| !p.is_empty())
+        .chain(fallbacks.into_iter().filter(|f| *f != preferred.as_slice()));
+    for args in tries {
         if let Some(v) = output_of(bin, args, Duration::from_secs(5))
             .as_deref()
             .and_then(parse_version)
@@ -87,5 +93,22 @@ mod tests {
             Some("1.5.1")
         );
         assert_eq!(parse_version("usage: foo [flags]"), None);
+    }
+
+    #[test]
+    fn the_catalogues_version_args_are_tried_first() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("x_exporter");
+        // Like php-fpm_exporter: `version` is a subcommand; `--version` here
+        // answers something else on purpose, to tell the two apart.
+        std::fs::write(
+            &bin,
+            "#!/bin/sh\ncase \"$1\" in\n  version) echo 'x_exporter 2.2.0' ;;\n  --version) echo 'x_exporter, version 9.9.9' ;;\nesac\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(read_version(&bin, &["version".into()]).as_deref(), Some("2.2.0"));
+        assert_eq!(read_version(&bin, &[]).as_deref(), Some("9.9.9"));
     }
 }

@@ -206,6 +206,10 @@ impl Entry {
         let mut e = self.clone();
         e.overrides.clear();
         let Some(v) = semver_of(version) else { return e };
+        // Ranges name upstream's releases: a pre-release or a distro build of
+        // 0.11.0 (`0.11.0-1+b4`) is laid out like 0.11.0, and semver would
+        // otherwise never match a pre-release against a plain range.
+        let v = semver::Version::new(v.major, v.minor, v.patch);
         for o in &self.overrides {
             let Ok(req) = semver::VersionReq::parse(&o.versions) else {
                 continue;

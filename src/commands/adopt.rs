@@ -3,6 +3,7 @@
 use super::realise::load_manifest;
 use super::{Ctx, Outcome, UsageError};
 use crate::adopt::read_version;
+use crate::catalogue::Catalogue;
 use crate::generation::history::{History, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
 use crate::generation::now_rfc3339;
@@ -34,7 +35,13 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
             eprintln!("{}: nothing installed at {}; skipped", e.name, bin.display());
             continue;
         }
-        let version = match read_version(&bin) {
+        let version_args = e
+            .catalogue
+            .as_deref()
+            .and_then(|n| Catalogue::builtin().get(n))
+            .map(|c| c.for_version(&e.version).version_args)
+            .unwrap_or_default();
+        let version = match read_version(&bin, &version_args) {
             Some(v) => v,
             None if !e.resolved => {
                 return Err(UsageError(format!(

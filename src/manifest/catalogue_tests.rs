@@ -79,6 +79,21 @@ fn version_overrides_apply() {
 }
 
 #[test]
+fn overrides_apply_to_pre_releases_and_distro_builds_of_their_versions() {
+    let m = parse(&with(
+        "",
+        "  nginx_exporter: { version: \"0.11.0-1+b4\" }\n  rc: { version: \"0.7.0-rc1\", catalogue: fail2ban_exporter }\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        m.exporter("nginx_exporter").unwrap().health.build_info.as_deref(),
+        Some("nginxexporter_build_info")
+    );
+    let rc = m.exporter("rc").unwrap().resolve_source(&m.settings).unwrap();
+    assert!(rc.url.contains("/-/releases/0.7.0-rc1/downloads/"), "{}", rc.url);
+}
+
+#[test]
 fn own_keys_override_the_catalogue() {
     let m = parse(&with(
         "  github: { download_url: \"https://mirror.example/gh\" }\n",
