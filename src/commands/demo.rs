@@ -111,7 +111,10 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
         super::generations::run(&ctx, false)?;
         banner("7. status");
         super::status::run(&ctx, false)?;
-        banner("8. gc --keep 1: old generations and unreferenced store paths go");
+        banner(
+            "8. gc --keep 1: the newest generation (2) and the current one (1) stay; \
+             what none of them needs goes (the broken v3's release, unused profiles)",
+        );
         super::gc::run(
             &ctx,
             &Policy {
@@ -138,7 +141,17 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
     }
     drop(server);
     match tmp {
-        Some(t) if keep => println!("\ndemo root kept at {}", t.keep().display()),
+        Some(t) if keep => {
+            let kept = t.keep();
+            println!(
+                "\ndemo root kept at {0}; its exporter and release server are stopped.\n\
+                 Everything recorded still works offline, e.g.:\n  \
+                 exporterctl --root {0} rollback --to 2   # starts the demo exporter again, from the store\n  \
+                 exporterctl --root {0} status\n  \
+                 exporterctl --root {0} generations",
+                kept.display()
+            )
+        }
         Some(_) => {
             println!("\ndemo done; its temporary root was removed (use `exporterctl demo --keep` to look around)")
         }
