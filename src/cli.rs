@@ -200,6 +200,22 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Only reads the host's state: a `--root` that does not exist is then a
+    /// mistake to report, not a directory to create.
+    pub fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::Store { .. }
+                | Command::Generations { .. }
+                | Command::Diff { .. }
+                | Command::Status { .. }
+                | Command::Versions { .. }
+                | Command::Check { .. }
+        )
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
     /// Re-hash every store path against its name; report each modified one; exit 1 if any.

@@ -168,3 +168,16 @@ fn an_empty_build_info_turns_the_catalogue_check_off() {
     assert_eq!(off.exporters[0].health.build_info, None);
     assert!(off.exporters[0].health.url.is_some(), "the scrape itself stays");
 }
+
+#[test]
+fn a_read_command_with_a_missing_root_is_an_error_not_an_empty_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("no-such-root");
+    for args in [&["status"][..], &["generations"], &["store", "verify"]] {
+        let out = Command::new(EXE).arg("--root").arg(&typo).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("no such directory"), "{args:?}: {err}");
+        assert!(!typo.exists(), "{args:?} created the root");
+    }
+}

@@ -49,10 +49,10 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
     // Without --root the demo makes its own, so it never touches the host.
     let (tmp, ctx) = if given.layout.root() == Path::new("/") {
         let tmp = tempfile::Builder::new().prefix("exporterctl-demo-").tempdir()?;
-        let ctx = Ctx::new(Some(tmp.path().to_path_buf()))?;
+        let ctx = Ctx::new(Some(tmp.path().to_path_buf()), true)?;
         (Some(tmp), ctx)
     } else {
-        (None, Ctx::new(Some(given.layout.root().to_path_buf()))?)
+        (None, Ctx::new(Some(given.layout.root().to_path_buf()), true)?)
     };
     let root = ctx.layout.root().to_path_buf();
     let exe = std::env::current_exe().context("locating the exporterctl binary")?;

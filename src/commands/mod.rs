@@ -81,10 +81,16 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(root: Option<PathBuf>) -> Result<Ctx> {
+    /// `create`: make a missing `--root` (commands that change the host);
+    /// otherwise a missing one is an error, so a mistyped root never reads
+    /// as an empty host.
+    pub fn new(root: Option<PathBuf>, create: bool) -> Result<Ctx> {
         let root = match root {
             None => PathBuf::from("/"),
             Some(r) => {
+                if !create && !r.is_dir() {
+                    return Err(UsageError(format!("--root {}: no such directory", r.display())).into());
+                }
                 std::fs::create_dir_all(&r).with_context(|| format!("creating root {}", r.display()))?;
                 // Links in bin_dir are absolute: they must not depend on the cwd.
                 r.canonicalize()
