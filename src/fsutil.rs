@@ -20,6 +20,53 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
+/// The pid in a [`temp_sibling`] name (`.NAME.tmp-PID-N`), if it is one.
+fn temp_owner(file_name: &str) -> Option<i32> {
+    let rest = file_name.strip_prefix('.')?;
+    let (head, n) = rest.rsplit_once('-')?;
+    let (head, pid) = head.rsplit_once('-')?;
+    if !head.ends_with(".tmp") || !n.bytes().all(|b| b.is_ascii_digit()) || n.is_empty() {
+        return None;
+    }
+    pid.parse().ok().filter(|p| *p > 0)
+}
+
+/// Removes the [`temp_sibling`] files and links in `dir` whose process is
+/// gone: what a crash between creating a temp entry and renaming it left.
+/// Callers hold the state lock, so no live exporterctl is mid-rename here;
+/// a temp of a live pid is left alone all the same. A missing `dir` is fine.
+pub fn remove_dead_temps(dir: &Path) -> io::Result<usize> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in rd {
+        let entry = entry?;
+        let Some(pid) = temp_owner(&entry.file_name().to_string_lossy()) else {
+            continue;
+        };
+        // ESRCH only: EPERM means the process exists under another user.
+        let alive = !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        );
+        if alive || entry.file_type()?.is_dir() {
+            continue;
+        }
+        match fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if removed > 0 {
+        fsync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
 /// fsync a directory so that a rename or create inside it is durable.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -191,5 +238,32 @@ mod tests {
         assert!(!same_contents(&a, &c).unwrap());
         assert!(!same_contents(&a, &dir.path().join("missing")).unwrap());
         assert!(!same_contents(&a, dir.path()).unwrap(), "a directory is not a file");
+    }
+
+    #[test]
+    fn temps_of_dead_processes_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // A pid that cannot be running: above the kernel's pid_max limit.
+        let dead = ".node_exporter.tmp-99999999-0";
+        let mine = temp_sibling(&d.join("x"))
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        std::os::unix::fs::symlink("/nowhere", d.join(dead)).unwrap();
+        fs::write(d.join(&mine), b"in flight").unwrap();
+        fs::write(d.join("node_exporter"), b"a real file").unwrap();
+        fs::write(d.join(".hidden.tmp-x-1"), b"not ours").unwrap();
+        assert_eq!(remove_dead_temps(d).unwrap(), 1);
+        assert!(fs::symlink_metadata(d.join(dead)).is_err());
+        for kept in [mine.as_str(), "node_exporter", ".hidden.tmp-x-1"] {
+            assert!(d.join(kept).exists(), "{kept}");
+        }
+        assert_eq!(remove_dead_temps(&d.join("missing")).unwrap(), 0);
+        assert_eq!(temp_owner(".a.tmp-12-3"), Some(12));
+        assert_eq!(temp_owner(".a-b.tmp-12-3"), Some(12));
+        assert_eq!(temp_owner("a.tmp-12-3"), None);
+        assert_eq!(temp_owner(".a.tmp-12-"), None);
     }
 }

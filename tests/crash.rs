@@ -134,3 +134,21 @@ fn an_adopt_killed_before_its_links_is_finished_by_adopt_again() {
     f.ok(&["rollback", "--to", "1"]);
     assert_eq!(served_version(N, port).as_deref(), Some("0.9.0"));
 }
+
+#[test]
+fn temp_links_a_crash_left_in_bin_dir_are_removed_by_the_next_switch() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    let port = free_port();
+    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    // What `kill -9` between symlink(2) and rename(2) leaves: a temp link
+    // named after a process that is gone (pid above any pid_max).
+    let litter = f.root().join("usr/local/bin").join(format!(".{N}.tmp-99999999-0"));
+    std::os::unix::fs::symlink("/nowhere", &litter).unwrap();
+    f.publish(N, "2.0.0", Behaviour::Ok);
+    let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
+    f.ok(&["switch", m2.to_str().unwrap(), "--mode", "fast"]);
+    assert!(std::fs::symlink_metadata(&litter).is_err(), "the dead temp link is still there");
+    f.assert_links_resolve();
+}

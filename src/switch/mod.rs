@@ -6,6 +6,7 @@
 pub mod crash;
 pub mod unitfile;
 
+use crate::fsutil;
 use crate::generation::history::{History, StepRecord, StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
 use crate::generation::profile::{self, Current, ProfileError, Profiles};
@@ -163,6 +164,33 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// What an earlier crash left between creating a temp entry and renaming
+    /// it, in every directory a switch writes to. Best effort: litter is
+    /// never worth failing a switch for.
+    fn remove_dead_temps(&self, states: &[&ProfileState]) {
+        let l = self.layout;
+        let mut dirs = vec![
+            l.state_dir(),
+            l.profiles_dir(),
+            l.generations_dir(),
+            l.switches_dir(),
+            l.run_dir(),
+        ];
+        for s in states {
+            dirs.push(l.rooted(&s.bin_dir));
+            dirs.push(l.rooted(&s.unit_dir));
+        }
+        dirs.sort();
+        dirs.dedup();
+        for dir in dirs {
+            match fsutil::remove_dead_temps(&dir) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("removed {n} temporary file(s) a crash left in {}", dir.display()),
+                Err(e) => tracing::warn!("cleaning temporary files in {}: {e}", dir.display()),
+            }
+        }
+    }
+
     /// Generated units `target` will not have: disabled while their file is
     /// still there for systemd to read, or their `*.wants/` link would dangle.
     fn disable_leaving(&self, live: &ProfileState, target: &ProfileState) {
@@ -233,6 +261,7 @@ impl Engine<'_> {
         opts: &Options,
     ) -> Result<(), EngineError> {
         self.profiles().ensure_dir()?;
+        self.remove_dead_temps(&[from, target]);
         let current = self.profiles().current()?;
         let live_state = match current.farm() {
             Some(f) => profile::read_farm_state(self.store, f)?,
