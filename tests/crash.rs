@@ -149,6 +149,9 @@ fn temp_links_a_crash_left_in_bin_dir_are_removed_by_the_next_switch() {
     f.publish(N, "2.0.0", Behaviour::Ok);
     let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
     f.ok(&["switch", m2.to_str().unwrap(), "--mode", "fast"]);
-    assert!(std::fs::symlink_metadata(&litter).is_err(), "the dead temp link is still there");
+    assert!(
+        std::fs::symlink_metadata(&litter).is_err(),
+        "the dead temp link is still there"
+    );
     f.assert_links_resolve();
 }

@@ -56,6 +56,21 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{exporter} {version}: {url}: {} to download needs about {} free in {}, but only {} is left; \
+         free some space (`exporterctl gc` deletes old generations and unused downloads)",
+        super::space::human_bytes(*.size), super::space::human_bytes(*.needed), .dir.display(),
+        super::space::human_bytes(*.available)
+    )]
+    NoSpace {
+        exporter: String,
+        version: String,
+        url: String,
+        size: u64,
+        needed: u64,
+        available: u64,
+        dir: std::path::PathBuf,
+    },
     /// HTTP 403 with `X-RateLimit-Remaining: 0` (GitHub); never retried.
     #[error("{exporter} {version}: {url}: rate limited (HTTP 403){}", reset_hint(.reset))]
     RateLimited {

@@ -23,6 +23,7 @@ pub mod forge;
 pub mod http;
 pub mod progress;
 mod request;
+pub mod space;
 
 pub use error::FetchError;
 pub use request::{Expected, FetchRequest, Fetched, SecretHeaders, TextRequest};
@@ -463,11 +464,15 @@ impl Fetcher {
             match allowed {
                 Allowed::File(path) => {
                     let f = std::fs::File::open(path).map_err(|e| AttemptError::Fatal(open_error(ctx, path, e)))?;
-                    bar.start(f.metadata().ok().map(|m| m.len()));
+                    let len = f.metadata().ok().map(|m| m.len());
+                    self.check_space(ctx, len).map_err(AttemptError::Fatal)?;
+                    bar.start(len);
                     stream(f, &mut tmp, &mut buf, &bar, ctx, false)
                 }
                 Allowed::Remote(url) => {
                     let resp = self.http.get(ctx, url, req.allow_http, &req.headers)?;
+                    self.check_space(ctx, resp.content_length())
+                        .map_err(AttemptError::Fatal)?;
                     bar.start(resp.content_length());
                     stream(resp, &mut tmp, &mut buf, &bar, ctx, true)
                 }
@@ -509,6 +514,26 @@ impl Fetcher {
             sha256: actual,
             size,
             downloaded: true,
+        })
+    }
+}
+
+impl Fetcher {
+    /// Before the first byte of an archive of `len` (when known) is written.
+    fn check_space(&self, ctx: &Ctx<'_>, len: Option<u64>) -> Result<(), FetchError> {
+        let (Some(len), dir) = (len, self.cache.dir()) else {
+            return Ok(());
+        };
+        let available =
+            space::available(dir).map_err(|e| ctx.io(format!("reading the free space of {}", dir.display()), e))?;
+        space::check(len, available).map_err(|needed| FetchError::NoSpace {
+            exporter: ctx.e(),
+            version: ctx.v(),
+            url: ctx.url.clone(),
+            size: len,
+            needed,
+            available,
+            dir: dir.to_path_buf(),
         })
     }
 }
