@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) — the single source of the `--help` text
 //! and the man page.
 
+use crate::commands::RootUse;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -201,18 +202,16 @@ pub enum Command {
 }
 
 impl Command {
-    /// Only reads the host's state: a `--root` that does not exist is then a
-    /// mistake to report, not a directory to create.
-    pub fn only_reads(&self) -> bool {
-        matches!(
-            self,
-            Command::Store { .. }
-                | Command::Generations { .. }
-                | Command::Diff { .. }
-                | Command::Status { .. }
-                | Command::Versions { .. }
-                | Command::Check { .. }
-        )
+    /// What the command does with `--root`.
+    pub fn root_use(&self) -> RootUse {
+        match self {
+            Command::Store { .. } | Command::Generations { .. } | Command::Diff { .. } | Command::Status { .. } => {
+                RootUse::Read
+            }
+            // They ask upstream, not the host.
+            Command::Versions { .. } | Command::Check { .. } => RootUse::Ignore,
+            _ => RootUse::Change,
+        }
     }
 }
 

@@ -53,7 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         exporterctl::demo::exporter::run(&opts)?;
         return Ok(Outcome::Ok);
     }
-    let ctx = Ctx::new(cli.root.clone(), !cli.command.only_reads())?;
+    let ctx = Ctx::new(cli.root.clone(), cli.command.root_use())?;
     let quiet = cli.quiet;
     match cli.command {
         Command::Demo { keep } => commands::demo::run(&ctx, keep),

@@ -2,7 +2,7 @@
 //! temporary root — switch to v1, upgrade to v2, a broken v3 rolled back on
 //! its own, `rollback --to 1`, `generations`, `gc`.
 
-use super::{Ctx, Outcome};
+use super::{Ctx, Outcome, RootUse};
 use crate::cli::Mode;
 use crate::demo::releases;
 use crate::gc::Policy;
@@ -49,10 +49,13 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
     // Without --root the demo makes its own, so it never touches the host.
     let (tmp, ctx) = if given.layout.root() == Path::new("/") {
         let tmp = tempfile::Builder::new().prefix("exporterctl-demo-").tempdir()?;
-        let ctx = Ctx::new(Some(tmp.path().to_path_buf()), true)?;
+        let ctx = Ctx::new(Some(tmp.path().to_path_buf()), RootUse::Change)?;
         (Some(tmp), ctx)
     } else {
-        (None, Ctx::new(Some(given.layout.root().to_path_buf()), true)?)
+        (
+            None,
+            Ctx::new(Some(given.layout.root().to_path_buf()), RootUse::Change)?,
+        )
     };
     let root = ctx.layout.root().to_path_buf();
     let exe = std::env::current_exe().context("locating the exporterctl binary")?;

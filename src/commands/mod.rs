@@ -76,21 +76,33 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     }
 }
 
+/// What a command does with `--root`: a mistyped root must never read as an
+/// empty host, and only a command that changes the host creates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootUse {
+    /// Changes the host: a missing root is created.
+    Change,
+    /// Reads the host's state: a missing root is an error.
+    Read,
+    /// Does not look at the host (asks upstream): a missing root is fine.
+    Ignore,
+}
+
 pub struct Ctx {
     pub layout: Layout,
 }
 
 impl Ctx {
-    /// `create`: make a missing `--root` (commands that change the host);
-    /// otherwise a missing one is an error, so a mistyped root never reads
-    /// as an empty host.
-    pub fn new(root: Option<PathBuf>, create: bool) -> Result<Ctx> {
+    pub fn new(root: Option<PathBuf>, root_use: RootUse) -> Result<Ctx> {
         let root = match root {
             None => PathBuf::from("/"),
-            Some(r) => {
-                if !create && !r.is_dir() {
+            Some(r) if !r.is_dir() && root_use != RootUse::Change => {
+                if root_use == RootUse::Read {
                     return Err(UsageError(format!("--root {}: no such directory", r.display())).into());
                 }
+                std::path::absolute(&r).with_context(|| format!("resolving root {}", r.display()))?
+            }
+            Some(r) => {
                 std::fs::create_dir_all(&r).with_context(|| format!("creating root {}", r.display()))?;
                 // Links in bin_dir are absolute: they must not depend on the cwd.
                 r.canonicalize()

@@ -17,7 +17,8 @@ pub const FACTOR: u64 = 4;
 /// Bytes available to an unprivileged writer on the file system of `dir`.
 pub fn available(dir: &Path) -> io::Result<u64> {
     let s = nix::sys::statvfs::statvfs(dir).map_err(io::Error::from)?;
-    Ok(u64::from(s.blocks_available()).saturating_mul(u64::from(s.fragment_size())))
+    // Both are `u64` on Linux (`fsblkcnt_t`, `c_ulong`).
+    Ok(s.blocks_available().saturating_mul(s.fragment_size()))
 }
 
 /// `Err(needed)` when `available` bytes are too few for an archive of `len`.
