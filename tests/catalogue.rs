@@ -334,8 +334,9 @@ fn check_resolves_assets_without_installing() {
     assert!(forge.api_requests().is_empty());
 }
 
-#[test]
-fn tokens_are_sent_as_headers_and_never_shown() {
+/// A GitHub and a GitLab exporter at `latest` (API calls, downloads and
+/// checksum files) from the fake forge, with the settings `settings` gives.
+fn token_setup(settings: impl Fn(&Forge) -> String) -> (Forge, tempfile::TempDir, std::path::PathBuf) {
     let forge = Forge::start();
     forge.publish("node_exporter", "1.9.1", &["amd64"]);
     forge.publish("fail2ban_exporter", "0.10.3", &["amd64"]);
@@ -345,9 +346,15 @@ fn tokens_are_sent_as_headers_and_never_shown() {
     let m = manifest(
         tmp.path(),
         "m.yaml",
-        &format!("  arch: amd64\n{}", forge.settings_yaml()),
+        &format!("  arch: amd64\n{}", settings(&forge)),
         "  node_exporter: { version: latest }\n  fail2ban_exporter: { version: latest }\n",
     );
+    (forge, tmp, m)
+}
+
+#[test]
+fn tokens_are_sent_as_headers_and_never_shown() {
+    let (forge, tmp, m) = token_setup(|f: &Forge| f.settings_yaml());
     let root = tmp.path().join("root");
     let env = [
         ("GITHUB_TOKEN", TOKEN),
@@ -418,18 +425,7 @@ fn token_requests(forge: &Forge) -> Vec<String> {
 
 #[test]
 fn tokens_are_not_sent_to_a_mirror_without_send_token() {
-    let forge = Forge::start();
-    forge.publish("node_exporter", "1.9.1", &["amd64"]);
-    forge.publish("fail2ban_exporter", "0.10.3", &["amd64"]);
-    forge.list_releases("node_exporter", &[("1.9.1", false)]);
-    forge.list_releases("fail2ban_exporter", &[("0.10.3", false)]);
-    let tmp = tempfile::tempdir().unwrap();
-    let m = manifest(
-        tmp.path(),
-        "m.yaml",
-        &format!("  arch: amd64\n{}", forge.mirror_settings_yaml()),
-        "  node_exporter: { version: latest }\n  fail2ban_exporter: { version: latest }\n",
-    );
+    let (forge, tmp, m) = token_setup(|f: &Forge| f.mirror_settings_yaml());
     let root = tmp.path().join("root");
     let env = [("GITHUB_TOKEN", TOKEN), ("GITLAB_TOKEN", GL_TOKEN)];
     let m = m.to_str().unwrap();

@@ -16,19 +16,6 @@ fn setup() -> (Fixture, std::path::PathBuf) {
     (f, m)
 }
 
-fn store_paths(f: &Fixture) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(f.state().join("store"))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.retain(|n| !n.starts_with('.'));
-    v.sort();
-    v
-}
-
 #[test]
 fn first_realise_then_a_second_that_makes_no_request() {
     let (f, m) = setup();
@@ -97,7 +84,7 @@ fn a_tampered_archive_is_refused_and_the_store_is_unchanged() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("sha256 mismatch"), "{err}");
-    assert!(store_paths(&f).is_empty());
+    assert!(f.store_paths().is_empty());
 }
 
 #[test]
@@ -118,7 +105,7 @@ fn hostile_archives_are_refused_naming_the_entry() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{kind:?}: {err}");
         assert!(err.contains(&entry), "{kind:?}: `{entry}` not named in: {err}");
-        assert!(store_paths(&f).is_empty(), "{kind:?}");
+        assert!(f.store_paths().is_empty(), "{kind:?}");
     }
 }
 

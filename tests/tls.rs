@@ -78,18 +78,6 @@ impl Https {
     }
 }
 
-fn store_paths(f: &Fixture) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(f.state().join("store"))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.retain(|n| !n.starts_with('.'));
-    v
-}
-
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -105,7 +93,7 @@ fn assert_realised(h: &Https, out: &Output) {
     let path = Path::new(stdout.trim());
     assert!(stdout.trim().ends_with("-test_exporter-1.0.0"), "{stdout}");
     assert!(path.join("bin").join(N).is_file(), "{stdout}");
-    assert_eq!(store_paths(&h.f).len(), 1);
+    assert_eq!(h.f.store_paths().len(), 1);
     assert_eq!(h.f.server.request_count(), 2, "{:?}", h.f.server.requests());
     assert_eq!(h.front.handshakes(), 2);
 }
@@ -130,7 +118,7 @@ fn an_untrusted_certificate_fails_at_once_naming_the_url_and_stores_nothing() {
     assert_eq!(h.front.connections(), 1);
     assert_eq!(h.front.handshakes(), 0);
     assert_eq!(h.f.server.request_count(), 0);
-    assert!(store_paths(&h.f).is_empty());
+    assert!(h.f.store_paths().is_empty());
 }
 
 #[test]
@@ -180,7 +168,7 @@ fn a_bad_bundle_is_refused_naming_the_variable_and_the_file() {
             "{var} {content:?}: {stderr}"
         );
         assert_eq!(h.front.connections(), 0, "{var} {content:?}");
-        assert!(store_paths(&h.f).is_empty());
+        assert!(h.f.store_paths().is_empty());
     }
     let h = setup();
     let out = h.realise(&[("EXPORTERCTL_CA_BUNDLE", "/nonexistent/ca.pem")]);

@@ -65,8 +65,8 @@ impl DownloadCache {
     /// again when dropped unless committed.
     pub fn temp(&self) -> io::Result<TempDownload> {
         fsutil::create_dir_all_durable(&self.dir)?;
-        let n = next_temp_number();
-        let path = self.dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
+        // `.download.tmp-<pid>-<n>`: the shape `fsutil::remove_dead_temps` knows.
+        let path = fsutil::temp_sibling(&self.dir.join("download"));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -84,50 +84,12 @@ impl DownloadCache {
     /// crashed). Temps of live processes, this one included, are kept.
     /// Returns how many were removed.
     pub fn clean_leftovers(&self) -> io::Result<usize> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e),
-        };
-        let mut removed = 0;
-        for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)) else {
-                continue;
-            };
-            let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
-            if pid.is_some_and(process_alive) {
-                continue;
-            }
-            match fs::remove_file(entry.path()) {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let removed = fsutil::remove_dead_temps(&self.dir)?;
         if removed > 0 {
-            fsutil::fsync_dir(&self.dir)?;
             tracing::info!("removed {removed} partial download(s) from {}", self.dir.display());
         }
         Ok(removed)
     }
-}
-
-fn next_temp_number() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
-}
-
-fn process_alive(pid: i32) -> bool {
-    use nix::errno::Errno;
-    use nix::sys::signal::kill;
-    use nix::unistd::Pid;
-    if pid <= 0 {
-        return false;
-    }
-    !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH))
 }
 
 /// sha256 (hex) and size of a file, read in one pass.

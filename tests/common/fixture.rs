@@ -145,6 +145,21 @@ impl Fixture {
         serde_json::from_str(&self.ok(&a)).unwrap()
     }
 
+    /// The store's entries (`<hash>-<name>-<version>`), sorted; hidden
+    /// scratch entries left out.
+    pub fn store_paths(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.state().join("store"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
     /// Pid recorded by the process manager for `name`.
     pub fn pid(&self, name: &str) -> Option<u32> {
         pid_in(&self.state().join("run").join(format!("{name}.pid")))
