@@ -83,7 +83,8 @@ pub enum Command {
     Switch {
         /// The manifest (YAML); its lock file, if any, is MANIFEST.lock beside it.
         manifest: PathBuf,
-        /// Print the plan and change nothing at all, not even the store.
+        /// Print the plan the switch would carry out and change nothing at all, not even the
+        /// store: releases it lacks are listed as downloads, not fetched.
         #[arg(long)]
         dry_run: bool,
         /// Only switch these exporters (repeatable); the others stay as they are.
@@ -97,6 +98,12 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(short, long)]
         yes: bool,
+        /// Print JSON on stdout instead of text: with --dry-run the plan (steps, health-only
+        /// changes, unchanged exporters, downloads); otherwise the finished switch record (as
+        /// `switches/<id>.json` holds it), or `null` when there was nothing to do, while the plan
+        /// and progress lines go to stderr.
+        #[arg(long)]
+        json: bool,
     },
     /// Return to the previous generation (or to generation N): only flips, restarts and health
     /// checks; nothing is downloaded, it works offline.

@@ -72,6 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             mode,
             atomic,
             yes,
+            json,
         } => commands::switch::run(
             &ctx,
             &commands::switch::SwitchArgs {
@@ -82,6 +83,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 atomic,
                 yes,
                 quiet,
+                json,
             },
         ),
         Command::Rollback { to } => commands::rollback::run(&ctx, to, quiet),

@@ -86,6 +86,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
                 atomic: false,
                 yes: true,
                 quiet: false,
+                json: false,
             },
         )
     };

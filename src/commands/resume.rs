@@ -1,6 +1,6 @@
 //! `exporterctl resume [--abort]`
 
-use super::switch::{outcome_of, print_summary};
+use super::switch::report;
 use super::{Ctx, Host, Outcome};
 use crate::generation::history::StepStatus;
 use crate::generation::journal;
@@ -43,6 +43,5 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool) -> Result<Outcome> {
         };
         engine.run(&mut record, &from, &target, &opts)?;
     }
-    print_summary(&record);
-    Ok(outcome_of(&record))
+    report(&record, false)
 }

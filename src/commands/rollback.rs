@@ -1,6 +1,6 @@
 //! `exporterctl rollback [--to N]`
 
-use super::switch::{outcome_of, print_summary};
+use super::switch::report;
 use super::{Ctx, Host, Outcome, UsageError};
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::Generations;
@@ -57,6 +57,5 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool) -> Result<Outcome> {
         pause: Duration::ZERO,
     };
     engine.run(&mut record, &from, &target, &opts)?;
-    print_summary(&record);
-    Ok(outcome_of(&record))
+    report(&record, false)
 }
