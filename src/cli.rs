@@ -111,6 +111,10 @@ pub enum Command {
         /// Generation to return to.
         #[arg(long, value_name = "N")]
         to: Option<u64>,
+        /// Print the finished rollback's record as JSON on stdout instead of the summary (`null`
+        /// when N is already current); progress lines go to stderr.
+        #[arg(long)]
+        json: bool,
     },
     /// List generations: number, date, each exporter's version, the switch's outcome; `*` marks
     /// the current one. Failed attempts that made no generation are listed too.
@@ -161,6 +165,10 @@ pub enum Command {
         /// Undo the interrupted switch instead of finishing it.
         #[arg(long)]
         abort: bool,
+        /// Print the finished switch record as JSON on stdout instead of the summary (`null` when
+        /// nothing was interrupted); progress lines go to stderr.
+        #[arg(long)]
+        json: bool,
     },
     /// List the versions upstream publishes for NAME (a catalogue entry, or an exporter of
     /// --manifest), newest first; marks the latest, pre-releases and retracted ones.

@@ -415,6 +415,56 @@ fn an_upgrade_dry_run_lists_the_steps_the_real_switch_prints() {
 }
 
 #[test]
+fn json_prints_the_finished_records_of_switch_and_rollback() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    f.publish(N, "2.0.0", Behaviour::Crash);
+    let port = free_port();
+    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
+    let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
+    let m1 = m1.to_str().unwrap();
+
+    let rec = f.json(&["switch", m1, "--mode", "fast"]);
+    assert_eq!(rec["kind"], "switch");
+    assert_eq!(rec["status"], "succeeded");
+    assert_eq!(rec["manifest"], m1);
+    assert_eq!(rec["result_generation"], 1);
+    assert_eq!(rec["steps"][0]["name"], N);
+    assert_eq!(rec["steps"][0]["action"], "add");
+    assert_eq!(rec["steps"][0]["status"], "succeeded");
+    // It is the record history keeps.
+    let id = rec["id"].as_str().unwrap();
+    let kept = std::fs::read_to_string(f.state().join(format!("switches/{id}.json"))).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&kept).unwrap(), rec);
+    // Nothing to do: no record.
+    assert_eq!(f.json(&["switch", m1, "--mode", "fast"]), Value::Null);
+
+    // A failed switch prints its record too, with exit status 1.
+    let out = f.expect(&["switch", m2.to_str().unwrap(), "--mode", "fast", "--json"], 1);
+    let failed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["steps"][0]["status"], "failed");
+    assert!(failed["steps"][0]["reason"].as_str().unwrap().contains("rolled back"));
+    assert_eq!(failed["result_generation"], 1);
+
+    let m3 = f.manifest(
+        "m3.yaml",
+        &[f.entry(N, "1.0.0", port).replace("timeout: 10s", "timeout: 11s")],
+    );
+    assert_eq!(
+        f.json(&["switch", m3.to_str().unwrap(), "--mode", "fast"])["result_generation"],
+        2
+    );
+    let back = f.json(&["rollback"]);
+    assert_eq!(back["kind"], "rollback");
+    assert_eq!(back["status"], "succeeded");
+    assert_eq!(back["target_generation"], 1);
+    assert_eq!(back["result_generation"], 1);
+    assert_eq!(f.json(&["rollback", "--to", "1"]), Value::Null);
+    assert_eq!(f.json(&["resume"]), Value::Null);
+}
+
+#[test]
 fn a_dry_run_compares_generated_units_without_writing_them() {
     let mut f = Fixture::new();
     f.publish(N, "1.0.0", Behaviour::Ok);

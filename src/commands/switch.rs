@@ -1,4 +1,4 @@
-//! `exporterctl switch MANIFEST`
+//! `exporterctl switch MANIFEST [--dry-run] [--json]`
 
 use super::realise::{load_manifest, realise_locked, resolve, Resolved};
 use super::{print_json, Ctx, Host, Outcome, UsageError};
