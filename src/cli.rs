@@ -84,7 +84,8 @@ pub enum Command {
     Switch {
         /// The manifest (YAML); its lock file, if any, is MANIFEST.lock beside it.
         manifest: PathBuf,
-        /// Print the plan and change nothing at all, not even the store.
+        /// Print the plan the switch would carry out and change nothing at all, not even the
+        /// store: releases it lacks are listed as downloads, not fetched.
         #[arg(long)]
         dry_run: bool,
         /// Only switch these exporters (repeatable); the others stay as they are.
@@ -98,6 +99,12 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(short, long)]
         yes: bool,
+        /// Print JSON on stdout instead of text: with --dry-run the plan (steps, health-only
+        /// changes, unchanged exporters, downloads); otherwise the finished switch record (as
+        /// `switches/<id>.json` holds it), or `null` when there was nothing to do, while the plan
+        /// and progress lines go to stderr.
+        #[arg(long)]
+        json: bool,
     },
     /// Return to the previous generation (or to generation N): only flips, restarts and health
     /// checks; nothing is downloaded, it works offline.
@@ -105,6 +112,10 @@ pub enum Command {
         /// Generation to return to.
         #[arg(long, value_name = "N")]
         to: Option<u64>,
+        /// Print the finished rollback's record as JSON on stdout instead of the summary (`null`
+        /// when N is already current); progress lines go to stderr.
+        #[arg(long)]
+        json: bool,
     },
     /// List generations: number, date, each exporter's version, the switch's outcome; `*` marks
     /// the current one. Failed attempts that made no generation are listed too.
@@ -155,6 +166,10 @@ pub enum Command {
         /// Undo the interrupted switch instead of finishing it.
         #[arg(long)]
         abort: bool,
+        /// Print the finished switch record as JSON on stdout instead of the summary (`null` when
+        /// nothing was interrupted); progress lines go to stderr.
+        #[arg(long)]
+        json: bool,
     },
     /// List the versions upstream publishes for NAME (a catalogue entry, or an exporter of
     /// --manifest), newest first; marks the latest, pre-releases and retracted ones.

@@ -72,6 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             mode,
             atomic,
             yes,
+            json,
         } => commands::switch::run(
             &ctx,
             &commands::switch::SwitchArgs {
@@ -82,9 +83,10 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 atomic,
                 yes,
                 quiet,
+                json,
             },
         ),
-        Command::Rollback { to } => commands::rollback::run(&ctx, to, quiet),
+        Command::Rollback { to, json } => commands::rollback::run(&ctx, to, quiet, json),
         Command::Generations { json } => commands::generations::run(&ctx, json.json),
         Command::Diff { a, b, json } => commands::diff::run(&ctx, a, b, json.json),
         Command::Status { json } => commands::status::run(&ctx, json.json),
@@ -103,7 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             json.json,
         ),
         Command::Adopt { manifest } => commands::adopt::run(&ctx, &manifest),
-        Command::Resume { abort } => commands::resume::run(&ctx, abort, quiet),
+        Command::Resume { abort, json } => commands::resume::run(&ctx, abort, quiet, json),
         Command::Versions { name, manifest, json } => {
             commands::versions::run(&ctx, &name, manifest.as_deref(), json.json)
         }

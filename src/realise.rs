@@ -72,37 +72,16 @@ pub fn realise_all(
     for (i, e) in manifest.exporters.iter().enumerate() {
         let src = resolve(e, manifest)?;
         let locked = lock.and_then(|l| l.entry(&e.name));
-        if let Some(l) = locked {
-            let sp = StorePath::parse(&l.store_path).map_err(|source| store_err(e, source))?;
-            if store.is_valid(&sp) {
-                done[i] = Some(Realised {
-                    name: e.name.clone(),
-                    version: e.version.clone(),
-                    url: src.url.clone(),
-                    sha256: l.sha256.clone(),
-                    store_path: sp,
-                    fetched: false,
-                });
-                continue;
-            }
-        } else if let Some(sp) = store
-            .find_release(&e.name, &e.version, &src.url)
-            .map_err(|source| store_err(e, source))?
-        {
-            let meta = store.meta(&sp).map_err(|source| store_err(e, source))?;
-            let sha = meta.and_then(|m| m.archive_sha256).unwrap_or_default();
-            let pinned_ok = src.sha256.as_ref().is_none_or(|p| *p == sha);
-            if pinned_ok {
-                done[i] = Some(Realised {
-                    name: e.name.clone(),
-                    version: e.version.clone(),
-                    url: src.url.clone(),
-                    sha256: sha,
-                    store_path: sp,
-                    fetched: false,
-                });
-                continue;
-            }
+        if let Some(k) = known(Some(store), e, &src, locked)?.filter(|k| k.in_store) {
+            done[i] = Some(Realised {
+                name: e.name.clone(),
+                version: e.version.clone(),
+                url: src.url.clone(),
+                sha256: k.sha256,
+                store_path: k.store_path,
+                fetched: false,
+            });
+            continue;
         }
         let expected = expected_for(&src, locked);
         to_fetch.push((
@@ -201,6 +180,49 @@ pub fn realise_all(
         1 => Err(errors.remove(0)),
         _ => Err(RealiseError::Several(errors)),
     }
+}
+
+/// What is known of `e`'s store path before anything is downloaded.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub store_path: StorePath,
+    pub sha256: String,
+    /// The store has it; else realising downloads it (and must arrive here).
+    pub in_store: bool,
+}
+
+/// The store path `e` realises to, when that is known without a download:
+/// the lock's (whether or not the store has it yet), else a release the store
+/// holds from the same URL (with the manifest's sha256 pin, if any). `None`:
+/// only the download tells. Reads the store, changes nothing.
+pub fn known(
+    store: Option<&Store>,
+    e: &Exporter,
+    src: &ResolvedSource,
+    locked: Option<&LockedExporter>,
+) -> Result<Option<Known>, RealiseError> {
+    if let Some(l) = locked {
+        let sp = StorePath::parse(&l.store_path).map_err(|source| store_err(e, source))?;
+        return Ok(Some(Known {
+            in_store: store.is_some_and(|s| s.is_valid(&sp)),
+            store_path: sp,
+            sha256: l.sha256.clone(),
+        }));
+    }
+    let Some(store) = store else { return Ok(None) };
+    let Some(sp) = store
+        .find_release(&e.name, &e.version, &src.url)
+        .map_err(|source| store_err(e, source))?
+    else {
+        return Ok(None);
+    };
+    let meta = store.meta(&sp).map_err(|source| store_err(e, source))?;
+    let sha = meta.and_then(|m| m.archive_sha256).unwrap_or_default();
+    Ok(src.sha256.as_ref().is_none_or(|p| *p == sha).then_some(Known {
+        store_path: sp,
+        sha256: sha,
+        in_store: true,
+    }))
 }
 
 fn resolve(e: &Exporter, m: &Manifest) -> Result<crate::manifest::ResolvedSource, RealiseError> {

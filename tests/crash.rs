@@ -155,3 +155,26 @@ fn temp_links_a_crash_left_in_bin_dir_are_removed_by_the_next_switch() {
     );
     f.assert_links_resolve();
 }
+
+#[test]
+fn resume_json_prints_the_finished_record() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    f.publish(N, "2.0.0", Behaviour::Ok);
+    let port = free_port();
+    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
+    let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let out = f.run_env(
+        &["switch", m2.to_str().unwrap(), "--mode", "fast"],
+        &[("EXPORTERCTL_CRASH_AT", "after-health")],
+    );
+    assert_eq!(out.status.signal(), Some(9));
+    let rec = f.json(&["resume"]);
+    assert_eq!(rec["kind"], "switch");
+    assert_eq!(rec["resumed"], true);
+    assert_eq!(rec["status"], "succeeded");
+    assert_eq!(rec["steps"][0]["to_version"], "2.0.0");
+    assert_eq!(rec["result_generation"], 2);
+    assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
+}

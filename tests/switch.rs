@@ -5,6 +5,7 @@
 mod common;
 
 use common::fixture::{free_port, served_version, Behaviour, Fixture};
+use serde_json::{json, Value};
 
 const N: &str = "test_exporter";
 
@@ -218,8 +219,11 @@ fn dry_run_changes_nothing_not_even_the_store() {
     let m = f.manifest("m.yaml", &[f.entry(N, "1.0.0", port)]);
     let out = f.ok(&["switch", m.to_str().unwrap(), "--dry-run"]);
     assert!(out.contains("add 1.0.0"), "{out}");
+    let plan = f.json(&["switch", m.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(plan["steps"][0]["action"], "add");
+    assert_eq!(plan["from_generation"], Value::Null);
     assert_eq!(f.server.request_count(), 0);
-    assert!(!f.state().join("store").exists());
+    assert!(!f.state().exists(), "the dry run created {}", f.state().display());
     assert!(served_version(N, port).is_none());
 }
 
@@ -227,6 +231,10 @@ fn dry_run_changes_nothing_not_even_the_store() {
 fn only_switches_the_named_exporters_and_removed_exporters_are_stopped() {
     let (f, pa, pb, m1, m2) = two_exporters(Behaviour::Ok);
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let plan = f.json(&["switch", m2.to_str().unwrap(), "--dry-run", "--only", "b_exporter"]);
+    assert_eq!(plan["steps"].as_array().unwrap().len(), 1, "{plan}");
+    assert_eq!(plan["steps"][0]["name"], "b_exporter");
+    assert_eq!(plan["unchanged"], json!(["a_exporter"]));
     f.ok(&["switch", m2.to_str().unwrap(), "--mode", "fast", "--only", "b_exporter"]);
     assert_eq!(served_version("a_exporter", pa).as_deref(), Some("1.0.0"));
     assert_eq!(served_version("b_exporter", pb).as_deref(), Some("2.0.0"));
@@ -281,4 +289,206 @@ fn read_commands_on_a_fresh_host_create_nothing() {
     assert_eq!(f.json(&["store", "verify"])["checked"], 0);
     assert_eq!(f.run(&["diff", "1", "2"]).status.code(), Some(2));
     assert!(!f.state().exists(), "a read command created {}", f.state().display());
+}
+
+/// Installs `N` `version` by hand, as `adopt` expects to find it: the
+/// release's binary byte for byte in bin_dir, and a hand-written unit file.
+fn place_by_hand(f: &Fixture, version: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = f.root().join("usr/local/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let hand = bin.join(N);
+    std::fs::write(&hand, common::fixture::wrapper_script(N, version, Behaviour::Ok)).unwrap();
+    std::fs::set_permissions(&hand, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let units = f.root().join("etc/systemd/system");
+    std::fs::create_dir_all(&units).unwrap();
+    std::fs::write(
+        units.join(format!("{N}.service")),
+        "[Service]\nExecStart=/usr/local/bin/x\n",
+    )
+    .unwrap();
+}
+
+/// The plan block a switch prints: `plan (N steps):` and its indented lines.
+fn plan_block(out: &str) -> Vec<&str> {
+    let mut lines = out.lines().skip_while(|l| !l.starts_with("plan ("));
+    let head = lines.next().into_iter();
+    head.chain(lines.take_while(|l| l.starts_with("  "))).collect()
+}
+
+#[test]
+fn after_adopt_the_dry_run_says_nothing_to_do_like_the_real_switch() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    let port = free_port();
+    place_by_hand(&f, "1.0.0");
+    let m = f.manifest("v1.yaml", &[f.entry(N, "1.0.0", port)]);
+    let m = m.to_str().unwrap();
+    // Before adopt the dry run refuses just as the real switch does.
+    let out = f.run(&["switch", m, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("adopt"));
+
+    f.ok(&["adopt", m]);
+    for _ in 0..2 {
+        let dry = f.ok(&["switch", m, "--dry-run"]);
+        assert!(dry.starts_with("dry run: nothing to do"), "{dry}");
+        let plan = f.json(&["switch", m, "--dry-run"]);
+        assert_eq!(plan["nothing_to_do"], true);
+        assert_eq!(plan["steps"], json!([]));
+        assert_eq!(plan["from_generation"], 1);
+        // Only the download can tell whether the adopted binary is the release.
+        assert_eq!(
+            plan["downloads"],
+            json!([{"name": N, "version": "1.0.0", "assumed_unchanged": true}])
+        );
+        let real = f.ok(&["switch", m, "--mode", "fast"]);
+        assert!(real.starts_with("nothing to do"), "{real}");
+        assert_eq!(f.json(&["generations"])["generations"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn a_health_only_change_is_announced_by_the_dry_run_and_made_by_the_switch() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    let port = free_port();
+    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
+    let m2 = f.manifest(
+        "m2.yaml",
+        &[f.entry(N, "1.0.0", port).replace("timeout: 10s", "timeout: 11s")],
+    );
+    let m2 = m2.to_str().unwrap();
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let pid = f.pid(N);
+
+    let announced = format!("new generation, no restart: health settings of {N}");
+    let dry = f.ok(&["switch", m2, "--dry-run"]);
+    assert!(dry.contains(&announced), "{dry}");
+    assert!(!dry.contains("nothing to do"), "{dry}");
+    let plan = f.json(&["switch", m2, "--dry-run"]);
+    assert_eq!(plan["nothing_to_do"], false);
+    assert_eq!(plan["steps"], json!([]));
+    assert_eq!(plan["no_restart"], json!([N]));
+    assert_eq!(plan["unchanged"], json!([]));
+    assert_eq!(plan["downloads"], json!([]));
+
+    let real = f.ok(&["switch", m2, "--mode", "fast"]);
+    assert!(real.contains(&announced), "{real}");
+    assert_eq!(f.json(&["generations"])["current"], 2);
+    assert_eq!(f.pid(N), pid, "a new health timeout restarted the exporter");
+    assert_eq!(f.json(&["switch", m2, "--dry-run"])["nothing_to_do"], true);
+}
+
+#[test]
+fn an_upgrade_dry_run_lists_the_steps_the_real_switch_prints() {
+    let (f, pa, pb, m1, _) = two_exporters(Behaviour::Ok);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let m = f.manifest(
+        "a2.yaml",
+        &[f.entry("a_exporter", "2.0.0", pa), f.entry("b_exporter", "1.0.0", pb)],
+    );
+    let m = m.to_str().unwrap();
+    let store_before = f.json(&["store", "ls"]);
+    f.server.clear_requests();
+
+    let dry = f.ok(&["switch", m, "--dry-run"]);
+    assert!(dry.contains("would download: a_exporter 2.0.0\n"), "{dry}");
+    let plan = f.json(&["switch", m, "--dry-run"]);
+    assert_eq!(f.server.request_count(), 0, "{:?}", f.server.requests());
+    assert_eq!(f.json(&["store", "ls"]), store_before);
+    assert_eq!(
+        plan["steps"],
+        json!([{"name": "a_exporter", "action": "upgrade", "from_version": "1.0.0", "to_version": "2.0.0"}])
+    );
+    assert_eq!(plan["unchanged"], json!(["b_exporter"]));
+    assert_eq!(
+        plan["downloads"],
+        json!([{"name": "a_exporter", "version": "2.0.0", "assumed_unchanged": false}])
+    );
+
+    let real = f.ok(&["switch", m, "--mode", "fast"]);
+    let planned = plan_block(&dry);
+    assert_eq!(planned.len(), 3, "{dry}");
+    assert_eq!(planned, plan_block(&real), "dry run:\n{dry}\nswitch:\n{real}");
+    assert_eq!(served_version("a_exporter", pa).as_deref(), Some("2.0.0"));
+}
+
+#[test]
+fn json_prints_the_finished_records_of_switch_and_rollback() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    f.publish(N, "2.0.0", Behaviour::Crash);
+    let port = free_port();
+    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
+    let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
+    let m1 = m1.to_str().unwrap();
+
+    let rec = f.json(&["switch", m1, "--mode", "fast"]);
+    assert_eq!(rec["kind"], "switch");
+    assert_eq!(rec["status"], "succeeded");
+    assert_eq!(rec["manifest"], m1);
+    assert_eq!(rec["result_generation"], 1);
+    assert_eq!(rec["steps"][0]["name"], N);
+    assert_eq!(rec["steps"][0]["action"], "add");
+    assert_eq!(rec["steps"][0]["status"], "succeeded");
+    // It is the record history keeps.
+    let id = rec["id"].as_str().unwrap();
+    let kept = std::fs::read_to_string(f.state().join(format!("switches/{id}.json"))).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&kept).unwrap(), rec);
+    // Nothing to do: no record.
+    assert_eq!(f.json(&["switch", m1, "--mode", "fast"]), Value::Null);
+
+    // A failed switch prints its record too, with exit status 1.
+    let out = f.expect(&["switch", m2.to_str().unwrap(), "--mode", "fast", "--json"], 1);
+    let failed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["steps"][0]["status"], "failed");
+    assert!(failed["steps"][0]["reason"].as_str().unwrap().contains("rolled back"));
+    assert_eq!(failed["result_generation"], 1);
+
+    let m3 = f.manifest(
+        "m3.yaml",
+        &[f.entry(N, "1.0.0", port).replace("timeout: 10s", "timeout: 11s")],
+    );
+    assert_eq!(
+        f.json(&["switch", m3.to_str().unwrap(), "--mode", "fast"])["result_generation"],
+        2
+    );
+    let back = f.json(&["rollback"]);
+    assert_eq!(back["kind"], "rollback");
+    assert_eq!(back["status"], "succeeded");
+    assert_eq!(back["target_generation"], 1);
+    assert_eq!(back["result_generation"], 1);
+    assert_eq!(f.json(&["rollback", "--to", "1"]), Value::Null);
+    assert_eq!(f.json(&["resume"]), Value::Null);
+}
+
+#[test]
+fn a_dry_run_compares_generated_units_without_writing_them() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    let port = free_port();
+    let managed = |extra: &str| {
+        f.entry(N, "1.0.0", port)
+            .replace("    args:", &format!("    manage_unit: true\n{extra}    args:"))
+    };
+    let m1 = f.manifest("m1.yaml", &[managed("")]);
+    // Only the unit text differs: the process manager ignores `user`.
+    let m2 = f.manifest("m2.yaml", &[managed("    user: nobody\n")]);
+    let (m1, m2) = (m1.to_str().unwrap(), m2.to_str().unwrap());
+    f.ok(&["switch", m1, "--mode", "fast"]);
+    assert!(f.root().join(format!("etc/systemd/system/{N}.service")).exists());
+    assert!(f.ok(&["switch", m1, "--dry-run"]).starts_with("dry run: nothing to do"));
+
+    // A new unit text, whose store path the dry run computes without adding it.
+    let store_before = f.json(&["store", "ls"]);
+    let dry = f.ok(&["switch", m2, "--dry-run"]);
+    assert_eq!(f.json(&["store", "ls"]), store_before, "the dry run added to the store");
+    let real = f.ok(&["switch", m2, "--mode", "fast"]);
+    assert_eq!(
+        plan_block(&dry),
+        vec!["plan (1 step):", &format!("  {N:<28} reconfigure 1.0.0")]
+    );
+    assert_eq!(plan_block(&dry), plan_block(&real), "{real}");
 }

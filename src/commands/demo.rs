@@ -89,6 +89,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
                 atomic: false,
                 yes: true,
                 quiet: false,
+                json: false,
             },
         )
     };
@@ -109,7 +110,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
             if outcome == Outcome::Failed { 1 } else { 0 }
         );
         banner("5. rollback --to 1: no download, just a flip, a restart and a check");
-        super::rollback::run(&ctx, Some(1), false)?;
+        super::rollback::run(&ctx, Some(1), false, false)?;
         banner("6. generations");
         super::generations::run(&ctx, false)?;
         banner("7. status");

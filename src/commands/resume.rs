@@ -1,6 +1,6 @@
-//! `exporterctl resume [--abort]`
+//! `exporterctl resume [--abort] [--json]`
 
-use super::switch::{outcome_of, print_summary};
+use super::switch::{nothing_done, report};
 use super::{Ctx, Host, Outcome};
 use crate::generation::history::StepStatus;
 use crate::generation::journal;
@@ -10,11 +10,10 @@ use crate::switch::Options;
 use anyhow::{Context as _, Result};
 use std::time::Duration;
 
-pub fn run(ctx: &Ctx, abort: bool, quiet: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<Outcome> {
     let _lock = ctx.lock("resume")?;
     let Some(mut record) = journal::load(&ctx.layout).context("reading journal.json")? else {
-        println!("nothing to resume: no switch was interrupted");
-        return Ok(Outcome::Ok);
+        return nothing_done("nothing to resume: no switch was interrupted", json, quiet);
     };
     let store = ctx.store()?;
     let target = profile::read_farm_state(&store, &record.target_profile)?;
@@ -43,6 +42,5 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool) -> Result<Outcome> {
         };
         engine.run(&mut record, &from, &target, &opts)?;
     }
-    print_summary(&record);
-    Ok(outcome_of(&record))
+    report(&record, json)
 }

@@ -1,6 +1,6 @@
-//! `exporterctl rollback [--to N]`
+//! `exporterctl rollback [--to N] [--json]`
 
-use super::switch::{outcome_of, print_summary};
+use super::switch::{nothing_done, report};
 use super::{Ctx, Host, Outcome, UsageError};
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::Generations;
@@ -8,7 +8,7 @@ use crate::switch::{self, Options};
 use anyhow::Result;
 use std::time::Duration;
 
-pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<Outcome> {
     let _lock = ctx.lock("rollback")?;
     ctx.ensure_no_interrupted_switch()?;
     let store = ctx.store()?;
@@ -27,8 +27,7 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool) -> Result<Outcome> {
         })?,
     };
     if n == cur_n {
-        println!("generation {n} is already current");
-        return Ok(Outcome::Ok);
+        return nothing_done(&format!("generation {n} is already current"), json, quiet);
     }
     let Some(target_farm) = profiles.generation_farm(n)? else {
         let known: Vec<String> = numbers.iter().map(|n| n.to_string()).collect();
@@ -57,6 +56,5 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool) -> Result<Outcome> {
         pause: Duration::ZERO,
     };
     engine.run(&mut record, &from, &target, &opts)?;
-    print_summary(&record);
-    Ok(outcome_of(&record))
+    report(&record, json)
 }

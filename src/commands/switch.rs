@@ -1,16 +1,18 @@
-//! `exporterctl switch MANIFEST`
+//! `exporterctl switch MANIFEST [--dry-run] [--json]`
 
-use super::realise::{load_manifest, realise_locked, resolve};
-use super::{Ctx, Host, Outcome, UsageError};
+use super::realise::{load_manifest, realise_locked, resolve, Resolved};
+use super::{print_json, Ctx, Host, Outcome, UsageError};
 use crate::cli::Mode;
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
 use crate::generation::profile::{self, Current, Profiles};
-use crate::generation::state::{ExporterState, ProfileState};
+use crate::generation::state::{self, Change, ExporterState, ProfileState};
 use crate::manifest::{Exporter, Manifest};
-use crate::store::{EntryKind, Store, StorePath};
+use crate::realise;
+use crate::store::{self, EntryKind, Store, StorePath, HASH_TEXT_LEN};
 use crate::switch::{self, crash, unitfile, Options};
 use anyhow::{bail, Context as _, Result};
+use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,6 +24,7 @@ pub struct SwitchArgs<'a> {
     pub atomic: bool,
     pub yes: bool,
     pub quiet: bool,
+    pub json: bool,
 }
 
 /// The state the host is in now: the current farm's, or empty.
@@ -32,8 +35,9 @@ pub fn live_state(store: &Store, current: &Current, manifest: &Manifest) -> Resu
     })
 }
 
-/// Adds the generated unit file of `e` to the store.
-fn unit_store_path(store: &Store, manifest: &Manifest, e: &Exporter) -> Result<StorePath> {
+/// The generated unit file of `e`: added to `store`, or without one (a dry
+/// run) only the store path it would get.
+fn unit_store_path(store: Option<&Store>, manifest: &Manifest, e: &Exporter) -> Result<StorePath> {
     let text = unitfile::render(&unitfile::UnitParams {
         exporter: &e.name,
         exec: &manifest.settings.bin_dir.join(&e.name),
@@ -41,14 +45,19 @@ fn unit_store_path(store: &Store, manifest: &Manifest, e: &Exporter) -> Result<S
         user: e.user.as_deref(),
         environment: &e.environment,
     });
-    let unit = e.unit.clone();
-    let mut build = |dir: &Path| std::fs::write(dir.join(&unit), text.as_bytes());
-    Ok(store.add_tree(&format!("unit-{}", e.unit), EntryKind::Unit, None, &mut build)?)
+    let rest = format!("unit-{}", e.unit);
+    let Some(store) = store else {
+        return Ok(store::one_file_path(&rest, &e.unit, text.as_bytes())?);
+    };
+    let mut build = |dir: &Path| std::fs::write(dir.join(&e.unit), text.as_bytes());
+    Ok(store.add_tree(&rest, EntryKind::Unit, None, &mut build)?)
 }
 
 /// The target state: the manifest's exporters at their realised store paths.
+/// Generated units are added to `store`; without one (a dry run) only their
+/// store paths are computed.
 pub fn target_state(
-    store: &Store,
+    store: Option<&Store>,
     manifest: &Manifest,
     live: &ProfileState,
     paths: &[(String, StorePath)],
@@ -97,8 +106,8 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         }
     }
     if a.dry_run {
-        resolve(ctx, &mut manifest, true)?;
-        return dry_run(ctx, &manifest, a.only);
+        let up = resolve(ctx, &mut manifest, true)?;
+        return dry_run(ctx, &manifest, a, &up);
     }
     let _lock = ctx.lock("switch")?;
     ctx.ensure_no_interrupted_switch()?;
@@ -112,32 +121,16 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         .iter()
         .map(|r| (r.name.clone(), r.store_path.clone()))
         .collect();
-    let mut target = target_state(&store, &manifest, &from, &paths)?;
-    if !a.only.is_empty() {
-        let order: Vec<String> = manifest.exporters.iter().map(|e| e.name.clone()).collect();
-        let mut narrowed = from.clone();
-        for name in a.only {
-            narrowed = narrowed.with_exporter(name, target.exporter(name), &order);
-        }
-        target = narrowed;
-    }
-    let foreign = Links::new(&ctx.layout).foreign_entries(&target)?;
-    if !foreign.is_empty() {
-        let list: Vec<String> = foreign
-            .iter()
-            .map(|(p, what)| format!("{} is {what}", p.display()))
-            .collect();
-        bail!(
-            "refusing to replace files exporterctl did not create: {}; run `exporterctl adopt {}` to import them \
-             first (they become generation 1, so rollback can restore them), or move them away \
-             (a hand-written unit can also stay in charge: `manage_unit: false`)",
-            list.join("; "),
-            a.manifest.display()
-        );
-    }
+    let target = narrow(
+        &from,
+        target_state(Some(&store), &manifest, &from, &paths)?,
+        a.only,
+        &manifest,
+    );
+    refuse_foreign(ctx, &target, a.manifest)?;
     if target == from {
-        println!("nothing to do: the host already matches {}", a.manifest.display());
-        return Ok(Outcome::Ok);
+        let message = format!("nothing to do: the host already matches {}", a.manifest.display());
+        return nothing_done(&message, a.json, a.quiet);
     }
     let target_farm = profile::build_farm(&store, &target)?;
     let mut record = switch::new_record(
@@ -149,14 +142,19 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         target_farm,
         a.atomic,
     );
-    print_plan(&record);
+    let plan = Plan::new(&current, &from, &target, Vec::new()).text();
+    // With --json stdout holds the record only; the plan goes with the progress lines.
+    match (a.json, a.quiet) {
+        (false, _) => print!("{plan}"),
+        (true, false) => eprint!("{plan}"),
+        (true, true) => {}
+    }
     let engine = host.engine(ctx, &store);
     engine.preflight(&record, &target)?;
     if a.mode == Mode::Standard && !a.yes && host.ui.interactive() && !record.steps.is_empty() {
         use crate::switch::Ui;
         if !host.ui.confirm("proceed?") {
-            println!("nothing changed");
-            return Ok(Outcome::Ok);
+            return nothing_done("nothing changed", a.json, a.quiet);
         }
     }
     let opts = Options {
@@ -169,11 +167,67 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         },
     };
     engine.run(&mut record, &from, &target, &opts)?;
-    print_summary(&record);
-    Ok(outcome_of(&record))
+    report(&record, a.json)
 }
 
-pub fn outcome_of(record: &SwitchRecord) -> Outcome {
+/// `target` narrowed to `--only NAMES`: `live` with just those exporters changed.
+fn narrow(live: &ProfileState, target: ProfileState, only: &[String], manifest: &Manifest) -> ProfileState {
+    if only.is_empty() {
+        return target;
+    }
+    let order: Vec<String> = manifest.exporters.iter().map(|e| e.name.clone()).collect();
+    let mut narrowed = live.clone();
+    for name in only {
+        narrowed = narrowed.with_exporter(name, target.exporter(name), &order);
+    }
+    narrowed
+}
+
+/// A switch never replaces what it did not create in `bin_dir` or `unit_dir`.
+fn refuse_foreign(ctx: &Ctx, target: &ProfileState, manifest_path: &Path) -> Result<()> {
+    let foreign = Links::new(&ctx.layout).foreign_entries(target)?;
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = foreign
+        .iter()
+        .map(|(p, what)| format!("{} is {what}", p.display()))
+        .collect();
+    bail!(
+        "refusing to replace files exporterctl did not create: {}; run `exporterctl adopt {}` to import them \
+         first (they become generation 1, so rollback can restore them), or move them away \
+         (a hand-written unit can also stay in charge: `manage_unit: false`)",
+        list.join("; "),
+        manifest_path.display()
+    );
+}
+
+/// Ends a command that ran the engine (switch, rollback, resume): the
+/// finished record as JSON on stdout with `--json`, else its summary.
+pub fn report(record: &SwitchRecord, json: bool) -> Result<Outcome> {
+    if json {
+        print_json(record)?;
+    } else {
+        print_summary(record);
+    }
+    Ok(outcome_of(record))
+}
+
+/// Ends such a command when it had nothing to do. There is no record then:
+/// `--json` prints `null`, and the message goes to stderr (unless `-q`).
+pub fn nothing_done(message: &str, json: bool, quiet: bool) -> Result<Outcome> {
+    if json {
+        if !quiet {
+            eprintln!("{message}");
+        }
+        print_json(&serde_json::Value::Null)?;
+    } else {
+        println!("{message}");
+    }
+    Ok(Outcome::Ok)
+}
+
+fn outcome_of(record: &SwitchRecord) -> Outcome {
     if record.steps.iter().any(|s| s.status == StepStatus::Failed) {
         Outcome::Failed
     } else {
@@ -181,24 +235,7 @@ pub fn outcome_of(record: &SwitchRecord) -> Outcome {
     }
 }
 
-pub fn print_plan(record: &SwitchRecord) {
-    if record.steps.is_empty() {
-        return;
-    }
-    println!(
-        "plan ({} step{}):",
-        record.steps.len(),
-        if record.steps.len() == 1 { "" } else { "s" }
-    );
-    for s in &record.steps {
-        println!("  {:<28} {}", s.name, switch::describe_action(s));
-    }
-    if !record.unchanged.is_empty() {
-        println!("  unchanged: {}", record.unchanged.join(", "));
-    }
-}
-
-pub fn print_summary(record: &SwitchRecord) {
+fn print_summary(record: &SwitchRecord) {
     let c = record.counts();
     let succeeded = record
         .steps
@@ -236,68 +273,145 @@ pub fn print_summary(record: &SwitchRecord) {
     }
 }
 
-/// `latest`/range versions for a dry run: from the lock, else the forge.
-/// The plan from what is known without touching anything: versions,
-/// arguments, unit text and whether the store already has the release.
-fn dry_run(ctx: &Ctx, manifest: &Manifest, only: &[String]) -> Result<Outcome> {
-    let layout = &ctx.layout;
-    let current = Profiles::new(layout).current()?;
-    // Opening the store creates nothing when it exists; when it doesn't, there is nothing live.
-    let live = if layout.store_dir().is_dir() {
-        let store = ctx.store()?;
-        Some((live_state(&store, &current, manifest)?, store))
+/// What a switch from `from` to `target` does. The real switch prints it
+/// before it starts; `--dry-run` prints it instead (as JSON with `--json`).
+#[derive(Serialize)]
+struct Plan {
+    /// The host already matches the manifest: no step, no generation.
+    nothing_to_do: bool,
+    from_generation: Option<u64>,
+    /// Exporters that need a step (flip, restart, health check), in order.
+    steps: Vec<Change>,
+    /// Exporters whose health settings change: the new generation records
+    /// them without a restart.
+    no_restart: Vec<String>,
+    /// Exporters left as they are.
+    unchanged: Vec<String>,
+    /// Releases the store does not have: the switch downloads them first.
+    downloads: Vec<Download>,
+}
+
+#[derive(Serialize)]
+struct Download {
+    name: String,
+    version: String,
+    /// Taken to be the binary running now, which has this version: only the
+    /// download tells (an adopted binary may differ), and if it differs the
+    /// switch reconfigures the exporter.
+    assumed_unchanged: bool,
+}
+
+impl Plan {
+    fn new(current: &Current, from: &ProfileState, target: &ProfileState, downloads: Vec<Download>) -> Plan {
+        let steps = state::changes(from, target);
+        let no_restart = state::changes_without_restart(from, target);
+        let unchanged = target
+            .exporters
+            .iter()
+            .map(|t| &t.name)
+            .filter(|n| !steps.iter().any(|c| c.name == **n) && !no_restart.contains(n))
+            .cloned()
+            .collect();
+        Plan {
+            nothing_to_do: from == target,
+            from_generation: current.generation(),
+            steps,
+            no_restart,
+            unchanged,
+            downloads,
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut out = String::new();
+        let n = self.steps.len();
+        if n > 0 {
+            out += &format!("plan ({n} step{}):\n", if n == 1 { "" } else { "s" });
+            for c in &self.steps {
+                let what = switch::describe(c.action, &c.from_version, &c.to_version);
+                out += &format!("  {:<28} {what}\n", c.name);
+            }
+            if !self.unchanged.is_empty() {
+                out += &format!("  unchanged: {}\n", self.unchanged.join(", "));
+            }
+        }
+        if !self.no_restart.is_empty() {
+            out += &format!(
+                "new generation, no restart: health settings of {}\n",
+                self.no_restart.join(", ")
+            );
+        }
+        if !self.downloads.is_empty() {
+            let list: Vec<String> = self
+                .downloads
+                .iter()
+                .map(|d| {
+                    let note = if d.assumed_unchanged {
+                        " (the version running now: a step only if its binary differs)"
+                    } else {
+                        ""
+                    };
+                    format!("{} {}{note}", d.name, d.version)
+                })
+                .collect();
+            out += &format!("would download: {}\n", list.join(", "));
+        }
+        out
+    }
+}
+
+/// The plan of a switch without changing anything, not even the store: the
+/// same target and changes as the real switch, with a release the store
+/// lacks standing in as the running binary of the same version, else as a
+/// path no store holds.
+fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Result<Outcome> {
+    let current = Profiles::new(&ctx.layout).current()?;
+    // Opening the store creates it; a host without one has nothing live or realised.
+    let store = if ctx.layout.store_dir().is_dir() {
+        Some(ctx.store()?)
     } else {
         None
     };
-    let empty = ProfileState::from_settings(manifest);
-    let live_state = live.as_ref().map(|(s, _)| s).unwrap_or(&empty);
-    let mut lines = Vec::new();
+    let from = match &store {
+        Some(s) => live_state(s, &current, manifest)?,
+        None => ProfileState::from_settings(manifest),
+    };
+    let mut paths = Vec::new();
+    let mut downloads = Vec::new();
     for e in &manifest.exporters {
-        if !only.is_empty() && !only.contains(&e.name) {
-            continue;
-        }
         let src = e.resolve_source(&manifest.settings).map_err(UsageError)?;
-        let in_store = match &live {
-            Some((_, store)) => store.find_release(&e.name, &e.version, &src.url)?,
-            None => None,
-        };
-        let fetch_note = if in_store.is_some() { "" } else { " (download)" };
-        let what = match live_state.exporter(&e.name) {
-            None => format!("add {}{fetch_note}", e.version),
-            Some(l) if l.version != e.version => format!("{} → {}{fetch_note}", l.version, e.version),
-            Some(l) => {
-                let mut why = Vec::new();
-                if in_store.as_ref() != Some(&l.store_path) {
-                    why.push("binary");
-                }
-                if l.args != e.args || l.environment != e.environment {
-                    why.push("arguments");
-                }
-                if l.unit != e.unit || e.manage_unit != l.unit_store_path.is_some() {
-                    why.push("unit");
-                }
-                if why.is_empty() {
-                    continue;
-                }
-                format!("reconfigure {} ({}){fetch_note}", e.version, why.join(", "))
-            }
-        };
-        lines.push(format!("  {:<28} {what}", e.name));
-    }
-    if only.is_empty() {
-        for l in &live_state.exporters {
-            if manifest.exporter(&l.name).is_none() {
-                lines.push(format!("  {:<28} remove {}", l.name, l.version));
-            }
+        let locked = up.lock.as_ref().and_then(|l| l.entry(&e.name));
+        let known = realise::known(store.as_ref(), e, &src, locked)?;
+        let running = from.exporter(&e.name).filter(|l| l.version == e.version);
+        if !known.as_ref().is_some_and(|k| k.in_store) {
+            downloads.push(Download {
+                name: e.name.clone(),
+                version: e.version.clone(),
+                assumed_unchanged: known.is_none() && running.is_some(),
+            });
         }
+        let path = match (known, running) {
+            (Some(k), _) => k.store_path,
+            (None, Some(l)) => l.store_path.clone(),
+            // No tree hashes to zeros: this compares as a new binary.
+            (None, None) => StorePath::parse(&format!("{}-{}-{}", "0".repeat(HASH_TEXT_LEN), e.name, e.version))?,
+        };
+        paths.push((e.name.clone(), path));
     }
-    if lines.is_empty() {
-        println!("dry run: nothing to do");
+    let target = narrow(&from, target_state(None, manifest, &from, &paths)?, a.only, manifest);
+    refuse_foreign(ctx, &target, a.manifest)?;
+    let plan = Plan::new(&current, &from, &target, downloads);
+    if a.json {
+        print_json(&plan)?;
+    } else if plan.nothing_to_do {
+        println!(
+            "dry run: nothing to do: the host already matches {}",
+            a.manifest.display()
+        );
+        print!("{}", plan.text());
     } else {
-        println!("dry run: would switch {} exporter(s); nothing was changed", lines.len());
-        for l in lines {
-            println!("{l}");
-        }
+        println!("dry run: nothing was changed; the switch would do this:");
+        print!("{}", plan.text());
     }
     Ok(Outcome::Ok)
 }

@@ -66,11 +66,18 @@ impl ExporterState {
 
     /// Does moving between these two need a restart (and so a step)?
     pub fn needs_restart_from(&self, old: &ExporterState) -> bool {
-        self.store_path != old.store_path
+        self.version != old.version
+            || self.store_path != old.store_path
             || self.args != old.args
             || self.environment != old.environment
             || self.unit != old.unit
             || self.unit_store_path != old.unit_store_path
+    }
+
+    /// Differs from `old` only in what a restart does not pick up (the health
+    /// check): a new generation records it without a step.
+    pub fn changed_without_restart_from(&self, old: &ExporterState) -> bool {
+        self != old && !self.needs_restart_from(old)
     }
 }
 
@@ -157,6 +164,19 @@ pub fn changes(from: &ProfileState, to: &ProfileState) -> Vec<Change> {
         }
     }
     out
+}
+
+/// Exporters of `to` that differ from `from` without needing a step (see
+/// [`ExporterState::changed_without_restart_from`]), in `to`'s order.
+pub fn changes_without_restart(from: &ProfileState, to: &ProfileState) -> Vec<String> {
+    to.exporters
+        .iter()
+        .filter(|t| {
+            from.exporter(&t.name)
+                .is_some_and(|f| t.changed_without_restart_from(f))
+        })
+        .map(|t| t.name.clone())
+        .collect()
 }
 
 /// Compares dotted numeric versions (`1.10.0` > `1.9.1`); suffixes compare as text.

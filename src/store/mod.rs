@@ -115,6 +115,14 @@ impl std::fmt::Display for StorePath {
     }
 }
 
+/// The store path `add_tree(rest, …)` gives a directory holding just `file`
+/// with `content` (not executable), without adding anything: a dry run knows
+/// a generated unit's store path this way.
+pub fn one_file_path(rest: &str, file: &str, content: &[u8]) -> Result<StorePath, StoreError> {
+    check_part("store name", rest)?;
+    StorePath::from_hash(&nar::hash_one_file(file, false, content), rest)
+}
+
 /// What a store path holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -522,4 +530,22 @@ impl Store {
 /// Now as RFC 3339 UTC with seconds, e.g. `2026-05-01T12:00:00Z`.
 fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_file_path_is_the_path_add_tree_gives() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(&Layout::new(t.path().to_path_buf())).unwrap();
+        let text = b"[Unit]\nDescription=x\n";
+        let mut build = |dir: &Path| fs::write(dir.join("x.service"), text);
+        let added = store
+            .add_tree("unit-x.service", EntryKind::Unit, None, &mut build)
+            .unwrap();
+        assert_eq!(one_file_path("unit-x.service", "x.service", text).unwrap(), added);
+        assert_ne!(one_file_path("unit-x.service", "x.service", b"other").unwrap(), added);
+    }
 }

@@ -83,6 +83,18 @@ pub fn release_prefix(h: &mut blake3::Hasher, name: &str, size: u64) {
     file(h, true, size);
 }
 
+/// The tree hash of a directory holding just the file `name`, computed
+/// without writing it.
+pub fn hash_one_file(name: &str, executable: bool, content: &[u8]) -> String {
+    let mut h = blake3::Hasher::new();
+    begin(&mut h);
+    dir(&mut h, 1);
+    entry_name(&mut h, name.as_bytes());
+    file(&mut h, executable, content.len() as u64);
+    h.update(content);
+    h.finalize().to_hex().to_string()
+}
+
 /// The canonical BLAKE3 tree hash of `path` (a directory, file or symlink),
 /// as lowercase hex (64 digits). Exotic files (FIFOs, sockets, devices) are
 /// an `InvalidData` error.

@@ -339,7 +339,7 @@ impl Engine<'_> {
         for t in &target.exporters {
             if achieved
                 .exporter(&t.name)
-                .is_some_and(|l| l != t && !t.needs_restart_from(l))
+                .is_some_and(|l| t.changed_without_restart_from(l))
             {
                 achieved = achieved.with_exporter(&t.name, Some(t), order);
             }
@@ -615,11 +615,17 @@ impl Engine<'_> {
 }
 
 pub fn describe_action(s: &StepRecord) -> String {
-    match (s.action, &s.from_version, &s.to_version) {
+    describe(s.action, &s.from_version, &s.to_version)
+}
+
+/// A step (or a planned change) as the plan, the progress lines and
+/// `generations` show it: `add 1.0.0`, `1.0.0 → 2.0.0`, `reconfigure 1.0.0`.
+pub fn describe(action: Action, from: &Option<String>, to: &Option<String>) -> String {
+    match (action, from, to) {
         (Action::Add, _, Some(t)) => format!("add {t}"),
         (Action::Remove, Some(f), _) => format!("remove {f}"),
         (Action::Reconfigure, _, Some(t)) => format!("reconfigure {t}"),
         (_, Some(f), Some(t)) => format!("{f} → {t}"),
-        _ => format!("{:?}", s.action).to_lowercase(),
+        _ => format!("{action:?}").to_lowercase(),
     }
 }
