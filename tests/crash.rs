@@ -13,11 +13,9 @@ const N: &str = "test_exporter";
 
 fn crash_at(point: &str, broken: bool) {
     let mut f = Fixture::new();
-    f.publish(N, "1.0.0", Behaviour::Ok);
-    f.publish(N, "2.0.0", if broken { Behaviour::Crash } else { Behaviour::Ok });
-    let port = free_port();
-    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
-    let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
+    let v2 = if broken { Behaviour::Crash } else { Behaviour::Ok };
+    let (port, m) = f.versions(N, &[("1.0.0", Behaviour::Ok), ("2.0.0", v2)]);
+    let (m1, m2) = (&m[0], &m[1]);
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
 
     let out = f.run_env(
@@ -99,13 +97,7 @@ fn an_adopt_killed_before_its_links_is_finished_by_adopt_again() {
     let mut f = Fixture::new();
     f.publish(N, "2.0.0", Behaviour::Ok);
     let port = free_port();
-    let bin = f.root().join("usr/local/bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let hand = bin.join(N);
-    let script = common::fixture::wrapper_script(N, "0.9.0", Behaviour::Ok);
-    std::fs::write(&hand, &script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hand, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (hand, script) = f.hand_place(N, "0.9.0");
     let m = f.manifest("m.yaml", &[f.entry(N, "2.0.0", port)]);
 
     let out = f.run_env(
@@ -138,16 +130,13 @@ fn an_adopt_killed_before_its_links_is_finished_by_adopt_again() {
 #[test]
 fn temp_links_a_crash_left_in_bin_dir_are_removed_by_the_next_switch() {
     let mut f = Fixture::new();
-    f.publish(N, "1.0.0", Behaviour::Ok);
-    let port = free_port();
-    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
+    let (_, m) = f.versions(N, &[("1.0.0", Behaviour::Ok), ("2.0.0", Behaviour::Ok)]);
+    let (m1, m2) = (&m[0], &m[1]);
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
     // What `kill -9` between symlink(2) and rename(2) leaves: a temp link
     // named after a process that is gone (pid above any pid_max).
     let litter = f.root().join("usr/local/bin").join(format!(".{N}.tmp-99999999-0"));
     std::os::unix::fs::symlink("/nowhere", &litter).unwrap();
-    f.publish(N, "2.0.0", Behaviour::Ok);
-    let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
     f.ok(&["switch", m2.to_str().unwrap(), "--mode", "fast"]);
     assert!(
         std::fs::symlink_metadata(&litter).is_err(),
@@ -159,11 +148,8 @@ fn temp_links_a_crash_left_in_bin_dir_are_removed_by_the_next_switch() {
 #[test]
 fn resume_json_prints_the_finished_record() {
     let mut f = Fixture::new();
-    f.publish(N, "1.0.0", Behaviour::Ok);
-    f.publish(N, "2.0.0", Behaviour::Ok);
-    let port = free_port();
-    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
-    let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
+    let (port, m) = f.versions(N, &[("1.0.0", Behaviour::Ok), ("2.0.0", Behaviour::Ok)]);
+    let (m1, m2) = (&m[0], &m[1]);
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
     let out = f.run_env(
         &["switch", m2.to_str().unwrap(), "--mode", "fast"],

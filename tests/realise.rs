@@ -161,13 +161,10 @@ fn delete_tree(p: &std::path::Path) {
 
 #[test]
 fn a_store_path_deleted_by_hand_is_reported_and_never_switched_to() {
-    use common::fixture::{free_port, served_version};
+    use common::fixture::served_version;
     let mut f = Fixture::new();
-    f.publish(N, "1.0.0", Behaviour::Ok);
-    f.publish(N, "2.0.0", Behaviour::Ok);
-    let port = free_port();
-    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
-    let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
+    let (port, m) = f.versions(N, &[("1.0.0", Behaviour::Ok), ("2.0.0", Behaviour::Ok)]);
+    let (m1, m2) = (&m[0], &m[1]);
     let v1 = f.ok(&["realise", m1.to_str().unwrap()]);
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
     f.ok(&["switch", m2.to_str().unwrap(), "--mode", "fast"]);

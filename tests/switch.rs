@@ -182,13 +182,7 @@ fn adopt_a_hand_placed_binary_then_roll_back_to_it() {
     let mut f = Fixture::new();
     f.publish(N, "2.0.0", Behaviour::Ok);
     let port = free_port();
-    // Installed by hand: a plain file in bin_dir.
-    let bin = f.root().join("usr/local/bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let hand = bin.join(N);
-    std::fs::write(&hand, common::fixture::wrapper_script(N, "0.9.0", Behaviour::Ok)).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hand, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (hand, _) = f.hand_place(N, "0.9.0");
 
     let m = f.manifest("m.yaml", &[f.entry(N, "2.0.0", port)]);
     // Switching over a file exporterctl did not create is refused.
@@ -254,8 +248,8 @@ fn only_switches_the_named_exporters_and_removed_exporters_are_stopped() {
     f.assert_links_resolve();
 }
 
-#[test]
-fn a_change_that_needs_no_restart_makes_a_generation_without_restarting() {
+/// `m1` and `m2` differ only in a health setting (the check's timeout).
+fn health_only_change() -> (Fixture, std::path::PathBuf, std::path::PathBuf) {
     let mut f = Fixture::new();
     f.publish(N, "1.0.0", Behaviour::Ok);
     let port = free_port();
@@ -264,6 +258,12 @@ fn a_change_that_needs_no_restart_makes_a_generation_without_restarting() {
         "m2.yaml",
         &[f.entry(N, "1.0.0", port).replace("timeout: 10s", "timeout: 20s")],
     );
+    (f, m1, m2)
+}
+
+#[test]
+fn a_change_that_needs_no_restart_makes_a_generation_without_restarting() {
+    let (f, m1, m2) = health_only_change();
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
     let pid = f.pid(N);
     f.ok(&["switch", m2.to_str().unwrap(), "--mode", "fast"]);
@@ -294,12 +294,7 @@ fn read_commands_on_a_fresh_host_create_nothing() {
 /// Installs `N` `version` by hand, as `adopt` expects to find it: the
 /// release's binary byte for byte in bin_dir, and a hand-written unit file.
 fn place_by_hand(f: &Fixture, version: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let bin = f.root().join("usr/local/bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let hand = bin.join(N);
-    std::fs::write(&hand, common::fixture::wrapper_script(N, version, Behaviour::Ok)).unwrap();
-    std::fs::set_permissions(&hand, std::fs::Permissions::from_mode(0o755)).unwrap();
+    f.hand_place(N, version);
     let units = f.root().join("etc/systemd/system");
     std::fs::create_dir_all(&units).unwrap();
     std::fs::write(
@@ -350,14 +345,7 @@ fn after_adopt_the_dry_run_says_nothing_to_do_like_the_real_switch() {
 
 #[test]
 fn a_health_only_change_is_announced_by_the_dry_run_and_made_by_the_switch() {
-    let mut f = Fixture::new();
-    f.publish(N, "1.0.0", Behaviour::Ok);
-    let port = free_port();
-    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
-    let m2 = f.manifest(
-        "m2.yaml",
-        &[f.entry(N, "1.0.0", port).replace("timeout: 10s", "timeout: 11s")],
-    );
+    let (f, m1, m2) = health_only_change();
     let m2 = m2.to_str().unwrap();
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
     let pid = f.pid(N);

@@ -145,6 +145,35 @@ impl Fixture {
         serde_json::from_str(&self.ok(&a)).unwrap()
     }
 
+    /// Publishes `name` at each `(version, behaviour)` and writes one
+    /// manifest per version (`m1.yaml`, `m2.yaml`, …), all on one port.
+    pub fn versions(&mut self, name: &str, list: &[(&str, Behaviour)]) -> (u16, Vec<PathBuf>) {
+        let port = free_port();
+        let manifests = list
+            .iter()
+            .enumerate()
+            .map(|(i, (version, behaviour))| {
+                self.publish(name, version, *behaviour);
+                self.manifest(&format!("m{}.yaml", i + 1), &[self.entry(name, version, port)])
+            })
+            .collect();
+        (port, manifests)
+    }
+
+    /// Installs `name` by hand, as an operator would before exporterctl: the
+    /// test exporter answering `version`, as a plain executable in bin_dir.
+    /// Returns its path and its bytes.
+    pub fn hand_place(&self, name: &str, version: &str) -> (PathBuf, String) {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = self.root().join("usr/local/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let path = bin.join(name);
+        let script = wrapper_script(name, version, Behaviour::Ok);
+        std::fs::write(&path, &script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (path, script)
+    }
+
     /// The store's entries (`<hash>-<name>-<version>`), sorted; hidden
     /// scratch entries left out.
     pub fn store_paths(&self) -> Vec<String> {
