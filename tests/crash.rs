@@ -36,6 +36,12 @@ fn crash_at(point: &str, broken: bool) {
         let blocked = f.run(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
         assert_eq!(blocked.status.code(), Some(3), "{point}");
         assert!(String::from_utf8_lossy(&blocked.stderr).contains("resume"), "{point}");
+        let plan = f.run(&["switch", m1.to_str().unwrap(), "--dry-run"]);
+        assert_eq!(
+            plan.status.code(),
+            Some(3),
+            "{point}: the dry run must refuse like the switch"
+        );
         assert_eq!(f.json(&["status"])["last_switch"]["status"], "interrupted", "{point}");
     }
 

@@ -106,6 +106,8 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         }
     }
     if a.dry_run {
+        // The real switch would refuse (exit 3): so does its plan.
+        ctx.ensure_no_interrupted_switch()?;
         let up = resolve(ctx, &mut manifest, true)?;
         return dry_run(ctx, &manifest, a, &up);
     }
