@@ -33,15 +33,15 @@ pub struct Report {
     pub bytes_freed: u64,
 }
 
-/// Which generations to delete under `policy`; never the current one nor the
-/// last good (succeeded) one.
+/// Which generations to delete under `policy`; never one in `protected`
+/// (the current one, an interrupted switch's) nor the last good (succeeded) one.
 fn doomed_generations(
     gens: &[crate::generation::record::GenerationRecord],
-    current: Option<u64>,
+    protected: &[u64],
     policy: &Policy,
 ) -> Vec<u64> {
     let last_good = gens.iter().rev().find(|g| g.outcome == "succeeded").map(|g| g.number);
-    let protected = |n: u64| Some(n) == current || Some(n) == last_good;
+    let protected = |n: u64| protected.contains(&n) || Some(n) == last_good;
     let mut doomed = BTreeSet::new();
     if let Some(keep) = policy.keep {
         let keep = keep.max(1);
@@ -150,7 +150,14 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
     let generations = Generations::new(layout);
     let current = profiles.current()?;
     let records = generations.list()?;
-    let doomed = doomed_generations(&records, current.generation(), policy);
+    // An interrupted switch returns to one of its generations on `resume`
+    // (or `--abort`): while it is interrupted there is no current one.
+    let mut protected: Vec<u64> = current.generation().into_iter().collect();
+    if let Some(j) = journal::load(layout).context("reading journal.json")? {
+        protected.extend(j.from_generation);
+        protected.extend(j.target_generation);
+    }
+    let doomed = doomed_generations(&records, &protected, policy);
     let mut report = Report {
         dry_run: policy.dry_run,
         ..Report::default()
@@ -239,13 +246,13 @@ mod tests {
             ..Policy::default()
         };
         // Current is 1 (after a rollback); 2 is the last good one; 3 is newest.
-        assert_eq!(doomed_generations(&gens, Some(1), &p), Vec::<u64>::new());
-        assert_eq!(doomed_generations(&gens, Some(3), &p), vec![1]);
+        assert_eq!(doomed_generations(&gens, &[1], &p), Vec::<u64>::new());
+        assert_eq!(doomed_generations(&gens, &[3], &p), vec![1]);
         let p0 = Policy {
             keep: Some(0),
             ..Policy::default()
         };
-        assert_eq!(doomed_generations(&gens, Some(3), &p0), vec![1]);
+        assert_eq!(doomed_generations(&gens, &[3], &p0), vec![1]);
     }
 
     #[test]
@@ -286,6 +293,6 @@ mod tests {
             older_than: Some(Duration::from_secs(30 * 86400)),
             ..Policy::default()
         };
-        assert_eq!(doomed_generations(&gens, Some(1), &p), vec![2]);
+        assert_eq!(doomed_generations(&gens, &[1], &p), vec![2]);
     }
 }

@@ -170,3 +170,37 @@ fn resume_json_prints_the_finished_record() {
     assert_eq!(rec["result_generation"], 2);
     assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
 }
+
+#[test]
+fn gc_waits_for_an_interrupted_switch_and_never_takes_its_generations() {
+    let mut f = Fixture::new();
+    let ok = Behaviour::Ok;
+    let (port, m) = f.versions(N, &[("1.0.0", ok), ("2.0.0", ok), ("3.0.0", ok)]);
+    f.ok(&["switch", m[0].to_str().unwrap(), "--mode", "fast"]);
+    f.ok(&["switch", m[1].to_str().unwrap(), "--mode", "fast"]);
+    f.ok(&["rollback", "--to", "1"]);
+    let out = f.run_env(
+        &["switch", m[2].to_str().unwrap(), "--mode", "fast"],
+        &[("EXPORTERCTL_CRASH_AT", "after-flip")],
+    );
+    assert_eq!(out.status.signal(), Some(9));
+
+    // gc refuses like any other change; its dry run spares the generation
+    // the interrupted switch came from (generation 2 is the newest).
+    let blocked = f.run(&["gc", "--keep", "1"]);
+    assert_eq!(
+        blocked.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&blocked.stderr)
+    );
+    let plan = f.json(&["gc", "--keep", "1", "--dry-run"]);
+    assert_eq!(plan["generations_deleted"], serde_json::json!([]), "{plan}");
+
+    f.ok(&["resume", "--abort"]);
+    f.assert_links_resolve();
+    assert_eq!(f.json(&["generations"])["current"], 1);
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+    f.ok(&["gc", "--keep", "1"]);
+    f.assert_links_resolve();
+}

@@ -7,6 +7,11 @@ use anyhow::Result;
 
 pub fn run(ctx: &Ctx, policy: &Policy, json: bool) -> Result<Outcome> {
     let _lock = ctx.lock("gc")?;
+    // Like every command that changes the host: an interrupted switch is
+    // resumed or aborted first (its generations are protected all the same).
+    if !policy.dry_run {
+        ctx.ensure_no_interrupted_switch()?;
+    }
     let store = ctx.store()?;
     let report = gc::collect(&ctx.layout, &store, policy)?;
     if json {

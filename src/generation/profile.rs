@@ -147,9 +147,12 @@ impl Profiles {
     }
 
     /// `profiles/system -> system-N-link`.
+    /// Points `profiles/system` at generation `n`'s link, which must exist:
+    /// a dangling `system` would leave every `bin_dir` entry resolving to nothing.
     pub fn flip_to_generation(&self, n: u64) -> Result<(), ProfileError> {
-        fsutil::symlink_atomic(Path::new(&generation_link_name(n)), &self.system_link())
-            .map_err(io_err("flipping profiles/system"))
+        let name = generation_link_name(n);
+        std::fs::metadata(self.dir.join(&name)).map_err(io_err("checking the generation link to flip to"))?;
+        fsutil::symlink_atomic(Path::new(&name), &self.system_link()).map_err(io_err("flipping profiles/system"))
     }
 
     pub fn remove_generation_link(&self, n: u64) -> Result<(), ProfileError> {
