@@ -143,6 +143,30 @@ fn atomic_switch_undoes_every_step_when_one_fails() {
 }
 
 #[test]
+fn a_failed_atomic_switch_keeps_not_even_its_health_only_changes() {
+    let (f, pa, pb, m1, _) = two_exporters(Behaviour::Crash);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    // a: only its health check changes; b: a release that crashes.
+    let m3 = f.manifest(
+        "m3.yaml",
+        &[
+            f.entry("a_exporter", "1.0.0", pa)
+                .replace("timeout: 10s", "timeout: 20s"),
+            f.entry("b_exporter", "2.0.0", pb),
+        ],
+    );
+    f.expect(&["switch", m3.to_str().unwrap(), "--mode", "fast", "--atomic"], 1);
+    let gens = f.json(&["generations"]);
+    assert_eq!(gens["current"], 1, "{gens}");
+    assert_eq!(gens["generations"].as_array().unwrap().len(), 1, "{gens}");
+    // Listed once: as a failed attempt, since it made no generation.
+    assert_eq!(gens["failed_attempts"].as_array().unwrap().len(), 1, "{gens}");
+    assert_eq!(served_version("b_exporter", pb).as_deref(), Some("1.0.0"));
+    let plan = f.json(&["switch", m3.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(plan["no_restart"], serde_json::json!(["a_exporter"]), "{plan}");
+}
+
+#[test]
 fn a_second_concurrent_switch_fails_at_once() {
     let mut f = Fixture::new();
     f.publish(N, "1.0.0", Behaviour::SlowStart);

@@ -94,6 +94,8 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
                 SwitchStatus::Failed | SwitchStatus::RolledBack | SwitchStatus::Aborted
             )
         })
+        // A failed switch that still made a generation is listed there.
+        .filter(|h| !rows.iter().any(|g: &GenerationRow| g.switch_id == h.id))
         .map(|h| Attempt {
             id: h.id.clone(),
             kind: h.kind.clone(),

@@ -320,7 +320,14 @@ impl Engine<'_> {
             }
         }
         record.current_step = None;
-        if !record.steps.iter().any(|s| s.status == StepStatus::Undone) {
+        // All or nothing: an atomic switch with a failed step keeps nothing,
+        // not even the changes that needed no restart.
+        let all_or_nothing_failed = record.atomic
+            && record
+                .steps
+                .iter()
+                .any(|s| matches!(s.status, StepStatus::Failed | StepStatus::Undone));
+        if !all_or_nothing_failed && !record.steps.iter().any(|s| s.status == StepStatus::Undone) {
             self.take_unrestarted_changes(record, target, &order, &mut live)?;
         }
         self.finish(record, from, target, &live)
