@@ -167,6 +167,25 @@ fn a_failed_atomic_switch_keeps_not_even_its_health_only_changes() {
 }
 
 #[test]
+fn rollback_never_replaces_a_file_placed_by_hand_since() {
+    let (f, pa, pb, m1, _) = two_exporters(Behaviour::Ok);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let only_a = f.manifest("a.yaml", &[f.entry("a_exporter", "1.0.0", pa)]);
+    f.ok(&["switch", only_a.to_str().unwrap(), "--mode", "fast"]);
+    // Someone installs b by hand while generation 2 does not have it.
+    let (hand, script) = f.hand_place("b_exporter", "9.9.9");
+    let out = f.run(&["rollback"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to replace"));
+    assert_eq!(std::fs::read_to_string(&hand).unwrap(), script);
+    assert!(std::fs::symlink_metadata(&hand).unwrap().is_file());
+    assert_eq!(f.json(&["generations"])["current"], 2);
+    std::fs::remove_file(&hand).unwrap();
+    f.ok(&["rollback"]);
+    assert_eq!(served_version("b_exporter", pb).as_deref(), Some("1.0.0"));
+}
+
+#[test]
 fn a_second_concurrent_switch_fails_at_once() {
     let mut f = Fixture::new();
     f.publish(N, "1.0.0", Behaviour::SlowStart);

@@ -40,6 +40,8 @@ pub enum EngineError {
          and a switch to a manifest realises what is missing again"
     )]
     MissingStorePath(String),
+    #[error("refusing to replace files exporterctl did not create: {0}; move them away first (nothing was changed)")]
+    Foreign(String),
 }
 
 fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
@@ -235,13 +237,26 @@ impl Engine<'_> {
     }
 
     /// Before anything is touched: every store path the target needs must be
-    /// there, and every unit a step will start that exporterctl does not
+    /// there, no file exporterctl did not create may sit where a link goes,
+    /// and every unit a step will start that exporterctl does not
     /// write itself must exist for the service manager, or the switch would
     /// flip links and then fail at each restart.
     pub fn preflight(&self, record: &SwitchRecord, target: &ProfileState) -> Result<(), EngineError> {
         // A store path deleted by hand would leave a link resolving to nothing.
         if let Some(sp) = target.references().find(|sp| !self.store.is_valid(sp)) {
             return Err(EngineError::MissingStorePath(sp.to_string()));
+        }
+        // Links are made with a rename over whatever is there: never over a
+        // file someone put in bin_dir or unit_dir since.
+        let foreign = Links::new(self.layout)
+            .foreign_entries(target)
+            .map_err(io_err("looking at bin_dir and unit_dir"))?;
+        if !foreign.is_empty() {
+            let list: Vec<String> = foreign
+                .iter()
+                .map(|(p, what)| format!("{} is {what}", p.display()))
+                .collect();
+            return Err(EngineError::Foreign(list.join("; ")));
         }
         for step in record.steps.iter().filter(|s| s.action != Action::Remove) {
             if let Some(e) = target.exporter(&step.name).filter(|e| e.unit_store_path.is_none()) {
