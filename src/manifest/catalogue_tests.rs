@@ -254,4 +254,8 @@ fn units_are_managed_when_asked_per_exporter_or_for_all() {
     let p = "  p: { version: \"1.9.1\", catalogue: node_exporter, args: [\"-x\"] }\n";
     let m = parse(&with("  service_manager: process\n", p)).unwrap();
     assert_eq!(m.exporter("p").unwrap().args, ["-x"]);
+    // It runs them as whoever runs exporterctl: a `user` would be ignored.
+    let p = "  p: { version: \"1.9.1\", catalogue: node_exporter, user: nobody }\n";
+    let e = parse(&with("  service_manager: process\n", p)).unwrap_err().to_string();
+    assert!(e.contains("exporters.p.user: would not be applied"), "{e}");
 }

@@ -284,6 +284,15 @@ impl Validator<'_> {
                 );
             }
         }
+        if settings.service_manager == ServiceManagerKind::Process {
+            if let Some(u) = &raw.user {
+                return self.err(
+                    &u.referenced,
+                    format!("{key}.user"),
+                    "would not be applied: the `process` manager runs exporters as the user running exporterctl",
+                );
+            }
+        }
         let user = match raw.user {
             Some(u) if !is_safe_name(&u.value) => {
                 return self.err(
