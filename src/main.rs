@@ -121,6 +121,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
+        // 128 + SIGINT, as shells report a command stopped by Ctrl-C.
+        Ok(Outcome::Stopped) => ExitCode::from(130),
         Err(e) => {
             eprintln!("error: {}", commands::error_report(&e));
             ExitCode::from(commands::exit_code(&e))

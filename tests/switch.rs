@@ -505,8 +505,8 @@ fn a_dry_run_compares_generated_units_without_writing_them() {
             .replace("    args:", &format!("    manage_unit: true\n{extra}    args:"))
     };
     let m1 = f.manifest("m1.yaml", &[managed("")]);
-    // Only the unit text differs: the process manager ignores `user`.
-    let m2 = f.manifest("m2.yaml", &[managed("    user: nobody\n")]);
+    // A new environment: another unit text (and another process environment).
+    let m2 = f.manifest("m2.yaml", &[managed("    environment: { GREETING: hello }\n")]);
     let (m1, m2) = (m1.to_str().unwrap(), m2.to_str().unwrap());
     f.ok(&["switch", m1, "--mode", "fast"]);
     assert!(f.root().join(format!("etc/systemd/system/{N}.service")).exists());
@@ -522,4 +522,85 @@ fn a_dry_run_compares_generated_units_without_writing_them() {
         vec!["plan (1 step):", &format!("  {N:<28} reconfigure 1.0.0")]
     );
     assert_eq!(plan_block(&dry), plan_block(&real), "{real}");
+}
+
+/// Starts `switch MANIFEST --mode fast` and waits until its journal exists
+/// (it holds the lock and is at its first step).
+fn spawn_switch(f: &Fixture, m: &std::path::Path) -> std::process::Child {
+    let child = f
+        .command(&["switch", m.to_str().unwrap(), "--mode", "fast"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal = f.state().join("journal.json");
+    for _ in 0..500 {
+        if journal.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(journal.exists(), "the switch never started");
+    child
+}
+
+fn sigint(child: &std::process::Child) {
+    use nix::sys::signal::{kill, Signal};
+    kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+}
+
+#[test]
+fn ctrl_c_finishes_the_step_in_progress_and_records_what_was_done() {
+    let mut f = Fixture::new();
+    f.publish("a_exporter", "1.0.0", Behaviour::SlowStart);
+    f.publish("b_exporter", "1.0.0", Behaviour::Ok);
+    let (pa, pb) = (free_port(), free_port());
+    let m = f.manifest(
+        "m.yaml",
+        &[f.entry("a_exporter", "1.0.0", pa), f.entry("b_exporter", "1.0.0", pb)],
+    );
+    let child = spawn_switch(&f, &m);
+    sigint(&child);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(stderr.contains("stopping after the current step"), "{stderr}");
+    assert!(stdout.contains("stopped"), "{stdout}");
+    // a's step ran to its healthy end; b was never started; no repair needed.
+    assert_eq!(served_version("a_exporter", pa).as_deref(), Some("1.0.0"));
+    assert!(served_version("b_exporter", pb).is_none());
+    assert!(!f.state().join("journal.json").exists());
+    let gens = f.json(&["generations"]);
+    assert_eq!(gens["current"], 1);
+    assert_eq!(
+        gens["generations"][0]["exporters"],
+        serde_json::json!({"a_exporter": "1.0.0"})
+    );
+    assert_eq!(f.json(&["status"])["last_switch"]["status"], "stopped");
+    f.assert_links_resolve();
+    // The next switch simply carries on.
+    f.ok(&["switch", m.to_str().unwrap(), "--mode", "fast"]);
+    assert_eq!(served_version("b_exporter", pb).as_deref(), Some("1.0.0"));
+}
+
+#[test]
+fn a_second_ctrl_c_stops_at_once_and_resume_repairs() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::SlowStart);
+    let port = free_port();
+    let m = f.manifest("m.yaml", &[f.entry(N, "1.0.0", port)]);
+    let child = spawn_switch(&f, &m);
+    sigint(&child);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    sigint(&child);
+    let out = child.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(f.state().join("journal.json").exists());
+    f.assert_links_resolve();
+    f.ok(&["resume"]);
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
 }

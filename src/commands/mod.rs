@@ -37,6 +37,8 @@ pub enum Outcome {
     Ok,
     /// Something failed (a step, a check, verification), even if it was rolled back.
     Failed,
+    /// The operator stopped it (SIGINT/SIGTERM) after the step in progress.
+    Stopped,
 }
 
 /// Errors that are the user's input, not the host's state (exit status 2).

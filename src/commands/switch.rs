@@ -230,7 +230,9 @@ pub fn nothing_done(message: &str, json: bool, quiet: bool) -> Result<Outcome> {
 }
 
 fn outcome_of(record: &SwitchRecord) -> Outcome {
-    if record.steps.iter().any(|s| s.status == StepStatus::Failed) {
+    if record.status == SwitchStatus::Stopped {
+        Outcome::Stopped
+    } else if record.steps.iter().any(|s| s.status == StepStatus::Failed) {
         Outcome::Failed
     } else {
         Outcome::Ok

@@ -63,8 +63,19 @@ impl Ui for TerminalUi {
 
     fn pause(&self, d: Duration) {
         if !self.quiet {
-            eprintln!("pausing {} before the next step (watch your dashboards; Ctrl-C is safe, `exporterctl resume` continues)", humantime::format_duration(d));
+            eprintln!(
+                "pausing {} before the next step (watch your dashboards; Ctrl-C stops the switch here)",
+                humantime::format_duration(d)
+            );
         }
-        std::thread::sleep(d);
+        // In slices, so that a stop request ends the pause at once.
+        let until = std::time::Instant::now() + d;
+        while !crate::switch::interrupt::requested() {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
     }
 }

@@ -26,6 +26,9 @@ pub enum SwitchStatus {
     RolledBack,
     /// Undone by `resume --abort` after an interruption.
     Aborted,
+    /// Stopped by the operator (Ctrl-C, SIGTERM): the steps done are kept,
+    /// the rest skipped.
+    Stopped,
 }
 
 impl SwitchStatus {
@@ -37,6 +40,7 @@ impl SwitchStatus {
             SwitchStatus::Failed => "failed",
             SwitchStatus::RolledBack => "rolled-back",
             SwitchStatus::Aborted => "aborted",
+            SwitchStatus::Stopped => "stopped",
         }
     }
 }

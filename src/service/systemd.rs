@@ -10,6 +10,7 @@
 
 use super::{ServiceError, ServiceManager, ServiceSpec, UnitStatus};
 use crate::manifest::ServiceManagerKind;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -70,6 +71,10 @@ impl SystemdManager {
         let command = self.command_line(args);
         tracing::debug!(%command, "running");
         let out = Command::new(&self.systemctl)
+            // Its own process group: Ctrl-C at the terminal is for
+            // exporterctl, which finishes the step; it must not kill a
+            // `systemctl restart` halfway.
+            .process_group(0)
             .arg("--no-ask-password")
             .args(args)
             .env("SYSTEMD_PAGER", "")
@@ -168,6 +173,7 @@ impl ServiceManager for SystemdManager {
         }
         let lines = super::RECENT_LINES.to_string();
         let out = Command::new(&self.journalctl)
+            .process_group(0)
             .args(["--no-pager", "--quiet", "--output=cat", "--lines", &lines])
             .arg(format!("_SYSTEMD_INVOCATION_ID={id}"))
             .env("SYSTEMD_COLORS", "0")

@@ -4,6 +4,7 @@
 //! way the target is obtained differs (see `commands/`).
 
 pub mod crash;
+pub mod interrupt;
 pub mod unitfile;
 
 use crate::fsutil;
@@ -50,6 +51,9 @@ fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
         source,
     }
 }
+
+/// The reason recorded for the steps a stop request (Ctrl-C, SIGTERM) skipped.
+pub const STOPPED: &str = "not attempted: stopped by the operator (SIGINT/SIGTERM)";
 
 /// What the engine tells the person at the terminal, and asks them.
 pub trait Ui {
@@ -299,10 +303,14 @@ impl Engine<'_> {
         self.save(record)?;
         crash::point("after-journal");
 
+        interrupt::install();
         let total = record.steps.len();
         for i in 0..total {
             if !matches!(record.steps[i].status, StepStatus::Pending | StepStatus::Running) {
                 continue;
+            }
+            if interrupt::requested() {
+                break;
             }
             if opts.confirm_each {
                 let s = &record.steps[i];
@@ -327,11 +335,15 @@ impl Engine<'_> {
                 self.ui.pause(opts.pause);
             }
         }
+        let why = if interrupt::requested() {
+            STOPPED
+        } else {
+            "not attempted: an earlier step failed (--atomic)"
+        };
         for s in &mut record.steps {
             if s.status == StepStatus::Pending {
                 s.status = StepStatus::Skipped;
-                s.reason
-                    .get_or_insert_with(|| "not attempted: an earlier step failed (--atomic)".into());
+                s.reason.get_or_insert_with(|| why.into());
             }
         }
         record.current_step = None;
@@ -529,6 +541,7 @@ impl Engine<'_> {
         let failed = record.steps.iter().any(|s| s.status == StepStatus::Failed);
         let undone = record.steps.iter().any(|s| s.status == StepStatus::Undone);
         let succeeded = record.steps.iter().any(|s| s.status == StepStatus::Succeeded);
+        let stopped = record.steps.iter().any(|s| s.reason.as_deref() == Some(STOPPED));
         crash::point("before-generation");
         let generations = Generations::new(self.layout);
         if let Some(n) = record.target_generation.filter(|_| live.state == *target) {
@@ -559,7 +572,11 @@ impl Engine<'_> {
                 origin: record.kind.clone(),
                 switch_id: record.id.clone(),
                 manifest: record.manifest.clone(),
-                outcome: if failed { "partial".into() } else { "succeeded".into() },
+                outcome: if failed || stopped {
+                    "partial".into()
+                } else {
+                    "succeeded".into()
+                },
             })?;
             crash::point("after-generation-record");
             profiles.link_generation(n, &live.farm)?;
@@ -568,6 +585,7 @@ impl Engine<'_> {
             record.result_generation = Some(n);
         }
         record.status = match (failed, succeeded, undone) {
+            _ if stopped => SwitchStatus::Stopped,
             (false, _, _) => SwitchStatus::Succeeded,
             (true, _, true) => SwitchStatus::RolledBack,
             (true, true, false) => SwitchStatus::Partial,
