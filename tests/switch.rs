@@ -280,8 +280,14 @@ fn only_switches_the_named_exporters_and_removed_exporters_are_stopped() {
 
     // b leaves the manifest: it is stopped and its link removed.
     let m3 = f.manifest("m3.yaml", &[f.entry("a_exporter", "1.0.0", pa)]);
-    let out = f.ok(&["switch", m3.to_str().unwrap(), "--mode", "fast"]);
-    assert!(out.contains("remove 2.0.0"), "{out}");
+    let out = f.run(&["switch", m3.to_str().unwrap(), "--mode", "fast"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains("remove 2.0.0"), "{stdout}");
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("b_exporter: stopped and removed"), "{stderr}");
     assert!(served_version("b_exporter", pb).is_none());
     assert!(std::fs::symlink_metadata(f.root().join("usr/local/bin/b_exporter")).is_err());
     f.assert_links_resolve();

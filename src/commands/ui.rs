@@ -1,6 +1,7 @@
 //! The terminal side of a switch: step lines on stderr, prompts on a TTY.
 
 use crate::generation::history::{StepRecord, StepStatus};
+use crate::generation::state::Action;
 use crate::switch::{describe_action, Ui};
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
@@ -33,6 +34,7 @@ impl Ui for TerminalUi {
     fn step_finished(&self, index: usize, total: usize, step: &StepRecord) {
         let ms = step.duration_ms.map(|m| format!(" in {m} ms")).unwrap_or_default();
         let line = match step.status {
+            StepStatus::Succeeded if step.action == Action::Remove => format!("stopped and removed{ms}"),
             StepStatus::Succeeded => format!("healthy{ms}"),
             StepStatus::Failed => format!("FAILED{ms}: {}", step.reason.as_deref().unwrap_or("")),
             other => format!("{other:?}").to_lowercase(),
