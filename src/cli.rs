@@ -225,8 +225,8 @@ impl Command {
             Command::Store { .. } | Command::Generations { .. } | Command::Diff { .. } | Command::Status { .. } => {
                 RootUse::Read
             }
-            // They ask upstream, not the host.
-            Command::Versions { .. } | Command::Check { .. } => RootUse::Ignore,
+            // They ask upstream, not the host; a dry run reads it but creates nothing.
+            Command::Versions { .. } | Command::Check { .. } | Command::Switch { dry_run: true, .. } => RootUse::Ignore,
             _ => RootUse::Change,
         }
     }

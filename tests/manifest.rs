@@ -180,4 +180,15 @@ fn a_read_command_with_a_missing_root_is_an_error_not_an_empty_host() {
         assert!(err.contains("no such directory"), "{args:?}: {err}");
         assert!(!typo.exists(), "{args:?} created the root");
     }
+    // A dry run reads the host if it is there, and creates nothing either way.
+    let m = dir.path().join("m.yaml");
+    std::fs::write(&m, manifest(GOOD_SOURCE)).unwrap();
+    let out = Command::new(EXE)
+        .arg("--root")
+        .arg(&typo)
+        .args(["switch", m.to_str().unwrap(), "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!typo.exists(), "the dry run created the root");
 }
