@@ -173,10 +173,20 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
     // Sweep generations, then store paths, then downloads.
     for n in &doomed {
         if !policy.dry_run {
-            profiles.remove_generation_link(*n)?;
+            // The record first: a crash in between leaves a link without a
+            // record (removed below next time), never a listed generation
+            // that cannot be rolled back to.
             generations.delete(*n)?;
+            profiles.remove_generation_link(*n)?;
         }
         report.generations_deleted.push(*n);
+    }
+    if !policy.dry_run {
+        for n in profiles.linked_generations()? {
+            if !records.iter().any(|g| g.number == n) && Some(n) != current.generation() {
+                profiles.remove_generation_link(n)?;
+            }
+        }
     }
     let entries = store.list()?;
     let mut live_archives = BTreeSet::new();

@@ -204,3 +204,24 @@ fn gc_waits_for_an_interrupted_switch_and_never_takes_its_generations() {
     f.ok(&["gc", "--keep", "1"]);
     f.assert_links_resolve();
 }
+
+#[test]
+fn gc_finishes_a_generation_delete_a_crash_cut_short() {
+    let mut f = Fixture::new();
+    let (_, m) = f.versions(N, &[("1.0.0", Behaviour::Ok), ("2.0.0", Behaviour::Ok)]);
+    f.ok(&["switch", m[0].to_str().unwrap(), "--mode", "fast"]);
+    f.ok(&["switch", m[1].to_str().unwrap(), "--mode", "fast"]);
+    // gc deletes a generation's record, then its link: a crash in between
+    // leaves the link alone.
+    std::fs::remove_file(f.state().join("generations/1.json")).unwrap();
+    let link = f.state().join("profiles/system-1-link");
+    assert!(std::fs::symlink_metadata(&link).is_ok());
+    assert_eq!(f.json(&["generations"])["generations"].as_array().unwrap().len(), 1);
+    f.ok(&["gc"]);
+    assert!(
+        std::fs::symlink_metadata(&link).is_err(),
+        "the orphan generation link is still there"
+    );
+    f.ok(&["store", "verify"]);
+    f.assert_links_resolve();
+}

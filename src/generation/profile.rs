@@ -156,8 +156,35 @@ impl Profiles {
     }
 
     pub fn remove_generation_link(&self, n: u64) -> Result<(), ProfileError> {
-        let link = self.dir.join(generation_link_name(n));
-        match std::fs::remove_file(&link) {
+        self.remove_link(&self.dir.join(generation_link_name(n)))
+    }
+
+    /// Removes `profiles/system`: the host has no state of exporterctl's
+    /// (a first switch that achieved nothing, or its abort).
+    pub fn remove_system_link(&self) -> Result<(), ProfileError> {
+        self.remove_link(&self.system_link())
+    }
+
+    /// Generation numbers that have a link in `profiles/`.
+    pub fn linked_generations(&self) -> Result<Vec<u64>, ProfileError> {
+        let rd = match std::fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("listing profiles/")(e)),
+        };
+        let mut out = Vec::new();
+        for entry in rd {
+            let name = entry.map_err(io_err("listing profiles/"))?.file_name();
+            let n: Option<u64> = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("system-")?.strip_suffix("-link")?.parse().ok());
+            out.extend(n);
+        }
+        Ok(out)
+    }
+
+    fn remove_link(&self, link: &Path) -> Result<(), ProfileError> {
+        match std::fs::remove_file(link) {
             Ok(()) => fsutil::fsync_dir(&self.dir).map_err(io_err("syncing profiles/")),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err(format!("removing {}", link.display()))(e)),

@@ -297,7 +297,8 @@ impl ServiceManager for ProcessManager {
         reap_ours(&rec);
         let path = self.pid_path(&spec.exporter);
         match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
+            // Durably gone: after a power loss a stale pid file could name a reused pid.
+            Ok(()) => crate::fsutil::fsync_dir(&self.run_dir).map_err(Self::io_err(spec, "cannot sync", &self.run_dir)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Self::io_err(spec, "cannot remove pid file", &path)(e)),
         }

@@ -552,7 +552,7 @@ impl Engine<'_> {
             record.result_generation = Some(n);
         } else if live.state.exporters.is_empty() && record.from_generation.is_none() {
             // Nothing was ever achieved (a first switch whose every step failed).
-            let _ = std::fs::remove_file(profiles.system_link());
+            profiles.remove_system_link()?;
         } else if let Some(n) = generations
             .list()?
             .iter()
@@ -641,9 +641,7 @@ impl Engine<'_> {
         }
         match record.from_generation {
             Some(n) => self.profiles().flip_to_generation(n)?,
-            None => {
-                let _ = std::fs::remove_file(self.profiles().system_link());
-            }
+            None => self.profiles().remove_system_link()?,
         }
         record.result_generation = record.from_generation;
         record.status = SwitchStatus::Aborted;
