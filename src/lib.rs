@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod mirror;
 pub mod paths;
 pub mod realise;
+pub mod redact;
 pub mod resolve;
 pub mod service;
 pub mod source;

@@ -225,3 +225,56 @@ fn gc_finishes_a_generation_delete_a_crash_cut_short() {
     f.ok(&["store", "verify"]);
     f.assert_links_resolve();
 }
+
+/// `status` tells a running switch from an interrupted one by asking the
+/// kernel who holds the state lock, never by taking it: it leaves the lock
+/// file's text alone, and a dead switch whose pid the text still names (or
+/// whose pid was reused) is "interrupted".
+#[test]
+fn status_tells_running_from_interrupted_without_taking_the_lock() {
+    let mut f = Fixture::new();
+    let (_, m) = f.versions(N, &[("1.0.0", Behaviour::Ok), ("2.0.0", Behaviour::Ok)]);
+    f.ok(&["switch", m[0].to_str().unwrap(), "--mode", "fast"]);
+    let out = f.run_env(
+        &["switch", m[1].to_str().unwrap(), "--mode", "fast"],
+        &[("EXPORTERCTL_CRASH_AT", "after-journal")],
+    );
+    assert_eq!(out.status.signal(), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(f.state().join("journal.json").exists());
+    let lock_path = f.state().join("lock");
+    let last = |f: &Fixture| f.json(&["status"])["last_switch"]["status"].clone();
+
+    // Nobody holds it: interrupted, and the text (the dead switch's) is kept.
+    let text = std::fs::read(&lock_path).unwrap();
+    assert!(String::from_utf8_lossy(&text).contains("running `switch`"));
+    assert_eq!(last(&f), "interrupted");
+    assert_eq!(std::fs::read(&lock_path).unwrap(), text, "status rewrote the lock file");
+
+    // Held by another process (this test, standing in for a running switch).
+    let held = std::fs::OpenOptions::new().write(true).open(&lock_path).unwrap();
+    held.try_lock().unwrap();
+    let ours = format!("pid {} running `switch`\n", std::process::id());
+    std::fs::write(&lock_path, &ours).unwrap();
+    assert_eq!(last(&f), "running");
+    let human = f.ok(&["status"]);
+    assert!(human.contains(": running"), "{human}");
+    assert!(!human.contains("exporterctl resume"), "{human}");
+    assert_eq!(
+        std::fs::read_to_string(&lock_path).unwrap(),
+        ours,
+        "status rewrote the lock file"
+    );
+    // A command that changes the host is still refused as before.
+    let busy = f.run(&["rollback"]);
+    assert_eq!(busy.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&busy.stderr).contains(ours.trim()));
+
+    // Released, though the text still names a live process (as after a crash
+    // once its pid is reused): interrupted.
+    held.unlock().unwrap();
+    drop(held);
+    assert_eq!(last(&f), "interrupted");
+    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), ours);
+
+    f.ok(&["resume"]);
+}

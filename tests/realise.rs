@@ -197,3 +197,76 @@ fn a_store_path_deleted_by_hand_is_reported_and_never_switched_to() {
     assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
     f.ok(&["store", "verify"]);
 }
+
+/// A source URL with `user:password@`: the download uses the credentials,
+/// but the password (and the user name, which may itself be a token) is
+/// never written to the world-readable store metadata nor printed; and the
+/// store path is still reused by the next realise.
+#[test]
+fn credentials_in_a_source_url_are_neither_stored_nor_printed() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    let entry = f.entry(N, "1.0.0", 1).replace("http://", "http://bob:hunter2@");
+    assert!(entry.contains("bob:hunter2@"), "{entry}");
+    let m = f.manifest("m.yaml", &[entry]);
+    let m = m.to_str().unwrap();
+    let no_secret = |what: &str, text: &str| {
+        assert!(!text.contains("hunter2"), "{what} shows the password:\n{text}");
+    };
+
+    let out = f.run_env(&["-vv", "realise", m], &[("RUST_LOG", "exporterctl=debug")]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    no_secret("realise's stdout", &stdout);
+    no_secret("realise's stderr", &stderr);
+    // The requests did carry the credentials (Basic bob:hunter2).
+    let auth: Vec<_> = f
+        .server
+        .recorded()
+        .iter()
+        .map(|r| r.header("authorization").map(str::to_string))
+        .collect();
+    assert!(
+        auth.iter().all(|a| a.as_deref() == Some("Basic Ym9iOmh1bnRlcjI=")),
+        "{auth:?}"
+    );
+
+    let meta_dir = f.state().join("store/.meta");
+    let mut records = 0;
+    for entry in std::fs::read_dir(&meta_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            records += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            no_secret(&path.display().to_string(), &text);
+            assert!(!text.contains("bob"), "{}: {text}", path.display());
+        }
+    }
+    assert_eq!(records, 1);
+
+    let ls = f.run(&["store", "ls", "--json"]);
+    assert!(ls.status.success());
+    let ls_text = String::from_utf8_lossy(&ls.stdout);
+    no_secret("store ls --json", &ls_text);
+    no_secret("store ls's stderr", &String::from_utf8_lossy(&ls.stderr));
+    let listed: serde_json::Value = serde_json::from_str(&ls_text).unwrap();
+    let origin = listed.to_string();
+    assert!(
+        origin.contains(&format!(
+            "\"origin_url\":\"{}/test/{N}/releases/download/v1.0.0/",
+            f.server.url()
+        )),
+        "{origin}"
+    );
+
+    // The store path is found again by its credential-free origin: no request.
+    f.server.clear_requests();
+    let again = f.run(&["realise", m]);
+    assert!(again.status.success());
+    assert_eq!(again.stdout, out.stdout);
+    no_secret("the second realise's stderr", &String::from_utf8_lossy(&again.stderr));
+    assert_eq!(f.server.request_count(), 0, "{:?}", f.server.requests());
+}

@@ -611,3 +611,42 @@ fn oversized_metadata_records_hit_the_stream_cap() {
     }
     assert_store_unchanged(&f);
 }
+
+/// Credentials in the origin URL never reach the world-readable record, and
+/// `find_release` still finds the path by its origin, whatever the password
+/// (and also from a record an older version wrote with them).
+#[test]
+fn origin_url_is_recorded_without_credentials_and_still_found() {
+    let f = fixture();
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
+    let with_creds = URL.replace("https://", "https://bob:hunter2@");
+    let bin = archives::node_binary(V);
+    let sp = f
+        .store
+        .add_release(&store::AddRelease {
+            name: "node_exporter",
+            version: V,
+            archive: &archive,
+            kind: ArchiveKind::TarGz,
+            binary: Some(&bin),
+            origin_url: &with_creds,
+            archive_sha256: "00".repeat(32).as_str(),
+            archive_size: fs::metadata(&archive).unwrap().len(),
+        })
+        .unwrap();
+    let meta = f.store.meta(&sp).unwrap().unwrap();
+    assert_eq!(meta.origin_url.as_deref(), Some(URL));
+    let record = f.layout.store_dir().join(".meta").join(format!("{sp}.json"));
+    let text = fs::read_to_string(&record).unwrap();
+    assert!(!text.contains("hunter2") && !text.contains("bob"), "{text}");
+    let find = |url: &str| f.store.find_release("node_exporter", V, url).unwrap();
+    assert_eq!(find(&with_creds), Some(sp.clone()));
+    assert_eq!(find(&URL.replace("https://", "https://bob:rotated@")), Some(sp.clone()));
+    assert_eq!(find(URL), Some(sp.clone()));
+    assert_eq!(find(&URL.replace("1.9.1.linux", "1.9.1.linux-other")), None);
+
+    // A record written before credentials were removed.
+    fs::write(&record, text.replace(URL, &with_creds)).unwrap();
+    assert_eq!(find(&with_creds), Some(sp.clone()));
+    assert_eq!(find(URL), Some(sp));
+}

@@ -97,7 +97,12 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
     }
     let last = match journal::load(&ctx.layout).context("reading journal.json")? {
         Some(j) => {
-            let running = StateLock::acquire(&ctx.layout, "status").is_err();
+            // Never take the lock here: a read-only command must not make a
+            // concurrent switch fail as busy, rewrite the lock file's text or
+            // need write access. `holder` asks the kernel who holds it.
+            let running = StateLock::holder(&ctx.layout)
+                .with_context(|| format!("checking {}", ctx.layout.lock_path().display()))?
+                .is_some();
             Some(last_switch(
                 &j,
                 if running {

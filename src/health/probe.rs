@@ -4,6 +4,7 @@
 use super::expect::parse_expectation;
 use super::{text, HealthFailure};
 use crate::manifest::HealthSpec;
+use crate::redact;
 use reqwest::blocking::Client;
 use std::io::Read;
 use std::net::IpAddr;
@@ -67,7 +68,7 @@ impl Probe {
         let status = resp.status().as_u16();
         if status != 200 {
             return Err(HealthFailure::Http {
-                url: url.to_string(),
+                url: shown(url),
                 status,
             });
         }
@@ -76,21 +77,21 @@ impl Probe {
             let reason = if e.kind() == std::io::ErrorKind::TimedOut {
                 format!("body not read within {}", humantime::format_duration(timeout))
             } else {
-                format!("cannot read the body: {}", error_chain(&e))
+                format!("cannot read the body: {}", redact::scrub(&error_chain(&e), url))
             };
             HealthFailure::Body {
-                url: url.to_string(),
+                url: shown(url),
                 reason,
             }
         })?;
         if body.len() as u64 > MAX_BODY {
             return Err(HealthFailure::Body {
-                url: url.to_string(),
+                url: shown(url),
                 reason: format!("body larger than {} MiB", MAX_BODY >> 20),
             });
         }
         String::from_utf8(body).map_err(|e| HealthFailure::Body {
-            url: url.to_string(),
+            url: shown(url),
             reason: format!("body is not UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
         })
     }
@@ -120,7 +121,7 @@ pub fn check_body(url: &str, spec: &HealthSpec, version: &str, body: &str) -> Re
         return Ok(());
     }
     let samples = text::parse(body).map_err(|e| HealthFailure::Body {
-        url: url.to_string(),
+        url: shown(url),
         reason: format!("not the Prometheus text format: {e}"),
     })?;
     if let Some(metric) = &spec.build_info {
@@ -199,14 +200,21 @@ pub fn is_loopback_url(url: &str) -> bool {
 fn request_failure(url: &str, timeout: Duration, e: &reqwest::Error) -> HealthFailure {
     if e.is_timeout() {
         return HealthFailure::RequestTimeout {
-            url: url.to_string(),
+            url: shown(url),
             after: timeout,
         };
     }
     HealthFailure::Connect {
-        url: url.to_string(),
-        reason: short_reason(e),
+        url: shown(url),
+        reason: redact::scrub(&short_reason(e), url),
     }
+}
+
+/// `url` as failures name it: without its password. Failures end up in
+/// `switches/*.json`, `status` and the summary; the request still uses the
+/// credentials.
+fn shown(url: &str) -> String {
+    redact::url_without_password(url)
 }
 
 /// The most telling cause: a well-known I/O error kind in plain words, else
@@ -361,5 +369,61 @@ mod tests {
         };
         let e = probe.check_once(&s, "1").unwrap_err();
         assert_eq!(e.to_string(), format!("GET {url}: connection refused"));
+    }
+
+    /// A health URL with credentials: every failure names it without the
+    /// password, yet the request carries it (Basic auth).
+    #[test]
+    fn failures_never_show_the_password() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut auth = None;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("authorization: ") {
+                    auth = Some(v.trim().to_string());
+                }
+            }
+            let mut stream = stream;
+            stream
+                .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .unwrap();
+            auth
+        });
+        let url = format!("http://mon:secret@127.0.0.1:{port}/metrics");
+        let probe = Probe::new().unwrap();
+        let s = HealthSpec {
+            url: Some(url.clone()),
+            ..spec()
+        };
+        let e = probe.check_once(&s, "1").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("GET http://mon:redacted@127.0.0.1:{port}/metrics: HTTP 503")
+        );
+        // base64("mon:secret"), lower-cased by the reader above.
+        assert_eq!(server.join().unwrap().as_deref(), Some("basic bw9uonnly3jlda=="));
+
+        // No answer at all, and a body that is not the text format.
+        let refused = crate::demo::free_port().unwrap();
+        let s = HealthSpec {
+            url: Some(format!("http://mon:secret@127.0.0.1:{refused}/metrics")),
+            ..spec()
+        };
+        let e = probe.check_once(&s, "1").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("GET http://mon:redacted@127.0.0.1:{refused}/metrics: connection refused")
+        );
+        let e = check_body(&url, &spec(), "1", "{not metrics").unwrap_err();
+        assert!(!e.to_string().contains("secret"), "{e}");
+        assert!(e.to_string().contains("mon:redacted@"), "{e}");
     }
 }

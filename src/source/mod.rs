@@ -126,16 +126,8 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// `url` with any password replaced, so it can go into errors and logs.
-fn without_password(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("redacted"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
-}
+// `url` with any password replaced, so it can go into errors and logs.
+use crate::redact::url_without_password as without_password;
 
 /// The last path segment of a URL, for messages and progress bars.
 fn file_name_of(url: &str) -> String {

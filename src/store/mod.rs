@@ -19,6 +19,7 @@ pub use nar::hash_tree;
 use crate::fsutil;
 use crate::manifest::ArchiveKind;
 use crate::paths::Layout;
+use crate::redact::url_without_userinfo;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
@@ -145,6 +146,7 @@ pub struct StoreMeta {
     pub kind: EntryKind,
     pub name: String,
     pub version: Option<String>,
+    /// Without user name and password (see [`url_without_userinfo`]).
     pub origin_url: Option<String>,
     pub archive_sha256: Option<String>,
     pub archive_size: Option<u64>,
@@ -263,7 +265,9 @@ impl Store {
             kind: EntryKind::Release,
             name: req.name.to_string(),
             version: Some(req.version.to_string()),
-            origin_url: Some(req.origin_url.to_string()),
+            // Never the credentials: `.meta/` is world-readable and `store ls`
+            // prints it. Without them, `find_release` still matches.
+            origin_url: Some(url_without_userinfo(req.origin_url)),
             archive_sha256: Some(req.archive_sha256.to_string()),
             archive_size: Some(req.archive_size),
             size,
@@ -380,13 +384,16 @@ impl Store {
             .map_err(|e| io_err(format!("parsing {}", path.display()))(e.into()))
     }
 
-    /// A valid release path previously added from exactly this origin.
+    /// A valid release path previously added from this origin (credentials
+    /// in the URL aside).
     pub fn find_release(&self, name: &str, version: &str, origin_url: &str) -> Result<Option<StorePath>, StoreError> {
         for m in self.list()? {
             if m.kind == EntryKind::Release
                 && m.name == name
                 && m.version.as_deref() == Some(version)
-                && m.origin_url.as_deref() == Some(origin_url)
+                // Compared without credentials: they are not stored (records
+                // written before that still have them, hence both sides).
+                && m.origin_url.as_deref().map(url_without_userinfo) == Some(url_without_userinfo(origin_url))
             {
                 return StorePath::parse(&m.store_path).map(Some);
             }
