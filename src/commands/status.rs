@@ -144,7 +144,7 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
         }
         if let Some(l) = &status.last_switch {
             println!(
-                "last {} {}: {} (started {}, ended {}); {} completed, {} failed, {} skipped, {} pending{}",
+                "last {} {}: {} (started {}, ended {}); {} completed, {} failed, {} skipped, {} running, {} pending{}",
                 l.kind,
                 l.id,
                 l.status,
@@ -153,6 +153,7 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
                 l.counts.completed,
                 l.counts.failed,
                 l.counts.skipped,
+                l.counts.running,
                 l.counts.pending,
                 l.current_step
                     .as_ref()

@@ -103,6 +103,8 @@ pub struct Counts {
     pub completed: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Started, not finished (the step a crash interrupted, or in progress).
+    pub running: usize,
     pub pending: usize,
 }
 
@@ -114,7 +116,8 @@ impl SwitchRecord {
                 StepStatus::Succeeded | StepStatus::Undone => c.completed += 1,
                 StepStatus::Failed => c.failed += 1,
                 StepStatus::Skipped => c.skipped += 1,
-                StepStatus::Pending | StepStatus::Running => c.pending += 1,
+                StepStatus::Running => c.running += 1,
+                StepStatus::Pending => c.pending += 1,
             }
         }
         c
