@@ -20,6 +20,15 @@ pub enum ResolveError {
         #[source]
         source: Box<ForgeError>,
     },
+    #[error(
+        "{exporter} {version}: {url} was not found (HTTP 404); check `version` and the source's URL templates \
+         in the manifest"
+    )]
+    NotPublished {
+        exporter: String,
+        version: String,
+        url: String,
+    },
     #[error("{exporter}: has a `url` source; only `github`/`gitlab` sources (or catalogue entries) list versions")]
     NotForge { exporter: String },
     #[error("{exporter}: no release of {repo} matches `{request}` (newest: {newest})")]
@@ -214,8 +223,18 @@ pub fn resolve_versions(
 /// `None` when the version does exist (the 404 was something else) or the
 /// forge cannot say.
 pub fn explain_not_found(up: &Upstream<'_>, e: &Exporter, err: &FetchError) -> Option<ResolveError> {
-    if !matches!(err, FetchError::NotFound { .. }) || e.forge().is_none() {
+    let FetchError::NotFound { url, .. } = err else {
         return None;
+    };
+    if e.forge().is_none() {
+        // A plain URL source has no release list to ask: a 404 there is a
+        // version it does not publish or a mistyped template, both the
+        // manifest's to fix.
+        return Some(ResolveError::NotPublished {
+            exporter: e.name.clone(),
+            version: e.version.clone(),
+            url: url.clone(),
+        });
     }
     match up.check_exists(e) {
         Err(missing @ ResolveError::Missing { .. }) => Some(missing),

@@ -116,11 +116,13 @@ fn a_404_names_the_url_and_version() {
     f.server.remove_file(&format!("{base}/{N}-1.0.0.linux-amd64.tar.gz"));
     let out = f.run(&["realise", m.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
+    // A version the source does not publish is the manifest's to fix: exit 2.
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("1.0.0") && err.contains("404") && err.contains(&format!("{N}-1.0.0.linux-amd64.tar.gz")),
         "{err}"
     );
+    assert!(err.contains("check `version`"), "{err}");
 }
 
 #[test]

@@ -364,7 +364,11 @@ mod tests {
     }
 
     fn echo_server() -> ServerHandle {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        // Below the ephemeral range (see `demo::port`): the tests rebind the
+        // port after shutdown, and a parallel test's outgoing connection
+        // must not have taken it meanwhile.
+        let port = crate::demo::free_port().unwrap();
+        let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
         spawn(l, |req: &Request| {
             Response::text(
                 200,
