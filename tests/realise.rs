@@ -105,6 +105,12 @@ fn hostile_archives_are_refused_naming_the_entry() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{kind:?}: {err}");
         assert!(err.contains(&entry), "{kind:?}: `{entry}` not named in: {err}");
+        // The archive is named by where it came from, not by its cache file.
+        assert!(
+            err.contains("node_exporter-1.0.0.linux-amd64.tar.gz"),
+            "{kind:?}: {err}"
+        );
+        assert!(!err.contains("cache/downloads"), "{kind:?}: {err}");
         assert!(f.store_paths().is_empty(), "{kind:?}");
     }
 }

@@ -65,6 +65,30 @@ pub enum StoreError {
     BadName(String),
 }
 
+impl StoreError {
+    /// The same error naming the archive as `shown` (its URL) rather than
+    /// the download cache's file name, which tells a reader nothing.
+    fn naming_archive(self, shown: &str) -> StoreError {
+        match self {
+            StoreError::BadEntry { entry, reason, .. } => StoreError::BadEntry {
+                archive: shown.to_string(),
+                entry,
+                reason,
+            },
+            StoreError::BinaryMissing { binary, hint, .. } => StoreError::BinaryMissing {
+                archive: shown.to_string(),
+                binary,
+                hint,
+            },
+            StoreError::TooLarge { limit, .. } => StoreError::TooLarge {
+                archive: shown.to_string(),
+                limit,
+            },
+            other => other,
+        }
+    }
+}
+
 /// A store path's directory name, `<hash>-<rest>`: `<hash>` is the first
 /// [`HASH_TEXT_LEN`] lowercase hex digits of the canonical tree hash, `<rest>`
 /// a safe file name (letters, digits, `_-.@+`). Deserialising checks it too.
@@ -247,17 +271,16 @@ impl Store {
             .map_err(io_err(format!("creating a temp dir in {}", self.tmp_dir.display())))?;
         let unpacked = match (req.kind, req.binary) {
             (ArchiveKind::TarGz, Some(binary)) => {
-                unpack::tar_gz(req.archive, binary, req.name, tmp.path(), self.max_expanded)?
+                unpack::tar_gz(req.archive, binary, req.name, tmp.path(), self.max_expanded)
             }
-            (ArchiveKind::TarGz, None) => {
-                return Err(StoreError::BinaryMissing {
-                    archive: req.archive.display().to_string(),
-                    binary: req.name.to_string(),
-                    hint: "; no path of the binary inside the archive was given".into(),
-                })
-            }
-            (ArchiveKind::Raw, _) => unpack::raw(req.archive, req.name, tmp.path(), self.max_expanded)?,
-        };
+            (ArchiveKind::TarGz, None) => Err(StoreError::BinaryMissing {
+                archive: String::new(),
+                binary: req.name.to_string(),
+                hint: "; no path of the binary inside the archive was given".into(),
+            }),
+            (ArchiveKind::Raw, _) => unpack::raw(req.archive, req.name, tmp.path(), self.max_expanded),
+        }
+        .map_err(|e| e.naming_archive(&url_without_userinfo(req.origin_url)))?;
         let hash = unpacked.hash.to_hex();
         self.install(tmp, &hash, &rest, |sp, size| StoreMeta {
             layout_version: LAYOUT_VERSION,
