@@ -171,6 +171,24 @@ impl ServiceManager for SystemdManager {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
+        // journald reads a dead process's last words from its stdout stream
+        // a moment after systemd saw it exit: give it a few tries (only on
+        // this failure path) before concluding there is nothing to quote.
+        for delay_ms in [0, 20, 40, 80, 160] {
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            match self.journal_of(id)? {
+                Some(lines) => return Some(lines),
+                None => continue,
+            }
+        }
+        None
+    }
+}
+
+impl SystemdManager {
+    /// The last lines of invocation `id`'s journal: `None` when journalctl
+    /// cannot be used at all, `Some(None)` when it has no lines (yet).
+    fn journal_of(&self, id: &str) -> Option<Option<String>> {
         let lines = super::RECENT_LINES.to_string();
         let out = Command::new(&self.journalctl)
             .process_group(0)
@@ -181,10 +199,9 @@ impl ServiceManager for SystemdManager {
             .stderr(std::process::Stdio::null())
             .output()
             .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        super::last_lines(&String::from_utf8_lossy(&out.stdout))
+        out.status
+            .success()
+            .then(|| super::last_lines(&String::from_utf8_lossy(&out.stdout)))
     }
 }
 
@@ -419,6 +436,27 @@ exit 0
         // Without a journalctl there is simply nothing to quote.
         std::fs::remove_file(&journalctl).unwrap();
         assert_eq!(m.recent_output(&spec("node_exporter.service")), None);
+    }
+
+    #[test]
+    fn recent_output_waits_a_moment_for_journald() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let m = fake(dir.path());
+        // Empty on the first query, as when journald has not read the dead
+        // process's stdout yet; the line is there on the next.
+        let seen = dir.path().join("seen");
+        let script = format!(
+            "#!/bin/sh\nif [ -e '{0}' ]; then echo 'panic: bad flag'; else touch '{0}'; fi\n",
+            seen.display()
+        );
+        let journalctl = dir.path().join("journalctl");
+        std::fs::write(&journalctl, script).unwrap();
+        std::fs::set_permissions(&journalctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            m.recent_output(&spec("node_exporter.service")).as_deref(),
+            Some("panic: bad flag")
+        );
     }
 
     #[test]

@@ -42,8 +42,15 @@ pub fn install() {
         for s in [Signal::SIGINT, Signal::SIGTERM] {
             // SAFETY: the handler only touches an atomic and calls
             // async-signal-safe functions.
-            if let Err(e) = unsafe { signal::sigaction(s, &action) } {
-                tracing::warn!("cannot handle {s}: {e}; it will stop exporterctl at once");
+            match unsafe { signal::sigaction(s, &action) } {
+                // Started with SIGINT ignored (`nohup`, a background job of a
+                // script): the terminal's Ctrl-C is not meant for us; keep it so.
+                Ok(old) if matches!(old.handler(), SigHandler::SigIgn) => {
+                    // SAFETY: restoring the disposition we found.
+                    let _ = unsafe { signal::sigaction(s, &old) };
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot handle {s}: {e}; it will stop exporterctl at once"),
             }
         }
     });

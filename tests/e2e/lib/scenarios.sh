@@ -294,6 +294,33 @@ scenario_6_kill_resume() {
         info "ok: $n active, runs $exe (= link target), reports $(build_version "$f" "${BUILD_INFO[$n]}")"
     done
     [ "$count" -ge 3 ] || fail "only $count exporter(s) left in /usr/local/bin after resume, want all 3"
+
+    # SIGTERM (what Ctrl-C does, for a job that runs in the background): the
+    # step in progress finishes, the rest is skipped, nothing needs `resume`.
+    xctl_ok switch "$M/gen-b.yaml" --mode fast --yes
+    info "SIGTERM to a switch gen-b -> gen-a as soon as its journal exists"
+    result=$(ct bash -c '
+        J=/var/lib/exporterctl/journal.json
+        /host/bin/exporterctl switch /host/manifests/gen-a.yaml --mode fast --yes >/tmp/e2e-stopped-switch.log 2>&1 &
+        pid=$!
+        end=$((SECONDS + 120))
+        while [ $SECONDS -lt $end ] && [ ! -e $J ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done
+        kill -TERM $pid 2>/dev/null
+        wait $pid; echo "rc=$?"')
+    info "  -> $result"
+    ct sed 's/^/      | /' /tmp/e2e-stopped-switch.log | head -n 20
+    [ "$result" = "rc=130" ] || fail "a switch stopped by SIGTERM should exit 130 ($result)"
+    ct test ! -e "$STATE/journal.json" || fail "a stopped switch left $STATE/journal.json behind"
+    xctl_ok status --json
+    grep -q '"status": "stopped"' "$LAST_OUT" || fail "status --json does not report the switch as stopped"
+    for n in node_exporter nginx_exporter mysqld_exporter; do
+        assert_link "$n"
+        [ "$(unit_prop "$n.service" ActiveState)" = active ] || fail "$n.service is not active after a stopped switch"
+    done
+    xctl_ok switch "$M/gen-a.yaml" --mode fast --yes
+    assert_serving nginx_exporter "$NGINX_V1"
+    assert_serving mysqld_exporter 0.14.0
+    info "ok: stopped cleanly (exit 130, status stopped, every unit active); the next switch carried on"
 }
 
 # ------------------------------------------------------------------ 7
