@@ -173,8 +173,9 @@ impl ServiceManager for SystemdManager {
         }
         // journald reads a dead process's last words from its stdout stream
         // a moment after systemd saw it exit: give it a few tries (only on
-        // this failure path) before concluding there is nothing to quote.
-        for delay_ms in [0, 20, 40, 80, 160] {
+        // this failure path, about a second in all) before concluding there
+        // is nothing to quote.
+        for delay_ms in [0, 25, 50, 100, 200, 300, 325] {
             std::thread::sleep(std::time::Duration::from_millis(delay_ms));
             match self.journal_of(id)? {
                 Some(lines) => return Some(lines),
