@@ -9,13 +9,12 @@ use std::time::{Duration, Instant};
 
 /// Runs `bin ARGS` with a time limit and returns stdout + stderr.
 fn output_of(bin: &Path, args: &[&str], limit: Duration) -> Option<String> {
-    let mut child = Command::new(bin)
-        .args(args)
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
+        .stderr(Stdio::piped());
+    let mut child = crate::fsutil::retry_text_busy(|| cmd.spawn()).ok()?;
     let started = Instant::now();
     loop {
         match child.try_wait() {

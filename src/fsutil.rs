@@ -67,6 +67,22 @@ pub fn remove_dead_temps(dir: &Path) -> io::Result<usize> {
     Ok(removed)
 }
 
+/// Runs `spawn` again, briefly, while it fails with `ETXTBSY`. An executable
+/// written a moment ago can still be open for writing in a child that another
+/// thread of this process has just forked (until that child's `exec` closes
+/// it): executing it then fails although nothing is wrong.
+pub fn retry_text_busy<T>(mut spawn: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut delay = std::time::Duration::from_millis(5);
+    for _ in 0..6 {
+        match spawn() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) => std::thread::sleep(delay),
+            other => return other,
+        }
+        delay *= 2;
+    }
+    spawn()
+}
+
 /// fsync a directory so that a rename or create inside it is durable.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -265,5 +281,28 @@ mod tests {
         assert_eq!(temp_owner(".a-b.tmp-12-3"), Some(12));
         assert_eq!(temp_owner("a.tmp-12-3"), None);
         assert_eq!(temp_owner(".a.tmp-12-"), None);
+    }
+
+    #[test]
+    fn text_busy_is_retried_other_errors_are_not() {
+        let busy = || io::Error::from_raw_os_error(nix::libc::ETXTBSY);
+        let mut calls = 0;
+        let r = retry_text_busy(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(busy())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r.unwrap(), 3);
+        let mut calls = 0;
+        let r: io::Result<()> = retry_text_busy(|| {
+            calls += 1;
+            Err(io::ErrorKind::NotFound.into())
+        });
+        assert_eq!((r.unwrap_err().kind(), calls), (io::ErrorKind::NotFound, 1));
+        let r: io::Result<()> = retry_text_busy(|| Err(busy()));
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(nix::libc::ETXTBSY));
     }
 }

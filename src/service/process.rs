@@ -129,7 +129,7 @@ impl ProcessManager {
         unsafe {
             cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
         }
-        let child = cmd.spawn().map_err(|source| ServiceError::Spawn {
+        let child = crate::fsutil::retry_text_busy(|| cmd.spawn()).map_err(|source| ServiceError::Spawn {
             unit: spec.unit.clone(),
             command: command_line.clone(),
             source,

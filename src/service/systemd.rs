@@ -70,22 +70,21 @@ impl SystemdManager {
     fn run(&self, unit: &str, args: &[&str]) -> Result<String, ServiceError> {
         let command = self.command_line(args);
         tracing::debug!(%command, "running");
-        let out = Command::new(&self.systemctl)
-            // Its own process group: Ctrl-C at the terminal is for
-            // exporterctl, which finishes the step; it must not kill a
-            // `systemctl restart` halfway.
-            .process_group(0)
+        let mut cmd = Command::new(&self.systemctl);
+        // Its own process group: Ctrl-C at the terminal is for exporterctl,
+        // which finishes the step; it must not kill a `systemctl restart`
+        // halfway.
+        cmd.process_group(0)
             .arg("--no-ask-password")
             .args(args)
             .env("SYSTEMD_PAGER", "")
             .env("SYSTEMD_COLORS", "0")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|source| ServiceError::Spawn {
-                unit: unit.to_string(),
-                command: command.clone(),
-                source,
-            })?;
+            .stdin(std::process::Stdio::null());
+        let out = crate::fsutil::retry_text_busy(|| cmd.output()).map_err(|source| ServiceError::Spawn {
+            unit: unit.to_string(),
+            command: command.clone(),
+            source,
+        })?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
@@ -191,15 +190,14 @@ impl SystemdManager {
     /// cannot be used at all, `Some(None)` when it has no lines (yet).
     fn journal_of(&self, id: &str) -> Option<Option<String>> {
         let lines = super::RECENT_LINES.to_string();
-        let out = Command::new(&self.journalctl)
-            .process_group(0)
+        let mut cmd = Command::new(&self.journalctl);
+        cmd.process_group(0)
             .args(["--no-pager", "--quiet", "--output=cat", "--lines", &lines])
             .arg(format!("_SYSTEMD_INVOCATION_ID={id}"))
             .env("SYSTEMD_COLORS", "0")
             .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
+            .stderr(std::process::Stdio::null());
+        let out = crate::fsutil::retry_text_busy(|| cmd.output()).ok()?;
         out.status
             .success()
             .then(|| super::last_lines(&String::from_utf8_lossy(&out.stdout)))
