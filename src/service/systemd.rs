@@ -163,11 +163,34 @@ impl ServiceManager for SystemdManager {
     }
 
     fn recent_output(&self, spec: &ServiceSpec) -> Option<String> {
-        let id = self
-            .run(&spec.unit, &["show", "-p", "InvocationID", "--value", &spec.unit])
+        let show = self
+            .run(&spec.unit, &["show", "-p", "InvocationID,ExecMainPID", &spec.unit])
             .ok()?;
-        let id = id.trim();
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let field = |key: &str| {
+            show.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (id, pid) = (field("InvocationID"), field("ExecMainPID"));
+        let valid_id = !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit());
+        let valid_pid = pid.parse::<u32>().is_ok_and(|p| p > 0);
+        // This run's lines: its invocation id, or (journald cannot always
+        // attribute the last words of a process that is already gone to the
+        // invocation) the unit's lines from its main pid.
+        let mut matches = Vec::new();
+        if valid_id {
+            matches.push(format!("_SYSTEMD_INVOCATION_ID={id}"));
+        }
+        if valid_pid {
+            if !matches.is_empty() {
+                matches.push("+".into());
+            }
+            matches.push(format!("_SYSTEMD_UNIT={}", spec.unit));
+            matches.push(format!("_PID={pid}"));
+        }
+        if matches.is_empty() {
             return None;
         }
         // journald reads a dead process's last words from its stdout stream
@@ -176,7 +199,7 @@ impl ServiceManager for SystemdManager {
         // is nothing to quote.
         for delay_ms in [0, 25, 50, 100, 200, 300, 325] {
             std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-            match self.journal_of(id)? {
+            match self.journal_of(&matches)? {
                 Some(lines) => return Some(lines),
                 None => continue,
             }
@@ -186,14 +209,14 @@ impl ServiceManager for SystemdManager {
 }
 
 impl SystemdManager {
-    /// The last lines of invocation `id`'s journal: `None` when journalctl
-    /// cannot be used at all, `Some(None)` when it has no lines (yet).
-    fn journal_of(&self, id: &str) -> Option<Option<String>> {
+    /// The last lines of the journal entries `matches` selects: `None` when
+    /// journalctl cannot be used at all, `Some(None)` when it has no lines (yet).
+    fn journal_of(&self, matches: &[String]) -> Option<Option<String>> {
         let lines = super::RECENT_LINES.to_string();
         let mut cmd = Command::new(&self.journalctl);
         cmd.process_group(0)
             .args(["--no-pager", "--quiet", "--output=cat", "--lines", &lines])
-            .arg(format!("_SYSTEMD_INVOCATION_ID={id}"))
+            .args(matches)
             .env("SYSTEMD_COLORS", "0")
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
@@ -332,7 +355,7 @@ case "$2" in
       echo "Job for broken.service failed because the control process exited with error code." >&2; exit 1
     fi ;;
   show) [ "$4" = Version ] && {{ echo 252; exit 0; }}
-        [ "$4" = InvocationID ] && {{ echo 5f0c4a1e9b2d4c7e8a6b3d2f1e0c9a8b; exit 0; }}
+        [ "$4" = InvocationID,ExecMainPID ] && {{ printf 'InvocationID=5f0c4a1e9b2d4c7e8a6b3d2f1e0c9a8b\nExecMainPID=4242\n'; exit 0; }}
         [ "$4" = LoadState ] && {{ case "$6" in missing.service) echo not-found ;; *) echo loaded ;; esac; exit 0; }}
         printf 'MainPID=77\nNRestarts=1\nActiveState=active\nSubState=running\n' ;;
 esac
@@ -430,7 +453,8 @@ exit 0
         let args = std::fs::read_to_string(dir.path().join("journal.args")).unwrap();
         assert_eq!(
             args.trim(),
-            "--no-pager --quiet --output=cat --lines 3 _SYSTEMD_INVOCATION_ID=5f0c4a1e9b2d4c7e8a6b3d2f1e0c9a8b"
+            "--no-pager --quiet --output=cat --lines 3 _SYSTEMD_INVOCATION_ID=5f0c4a1e9b2d4c7e8a6b3d2f1e0c9a8b \
+             + _SYSTEMD_UNIT=node_exporter.service _PID=4242"
         );
         // Without a journalctl there is simply nothing to quote.
         std::fs::remove_file(&journalctl).unwrap();
