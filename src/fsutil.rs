@@ -20,8 +20,19 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
+/// Whether process `pid` exists (`kill(pid, 0)`: only ESRCH says no; EPERM
+/// means it exists under another user).
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else { return false };
+    raw > 0
+        && !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
+            Err(nix::errno::Errno::ESRCH)
+        )
+}
+
 /// The pid in a [`temp_sibling`] name (`.NAME.tmp-PID-N`), if it is one.
-fn temp_owner(file_name: &str) -> Option<i32> {
+fn temp_owner(file_name: &str) -> Option<u32> {
     let rest = file_name.strip_prefix('.')?;
     let (head, n) = rest.rsplit_once('-')?;
     let (head, pid) = head.rsplit_once('-')?;
@@ -47,12 +58,7 @@ pub fn remove_dead_temps(dir: &Path) -> io::Result<usize> {
         let Some(pid) = temp_owner(&entry.file_name().to_string_lossy()) else {
             continue;
         };
-        // ESRCH only: EPERM means the process exists under another user.
-        let alive = !matches!(
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
-            Err(nix::errno::Errno::ESRCH)
-        );
-        if alive || entry.file_type()?.is_dir() {
+        if pid_alive(pid) || entry.file_type()?.is_dir() {
             continue;
         }
         match fs::remove_file(entry.path()) {

@@ -117,7 +117,7 @@ impl StateLock {
                 )
             }
             Err(_) => Ok(recorded
-                .filter(|(pid, _)| pid_alive(*pid))
+                .filter(|(pid, _)| crate::fsutil::pid_alive(*pid))
                 .map(|(pid, text)| describe(pid, Some((pid, text))))),
         }
     }
@@ -137,15 +137,6 @@ fn recorded_pid(path: &Path) -> Option<(u32, String)> {
     let text = text.trim().to_string();
     let pid = text.strip_prefix("pid ")?.split_whitespace().next()?.parse().ok()?;
     Some((pid, text))
-}
-
-fn pid_alive(pid: u32) -> bool {
-    use nix::errno::Errno;
-    use nix::sys::signal::kill;
-    use nix::unistd::Pid;
-    let Ok(raw) = i32::try_from(pid) else { return false };
-    // EPERM: alive, but another user's.
-    raw > 0 && !matches!(kill(Pid::from_raw(raw), None), Err(Errno::ESRCH))
 }
 
 /// The pid of a `FLOCK` in `locks` (the text of `/proc/locks`) on inode `ino`
@@ -250,7 +241,7 @@ mod tests {
         );
         std::fs::write(layout.lock_path(), "").unwrap();
         assert_eq!(recorded_pid(&layout.lock_path()), None);
-        assert!(pid_alive(std::process::id()));
-        assert!(!pid_alive(0));
+        assert!(crate::fsutil::pid_alive(std::process::id()));
+        assert!(!crate::fsutil::pid_alive(0));
     }
 }
