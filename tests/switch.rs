@@ -191,23 +191,8 @@ fn a_second_concurrent_switch_fails_at_once() {
     f.publish(N, "1.0.0", Behaviour::SlowStart);
     let port = free_port();
     let m = f.manifest("m.yaml", &[f.entry(N, "1.0.0", port)]);
-    let mut first = std::process::Command::new(common::fixture::EXE)
-        .arg("--root")
-        .arg(f.root())
-        .args(["switch", m.to_str().unwrap(), "--mode", "fast"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the first one holds the lock (its journal appears).
-    let journal = f.state().join("journal.json");
-    for _ in 0..500 {
-        if journal.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(journal.exists(), "the first switch never started");
+    // Holds the lock once its journal appears.
+    let first = spawn_switch(&f, &m);
     let started = std::time::Instant::now();
     let out = f.run(&["switch", m.to_str().unwrap(), "--mode", "fast"]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
@@ -216,7 +201,7 @@ fn a_second_concurrent_switch_fails_at_once() {
         started.elapsed() < std::time::Duration::from_secs(5),
         "it waited instead of failing at once"
     );
-    assert!(first.wait().unwrap().success());
+    assert!(first.wait_with_output().unwrap().status.success());
     assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
 }
 

@@ -279,6 +279,9 @@ impl Engine<'_> {
         target: &ProfileState,
         opts: &Options,
     ) -> Result<(), EngineError> {
+        // Before the journal exists: from then on a stop request must find
+        // the handler (a test, or an operator, may signal as soon as it appears).
+        interrupt::install();
         self.profiles().ensure_dir()?;
         self.remove_dead_temps(&[from, target]);
         let current = self.profiles().current()?;
@@ -303,7 +306,6 @@ impl Engine<'_> {
         self.save(record)?;
         crash::point("after-journal");
 
-        interrupt::install();
         let total = record.steps.len();
         for i in 0..total {
             if !matches!(record.steps[i].status, StepStatus::Pending | StepStatus::Running) {
