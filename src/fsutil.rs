@@ -31,22 +31,26 @@ pub fn pid_alive(pid: u32) -> bool {
         )
 }
 
-/// The pid in a [`temp_sibling`] name (`.NAME.tmp-PID-N`), if it is one.
-fn temp_owner(file_name: &str) -> Option<u32> {
+/// The final name and pid of a [`temp_sibling`] name (`.NAME.tmp-PID-N`),
+/// if it is one.
+fn temp_owner(file_name: &str) -> Option<(&str, u32)> {
     let rest = file_name.strip_prefix('.')?;
     let (head, n) = rest.rsplit_once('-')?;
     let (head, pid) = head.rsplit_once('-')?;
-    if !head.ends_with(".tmp") || !n.bytes().all(|b| b.is_ascii_digit()) || n.is_empty() {
+    let name = head.strip_suffix(".tmp")?;
+    if name.is_empty() || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    pid.parse().ok().filter(|p| *p > 0)
+    Some((name, pid.parse().ok().filter(|p| *p > 0)?))
 }
 
 /// Removes the [`temp_sibling`] files and links in `dir` whose process is
 /// gone: what a crash between creating a temp entry and renaming it left.
 /// Callers hold the state lock, so no live exporterctl is mid-rename here;
 /// a temp of a live pid is left alone all the same. A missing `dir` is fine.
-pub fn remove_dead_temps(dir: &Path) -> io::Result<usize> {
+/// With `only`, just the temps of those final names: in a directory other
+/// tools write to (`bin_dir`), a name that merely looks like ours is theirs.
+pub fn remove_dead_temps(dir: &Path, only: Option<&[&str]>) -> io::Result<usize> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -55,10 +59,12 @@ pub fn remove_dead_temps(dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     for entry in rd {
         let entry = entry?;
-        let Some(pid) = temp_owner(&entry.file_name().to_string_lossy()) else {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let Some((name, pid)) = temp_owner(&file_name) else {
             continue;
         };
-        if pid_alive(pid) || entry.file_type()?.is_dir() {
+        if only.is_some_and(|names| !names.contains(&name)) || pid_alive(pid) || entry.file_type()?.is_dir() {
             continue;
         }
         match fs::remove_file(entry.path()) {
@@ -277,14 +283,16 @@ mod tests {
         fs::write(d.join(&mine), b"in flight").unwrap();
         fs::write(d.join("node_exporter"), b"a real file").unwrap();
         fs::write(d.join(".hidden.tmp-x-1"), b"not ours").unwrap();
-        assert_eq!(remove_dead_temps(d).unwrap(), 1);
+        // Restricted to other names, even a dead temp stays.
+        assert_eq!(remove_dead_temps(d, Some(&["blackbox_exporter"])).unwrap(), 0);
+        assert_eq!(remove_dead_temps(d, Some(&["node_exporter"])).unwrap(), 1);
         assert!(fs::symlink_metadata(d.join(dead)).is_err());
         for kept in [mine.as_str(), "node_exporter", ".hidden.tmp-x-1"] {
             assert!(d.join(kept).exists(), "{kept}");
         }
-        assert_eq!(remove_dead_temps(&d.join("missing")).unwrap(), 0);
-        assert_eq!(temp_owner(".a.tmp-12-3"), Some(12));
-        assert_eq!(temp_owner(".a-b.tmp-12-3"), Some(12));
+        assert_eq!(remove_dead_temps(&d.join("missing"), None).unwrap(), 0);
+        assert_eq!(temp_owner(".a.tmp-12-3"), Some(("a", 12)));
+        assert_eq!(temp_owner(".a-b.tmp-12-3"), Some(("a-b", 12)));
         assert_eq!(temp_owner("a.tmp-12-3"), None);
         assert_eq!(temp_owner(".a.tmp-12-"), None);
     }

@@ -190,15 +190,6 @@ mod tests {
         fn preflight(&self) -> Result<(), ServiceError> {
             Ok(())
         }
-        fn daemon_reload(&self) -> Result<(), ServiceError> {
-            Ok(())
-        }
-        fn enable(&self, _: &ServiceSpec) -> Result<(), ServiceError> {
-            Ok(())
-        }
-        fn disable(&self, _: &ServiceSpec) -> Result<(), ServiceError> {
-            Ok(())
-        }
         fn restart(&self, _: &ServiceSpec) -> Result<(), ServiceError> {
             Ok(())
         }

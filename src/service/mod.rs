@@ -159,12 +159,20 @@ pub trait ServiceManager: Send + Sync {
     /// Can this manager work on this host at all? (systemd: booted with
     /// systemd and `systemctl` callable.)
     fn preflight(&self) -> Result<(), ServiceError>;
-    fn daemon_reload(&self) -> Result<(), ServiceError>;
-    /// systemd: `systemctl enable UNIT` (for generated units); others: no-op.
-    fn enable(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
+    /// Unit files only mean something to systemd: the other managers keep
+    /// these three no-ops.
+    fn daemon_reload(&self) -> Result<(), ServiceError> {
+        Ok(())
+    }
+    /// systemd: `systemctl enable UNIT` (for generated units).
+    fn enable(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
+        Ok(())
+    }
     /// The reverse of `enable`, before a generated unit's file goes away (so
-    /// no `*.wants/` link is left dangling); others: no-op.
-    fn disable(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
+    /// no `*.wants/` link is left dangling).
+    fn disable(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
+        Ok(())
+    }
     /// (Re)start the service so that it runs the binary the link points to now.
     fn restart(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
     fn stop(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;

@@ -14,15 +14,6 @@ impl ServiceManager for NoneManager {
     fn preflight(&self) -> Result<(), ServiceError> {
         Ok(())
     }
-    fn daemon_reload(&self) -> Result<(), ServiceError> {
-        Ok(())
-    }
-    fn enable(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
-        Ok(())
-    }
-    fn disable(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
-        Ok(())
-    }
     fn restart(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
         Ok(())
     }

@@ -272,17 +272,6 @@ impl ServiceManager for ProcessManager {
         }
     }
 
-    fn daemon_reload(&self) -> Result<(), ServiceError> {
-        Ok(())
-    }
-
-    fn enable(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
-        Ok(())
-    }
-    fn disable(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
-        Ok(())
-    }
-
     fn restart(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
         self.stop(spec)?;
         self.start(spec).map(drop)

@@ -84,7 +84,7 @@ impl DownloadCache {
     /// crashed). Temps of live processes, this one included, are kept.
     /// Returns how many were removed.
     pub fn clean_leftovers(&self) -> io::Result<usize> {
-        let removed = fsutil::remove_dead_temps(&self.dir)?;
+        let removed = fsutil::remove_dead_temps(&self.dir, None)?;
         if removed > 0 {
             tracing::info!("removed {removed} partial download(s) from {}", self.dir.display());
         }

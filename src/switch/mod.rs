@@ -175,21 +175,26 @@ impl Engine<'_> {
     /// never worth failing a switch for.
     fn remove_dead_temps(&self, states: &[&ProfileState]) {
         let l = self.layout;
-        let mut dirs = vec![
+        // State directories are ours alone; in bin_dir and unit_dir only the
+        // temps of our own entries are.
+        let mut dirs: Vec<(std::path::PathBuf, Option<Vec<&str>>)> = [
             l.state_dir(),
             l.profiles_dir(),
             l.generations_dir(),
             l.switches_dir(),
             l.run_dir(),
-        ];
+        ]
+        .into_iter()
+        .map(|d| (d, None))
+        .collect();
         for s in states {
-            dirs.push(l.rooted(&s.bin_dir));
-            dirs.push(l.rooted(&s.unit_dir));
+            let names = s.exporters.iter().map(|e| e.name.as_str()).collect();
+            let units = s.exporters.iter().map(|e| e.unit.as_str()).collect();
+            dirs.push((l.rooted(&s.bin_dir), Some(names)));
+            dirs.push((l.rooted(&s.unit_dir), Some(units)));
         }
-        dirs.sort();
-        dirs.dedup();
-        for dir in dirs {
-            match fsutil::remove_dead_temps(&dir) {
+        for (dir, only) in dirs {
+            match fsutil::remove_dead_temps(&dir, only.as_deref()) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("removed {n} temporary file(s) a crash left in {}", dir.display()),
                 Err(e) => tracing::warn!("cleaning temporary files in {}: {e}", dir.display()),
