@@ -20,8 +20,17 @@ fn the_demo_tells_the_whole_story_and_cleans_up() {
         stdout.contains("rolled back to demo_exporter 2.0.0, healthy again"),
         "{stdout}"
     );
+    // The banner names the rollback too: look for the rollback's own record.
     assert!(
-        stdout.contains("rollback") && stdout.contains("2.0.0 → 1.0.0"),
+        stdout.lines().any(|l| l.starts_with("rollback ")
+            && l.contains(": succeeded: 1 succeeded")
+            && l.ends_with("→ generation 1")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("2.0.0 → 1.0.0") && l.contains("succeeded (")),
         "{stdout}"
     );
     let root = stdout.split_whitespace().nth(3).unwrap();

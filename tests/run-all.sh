@@ -12,6 +12,17 @@ mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null || export CARGO_TARGET_DIR="$PWD/target
 
 step() { printf '\n=== %s\n' "$*"; }
 
+# The fast tests run a real python3 http.server under the process manager.
+if ! python3 -c 'import http.server' 2>/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    step "installing python3 for the fast tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null
+  else
+    echo "python3 is needed by the fast tests; install it (apt-get install python3)" >&2
+    exit 1
+  fi
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -43,7 +43,13 @@ fn upgrade_noop_broken_release_rollback_and_gc() {
 
     // A release that crashes at start is rolled back on its own.
     let out = f.expect(&["switch", m3.to_str().unwrap(), "--mode", "fast"], 1);
-    assert!(out.contains("failed"), "{out}");
+    // The summary always says "N failed"; the step's own line must say so.
+    assert!(out.contains(": 0 succeeded, 1 failed"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("2.0.0 → 3.0.0") && l.contains(" failed (")),
+        "{out}"
+    );
     assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
     f.assert_links_resolve();
     let gens = f.json(&["generations"]);
