@@ -134,6 +134,18 @@ pub fn check_remote(url: &Url, allow_http: bool) -> Result<(), PolicyViolation> 
     }
 }
 
+/// A redirect may lead to http(s) only: `file://` (a local file the server
+/// chose) and every other scheme are refused, and said so, rather than
+/// reported as whatever part of a URL that scheme lacks.
+fn check_redirect_scheme(url: &Url) -> Result<(), PolicyViolation> {
+    match url.scheme() {
+        "http" | "https" => Ok(()),
+        other => Err(PolicyViolation::Bad(format!(
+            "refusing a redirect to a non-http(s) URL (`{other}:`); only http:// and https:// redirects are followed"
+        ))),
+    }
+}
+
 /// Same scheme, host and port: credentials may be sent along a redirect only then.
 fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
@@ -211,6 +223,8 @@ pub(crate) fn with_retries<T>(
 pub(crate) struct Http {
     client: Client,
     requests: AtomicU64,
+    /// The read timeout, for messages.
+    timeout: Duration,
 }
 
 impl Http {
@@ -245,6 +259,7 @@ impl Http {
         Ok(Http {
             client,
             requests: AtomicU64::new(0),
+            timeout: timeouts.read,
         })
     }
 
@@ -278,7 +293,10 @@ impl Http {
     ) -> Result<Response, AttemptError> {
         let header_map = build_headers(ctx, headers).map_err(AttemptError::Fatal)?;
         let mut current = url.clone();
-        for _hop in 0..=MAX_REDIRECTS {
+        for hop in 0..=MAX_REDIRECTS {
+            if hop > 0 {
+                check_redirect_scheme(&current).map_err(|v| AttemptError::Fatal(ctx.policy(v)))?;
+            }
             check_remote(&current, allow_http).map_err(|v| AttemptError::Fatal(ctx.policy(v)))?;
             let mut rb = self.client.request(method.clone(), current.clone());
             if same_origin(&current, url) {
@@ -290,7 +308,14 @@ impl Http {
                 // on every attempt: retrying only delays the error.
                 let certificate = certificate_error(&e).cloned();
                 let fatal = e.is_builder() || certificate.is_some();
+                let timed_out = e.is_timeout();
                 let mut message = describe_reqwest(e);
+                if timed_out {
+                    message = format!(
+                        "no response within {} (the read timeout): {message}",
+                        humantime::format_duration(self.timeout)
+                    );
+                }
                 if matches!(certificate, Some(rustls::CertificateError::UnknownIssuer)) {
                     message.push_str(UNTRUSTED_HINT);
                 }
@@ -520,6 +545,12 @@ mod tests {
     fn redirect_targets_cannot_be_files() {
         let u = Url::parse("file:///etc/passwd").unwrap();
         assert!(matches!(check_remote(&u, true), Err(PolicyViolation::Bad(_))));
+        let Err(PolicyViolation::Bad(m)) = check_redirect_scheme(&u) else {
+            panic!("file:// redirect allowed")
+        };
+        assert!(m.contains("non-http(s)") && m.contains("`file:`"), "{m}");
+        assert!(check_redirect_scheme(&Url::parse("ftp://h/x").unwrap()).is_err());
+        assert!(check_redirect_scheme(&Url::parse("https://h/x").unwrap()).is_ok());
     }
 
     #[test]
