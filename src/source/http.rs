@@ -219,9 +219,66 @@ pub(crate) fn with_retries<T>(
     }
 }
 
+/// Why https cannot work on a host without a CA store, and what to do.
+pub const NO_CA_STORE: &str = "this host has no CA certificates (no system CA store was found), so no https server \
+     can be verified; install the ca-certificates package, or name a PEM file with the CA certificates to trust \
+     in EXPORTERCTL_CA_BUNDLE (or SSL_CERT_FILE)";
+
+/// A blocking client, and why https cannot work with it, if it cannot.
+pub struct TlsClient {
+    pub client: Client,
+    /// Set when the system has no CA store and no bundle was given: https
+    /// is refused with this message, before connecting; http still works.
+    pub no_https: Option<String>,
+}
+
+impl TlsClient {
+    /// The client from `builder`, trusting the system's CA store plus
+    /// `extra_roots`. Building reads the system's store and fails without
+    /// one (a minimal container, "No CA certificates were loaded from the
+    /// system"): plain http and file:// must still work there, and https to
+    /// servers a bundle vouches for, so the client then trusts the bundle
+    /// alone, and https without a bundle fails when it is used, saying so.
+    pub fn build(
+        builder: impl Fn() -> reqwest::blocking::ClientBuilder,
+        extra_roots: &[reqwest::Certificate],
+    ) -> Result<TlsClient, reqwest::Error> {
+        let system = match builder().tls_certs_merge(extra_roots.iter().cloned()).build() {
+            Ok(client) => return Ok(TlsClient { client, no_https: None }),
+            Err(e) => e,
+        };
+        match builder().tls_certs_only(extra_roots.iter().cloned()).build() {
+            Ok(client) => {
+                tracing::debug!(
+                    "system CA certificates unusable ({}); {}",
+                    describe_reqwest(system),
+                    if extra_roots.is_empty() {
+                        "https is refused"
+                    } else {
+                        "trusting only the CA bundle"
+                    }
+                );
+                Ok(TlsClient {
+                    client,
+                    no_https: extra_roots.is_empty().then(|| NO_CA_STORE.to_string()),
+                })
+            }
+            Err(_) => Err(system),
+        }
+    }
+
+    /// `Err(why)` when `url` is https and https cannot work.
+    pub fn check_https(&self, url: &Url) -> Result<(), &str> {
+        match &self.no_https {
+            Some(why) if url.scheme() == "https" => Err(why),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A reqwest blocking client that follows redirects itself.
 pub(crate) struct Http {
-    client: Client,
+    client: TlsClient,
     requests: AtomicU64,
     /// The read timeout, for messages.
     timeout: Duration,
@@ -240,22 +297,7 @@ impl Http {
                 .connect_timeout(timeouts.connect)
                 .timeout(timeouts.read)
         };
-        let client = match builder().tls_certs_merge(extra_roots.iter().cloned()).build() {
-            Ok(client) => client,
-            // Building reads the system's CA store and fails without one (a
-            // minimal container): plain http to loopback and file:// must
-            // still work there, and https to servers the bundle vouches for.
-            Err(e) => match builder().tls_certs_only(extra_roots.iter().cloned()).build() {
-                Ok(client) => {
-                    tracing::debug!(
-                        "system CA certificates unusable ({}); trusting only the CA bundle",
-                        describe_reqwest(e)
-                    );
-                    client
-                }
-                Err(_) => return Err(e),
-            },
-        };
+        let client = TlsClient::build(builder, extra_roots)?;
         Ok(Http {
             client,
             requests: AtomicU64::new(0),
@@ -298,7 +340,10 @@ impl Http {
                 check_redirect_scheme(&current).map_err(|v| AttemptError::Fatal(ctx.policy(v)))?;
             }
             check_remote(&current, allow_http).map_err(|v| AttemptError::Fatal(ctx.policy(v)))?;
-            let mut rb = self.client.request(method.clone(), current.clone());
+            self.client
+                .check_https(&current)
+                .map_err(|why| AttemptError::Fatal(ctx.transport(why.to_string())))?;
+            let mut rb = self.client.client.request(method.clone(), current.clone());
             if same_origin(&current, url) {
                 rb = rb.headers(header_map.clone());
             }
@@ -551,6 +596,26 @@ mod tests {
         assert!(m.contains("non-http(s)") && m.contains("`file:`"), "{m}");
         assert!(check_redirect_scheme(&Url::parse("ftp://h/x").unwrap()).is_err());
         assert!(check_redirect_scheme(&Url::parse("https://h/x").unwrap()).is_ok());
+    }
+
+    #[test]
+    fn without_a_ca_store_only_https_is_refused() {
+        let tls = TlsClient {
+            client: Client::builder().tls_certs_only([]).build().unwrap(),
+            no_https: Some(NO_CA_STORE.into()),
+        };
+        let why = tls
+            .check_https(&Url::parse("https://example.com/a").unwrap())
+            .unwrap_err();
+        assert!(
+            why.contains("ca-certificates") && why.contains("EXPORTERCTL_CA_BUNDLE"),
+            "{why}"
+        );
+        assert!(tls.check_https(&Url::parse("http://127.0.0.1/a").unwrap()).is_ok());
+        let with_store = TlsClient { no_https: None, ..tls };
+        assert!(with_store
+            .check_https(&Url::parse("https://example.com/a").unwrap())
+            .is_ok());
     }
 
     #[test]
