@@ -561,3 +561,24 @@ fn a_mirror_serves_hosts_cut_off_from_the_forge() {
     let rows = realised(&tmp.path().join("root3"), &m2, &[]);
     assert_binary(&rows, "node_exporter", "1.9.1", "arm64", "node_exporter");
 }
+
+#[test]
+fn a_rate_limit_reset_past_year_9999_is_reported_not_a_panic() {
+    // `X-RateLimit-Reset: 300000000000` made `versions` and `latest` panic
+    // while formatting the date (exit 101).
+    let (forge, tmp, m) = token_setup(|f: &Forge| f.settings_yaml());
+    let root = tmp.path().join("root");
+    let r = real_layout("node_exporter", "0", "amd64");
+    forge
+        .server
+        .fail_next(&forge.api_path(&r), 100, Fault::RateLimited { reset: 300_000_000_000 });
+    let versions = ["versions", "node_exporter", "--manifest", m.to_str().unwrap()];
+    for args in [&versions[..], &["realise", m.to_str().unwrap()][..]] {
+        let out = expect(&root, args, &[], 1);
+        assert!(
+            out.stderr.contains("rate limit") && out.stderr.contains("300000000000"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}

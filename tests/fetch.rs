@@ -6,7 +6,8 @@ mod common;
 use common::server::{release_path, Fault, ReleaseServer};
 use exporterctl::paths::Layout;
 use exporterctl::source::{
-    Expected, FetchError, FetchRequest, Fetcher, ProgressMode, RetryPolicy, SecretHeaders, TextRequest, Timeouts,
+    DownloadLimits, Expected, FetchError, FetchRequest, Fetcher, LimitHit, ProgressMode, RetryPolicy, SecretHeaders,
+    TextRequest, Timeouts,
 };
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -470,6 +471,9 @@ fn redirect_to_plain_http_on_a_remote_host_is_refused() {
     )
     .unwrap_err();
     assert!(matches!(err, FetchError::BadUrl { .. }), "{err:?}");
+    // Said as what it is, not as "URL has no host".
+    let m = err.to_string();
+    assert!(m.contains("redirect to a non-http(s) URL (`file:`)"), "{m}");
 }
 
 #[test]
@@ -684,4 +688,211 @@ fn leftovers_of_a_killed_run_are_cleaned() {
     fs::write(dir.join("a".repeat(64)), b"kept").unwrap();
     assert_eq!(f.clean_leftovers().unwrap(), 1);
     assert_eq!(cache_entries(root.path()), vec!["a".repeat(64)]);
+}
+
+/// Limits that only a hostile or broken server reaches in a test.
+fn limits() -> DownloadLimits {
+    DownloadLimits {
+        max_size: 1 << 20,
+        timeout: Duration::from_secs(600),
+        min_rate: 0,
+        min_rate_window: Duration::from_secs(60),
+    }
+}
+
+/// Nothing but verified files in the cache: no partial download left.
+fn assert_no_partial_file(root: &Path) {
+    let left = cache_entries(root);
+    assert!(left.iter().all(|n| !n.starts_with('.')), "{left:?}");
+}
+
+#[test]
+fn an_endless_body_stops_at_the_size_limit_and_the_partial_file_is_removed() {
+    let srv = ReleaseServer::start();
+    let path = "/dl/endless.tar.gz";
+    srv.fail_next(path, 5, Fault::Endless { declared: None });
+    let root = tempfile::tempdir().unwrap();
+    let f = fetcher(root.path()).with_limits(limits());
+    // Even with a digest pinned, the body is read until the limit only.
+    let req = FetchRequest::new("x", "1", srv.url_of(path), Expected::Pinned(sha(b"small")));
+    let err = fetch1(&f, req).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::Limit {
+                hit: LimitHit::TooLarge { limit: 1048576 },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let m = err.to_string();
+    assert!(m.contains("settings.download.max_size") && m.contains("1.0 MiB"), "{m}");
+    // Not retried: a second attempt would be as large.
+    assert_eq!(srv.requests_for(path), 1);
+    assert_no_partial_file(root.path());
+}
+
+#[test]
+fn a_declared_size_over_the_limit_is_refused_before_the_body() {
+    let srv = ReleaseServer::start();
+    let path = "/dl/huge.tar.gz";
+    srv.fail_next(
+        path,
+        5,
+        Fault::Endless {
+            declared: Some(1 << 40),
+        },
+    );
+    let root = tempfile::tempdir().unwrap();
+    let f = fetcher(root.path()).with_limits(limits());
+    let err = fetch1(&f, FetchRequest::new("x", "1", srv.url_of(path), Expected::Unverified)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::Limit {
+                hit: LimitHit::DeclaredTooLarge {
+                    declared: 1099511627776,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(srv.requests_for(path), 1);
+    assert_no_partial_file(root.path());
+}
+
+#[test]
+fn a_file_url_to_an_endless_device_stops_at_the_size_limit() {
+    let root = tempfile::tempdir().unwrap();
+    let f = fetcher(root.path()).with_limits(limits());
+    let req = FetchRequest::new("x", "1", "file:///dev/zero", Expected::Pinned(sha(b"small")));
+    let err = fetch1(&f, req).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::Limit {
+                hit: LimitHit::TooLarge { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_no_partial_file(root.path());
+}
+
+#[test]
+fn a_trickle_is_stopped_by_the_overall_deadline() {
+    let srv = ReleaseServer::start();
+    let path = "/dl/trickle.tar.gz";
+    srv.fail_next(path, 5, Fault::Trickle(Duration::from_millis(20)));
+    let root = tempfile::tempdir().unwrap();
+    let f = fetcher(root.path()).with_limits(DownloadLimits {
+        timeout: Duration::from_secs(1),
+        ..limits()
+    });
+    let err = fetch1(&f, FetchRequest::new("x", "1", srv.url_of(path), Expected::Unverified)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::Limit {
+                hit: LimitHit::Deadline { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let m = err.to_string();
+    assert!(m.contains("not finished within 1s (settings.download.timeout)"), "{m}");
+    assert_eq!(srv.requests_for(path), 1);
+    assert_no_partial_file(root.path());
+}
+
+#[test]
+fn a_trickle_is_stopped_by_the_minimum_rate_and_retried() {
+    let srv = ReleaseServer::start();
+    let path = "/dl/trickle.tar.gz";
+    // 50 bytes a second at most, against a minimum of 1 MiB/s.
+    srv.fail_next(path, 5, Fault::Trickle(Duration::from_millis(20)));
+    let root = tempfile::tempdir().unwrap();
+    let f = fetcher(root.path()).with_limits(DownloadLimits {
+        min_rate: 1 << 20,
+        min_rate_window: Duration::from_millis(300),
+        ..limits()
+    });
+    let err = fetch1(&f, FetchRequest::new("x", "1", srv.url_of(path), Expected::Unverified)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::Limit {
+                hit: LimitHit::TooSlow { min_rate: 1048576, .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let m = err.to_string();
+    assert!(
+        m.contains("too slow") && m.contains("settings.download.min_rate"),
+        "{m}"
+    );
+    // A slow moment may pass: retried like a stall (3 attempts in `fast_retry`).
+    assert_eq!(srv.requests_for(path), 3);
+    assert_no_partial_file(root.path());
+}
+
+#[test]
+fn a_trickling_text_resource_is_stopped_by_the_deadline() {
+    let srv = ReleaseServer::start();
+    let path = "/repos/o/r/releases";
+    srv.fail_next(path, 5, Fault::Trickle(Duration::from_millis(20)));
+    let root = tempfile::tempdir().unwrap();
+    let f = fetcher(root.path()).with_limits(DownloadLimits {
+        timeout: Duration::from_secs(1),
+        ..limits()
+    });
+    let err = f
+        .get_text(&TextRequest::new("x", "latest", srv.url_of(path)))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::Limit {
+                hit: LimitHit::Deadline { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_stalled_body_is_reported_as_stalled() {
+    let srv = ReleaseServer::start();
+    let rel = publish(&srv);
+    srv.fail_next(&rel.amd64_path, 1, Fault::Stall(Duration::from_secs(3)));
+    let root = tempfile::tempdir().unwrap();
+    let f = fetcher(root.path())
+        .with_retry(RetryPolicy {
+            attempts: 1,
+            ..fast_retry()
+        })
+        .with_timeouts(Timeouts {
+            connect: Duration::from_secs(2),
+            read: Duration::from_millis(400),
+        })
+        .unwrap();
+    let err = fetch1(
+        &f,
+        FetchRequest::new("x", "1", rel.amd64_url.clone(), Expected::Unverified),
+    )
+    .unwrap_err();
+    let m = err.to_string();
+    assert!(
+        m.contains("the transfer stalled: no data for 400ms (the read timeout)"),
+        "{m}"
+    );
+    assert!(!m.contains("decoding"), "{m}");
 }

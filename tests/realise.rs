@@ -278,3 +278,65 @@ fn credentials_in_a_source_url_are_neither_stored_nor_printed() {
     no_secret("the second realise's stderr", &String::from_utf8_lossy(&again.stderr));
     assert_eq!(f.server.request_count(), 0, "{:?}", f.server.requests());
 }
+
+/// The manifest `m` with `download` (indented YAML lines) under `settings`.
+fn with_download_settings(m: &std::path::Path, download: &str) {
+    let text = std::fs::read_to_string(m).unwrap();
+    let text = text.replacen("settings:\n", &format!("settings:\n  download:\n{download}"), 1);
+    std::fs::write(m, text).unwrap();
+}
+
+#[test]
+fn an_endless_download_stops_at_settings_download_max_size() {
+    let (f, m) = setup();
+    with_download_settings(&m, "    max_size: 1048576\n    timeout: 10m\n");
+    let archive = format!("{}/{N}-1.0.0.linux-amd64.tar.gz", f.release_base(N, "1.0.0"));
+    f.server.fail_next(&archive, 10, Fault::Endless { declared: None });
+    let out = f.run(&["realise", m.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("larger than the limit of 1.0 MiB (settings.download.max_size)"),
+        "{stderr}"
+    );
+    assert_eq!(f.server.requests_for(&archive), 1);
+    // The partial file is gone.
+    let downloads = f.state().join("cache/downloads");
+    let left: Vec<_> = std::fs::read_dir(&downloads)
+        .expect("the download began in the cache")
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn bad_download_settings_are_refused_naming_the_key() {
+    for (lines, key, says) in [
+        (
+            "    max_size: 10 parsecs\n",
+            "settings.download.max_size",
+            "unknown unit",
+        ),
+        ("    max_size: 12\n", "settings.download.max_size", "out of range"),
+        (
+            "    timeout: 400000000000y\n",
+            "settings.download.timeout",
+            "out of range",
+        ),
+        ("    min_rate: fast\n", "settings.download.min_rate", "not a size"),
+        (
+            "    min_rate_window: 0s\n",
+            "settings.download.min_rate_window",
+            "out of range",
+        ),
+        ("    max_bytes: 1\n", "max_bytes", "unknown field"),
+    ] {
+        let (f, m) = setup();
+        with_download_settings(&m, lines);
+        let out = f.run(&["realise", m.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{lines}: {stderr}");
+        assert!(stderr.contains(key) && stderr.contains(says), "{lines}: {stderr}");
+        assert_eq!(f.server.request_count(), 0, "{lines}");
+    }
+}

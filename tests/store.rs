@@ -597,20 +597,133 @@ fn parallel_adds_of_identical_content_agree() {
 }
 
 #[test]
-fn oversized_metadata_records_hit_the_stream_cap() {
-    // A GNU long name is read into memory by the tar reader before we see
-    // the entry; the cap on the decompressed stream bounds it.
+fn a_huge_gnu_long_name_is_refused_before_it_is_read() {
+    // 256 MiB of long name in a ~256 KiB archive: the tar crate read all of
+    // it into memory (GiBs with the copies) before returning the entry. It
+    // is refused by its header's size; the stream cap (1.25 GiB with the
+    // default limit) is far away, so this is the only thing that stops it.
     let f = fixture();
-    let store = Store::open(&f.layout).unwrap().with_max_expanded(64 << 10);
-    let mut b = archives::node_exporter_prefix(V);
-    b.file(&archives::node_binary(V), 0o755, b"#!/bin/true\n");
-    b.long_name_file("a/".repeat(1 << 20).as_bytes(), b"x");
-    let archive = archives::write(&f.downloads, "bomb.tar.gz", &b.finish());
-    match add(&f, &store, &archive) {
-        Err(StoreError::TooLarge { limit, .. }) => assert_eq!(limit, 64 << 10),
-        other => panic!("expected TooLarge, got {other:?}"),
-    }
+    let bytes = archives::long_name_bomb(V, b"#!/bin/true\n", 256);
+    assert!(bytes.len() < 1 << 20, "{}", bytes.len());
+    let archive = archives::write(&f.downloads, "bomb.tar.gz", &bytes);
+    let err = add(&f, &f.store, &archive).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, StoreError::BadEntry { .. })
+            && msg.contains("GNU long name record of 268435456 bytes, more than the 4096 bytes allowed"),
+        "{msg}"
+    );
     assert_store_unchanged(&f);
+}
+
+/// `add` of a `node_exporter` archive whose entries after the prefix are
+/// made by `build`; the binary is added last, under its normal name.
+fn add_with(f: &Fixture, build: impl FnOnce(&mut archives::ArchiveBuilder)) -> Result<StorePath, StoreError> {
+    let mut b = archives::node_exporter_prefix(V);
+    build(&mut b);
+    b.file(&archives::node_binary(V), 0o755, b"#!/bin/true\n");
+    let archive = archives::write(&f.downloads, "x.tar.gz", &b.finish());
+    add(f, &f.store, &archive)
+}
+
+fn refused(r: Result<StorePath, StoreError>, says: &str) {
+    match r {
+        Err(e @ StoreError::BadEntry { .. }) => assert!(e.to_string().contains(says), "{e}"),
+        other => panic!("expected BadEntry saying {says:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn header_extensions_and_names_are_bounded() {
+    use tar::EntryType;
+    let f = fixture();
+    let big_pax = archives::pax_record("comment", &vec![b'c'; 70_000]);
+    refused(
+        add_with(&f, |b| {
+            b.pax(EntryType::XHeader, &big_pax).file("n/x", 0o644, b"x");
+        }),
+        "PAX extended header of 70",
+    );
+    refused(
+        add_with(&f, |b| {
+            b.pax(EntryType::XGlobalHeader, &big_pax);
+        }),
+        "PAX global header of 70",
+    );
+    let long_link = vec![b'l'; 5000];
+    refused(
+        add_with(&f, |b| {
+            b.raw(
+                b"././@LongLink",
+                EntryType::GNULongLink,
+                5001,
+                b"",
+                &[&long_link[..], b"\0"].concat(),
+            )
+            .raw(b"n/link", EntryType::Symlink, 0, b"", b"");
+        }),
+        "GNU long link name record of 5001 bytes",
+    );
+    // Within the record limits, a name longer than PATH_MAX is refused too.
+    let long_path = archives::pax_record("path", &vec![b'p'; 5000]);
+    refused(
+        add_with(&f, |b| {
+            b.pax(EntryType::XHeader, &long_path).file("n/x", 0o644, b"x");
+        }),
+        "path of 5000 bytes, longer than PATH_MAX",
+    );
+    let long_target = archives::pax_record("linkpath", &vec![b't'; 4096]);
+    refused(
+        add_with(&f, |b| {
+            b.pax(EntryType::XHeader, &long_target)
+                .raw(b"n/link", EntryType::Symlink, 0, b"", b"");
+        }),
+        "link target of 4096 bytes",
+    );
+    // A size the header does not agree with would make `tar -x` see another file.
+    let size = archives::pax_record("size", b"100");
+    refused(
+        add_with(&f, |b| {
+            b.pax(EntryType::XHeader, &size).file("n/x", 0o644, b"x");
+        }),
+        "PAX size record (100) disagrees with its header (1)",
+    );
+    refused(
+        add_with(&f, |b| {
+            b.pax(EntryType::XHeader, &archives::pax_record("path", b"a"))
+                .pax(EntryType::XHeader, &archives::pax_record("path", b"b"))
+                .file("n/x", 0o644, b"x");
+        }),
+        "two PAX extended headers for one entry",
+    );
+    assert_store_unchanged(&f);
+}
+
+#[test]
+fn long_names_from_gnu_and_pax_records_name_the_binary() {
+    // A 4095-byte path (PATH_MAX less its NUL) is fine, from either record.
+    let deep = format!("{}/{}", "d".repeat(4000), "x".repeat(94));
+    assert_eq!(deep.len(), 4095);
+    for pax in [false, true] {
+        let f = fixture();
+        let mut b = archives::node_exporter_prefix(V);
+        if pax {
+            b.pax(tar::EntryType::XHeader, &archives::pax_record("path", deep.as_bytes()))
+                .raw(b"placeholder", tar::EntryType::Regular, 1, b"", b"x");
+        } else {
+            b.long_name_file(deep.as_bytes(), b"x");
+        }
+        // The binary itself is named only by a PAX path record.
+        b.pax(
+            tar::EntryType::XHeader,
+            &archives::pax_record("path", archives::node_binary(V).as_bytes()),
+        )
+        .raw(b"short", tar::EntryType::Regular, 12, b"", b"#!/bin/true\n");
+        let archive = archives::write(&f.downloads, "ok.tar.gz", &b.finish());
+        let sp = add(&f, &f.store, &archive).unwrap_or_else(|e| panic!("pax={pax}: {e}"));
+        let bin = f.store.dir().join(sp.as_str()).join("bin/node_exporter");
+        assert_eq!(fs::read(bin).unwrap(), b"#!/bin/true\n");
+    }
 }
 
 /// Credentials in the origin URL never reach the world-readable record, and

@@ -248,8 +248,49 @@ fn without_a_system_ca_store_http_still_works_and_https_trusts_the_bundle() {
     let out = h.realise(&[no_store]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("not signed by a trusted CA"), "{stderr}");
+    // Said before connecting, with the way out.
+    assert!(
+        stderr.contains("this host has no CA certificates") && stderr.contains("EXPORTERCTL_CA_BUNDLE"),
+        "{stderr}"
+    );
+    assert_eq!(h.front.handshakes(), 0);
 
     let out = h.realise(&[no_store, ("EXPORTERCTL_CA_BUNDLE", h.ca())]);
     assert_realised(&h, &out);
+}
+
+#[test]
+fn without_a_system_ca_store_switch_and_status_work_and_https_fails_only_when_used() {
+    // `switch` and `status` failed at once ("cannot set up the HTTP client:
+    // No CA certificates were loaded from the system") on a host without
+    // ca-certificates, although nothing they did needed TLS.
+    let h = setup();
+    let empty = tempfile::tempdir().expect("temp dir");
+    let no_store = [("SSL_CERT_DIR", empty.path().to_str().expect("utf-8 temp path"))];
+    let run = |args: &[&str]| {
+        let mut cmd = h.f.command(args);
+        for var in OUTER_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.envs(no_store.iter().copied()).output().expect("run exporterctl")
+    };
+    let port = common::fixture::free_port();
+    let plain = h.f.manifest("plain.yaml", &[h.f.entry(N, "1.0.0", port)]);
+    let out = run(&["switch", &plain.to_string_lossy(), "--mode", "fast"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let out = run(&["status"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("healthy") && !stdout.contains("unhealthy"), "{stdout}");
+
+    // https fails when it is used, and says how to provide a CA bundle.
+    let out = run(&["realise", &h.manifest.to_string_lossy()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no CA certificates") && stderr.contains("EXPORTERCTL_CA_BUNDLE"),
+        "{stderr}"
+    );
+    assert_eq!(h.front.handshakes(), 0, "refused before connecting");
 }

@@ -52,7 +52,7 @@ pub fn resolve(ctx: &Ctx, manifest: &mut Manifest, use_lock: bool) -> Result<Res
     } else {
         None
     };
-    let fetcher = Fetcher::new(&ctx.layout)?;
+    let fetcher = Fetcher::new(&ctx.layout)?.with_limits(manifest.settings.download);
     let tokens = Tokens::from_env();
     resolve_versions(manifest, &fetcher, &tokens, lock.as_ref()).map_err(resolve_error)?;
     if let Some(l) = &lock {

@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, name: &str, manifest: Option<&Path>, json: bool) -> Result
         ))
         .into());
     };
-    let fetcher = Fetcher::new(&ctx.layout)?;
+    let fetcher = Fetcher::new(&ctx.layout)?.with_limits(m.settings.download);
     let tokens = Tokens::from_env();
     let up = Upstream {
         fetcher: &fetcher,

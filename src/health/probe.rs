@@ -5,6 +5,7 @@ use super::expect::parse_expectation;
 use super::{text, HealthFailure};
 use crate::manifest::HealthSpec;
 use crate::redact;
+use crate::source::http::TlsClient;
 use reqwest::blocking::Client;
 use std::io::Read;
 use std::net::IpAddr;
@@ -20,8 +21,8 @@ const MIN_REQUEST_TIMEOUT: Duration = Duration::from_millis(50);
 /// process listening *now*, not one a kept-alive connection still points to.
 /// Loopback URLs never go through a proxy; others honour `HTTP(S)_PROXY`.
 pub struct Probe {
-    direct: Client,
-    proxied: OnceLock<Result<Client, String>>,
+    direct: TlsClient,
+    proxied: OnceLock<Result<TlsClient, String>>,
     request_timeout: Duration,
 }
 
@@ -47,13 +48,21 @@ impl Probe {
     }
 
     fn client_for(&self, url: &str) -> Result<&Client, HealthFailure> {
-        if is_loopback_url(url) {
-            return Ok(&self.direct);
+        let tls = if is_loopback_url(url) {
+            &self.direct
+        } else {
+            self.proxied
+                .get_or_init(|| build_client(true))
+                .as_ref()
+                .map_err(|reason| HealthFailure::Client { reason: reason.clone() })?
+        };
+        if let Ok(parsed) = reqwest::Url::parse(url) {
+            tls.check_https(&parsed).map_err(|why| HealthFailure::Connect {
+                url: shown(url),
+                reason: why.to_string(),
+            })?;
         }
-        self.proxied
-            .get_or_init(|| build_client(true))
-            .as_ref()
-            .map_err(|reason| HealthFailure::Client { reason: reason.clone() })
+        Ok(&tls.client)
     }
 
     /// GET `url` (HTTP 200 required) and return the body.
@@ -166,15 +175,29 @@ fn same_version(found: &str, wanted: &str) -> bool {
     found == wanted || strip(found) == strip(wanted)
 }
 
-fn build_client(with_proxy: bool) -> Result<Client, String> {
-    let mut b = Client::builder()
-        .user_agent(concat!("exporterctl/", env!("CARGO_PKG_VERSION"), " health-check"))
-        .pool_max_idle_per_host(0)
-        .connect_timeout(Probe::DEFAULT_REQUEST_TIMEOUT);
-    if !with_proxy {
-        b = b.no_proxy();
+/// A client for health checks: the system's CA store plus the bundle of
+/// `EXPORTERCTL_CA_BUNDLE`, as downloads have. Without a system store it
+/// still checks plain http (the usual loopback URL), and https fails when
+/// used, saying why; a broken bundle only matters to https, not to the
+/// checks of plain http URLs.
+fn build_client(with_proxy: bool) -> Result<TlsClient, String> {
+    let builder = || {
+        let b = Client::builder()
+            .user_agent(concat!("exporterctl/", env!("CARGO_PKG_VERSION"), " health-check"))
+            .pool_max_idle_per_host(0)
+            .connect_timeout(Probe::DEFAULT_REQUEST_TIMEOUT);
+        if with_proxy {
+            b
+        } else {
+            b.no_proxy()
+        }
+    };
+    let roots = crate::source::http::extra_roots_from_env();
+    let mut tls = TlsClient::build(builder, roots.as_deref().unwrap_or(&[])).map_err(|e| error_chain(&e))?;
+    if let (Some(why), Err(bundle)) = (&tls.no_https, &roots) {
+        tls.no_https = Some(format!("{why}; the CA bundle is unusable: {bundle}"));
     }
-    b.build().map_err(|e| error_chain(&e))
+    Ok(tls)
 }
 
 /// `localhost`, `*.localhost`, 127.0.0.0/8, `::1` (and `[::ffff:127.x]`).

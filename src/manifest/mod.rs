@@ -1,6 +1,7 @@
 //! The manifest (`exporterctl/v1`): parsing with precise errors, validation,
 //! and the validated model the rest of the tool works from.
 
+mod download;
 pub mod lock;
 mod raw;
 pub mod template;
@@ -79,6 +80,8 @@ pub struct Settings {
     pub pause_standard: Duration,
     pub github: ForgeUrls,
     pub gitlab: ForgeUrls,
+    /// `settings.download`: size, time and rate limits of every download.
+    pub download: crate::source::DownloadLimits,
 }
 
 impl Default for Settings {
@@ -101,6 +104,7 @@ impl Default for Settings {
                 download_url: "https://gitlab.com".into(),
                 send_token: false,
             },
+            download: Default::default(),
         }
     }
 }

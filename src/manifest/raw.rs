@@ -29,6 +29,16 @@ pub struct RawSettings {
     pub pause_standard: Option<S<String>>,
     pub github: Option<RawForge>,
     pub gitlab: Option<RawForge>,
+    pub download: Option<RawDownload>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDownload {
+    pub max_size: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub min_rate: Option<S<String>>,
+    pub min_rate_window: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

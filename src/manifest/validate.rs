@@ -139,6 +139,9 @@ impl Validator<'_> {
         if let Some(g) = &raw.gitlab {
             s.gitlab = self.forge(g, "gitlab", &s.gitlab)?;
         }
+        if let Some(d) = &raw.download {
+            s.download = self.download(d)?;
+        }
         Ok(s)
     }
 

@@ -104,6 +104,14 @@ pub enum FetchError {
         first: String,
         second: String,
     },
+    /// A limit of `settings.download` stopped the download.
+    #[error("{exporter} {version}: {url}: {hit}")]
+    Limit {
+        exporter: String,
+        version: String,
+        url: String,
+        hit: super::limits::LimitHit,
+    },
     /// The HTTP client could not be set up.
     #[error("cannot set up the HTTP client: {message}")]
     Init { message: String },

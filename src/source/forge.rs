@@ -211,12 +211,20 @@ impl From<FetchError> for ForgeError {
     }
 }
 
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z): a reset
+/// time after it comes from a broken or hostile server and is shown as the
+/// number it is, not formatted (formatting it panics).
+const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
+
 fn reset_text(reset: Option<u64>) -> String {
     let Some(epoch) = reset else { return String::new() };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    if epoch > LAST_RFC3339_SECOND {
+        return format!("; the server says it resets at unix time {epoch}, which is not a plausible time");
+    }
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
     format!(
         "; it resets at {} (in {} s)",
@@ -538,5 +546,18 @@ mod tests {
             m.contains("GITHUB_TOKEN") && m.contains("2033-05-18T03:33:20Z") && m.contains("mirror"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn reset_times_past_year_9999_are_not_formatted() {
+        // Formatting these panicked ("date must be before year 9999").
+        for reset in [300_000_000_000, LAST_RFC3339_SECOND + 1, u64::MAX] {
+            let t = reset_text(Some(reset));
+            assert!(
+                t.contains(&reset.to_string()) && t.contains("not a plausible time"),
+                "{t}"
+            );
+        }
+        assert!(reset_text(Some(LAST_RFC3339_SECOND)).contains("9999-12-31T23:59:59Z"));
     }
 }

@@ -134,6 +134,18 @@ pub fn check_remote(url: &Url, allow_http: bool) -> Result<(), PolicyViolation> 
     }
 }
 
+/// A redirect may lead to http(s) only: `file://` (a local file the server
+/// chose) and every other scheme are refused, and said so, rather than
+/// reported as whatever part of a URL that scheme lacks.
+fn check_redirect_scheme(url: &Url) -> Result<(), PolicyViolation> {
+    match url.scheme() {
+        "http" | "https" => Ok(()),
+        other => Err(PolicyViolation::Bad(format!(
+            "refusing a redirect to a non-http(s) URL (`{other}:`); only http:// and https:// redirects are followed"
+        ))),
+    }
+}
+
 /// Same scheme, host and port: credentials may be sent along a redirect only then.
 fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
@@ -207,10 +219,69 @@ pub(crate) fn with_retries<T>(
     }
 }
 
+/// Why https cannot work on a host without a CA store, and what to do.
+pub const NO_CA_STORE: &str = "this host has no CA certificates (no system CA store was found), so no https server \
+     can be verified; install the ca-certificates package, or name a PEM file with the CA certificates to trust \
+     in EXPORTERCTL_CA_BUNDLE (or SSL_CERT_FILE)";
+
+/// A blocking client, and why https cannot work with it, if it cannot.
+pub struct TlsClient {
+    pub client: Client,
+    /// Set when the system has no CA store and no bundle was given: https
+    /// is refused with this message, before connecting; http still works.
+    pub no_https: Option<String>,
+}
+
+impl TlsClient {
+    /// The client from `builder`, trusting the system's CA store plus
+    /// `extra_roots`. Building reads the system's store and fails without
+    /// one (a minimal container, "No CA certificates were loaded from the
+    /// system"): plain http and file:// must still work there, and https to
+    /// servers a bundle vouches for, so the client then trusts the bundle
+    /// alone, and https without a bundle fails when it is used, saying so.
+    pub fn build(
+        builder: impl Fn() -> reqwest::blocking::ClientBuilder,
+        extra_roots: &[reqwest::Certificate],
+    ) -> Result<TlsClient, reqwest::Error> {
+        let system = match builder().tls_certs_merge(extra_roots.iter().cloned()).build() {
+            Ok(client) => return Ok(TlsClient { client, no_https: None }),
+            Err(e) => e,
+        };
+        match builder().tls_certs_only(extra_roots.iter().cloned()).build() {
+            Ok(client) => {
+                tracing::debug!(
+                    "system CA certificates unusable ({}); {}",
+                    describe_reqwest(system),
+                    if extra_roots.is_empty() {
+                        "https is refused"
+                    } else {
+                        "trusting only the CA bundle"
+                    }
+                );
+                Ok(TlsClient {
+                    client,
+                    no_https: extra_roots.is_empty().then(|| NO_CA_STORE.to_string()),
+                })
+            }
+            Err(_) => Err(system),
+        }
+    }
+
+    /// `Err(why)` when `url` is https and https cannot work.
+    pub fn check_https(&self, url: &Url) -> Result<(), &str> {
+        match &self.no_https {
+            Some(why) if url.scheme() == "https" => Err(why),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A reqwest blocking client that follows redirects itself.
 pub(crate) struct Http {
-    client: Client,
+    client: TlsClient,
     requests: AtomicU64,
+    /// The read timeout, for messages.
+    timeout: Duration,
 }
 
 impl Http {
@@ -226,25 +297,11 @@ impl Http {
                 .connect_timeout(timeouts.connect)
                 .timeout(timeouts.read)
         };
-        let client = match builder().tls_certs_merge(extra_roots.iter().cloned()).build() {
-            Ok(client) => client,
-            // Building reads the system's CA store and fails without one (a
-            // minimal container): plain http to loopback and file:// must
-            // still work there, and https to servers the bundle vouches for.
-            Err(e) => match builder().tls_certs_only(extra_roots.iter().cloned()).build() {
-                Ok(client) => {
-                    tracing::debug!(
-                        "system CA certificates unusable ({}); trusting only the CA bundle",
-                        describe_reqwest(e)
-                    );
-                    client
-                }
-                Err(_) => return Err(e),
-            },
-        };
+        let client = TlsClient::build(builder, extra_roots)?;
         Ok(Http {
             client,
             requests: AtomicU64::new(0),
+            timeout: timeouts.read,
         })
     }
 
@@ -278,9 +335,15 @@ impl Http {
     ) -> Result<Response, AttemptError> {
         let header_map = build_headers(ctx, headers).map_err(AttemptError::Fatal)?;
         let mut current = url.clone();
-        for _hop in 0..=MAX_REDIRECTS {
+        for hop in 0..=MAX_REDIRECTS {
+            if hop > 0 {
+                check_redirect_scheme(&current).map_err(|v| AttemptError::Fatal(ctx.policy(v)))?;
+            }
             check_remote(&current, allow_http).map_err(|v| AttemptError::Fatal(ctx.policy(v)))?;
-            let mut rb = self.client.request(method.clone(), current.clone());
+            self.client
+                .check_https(&current)
+                .map_err(|why| AttemptError::Fatal(ctx.transport(why.to_string())))?;
+            let mut rb = self.client.client.request(method.clone(), current.clone());
             if same_origin(&current, url) {
                 rb = rb.headers(header_map.clone());
             }
@@ -290,7 +353,14 @@ impl Http {
                 // on every attempt: retrying only delays the error.
                 let certificate = certificate_error(&e).cloned();
                 let fatal = e.is_builder() || certificate.is_some();
+                let timed_out = e.is_timeout();
                 let mut message = describe_reqwest(e);
+                if timed_out {
+                    message = format!(
+                        "no response within {} (the read timeout): {message}",
+                        humantime::format_duration(self.timeout)
+                    );
+                }
                 if matches!(certificate, Some(rustls::CertificateError::UnknownIssuer)) {
                     message.push_str(UNTRUSTED_HINT);
                 }
@@ -520,6 +590,32 @@ mod tests {
     fn redirect_targets_cannot_be_files() {
         let u = Url::parse("file:///etc/passwd").unwrap();
         assert!(matches!(check_remote(&u, true), Err(PolicyViolation::Bad(_))));
+        let Err(PolicyViolation::Bad(m)) = check_redirect_scheme(&u) else {
+            panic!("file:// redirect allowed")
+        };
+        assert!(m.contains("non-http(s)") && m.contains("`file:`"), "{m}");
+        assert!(check_redirect_scheme(&Url::parse("ftp://h/x").unwrap()).is_err());
+        assert!(check_redirect_scheme(&Url::parse("https://h/x").unwrap()).is_ok());
+    }
+
+    #[test]
+    fn without_a_ca_store_only_https_is_refused() {
+        let tls = TlsClient {
+            client: Client::builder().tls_certs_only([]).build().unwrap(),
+            no_https: Some(NO_CA_STORE.into()),
+        };
+        let why = tls
+            .check_https(&Url::parse("https://example.com/a").unwrap())
+            .unwrap_err();
+        assert!(
+            why.contains("ca-certificates") && why.contains("EXPORTERCTL_CA_BUNDLE"),
+            "{why}"
+        );
+        assert!(tls.check_https(&Url::parse("http://127.0.0.1/a").unwrap()).is_ok());
+        let with_store = TlsClient { no_https: None, ..tls };
+        assert!(with_store
+            .check_https(&Url::parse("https://example.com/a").unwrap())
+            .is_ok());
     }
 
     #[test]

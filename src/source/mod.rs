@@ -21,6 +21,7 @@ pub mod checksums;
 mod error;
 pub mod forge;
 pub mod http;
+pub mod limits;
 pub mod progress;
 mod request;
 pub mod space;
@@ -39,6 +40,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub use http::{is_loopback_host, RetryPolicy, Timeouts};
+use limits::Meter;
+pub use limits::{DownloadLimits, LimitHit};
 pub use progress::ProgressMode;
 
 /// Text resources (checksum files, forge API answers) larger than this are refused.
@@ -95,6 +98,23 @@ impl<'a> Ctx<'a> {
             reset,
         }
     }
+    pub(crate) fn limit(&self, hit: LimitHit) -> FetchError {
+        FetchError::Limit {
+            exporter: self.e(),
+            version: self.v(),
+            url: self.url.clone(),
+            hit,
+        }
+    }
+    /// A limit hit as the outcome of an attempt: retried only when another
+    /// attempt may fare better.
+    pub(crate) fn limit_attempt(&self, hit: LimitHit) -> AttemptError {
+        if hit.retryable() {
+            AttemptError::retry(self.limit(hit))
+        } else {
+            AttemptError::Fatal(self.limit(hit))
+        }
+    }
     pub(crate) fn io(&self, context: impl Into<String>, source: io::Error) -> FetchError {
         FetchError::Io {
             exporter: self.e(),
@@ -141,6 +161,7 @@ pub struct Fetcher {
     extra_roots: Vec<reqwest::Certificate>,
     retry: RetryPolicy,
     timeouts: Timeouts,
+    limits: DownloadLimits,
     parallelism: usize,
     progress: ProgressMode,
 }
@@ -163,6 +184,7 @@ impl Fetcher {
             extra_roots,
             retry: RetryPolicy::default(),
             timeouts,
+            limits: DownloadLimits::default(),
             parallelism: DEFAULT_PARALLELISM,
             progress: ProgressMode::Auto,
         })
@@ -180,6 +202,17 @@ impl Fetcher {
         })?;
         self.timeouts = timeouts;
         Ok(self)
+    }
+
+    /// Bounds on the size, total time and rate of every download (and on
+    /// the time and rate of text resources, which have their own size cap).
+    pub fn with_limits(mut self, limits: DownloadLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> &DownloadLimits {
+        &self.limits
     }
 
     /// At most `n` downloads at once (at least 1).
@@ -274,23 +307,31 @@ impl Fetcher {
     pub fn get_text(&self, req: &TextRequest) -> Result<String, FetchError> {
         let ctx = Ctx::new(&req.exporter, &req.version, &req.url);
         let allowed = http::check_url(&req.url, req.allow_http).map_err(|v| ctx.policy(v))?;
+        // The text cap is the size limit here; time and rate are the downloads'.
+        let mut meter = Meter::new(DownloadLimits {
+            max_size: u64::MAX,
+            ..self.limits
+        });
         let bytes = match allowed {
             Allowed::File(path) => {
                 let f = std::fs::File::open(&path).map_err(|e| open_error(&ctx, &path, e))?;
-                read_capped(f).map_err(|e| match e {
+                read_capped(f, &mut meter).map_err(|e| match e {
                     Capped::TooBig => ctx.transport(format!("larger than {MAX_TEXT_BYTES} bytes")),
+                    Capped::Limit(hit) => ctx.limit(hit),
                     Capped::Io(e) => ctx.io(format!("reading {}", path.display()), e),
                 })?
             }
             Allowed::Remote(url) => {
                 let what = format!("{} {}: GET {}", req.exporter, req.version, ctx.url);
                 with_retries(&self.retry, &what, |_| {
+                    meter.start_attempt().map_err(|hit| ctx.limit_attempt(hit))?;
                     let resp = self.http.get(&ctx, &url, req.allow_http, &req.headers)?;
-                    read_capped(resp).map_err(|e| match e {
+                    read_capped(resp, &mut meter).map_err(|e| match e {
                         Capped::TooBig => {
                             AttemptError::Fatal(ctx.transport(format!("larger than {MAX_TEXT_BYTES} bytes")))
                         }
-                        Capped::Io(e) => AttemptError::retry(ctx.transport(format!("reading the response: {e}"))),
+                        Capped::Limit(hit) => ctx.limit_attempt(hit),
+                        Capped::Io(e) => AttemptError::retry(ctx.transport(read_error_text(&e, &self.timeouts))),
                     })
                 })?
             }
@@ -447,7 +488,9 @@ impl Fetcher {
         }
         let what = format!("{} {}: downloading {}", req.exporter, req.version, ctx.url);
         let mut buf = vec![0u8; CHUNK];
+        let mut meter = Meter::new(self.limits);
         let result = with_retries(&self.retry, &what, |attempt| {
+            meter.start_attempt().map_err(|hit| ctx.limit_attempt(hit))?;
             if attempt > 1 {
                 tmp.reset()
                     .map_err(|e| AttemptError::Fatal(ctx.io("resetting the temp file", e)))?;
@@ -456,17 +499,38 @@ impl Fetcher {
             match allowed {
                 Allowed::File(path) => {
                     let f = std::fs::File::open(path).map_err(|e| AttemptError::Fatal(open_error(ctx, path, e)))?;
-                    let len = f.metadata().ok().map(|m| m.len());
+                    // A device (`/dev/zero`) has no length: the size limit stops it.
+                    let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+                    meter.check_declared(len).map_err(|hit| ctx.limit_attempt(hit))?;
                     self.check_space(ctx, len).map_err(AttemptError::Fatal)?;
                     bar.start(len);
-                    stream(f, &mut tmp, &mut buf, &bar, ctx, false)
+                    let mut s = Stream {
+                        tmp: &mut tmp,
+                        buf: &mut buf,
+                        bar: &bar,
+                        ctx,
+                        meter: &mut meter,
+                        timeouts: &self.timeouts,
+                    };
+                    s.copy(f, false)
                 }
                 Allowed::Remote(url) => {
                     let resp = self.http.get(ctx, url, req.allow_http, &req.headers)?;
+                    meter
+                        .check_declared(resp.content_length())
+                        .map_err(|hit| ctx.limit_attempt(hit))?;
                     self.check_space(ctx, resp.content_length())
                         .map_err(AttemptError::Fatal)?;
                     bar.start(resp.content_length());
-                    stream(resp, &mut tmp, &mut buf, &bar, ctx, true)
+                    let mut s = Stream {
+                        tmp: &mut tmp,
+                        buf: &mut buf,
+                        bar: &bar,
+                        ctx,
+                        meter: &mut meter,
+                        timeouts: &self.timeouts,
+                    };
+                    s.copy(resp, true)
                 }
             }
         });
@@ -538,46 +602,86 @@ fn open_error(ctx: &Ctx<'_>, path: &Path, e: io::Error) -> FetchError {
     }
 }
 
-/// Copies `reader` into `tmp` (hashing on the way). A read error from the
-/// network is retryable (the body was cut off or stalled); a local one is not.
-fn stream(
-    mut reader: impl Read,
-    tmp: &mut TempDownload,
-    buf: &mut [u8],
-    bar: &progress::Bar,
-    ctx: &Ctx<'_>,
-    remote: bool,
-) -> Result<(), AttemptError> {
-    loop {
-        let n = match reader.read(buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if remote => {
-                return Err(AttemptError::retry(
-                    ctx.transport(format!("connection broken after {} bytes: {e}", tmp.size())),
-                ))
-            }
-            Err(e) => return Err(AttemptError::Fatal(ctx.io("reading", e))),
-        };
-        tmp.write(&buf[..n])
-            .map_err(|e| AttemptError::Fatal(ctx.io("writing the temp file", e)))?;
-        bar.inc(n as u64);
+/// One attempt's copy of a body into the temp file.
+struct Stream<'s, 'c> {
+    tmp: &'s mut TempDownload,
+    buf: &'s mut [u8],
+    bar: &'s progress::Bar,
+    ctx: &'s Ctx<'c>,
+    meter: &'s mut Meter,
+    timeouts: &'s Timeouts,
+}
+
+impl Stream<'_, '_> {
+    /// Copies `reader` into the temp file (hashing on the way), within the
+    /// limits. A read error from the network is retryable (the body was cut
+    /// off or stalled); a local one is not.
+    fn copy(&mut self, mut reader: impl Read, remote: bool) -> Result<(), AttemptError> {
+        let ctx = self.ctx;
+        loop {
+            let n = match reader.read(self.buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if remote => {
+                    return Err(AttemptError::retry(ctx.transport(format!(
+                        "{} after {} bytes",
+                        read_error_text(&e, self.timeouts),
+                        self.tmp.size()
+                    ))))
+                }
+                Err(e) => return Err(AttemptError::Fatal(ctx.io("reading", e))),
+            };
+            // Counted before it is written: nothing past the limit lands on disk.
+            self.meter.add(n).map_err(|hit| ctx.limit_attempt(hit))?;
+            self.tmp
+                .write(&self.buf[..n])
+                .map_err(|e| AttemptError::Fatal(ctx.io("writing the temp file", e)))?;
+            self.bar.inc(n as u64);
+        }
+    }
+}
+
+/// A body read that failed, in words: reqwest calls a read timeout "error
+/// decoding response body", which sends a reader looking for a bad gzip.
+fn read_error_text(e: &io::Error, timeouts: &Timeouts) -> String {
+    let timed_out = e.kind() == io::ErrorKind::TimedOut
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+            .is_some_and(|r| r.is_timeout());
+    if timed_out {
+        format!(
+            "the transfer stalled: no data for {} (the read timeout)",
+            humantime::format_duration(timeouts.read)
+        )
+    } else {
+        format!("connection broken: {e}")
     }
 }
 
 enum Capped {
     TooBig,
+    Limit(LimitHit),
     Io(io::Error),
 }
 
-fn read_capped(r: impl Read) -> Result<Vec<u8>, Capped> {
+/// Reads all of `r`, at most [`MAX_TEXT_BYTES`], within the meter's limits.
+fn read_capped(mut r: impl Read, meter: &mut Meter) -> Result<Vec<u8>, Capped> {
     let mut out = Vec::new();
-    r.take(MAX_TEXT_BYTES + 1).read_to_end(&mut out).map_err(Capped::Io)?;
-    if out.len() as u64 > MAX_TEXT_BYTES {
-        return Err(Capped::TooBig);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Capped::Io(e)),
+        };
+        meter.add(n).map_err(Capped::Limit)?;
+        if out.len().saturating_add(n) as u64 > MAX_TEXT_BYTES {
+            return Err(Capped::TooBig);
+        }
+        out.extend_from_slice(&buf[..n]);
     }
-    Ok(out)
 }
 
 #[cfg(test)]

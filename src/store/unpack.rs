@@ -18,6 +18,16 @@ const CHUNK: usize = 256 * 1024;
 /// At most this many executable files are listed in a `BinaryMissing` hint.
 const HINT_MAX: usize = 8;
 
+/// The longest path or link target an entry may have: PATH_MAX (4096)
+/// less the terminating NUL.
+const MAX_NAME: usize = 4095;
+
+/// A GNU long name or long link record holds one name and its NUL.
+const MAX_LONG_RECORD: u64 = MAX_NAME as u64 + 1;
+
+/// A PAX extended header: a path, a link target, times, a few attributes.
+const MAX_PAX_RECORD: u64 = 64 * 1024;
+
 /// What the unpacker produced in the temp directory.
 pub struct Unpacked {
     /// Full canonical tree hash of the temp directory.
@@ -52,22 +62,31 @@ pub fn tar_gz(archive: &Path, binary: &str, name: &str, dest: &Path, limit: u64)
     let mut tar = tar::Archive::new(capped);
     let mut check = Checker::new(&label, limit);
     let mut result: Option<Unpacked> = None;
-    let entries = tar.entries().map_err(|e| check.stream_error(e, &exceeded))?;
+    // Raw entries: the tar crate would read a GNU long name or a PAX header
+    // of any size into memory before returning the entry it describes
+    // (a 256 MiB long name cost GiBs). Here each is bounded by its header's
+    // size before a byte of it is read.
+    let entries = tar.entries().map_err(|e| check.stream_error(e, &exceeded))?.raw(true);
+    let mut pending = Extensions::default();
     for entry in entries {
         let mut entry = entry.map_err(|e| check.stream_error(e, &exceeded))?;
-        let key = check.entry(&entry)?;
+        let kind = entry.header().entry_type();
+        if is_extension(kind) {
+            check.extension(&mut entry, &mut pending, &exceeded)?;
+            continue;
+        }
+        let ext = std::mem::take(&mut pending);
+        let names = check.names(entry.header(), ext)?;
+        let key = check.entry(entry.header(), &names)?;
         if key.as_deref() != Some(want.as_slice()) {
             continue;
         }
         let shown = check.last.clone();
-        let kind = entry.header().entry_type();
         if result.is_some() {
             return Err(check.bad(&shown, "the binary appears more than once in the archive"));
         }
         if kind.is_symlink() || kind.is_hard_link() {
-            let target = entry
-                .link_name_bytes()
-                .map(|t| String::from_utf8_lossy(&t).into_owned());
+            let target = names.link.as_ref().map(|t| String::from_utf8_lossy(t).into_owned());
             let what = if kind.is_symlink() { "symlink" } else { "hard link" };
             return Err(check.bad(
                 &shown,
@@ -86,6 +105,12 @@ pub fn tar_gz(archive: &Path, binary: &str, name: &str, dest: &Path, limit: u64)
             check.bad(&shown, &format!("reading it: {e}"))
         })?;
         result = Some(out);
+    }
+    if !pending.is_empty() {
+        return Err(check.bad(
+            &check.after_last(),
+            "a GNU long name or PAX header at the end of the archive describes no entry",
+        ));
     }
     // Read to the end of the gzip stream (tar padding, usually a few KiB) so
     // that the gzip CRC-32 and length trailer are checked too.
@@ -260,22 +285,144 @@ impl<'a> Checker<'a> {
                 limit: self.limit,
             };
         }
-        let entry = if self.last.is_empty() {
+        self.bad(&self.after_last(), &format!("unreadable archive: {e}"))
+    }
+
+    /// How the position of a header without a name of its own is shown.
+    fn after_last(&self) -> String {
+        if self.last.is_empty() {
             "(first header)".to_string()
         } else {
             format!("(header after `{}`)", self.last)
-        };
-        self.bad(&entry, &format!("unreadable archive: {e}"))
+        }
     }
 
-    /// Checks one entry; returns its normalised path (`None` for entries with
-    /// no path of their own, like PAX global headers).
-    fn entry<R: Read>(&mut self, entry: &tar::Entry<R>) -> Result<Option<Vec<u8>>, StoreError> {
-        let raw = entry.path_bytes();
-        self.last = String::from_utf8_lossy(&raw).into_owned();
-        let shown = self.last.clone();
+    /// Reads a GNU long name or link record, or a PAX header, into
+    /// `pending` for the entry that follows, after checking that its size
+    /// is one such a record can need.
+    fn extension<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<R>,
+        pending: &mut Extensions,
+        exceeded: &Cell<bool>,
+    ) -> Result<(), StoreError> {
         let kind = entry.header().entry_type();
-        let size = entry.size();
+        let (what, max) = if kind.is_gnu_longname() {
+            ("GNU long name record", MAX_LONG_RECORD)
+        } else if kind.is_gnu_longlink() {
+            ("GNU long link name record", MAX_LONG_RECORD)
+        } else if kind.is_pax_global_extensions() {
+            ("PAX global header", MAX_PAX_RECORD)
+        } else {
+            ("PAX extended header", MAX_PAX_RECORD)
+        };
+        let at = self.after_last();
+        let size = entry
+            .header()
+            .entry_size()
+            .map_err(|e| self.bad(&at, &format!("{what}: {e}")))?;
+        if size > max {
+            return Err(self.bad(
+                &at,
+                &format!("{what} of {size} bytes, more than the {max} bytes allowed; refusing to read it"),
+            ));
+        }
+        let duplicate = if kind.is_gnu_longname() {
+            pending.long_name.is_some()
+        } else if kind.is_gnu_longlink() {
+            pending.long_link.is_some()
+        } else if kind.is_pax_local_extensions() {
+            pending.pax.is_some()
+        } else {
+            false
+        };
+        if duplicate {
+            return Err(self.bad(&at, &format!("two {what}s for one entry")));
+        }
+        // `size` is at most `max`, so this allocation is bounded.
+        let mut data = Vec::with_capacity(size as usize);
+        entry
+            .read_to_end(&mut data)
+            .map_err(|e| self.stream_error(e, exceeded))?;
+        if data.len() as u64 != size {
+            return Err(self.bad(&at, &format!("{what} cut short ({} of {size} bytes)", data.len())));
+        }
+        if kind.is_gnu_longname() {
+            pending.long_name = Some(gnu_name(data).map_err(|r| self.bad(&at, &format!("{what}: {r}")))?);
+        } else if kind.is_gnu_longlink() {
+            pending.long_link = Some(gnu_name(data).map_err(|r| self.bad(&at, &format!("{what}: {r}")))?);
+        } else {
+            let pax = parse_pax(&data).map_err(|r| self.bad(&at, &format!("{what}: {r}")))?;
+            if kind.is_pax_global_extensions() {
+                // Nothing here reads global attributes; ones that would
+                // change what an entry is are refused, not ignored.
+                if pax.path.is_some() || pax.link.is_some() || pax.size.is_some() {
+                    return Err(self.bad(&at, &format!("{what} with a path, linkpath or size record")));
+                }
+            } else {
+                pending.pax = Some(pax);
+            }
+        }
+        Ok(())
+    }
+
+    /// The path and link target of an entry: a GNU long record or a PAX
+    /// record when one came before it, else the header's own.
+    fn names(&mut self, header: &tar::Header, ext: Extensions) -> Result<Names, StoreError> {
+        let at = self.after_last();
+        let pax = ext.pax.unwrap_or_default();
+        if ext.long_name.is_some() && pax.path.is_some() {
+            return Err(self.bad(&at, "both a GNU long name and a PAX path for one entry"));
+        }
+        if ext.long_link.is_some() && pax.link.is_some() {
+            return Err(self.bad(&at, "both a GNU long link name and a PAX linkpath for one entry"));
+        }
+        let path = ext
+            .long_name
+            .or(pax.path)
+            .unwrap_or_else(|| header.path_bytes().into_owned());
+        let link = ext
+            .long_link
+            .or(pax.link)
+            .or_else(|| header.link_name_bytes().map(|l| l.into_owned()));
+        for (what, name) in [("path", Some(&path)), ("link target", link.as_ref())] {
+            let Some(name) = name else { continue };
+            if name.len() > MAX_NAME {
+                let head = String::from_utf8_lossy(&name[..64]);
+                return Err(self.bad(
+                    &format!("{head}…"),
+                    &format!(
+                        "{what} of {} bytes, longer than PATH_MAX allows ({MAX_NAME})",
+                        name.len()
+                    ),
+                ));
+            }
+        }
+        // Raw entries are read by the header's size: a PAX size that says
+        // otherwise would make this reader and `tar -x` see different files.
+        if let Some(pax_size) = pax.size {
+            let size = header
+                .entry_size()
+                .map_err(|e| self.bad(&String::from_utf8_lossy(&path), &format!("bad size: {e}")))?;
+            if pax_size != size {
+                return Err(self.bad(
+                    &String::from_utf8_lossy(&path),
+                    &format!("its PAX size record ({pax_size}) disagrees with its header ({size})"),
+                ));
+            }
+        }
+        Ok(Names { path, link })
+    }
+
+    /// Checks one entry; returns its normalised path.
+    fn entry(&mut self, header: &tar::Header, names: &Names) -> Result<Option<Vec<u8>>, StoreError> {
+        let raw = &names.path;
+        self.last = String::from_utf8_lossy(raw).into_owned();
+        let shown = self.last.clone();
+        let kind = header.entry_type();
+        let size = header
+            .entry_size()
+            .map_err(|e| self.bad(&shown, &format!("bad size: {e}")))?;
         if size > self.limit || self.total.saturating_add(size) > self.limit {
             return Err(StoreError::TooLarge {
                 archive: self.archive.to_string(),
@@ -283,10 +430,7 @@ impl<'a> Checker<'a> {
             });
         }
         self.total += size;
-        if kind.is_pax_global_extensions() {
-            return Ok(None);
-        }
-        let comps = normalise(&raw).map_err(|r| self.bad(&shown, r))?;
+        let comps = normalise(raw).map_err(|r| self.bad(&shown, r))?;
         if comps.is_empty() && !kind.is_dir() {
             return Err(self.bad(&shown, "empty path"));
         }
@@ -298,30 +442,29 @@ impl<'a> Checker<'a> {
         }
         let key = comps.join(&b'/');
         if kind.is_file() || kind.is_contiguous() {
-            let mode = entry
-                .header()
-                .mode()
-                .map_err(|e| self.bad(&shown, &format!("bad mode: {e}")))?;
+            let mode = header.mode().map_err(|e| self.bad(&shown, &format!("bad mode: {e}")))?;
             if mode & 0o111 != 0 && self.executables.len() < HINT_MAX {
                 self.executables.push(shown.clone());
             }
             self.files.insert(key.clone());
         } else if kind.is_dir() {
         } else if kind.is_symlink() {
-            let target = entry
-                .link_name_bytes()
+            let target = names
+                .link
+                .as_deref()
                 .ok_or_else(|| self.bad(&shown, "symlink without a target"))?;
-            if let Some(reason) = symlink_escape(comps.len().saturating_sub(1), &target) {
-                let reason = format!("{reason} (`{}`)", String::from_utf8_lossy(&target));
+            if let Some(reason) = symlink_escape(comps.len().saturating_sub(1), target) {
+                let reason = format!("{reason} (`{}`)", String::from_utf8_lossy(target));
                 return Err(self.bad(&shown, &reason));
             }
             self.symlinks.insert(key.clone());
         } else if kind.is_hard_link() {
-            let target = entry
-                .link_name_bytes()
+            let target = names
+                .link
+                .as_deref()
                 .ok_or_else(|| self.bad(&shown, "hard link without a target"))?;
-            let shown_target = String::from_utf8_lossy(&target).into_owned();
-            let t = normalise(&target)
+            let shown_target = String::from_utf8_lossy(target).into_owned();
+            let t = normalise(target)
                 .map_err(|r| {
                     self.bad(
                         &shown,
@@ -360,6 +503,80 @@ impl<'a> Checker<'a> {
         let list: Vec<String> = self.executables.iter().map(|e| format!("`{e}`")).collect();
         format!("; executable files in it: {}", list.join(", "))
     }
+}
+
+/// Header types that describe the entry after them rather than being one.
+fn is_extension(kind: tar::EntryType) -> bool {
+    kind.is_gnu_longname()
+        || kind.is_gnu_longlink()
+        || kind.is_pax_local_extensions()
+        || kind.is_pax_global_extensions()
+}
+
+/// What GNU long records and a PAX header said about the next entry.
+#[derive(Default)]
+struct Extensions {
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+    pax: Option<Pax>,
+}
+
+impl Extensions {
+    fn is_empty(&self) -> bool {
+        self.long_name.is_none() && self.long_link.is_none() && self.pax.is_none()
+    }
+}
+
+/// The PAX records this reader acts on (others, like times, are ignored).
+#[derive(Default)]
+struct Pax {
+    path: Option<Vec<u8>>,
+    link: Option<Vec<u8>>,
+    size: Option<u64>,
+}
+
+/// An entry's path and link target, wherever in the archive they came from.
+struct Names {
+    path: Vec<u8>,
+    link: Option<Vec<u8>>,
+}
+
+/// The name in a GNU long record: its bytes up to the terminating NUL(s).
+fn gnu_name(mut data: Vec<u8>) -> Result<Vec<u8>, &'static str> {
+    while data.last() == Some(&0) {
+        data.pop();
+    }
+    if data.contains(&0) {
+        return Err("NUL inside the name");
+    }
+    Ok(data)
+}
+
+fn parse_pax(data: &[u8]) -> Result<Pax, String> {
+    let mut pax = Pax::default();
+    for ext in tar::PaxExtensions::new(data) {
+        let ext = ext.map_err(|e| format!("malformed record: {e}"))?;
+        let value = ext.value_bytes();
+        match ext.key_bytes() {
+            b"path" => pax.path = Some(value.to_vec()),
+            b"linkpath" => pax.link = Some(value.to_vec()),
+            b"size" => {
+                let size = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or_else(|| format!("size record `{}` is not a number", value.escape_ascii()))?;
+                pax.size = Some(size);
+            }
+            k if k.starts_with(b"GNU.sparse.") => return Err("sparse file records are not allowed".into()),
+            _ => {}
+        }
+    }
+    for (what, v) in [("path", &pax.path), ("linkpath", &pax.link)] {
+        if v.as_ref().is_some_and(|v| v.contains(&0)) {
+            return Err(format!("NUL inside the {what} record"));
+        }
+    }
+    Ok(pax)
 }
 
 /// A reader that fails once more than `left` bytes have been read from it,

@@ -114,6 +114,22 @@ impl ArchiveBuilder {
         self.raw(b"placeholder", EntryType::Regular, data.len() as u64, b"", data)
     }
 
+    /// A PAX extended header (`x`) or global header (`g`) holding `records`.
+    pub fn pax(&mut self, kind: EntryType, records: &[u8]) -> &mut Self {
+        self.raw(b"././@PaxHeader", kind, records.len() as u64, b"", records)
+    }
+
+    /// The tar stream so far, without end blocks.
+    pub fn unfinished_tar(&self) -> Vec<u8> {
+        self.tar.get_ref().clone()
+    }
+
+    /// The tar stream with its end blocks, not compressed.
+    pub fn finish_tar(&mut self) -> Vec<u8> {
+        self.tar.finish().unwrap();
+        std::mem::take(self.tar.get_mut())
+    }
+
     /// The gzipped archive.
     pub fn finish(&mut self) -> Vec<u8> {
         self.tar.finish().unwrap();
@@ -301,4 +317,50 @@ pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
     p
+}
+
+/// A PAX record: `"<length> <key>=<value>\n"`, the length counting itself.
+pub fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let body = key.len() + value.len() + 3;
+    let mut len = body + 1;
+    while len != body + len.to_string().len() {
+        len = body + len.to_string().len();
+    }
+    let mut r = format!("{len} {key}=").into_bytes();
+    r.extend_from_slice(value);
+    r.push(b'\n');
+    assert_eq!(r.len(), len);
+    r
+}
+
+/// A `node_exporter` archive whose binary comes after a GNU long-name
+/// record of `mib` MiB (all there, `a`s). The record is gzipped once per
+/// MiB as concatenated gzip members, so a 256 MiB record costs ~256 KiB.
+pub fn long_name_bomb(version: &str, binary: &[u8], mib: u64) -> Vec<u8> {
+    let mut h = Header::new_gnu();
+    {
+        let name = b"././@LongLink";
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    }
+    h.set_entry_type(EntryType::GNULongName);
+    h.set_mode(0o644);
+    h.set_size(mib << 20);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    let mut head = node_exporter_prefix(version).unfinished_tar();
+    head.extend_from_slice(h.as_bytes());
+    let mut out = gzip(&head);
+    let one_mib = {
+        use std::io::Write;
+        let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+        gz.write_all(&vec![b'a'; 1 << 20]).unwrap();
+        gz.finish().unwrap()
+    };
+    for _ in 0..mib {
+        out.extend_from_slice(&one_mib);
+    }
+    let mut tail = ArchiveBuilder::new();
+    tail.file(&node_binary(version), 0o755, binary);
+    out.extend_from_slice(&gzip(&tail.finish_tar()));
+    out
 }

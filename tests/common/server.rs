@@ -33,6 +33,12 @@ pub enum Fault {
     /// Send the headers and half the body, then stall this long before closing
     /// (exercises read/idle timeouts).
     Stall(Duration),
+    /// `200` with zeros until the client hangs up: with `Content-Length:
+    /// <declared>`, or without one (the body ends when the connection does).
+    Endless { declared: Option<u64> },
+    /// `200` with the file's `Content-Length`, then one byte per `Duration`
+    /// until the client hangs up or the body is complete.
+    Trickle(Duration),
 }
 
 /// One request as received.
@@ -397,6 +403,39 @@ fn respond(s: &mut TcpStream, answer: Answer, head_only: bool) -> std::io::Resul
             ],
             head_only,
         ),
+        Answer::Fault(Fault::Endless { declared }, _) => {
+            let mut h =
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/octet-stream\r\n".to_string();
+            if let Some(len) = declared {
+                h.push_str(&format!("Content-Length: {len}\r\n"));
+            }
+            h.push_str("\r\n");
+            s.write_all(h.as_bytes())?;
+            if !head_only {
+                let zeros = vec![0u8; 64 * 1024];
+                loop {
+                    s.write_all(&zeros)?;
+                }
+            }
+            Ok(())
+        }
+        Answer::Fault(Fault::Trickle(every), file) => {
+            let bytes = file.unwrap_or_else(|| Arc::new(vec![b'.'; 1 << 20]));
+            head(
+                s,
+                200,
+                bytes.len(),
+                &[("Content-Type", "application/octet-stream".into())],
+            )?;
+            if !head_only {
+                for b in bytes.iter() {
+                    s.write_all(&[*b])?;
+                    s.flush()?;
+                    std::thread::sleep(every);
+                }
+            }
+            Ok(())
+        }
         Answer::Fault(fault @ (Fault::DropMidBody | Fault::Stall(_)), file) => {
             let bytes = file.unwrap_or_else(|| Arc::new(b"0123456789abcdef0123456789abcdef".to_vec()));
             head(

@@ -361,3 +361,47 @@ scenario_7_gc() {
     done
     info "ok: current store paths untouched, store verify ok, services answer"
 }
+
+# ------------------------------------------------------------------ 9
+# A host without ca-certificates (an air-gapped host realising from an http
+# mirror): the system CA store is hidden under an empty tmpfs for this
+# scenario only. A switch from the http release server, its health checks
+# and status must work; an https source must fail when used, before
+# connecting, saying how to provide a CA bundle.
+scenario_9_no_ca_store() {
+    ct mount -t tmpfs -o size=1m,mode=0755 e2e-no-ca /etc/ssl/certs
+    trap 'ct umount /etc/ssl/certs 2>/dev/null || true' EXIT
+    [ -z "$(ct ls -A /etc/ssl/certs)" ] || fail "/etc/ssl/certs is not empty under the tmpfs"
+    info "ok: /etc/ssl/certs (the store and ca-certificates.crt) hidden"
+
+    xctl_ok switch "$M/gen-b.yaml" --mode fast --yes
+    assert_serving node_exporter 1.5.1
+    assert_serving nginx_exporter "$NGINX_V2"
+    assert_serving mysqld_exporter 0.14.1
+    xctl_ok status --json
+    py -c 'import json,sys
+rows = json.load(open(sys.argv[1]))["exporters"]
+bad = [(r["name"], r["health"]) for r in rows if r["health"] != "healthy"]
+sys.exit(f"not healthy: {bad}" if bad or len(rows) != 3 else 0)' "$LAST_OUT" \
+        || fail "status --json does not report three healthy exporters"
+
+    info "an https source fails when used, before connecting, naming the way out"
+    ct sh -c 'cat > /tmp/e2e-https.yaml' <<YAML
+apiVersion: exporterctl/v1
+settings:
+  service_manager: none
+exporters:
+  node_exporter:
+    version: "1.5.1"
+    source:
+      url: "https://127.0.0.1:8443/node_exporter-{version}.linux-{arch}.tar.gz"
+      sha256: "$(printf 'a%.0s' $(seq 64))"
+      binary: "node_exporter-{version}.linux-{arch}/node_exporter"
+YAML
+    if xctl realise /tmp/e2e-https.yaml; then
+        fail "realise from an https URL succeeded without any CA certificate"
+    fi
+    grep -q 'this host has no CA certificates' "$LAST_OUT.err" && grep -q EXPORTERCTL_CA_BUNDLE "$LAST_OUT.err" \
+        || fail "the https failure does not say that the host has no CA certificates and how to give a bundle"
+    info "ok: http switch, health checks and status work without a CA store; https says what to do"
+}
