@@ -103,20 +103,28 @@ impl Manifest {
     }
 }
 
-/// `p` with symlinks resolved as far as it exists, the rest appended as written.
+/// `p` with symlinks resolved as far as it exists, the rest appended as
+/// written; a dangling link is followed too (it may point where a directory
+/// will be created).
 fn resolve_existing(p: &Path) -> PathBuf {
-    let mut rest = Vec::new();
-    let mut cur = p;
-    loop {
-        if let Ok(real) = std::fs::canonicalize(cur) {
-            return rest.iter().rev().fold(real, |acc: PathBuf, name| acc.join(name));
+    resolve(p, 40)
+}
+
+fn resolve(p: &Path, links_left: u32) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(p) {
+        return real;
+    }
+    if links_left > 0 {
+        if let Ok(target) = std::fs::read_link(p) {
+            let next = match p.parent() {
+                Some(parent) => parent.join(target),
+                None => target,
+            };
+            return resolve(&next, links_left - 1);
         }
-        match (cur.parent(), cur.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name);
-                cur = parent;
-            }
-            _ => return p.to_path_buf(),
-        }
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(name)) => resolve(parent, links_left).join(name),
+        _ => p.to_path_buf(),
     }
 }
