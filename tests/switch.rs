@@ -664,7 +664,8 @@ fn a_changed_bin_dir_unit_dir_or_service_manager_is_refused_before_anything_move
 #[test]
 fn a_bin_dir_that_leads_into_the_state_directory_through_a_symlink_is_refused() {
     let mut f = Fixture::new();
-    f.publish(N, "1.0.0", Behaviour::Ok);
+    // An exporter named `system` linked in profiles/ would replace the profile link.
+    f.publish("system", "1.0.0", Behaviour::Ok);
     // Dangling until the state directory exists: what it will resolve to counts.
     std::fs::create_dir_all(f.root().join("srv")).unwrap();
     std::os::unix::fs::symlink("../var/lib/exporterctl/profiles", f.root().join("srv/bin")).unwrap();
