@@ -227,6 +227,14 @@ fn control_characters_that_would_reach_a_unit_are_refused() {
         &settings("unit_dir"),
         "3:13: settings.unit_dir: `/usr/local\\r/bin` contains the control character U+000D",
     );
+    // systemd refuses these in an executable's path.
+    let yaml = format!(
+        "apiVersion: exporterctl/v1\nsettings:\n  bin_dir: '/opt/a\"b'\nexporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}"
+    );
+    check(
+        &yaml,
+        "3:12: settings.bin_dir: `/opt/a\\\"b` contains `\"`, which systemd refuses in the path of an executable",
+    );
     // The `process` manager passes args and environment to exec as well.
     let yaml = format!(
         "apiVersion: exporterctl/v1\nsettings:\n  service_manager: process\nexporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}    args: [\"a\\u0000b\"]\n"

@@ -169,6 +169,16 @@ impl Validator<'_> {
         let mut s = Settings::default();
         if let Some(v) = &raw.bin_dir {
             s.bin_dir = self.abs_path(v, "settings.bin_dir")?;
+            if let Some(c) = v.value.chars().find(|c| matches!(c, '"' | '\'' | '\\')) {
+                return self.err(
+                    &v.referenced,
+                    "settings.bin_dir",
+                    format!(
+                        "`{}` contains `{c}`, which systemd refuses in the path of an executable",
+                        v.value.escape_debug()
+                    ),
+                );
+            }
             self.outside_state_dir(v, "settings.bin_dir")?;
         }
         if let Some(v) = &raw.unit_dir {

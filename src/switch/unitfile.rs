@@ -75,6 +75,10 @@ pub fn render_checked(p: &UnitParams) -> Result<String, UnsafeValue> {
             return Err(bad(what, v));
         }
     }
+    // systemd refuses these in the executable's path ("contains special characters").
+    if exec.contains(['"', '\'', '\\']) {
+        return Err(bad("ExecStart path", &exec));
+    }
     if let Some(k) = p
         .environment
         .keys()
@@ -87,7 +91,9 @@ pub fn render_checked(p: &UnitParams) -> Result<String, UnsafeValue> {
 
 /// The unit text; values are quoted but not checked (see [`render_checked`]).
 pub fn render(p: &UnitParams) -> String {
-    let mut exec = quote(&p.exec.to_string_lossy());
+    // systemd expands no variables in the executable's path: a doubled `$`
+    // would stay doubled there.
+    let mut exec = quote_with(&p.exec.to_string_lossy(), false);
     for a in p.args {
         exec.push(' ');
         exec.push_str(&quote(a));
@@ -149,6 +155,8 @@ mod tests {
         let exec = Path::new("/usr/local/bin\n/x");
         let p = UnitParams { exec, args: &[], ..p };
         assert_eq!(render_checked(&p).unwrap_err().what, "ExecStart path");
+        let exec = Path::new("/opt/\"q\"/x");
+        assert_eq!(render_checked(&UnitParams { exec, ..p }).unwrap_err().what, "ExecStart path");
         let p = UnitParams {
             exec: Path::new("/usr/local/bin/x"),
             user: Some("root\n"),
