@@ -239,7 +239,10 @@ fn control_characters_that_would_reach_a_unit_are_refused() {
     let yaml = format!(
         "apiVersion: exporterctl/v1\nsettings:\n  service_manager: process\nexporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}    args: [\"a\\u0000b\"]\n"
     );
-    check(&yaml, "11:12: exporters.x.args[0]: `a\\0b` contains the control character U+0000");
+    check(
+        &yaml,
+        "11:12: exporters.x.args[0]: `a\\0b` contains the control character U+0000",
+    );
 }
 
 #[test]
@@ -295,9 +298,7 @@ fn two_exporters_sharing_one_unit_are_refused() {
 fn durations_are_bounded() {
     // These passed, then the switch panicked after the flip (and on resume).
     check(
-        &manifest(&format!(
-            "{GOOD_SOURCE}    health:\n      timeout: 400000000000y\n"
-        )),
+        &manifest(&format!("{GOOD_SOURCE}    health:\n      timeout: 400000000000y\n")),
         "10:16: exporters.x.health.timeout: `400000000000y` is longer than the maximum of 1h",
     );
     check(

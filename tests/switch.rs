@@ -643,13 +643,17 @@ fn a_changed_bin_dir_unit_dir_or_service_manager_is_refused_before_anything_move
         }
     }
     let m = f.manifest("m3.yaml", &entries);
-    let text = std::fs::read_to_string(&m).unwrap().replace("service_manager: process", "service_manager: none");
+    let text = std::fs::read_to_string(&m)
+        .unwrap()
+        .replace("service_manager: process", "service_manager: none");
     std::fs::write(&m, text).unwrap();
     let out = f.run(&["switch", m.to_str().unwrap(), "--mode", "fast"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("3:20: settings.service_manager: `none` differs from `process`, which runs the installed exporters"),
+        err.contains(
+            "3:20: settings.service_manager: `none` differs from `process`, which runs the installed exporters"
+        ),
         "{err}"
     );
 
@@ -669,13 +673,22 @@ fn a_bin_dir_that_leads_into_the_state_directory_through_a_symlink_is_refused() 
     // Dangling until the state directory exists: what it will resolve to counts.
     std::fs::create_dir_all(f.root().join("srv")).unwrap();
     std::os::unix::fs::symlink("../var/lib/exporterctl/profiles", f.root().join("srv/bin")).unwrap();
-    let m = with_settings(&f, "m.yaml", &[f.entry("system", "1.0.0", free_port())], "  bin_dir: /srv/bin\n");
-    for args in [&["switch", m.to_str().unwrap(), "--mode", "fast"][..], &["adopt", m.to_str().unwrap()]] {
+    let m = with_settings(
+        &f,
+        "m.yaml",
+        &[f.entry("system", "1.0.0", free_port())],
+        "  bin_dir: /srv/bin\n",
+    );
+    for args in [
+        &["switch", m.to_str().unwrap(), "--mode", "fast"][..],
+        &["adopt", m.to_str().unwrap()],
+    ] {
         let out = f.run(args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(
-            err.contains("m.yaml:3:12: settings.bin_dir: `/srv/bin` resolves to") && err.contains("inside exporterctl's state directory"),
+            err.contains("m.yaml:3:12: settings.bin_dir: `/srv/bin` resolves to")
+                && err.contains("inside exporterctl's state directory"),
             "{args:?}: {err}"
         );
     }

@@ -23,7 +23,9 @@ fn systemd_analyze() -> Option<PathBuf> {
             std::env::var("EXPORTERCTL_REQUIRE_SYSTEMD_ANALYZE").as_deref() != Ok("1"),
             "systemd-analyze is missing but EXPORTERCTL_REQUIRE_SYSTEMD_ANALYZE=1 (apt-get install systemd)"
         );
-        eprintln!("SKIPPED: systemd-analyze is not installed (apt-get install systemd), so unit files were not verified");
+        eprintln!(
+            "SKIPPED: systemd-analyze is not installed (apt-get install systemd), so unit files were not verified"
+        );
     }
     found
 }
@@ -93,7 +95,10 @@ exporters:
     let units = tempfile::tempdir().unwrap();
     let (ok, stderr) = verify(&analyze, units.path(), "odd_exporter.service", &text);
     let ours = about(&stderr, units.path(), "odd_exporter.service");
-    assert!(ok && ours.is_empty(), "systemd-analyze verify:\n{stderr}\nunit:\n{text}");
+    assert!(
+        ok && ours.is_empty(),
+        "systemd-analyze verify:\n{stderr}\nunit:\n{text}"
+    );
 
     // The check can fail: the same unit with one specifier left unescaped
     // is refused, and an unescaped quote is warned about.

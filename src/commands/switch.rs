@@ -105,7 +105,9 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
             .into());
         }
     }
-    manifest.check_dirs(&ctx.layout).map_err(|e| UsageError(e.to_string()))?;
+    manifest
+        .check_dirs(&ctx.layout)
+        .map_err(|e| UsageError(e.to_string()))?;
     if a.dry_run {
         // The real switch would refuse (exit 3): so does its plan.
         ctx.ensure_no_interrupted_switch()?;

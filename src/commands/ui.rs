@@ -74,7 +74,9 @@ impl Ui for TerminalUi {
         // Checked: an unbounded pause (not from a validated manifest) must wait, not panic.
         let until = std::time::Instant::now().checked_add(d);
         while !crate::switch::interrupt::requested() {
-            let left = until.map_or(Duration::MAX, |u| u.saturating_duration_since(std::time::Instant::now()));
+            let left = until.map_or(Duration::MAX, |u| {
+                u.saturating_duration_since(std::time::Instant::now())
+            });
             if left.is_zero() {
                 break;
             }

@@ -695,6 +695,5 @@ fn merge_source(entry: Option<&Entry>, own: Option<RawSource>, at: &S<String>) -
 /// A name systemd accepts in `Environment=` (and a shell can read): letters,
 /// digits and `_`, not starting with a digit.
 fn is_env_name(s: &str) -> bool {
-    s.bytes().next().is_some_and(|b| !b.is_ascii_digit())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    s.bytes().next().is_some_and(|b| !b.is_ascii_digit()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }

@@ -47,7 +47,9 @@ fn quote_with(word: &str, escape_dollar: bool) -> String {
 /// the last check before a file that systemd may run as root: a carriage
 /// return or newline would end the line, and the rest become a directive.
 #[derive(Debug, thiserror::Error)]
-#[error("refusing to write the unit of {exporter}: {what} `{value}` contains a control character (or is no valid name)")]
+#[error(
+    "refusing to write the unit of {exporter}: {what} `{value}` contains a control character (or is no valid name)"
+)]
 pub struct UnsafeValue {
     pub exporter: String,
     pub what: String,
@@ -143,7 +145,10 @@ mod tests {
         assert_eq!(err.what, "environment value");
         assert!(!err.to_string().contains('\r'), "{err}");
         let env = BTreeMap::from([("A=B".to_string(), "v".to_string())]);
-        assert_eq!(render_checked(&UnitParams { environment: &env, ..p }).unwrap_err().what, "environment name");
+        assert_eq!(
+            render_checked(&UnitParams { environment: &env, ..p }).unwrap_err().what,
+            "environment name"
+        );
         let args = vec!["a\0b".to_string()];
         let env = BTreeMap::new();
         let p = UnitParams {
@@ -156,7 +161,10 @@ mod tests {
         let p = UnitParams { exec, args: &[], ..p };
         assert_eq!(render_checked(&p).unwrap_err().what, "ExecStart path");
         let exec = Path::new("/opt/\"q\"/x");
-        assert_eq!(render_checked(&UnitParams { exec, ..p }).unwrap_err().what, "ExecStart path");
+        assert_eq!(
+            render_checked(&UnitParams { exec, ..p }).unwrap_err().what,
+            "ExecStart path"
+        );
         let p = UnitParams {
             exec: Path::new("/usr/local/bin/x"),
             user: Some("root\n"),
