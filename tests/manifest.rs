@@ -192,3 +192,152 @@ fn a_read_command_with_a_missing_root_is_an_error_not_an_empty_host() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!typo.exists(), "the dry run created the root");
 }
+
+/// An exporter whose unit exporterctl writes, with `extra` after `manage_unit` (from line 10).
+fn managed(extra: &str) -> String {
+    manifest(&format!("{GOOD_SOURCE}    manage_unit: true\n{extra}"))
+}
+
+#[test]
+fn control_characters_that_would_reach_a_unit_are_refused() {
+    // A carriage return ends a unit file line: the rest would be a directive.
+    check(
+        &managed("    args: [\"--a\", \"b\\rExecStartPre=/bin/sh -c id\"]\n"),
+        "10:19: exporters.x.args[1]: `b\\rExecStartPre=/bin/sh -c id` contains the control character U+000D",
+    );
+    // A NUL cannot be passed to exec: it failed only after the flip.
+    check(
+        &managed("    environment:\n      A: \"x\\0y\"\n"),
+        "11:10: exporters.x.environment.A: `x\\0y` contains the control character U+0000",
+    );
+    check(
+        &managed("    environment:\n      A: \"x\\ny\"\n"),
+        "11:10: exporters.x.environment.A: `x\\ny` contains the control character U+000A",
+    );
+    let settings = |k: &str| {
+        format!(
+            "apiVersion: exporterctl/v1\nsettings:\n  {k}: \"/usr/local\\r/bin\"\nexporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}"
+        )
+    };
+    check(
+        &settings("bin_dir"),
+        "3:12: settings.bin_dir: `/usr/local\\r/bin` contains the control character U+000D",
+    );
+    check(
+        &settings("unit_dir"),
+        "3:13: settings.unit_dir: `/usr/local\\r/bin` contains the control character U+000D",
+    );
+    // systemd refuses these in an executable's path.
+    let yaml = format!(
+        "apiVersion: exporterctl/v1\nsettings:\n  bin_dir: '/opt/a\"b'\nexporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}"
+    );
+    check(
+        &yaml,
+        "3:12: settings.bin_dir: `/opt/a\\\"b` contains `\"`, which systemd refuses in the path of an executable",
+    );
+    // The `process` manager passes args and environment to exec as well.
+    let yaml = format!(
+        "apiVersion: exporterctl/v1\nsettings:\n  service_manager: process\nexporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}    args: [\"a\\u0000b\"]\n"
+    );
+    check(
+        &yaml,
+        "11:12: exporters.x.args[0]: `a\\0b` contains the control character U+0000",
+    );
+}
+
+#[test]
+fn environment_names_must_be_names() {
+    // `A=B: v` became `A` = `B=v` in the unit.
+    check(
+        &managed("    environment:\n      A=B: v\n"),
+        "11:7: exporters.x.environment: `A=B` is not an environment variable name",
+    );
+    check(
+        &managed("    environment:\n      \"\": v\n"),
+        "11:7: exporters.x.environment: `` is not an environment variable name",
+    );
+    check(
+        &managed("    environment:\n      \"A\\nB\": v\n"),
+        "11:7: exporters.x.environment: `A\\nB` is not an environment variable name",
+    );
+    check(
+        &managed("    environment:\n      1A: v\n"),
+        "11:7: exporters.x.environment: `1A` is not an environment variable name",
+    );
+}
+
+#[test]
+fn odd_but_legal_values_are_kept_as_written() {
+    let text = managed(
+        "    environment:\n      DATA_SOURCE_NAME: \"user:pa$s w%d\\\\;\\\"q\"\n      _x9: \"\"\n    args: [\"--x=a b\", \"$HOME\", \"%h\", \";\"]\n",
+    );
+    let m = exporterctl::manifest::Manifest::parse(&text, std::path::Path::new("m.yaml")).unwrap();
+    let e = &m.exporters[0];
+    assert_eq!(e.environment["DATA_SOURCE_NAME"], "user:pa$s w%d\\;\"q");
+    assert_eq!(e.environment["_x9"], "");
+    assert_eq!(e.args, ["--x=a b", "$HOME", "%h", ";"]);
+}
+
+#[test]
+fn two_exporters_sharing_one_unit_are_refused() {
+    let yaml = format!(
+        "apiVersion: exporterctl/v1\nsettings:\n  manage_units: true\nexporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}  y:\n    version: \"1.0.0\"\n    unit: x.service\n{GOOD_SOURCE}"
+    );
+    check(
+        &yaml,
+        "13:11: exporters.y.unit: `x.service` is also the unit of `x`; every exporter needs a unit of its own",
+    );
+    // The default unit name counts too.
+    let yaml = format!(
+        "apiVersion: exporterctl/v1\nexporters:\n  x:\n    version: \"1.0.0\"\n    unit: y.service\n{GOOD_SOURCE}  y:\n    version: \"1.0.0\"\n{GOOD_SOURCE}"
+    );
+    check(&yaml, "10:3: exporters.y.unit: `y.service` is also the unit of `x`");
+}
+
+#[test]
+fn durations_are_bounded() {
+    // These passed, then the switch panicked after the flip (and on resume).
+    check(
+        &manifest(&format!("{GOOD_SOURCE}    health:\n      timeout: 400000000000y\n")),
+        "10:16: exporters.x.health.timeout: `400000000000y` is longer than the maximum of 1h",
+    );
+    check(
+        &manifest(&format!("{GOOD_SOURCE}    health:\n      settle: 2h\n")),
+        "10:15: exporters.x.health.settle: `2h` is longer than the maximum of 1h",
+    );
+    for (key, col) in [("pause_standard", 19), ("pause_safe", 15)] {
+        let yaml = format!(
+            "apiVersion: exporterctl/v1\nsettings:\n  {key}: 400000000000y\nexporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}"
+        );
+        check(
+            &yaml,
+            &format!("3:{col}: settings.{key}: `400000000000y` is longer than the maximum of 1day"),
+        );
+    }
+    // The maxima themselves are fine.
+    let text = format!(
+        "apiVersion: exporterctl/v1\nsettings:\n  pause_safe: 24h\nexporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}    health:\n      timeout: 1h\n      settle: 60m\n"
+    );
+    exporterctl::manifest::Manifest::parse(&text, std::path::Path::new("m.yaml")).unwrap();
+}
+
+#[test]
+fn bin_dir_or_unit_dir_inside_the_state_directory_is_refused() {
+    for (key, col, dir) in [
+        ("bin_dir", 12, "/var/lib/exporterctl/profiles"),
+        ("unit_dir", 13, "/var/lib/exporterctl"),
+        ("bin_dir", 12, "/var/lib/exporterctl/store/"),
+    ] {
+        let yaml = format!(
+            "apiVersion: exporterctl/v1\nsettings:\n  {key}: {dir}\nexporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}"
+        );
+        check(
+            &yaml,
+            &format!("3:{col}: settings.{key}: `{dir}` is inside exporterctl's state directory /var/lib/exporterctl"),
+        );
+    }
+    let yaml = format!(
+        "apiVersion: exporterctl/v1\nsettings:\n  bin_dir: /var/lib/exporterctl-bin\nexporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}"
+    );
+    exporterctl::manifest::Manifest::parse(&yaml, std::path::Path::new("m.yaml")).unwrap();
+}

@@ -601,3 +601,102 @@ fn a_second_ctrl_c_stops_at_once_and_resume_repairs() {
     f.ok(&["resume"]);
     assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
 }
+
+/// A `process` manifest of `entries` with `settings` (two-space indented lines) added.
+fn with_settings(f: &Fixture, file: &str, entries: &[String], settings: &str) -> std::path::PathBuf {
+    let path = f.manifest(file, entries);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replacen("settings:\n", &format!("settings:\n{settings}"), 1);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_changed_bin_dir_unit_dir_or_service_manager_is_refused_before_anything_moves() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    let port = free_port();
+    let entries = [f.entry(N, "1.0.0", port)];
+    let m1 = f.manifest("m1.yaml", &entries);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let pid = f.pid(N);
+    let before = std::fs::read_link(f.state().join("profiles/system")).unwrap();
+
+    // It reported "succeeded → generation 2" and changed nothing.
+    for (file, setting, want) in [
+        (
+            "bin.yaml",
+            "  bin_dir: /opt/exporters\n",
+            "/bin.yaml:3:12: settings.bin_dir: `/opt/exporters` differs from /usr/local/bin, where the installed exporters (test_exporter) are linked",
+        ),
+        (
+            "units.yaml",
+            "  unit_dir: /run/systemd/system\n",
+            "/units.yaml:3:13: settings.unit_dir: `/run/systemd/system` differs from /etc/systemd/system",
+        ),
+    ] {
+        let m = with_settings(&f, file, &entries, setting);
+        for dry in [true, false] {
+            let mut args = vec!["switch", m.to_str().unwrap(), "--mode", "fast"];
+            if dry {
+                args.push("--dry-run");
+            }
+            let out = f.run(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(want), "{args:?}: expected `{want}` in:\n{err}");
+            assert!(err.contains("nothing was changed"), "{err}");
+        }
+    }
+    let m = f.manifest("m3.yaml", &entries);
+    let text = std::fs::read_to_string(&m)
+        .unwrap()
+        .replace("service_manager: process", "service_manager: none");
+    std::fs::write(&m, text).unwrap();
+    let out = f.run(&["switch", m.to_str().unwrap(), "--mode", "fast"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "3:20: settings.service_manager: `none` differs from `process`, which runs the installed exporters"
+        ),
+        "{err}"
+    );
+
+    assert!(!f.root().join("opt/exporters").exists());
+    assert_eq!(f.json(&["generations"])["generations"].as_array().unwrap().len(), 1);
+    assert_eq!(std::fs::read_link(f.state().join("profiles/system")).unwrap(), before);
+    assert_eq!(f.pid(N), pid, "the exporter was restarted");
+    f.assert_links_resolve();
+    assert!(f.root().join("usr/local/bin").join(N).exists());
+}
+
+#[test]
+fn a_bin_dir_that_leads_into_the_state_directory_through_a_symlink_is_refused() {
+    let mut f = Fixture::new();
+    // An exporter named `system` linked in profiles/ would replace the profile link.
+    f.publish("system", "1.0.0", Behaviour::Ok);
+    // Dangling until the state directory exists: what it will resolve to counts.
+    std::fs::create_dir_all(f.root().join("srv")).unwrap();
+    std::os::unix::fs::symlink("../var/lib/exporterctl/profiles", f.root().join("srv/bin")).unwrap();
+    let m = with_settings(
+        &f,
+        "m.yaml",
+        &[f.entry("system", "1.0.0", free_port())],
+        "  bin_dir: /srv/bin\n",
+    );
+    for args in [
+        &["switch", m.to_str().unwrap(), "--mode", "fast"][..],
+        &["adopt", m.to_str().unwrap()],
+    ] {
+        let out = f.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("m.yaml:3:12: settings.bin_dir: `/srv/bin` resolves to")
+                && err.contains("inside exporterctl's state directory"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!f.state().join("profiles").exists(), "something was changed");
+}

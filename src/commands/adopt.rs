@@ -17,6 +17,9 @@ use std::path::Path;
 
 pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
     let manifest = load_manifest(manifest_path)?;
+    manifest
+        .check_dirs(&ctx.layout)
+        .map_err(|e| UsageError(e.to_string()))?;
     let _lock = ctx.lock("adopt")?;
     ctx.ensure_no_interrupted_switch()?;
     let profiles = Profiles::new(&ctx.layout);

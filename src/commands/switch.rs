@@ -38,13 +38,13 @@ pub fn live_state(store: &Store, current: &Current, manifest: &Manifest) -> Resu
 /// The generated unit file of `e`: added to `store`, or without one (a dry
 /// run) only the store path it would get.
 fn unit_store_path(store: Option<&Store>, manifest: &Manifest, e: &Exporter) -> Result<StorePath> {
-    let text = unitfile::render(&unitfile::UnitParams {
+    let text = unitfile::render_checked(&unitfile::UnitParams {
         exporter: &e.name,
         exec: &manifest.settings.bin_dir.join(&e.name),
         args: &e.args,
         user: e.user.as_deref(),
         environment: &e.environment,
-    });
+    })?;
     let rest = format!("unit-{}", e.unit);
     let Some(store) = store else {
         return Ok(store::one_file_path(&rest, &e.unit, text.as_bytes())?);
@@ -105,6 +105,9 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
             .into());
         }
     }
+    manifest
+        .check_dirs(&ctx.layout)
+        .map_err(|e| UsageError(e.to_string()))?;
     if a.dry_run {
         // The real switch would refuse (exit 3): so does its plan.
         ctx.ensure_no_interrupted_switch()?;
@@ -114,11 +117,15 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
     let _lock = ctx.lock("switch")?;
     ctx.ensure_no_interrupted_switch()?;
     let host = Host::new(ctx, manifest.settings.service_manager, a.quiet)?;
-    let realised = realise_locked(ctx, &mut manifest)?;
-    crash::point("after-realise");
     let store = ctx.store()?;
     let current = Profiles::new(&ctx.layout).current()?;
     let from = live_state(&store, &current, &manifest)?;
+    // Before any download: the switch could not carry this out.
+    manifest
+        .check_installed_settings(&from)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let realised = realise_locked(ctx, &mut manifest)?;
+    crash::point("after-realise");
     let paths: Vec<(String, StorePath)> = realised
         .iter()
         .map(|r| (r.name.clone(), r.store_path.clone()))
@@ -380,6 +387,9 @@ fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Res
         Some(s) => live_state(s, &current, manifest)?,
         None => ProfileState::from_settings(manifest),
     };
+    manifest
+        .check_installed_settings(&from)
+        .map_err(|e| UsageError(e.to_string()))?;
     let mut paths = Vec::new();
     let mut downloads = Vec::new();
     for e in &manifest.exporters {

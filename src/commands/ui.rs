@@ -71,9 +71,12 @@ impl Ui for TerminalUi {
             );
         }
         // In slices, so that a stop request ends the pause at once.
-        let until = std::time::Instant::now() + d;
+        // Checked: an unbounded pause (not from a validated manifest) must wait, not panic.
+        let until = std::time::Instant::now().checked_add(d);
         while !crate::switch::interrupt::requested() {
-            let left = until.saturating_duration_since(std::time::Instant::now());
+            let left = until.map_or(Duration::MAX, |u| {
+                u.saturating_duration_since(std::time::Instant::now())
+            });
             if left.is_zero() {
                 break;
             }

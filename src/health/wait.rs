@@ -102,9 +102,17 @@ impl Probe {
             baseline,
             main_pid: baseline.main_pid,
         });
-        let settle = if watch.is_some() { spec.settle } else { Duration::ZERO };
-        let settled_at = restarted_at + settle;
-        let deadline = restarted_at + spec.timeout;
+        // Validation bounds both; a state.json edited by hand is held to the
+        // same bound here, and the additions cannot overflow (an overflowing
+        // deadline would panic after the flip, and again on resume).
+        let timeout = spec.timeout.min(crate::manifest::MAX_HEALTH_WAIT);
+        let settle = if watch.is_some() {
+            spec.settle.min(crate::manifest::MAX_HEALTH_WAIT)
+        } else {
+            Duration::ZERO
+        };
+        let settled_at = restarted_at.checked_add(settle).unwrap_or(restarted_at);
+        let deadline = restarted_at.checked_add(timeout).unwrap_or(restarted_at);
         let mut delay = FIRST_DELAY;
         let mut attempts = 0u32;
         loop {
@@ -127,7 +135,7 @@ impl Probe {
             };
             if now >= deadline {
                 return Err(HealthFailure::TimedOut {
-                    after: spec.timeout,
+                    after: timeout,
                     attempts,
                     last: Box::new(last),
                 });
@@ -342,6 +350,21 @@ mod tests {
         let m = Scripted::new(ServiceManagerKind::Systemd, vec![st("active", 0, Some(1))]);
         let e = wait(&m, &spec(100, 10_000), &st("active", 0, Some(1))).unwrap_err();
         assert!(matches!(e.last_seen(), HealthFailure::Settling { .. }), "{e}");
+    }
+
+    #[test]
+    fn durations_from_a_hand_edited_state_cannot_overflow_the_deadline() {
+        // `400000000000y` in a state.json: adding it to an Instant panicked.
+        let endless = HealthSpec {
+            timeout: Duration::MAX,
+            settle: Duration::MAX,
+            ..HealthSpec::default()
+        };
+        let m = Scripted::new(ServiceManagerKind::None, vec![]);
+        assert_eq!(wait(&m, &endless, &UnitStatus::unknown()).unwrap().attempts, 1);
+        let m = Scripted::new(ServiceManagerKind::Systemd, vec![st("failed", 0, None)]);
+        let e = wait(&m, &endless, &st("active", 0, Some(1))).unwrap_err();
+        assert!(e.to_string().contains("is not running"), "{e}");
     }
 
     #[test]

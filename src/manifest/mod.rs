@@ -2,6 +2,7 @@
 //! and the validated model the rest of the tool works from.
 
 mod download;
+mod host;
 pub mod lock;
 mod raw;
 pub mod template;
@@ -17,6 +18,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const API_VERSION: &str = "exporterctl/v1";
+
+/// Longest `health.timeout` and `health.settle`. The engine clamps to it too,
+/// so a state written by hand cannot make a deadline overflow.
+pub const MAX_HEALTH_WAIT: Duration = Duration::from_secs(60 * 60);
+/// Longest `settings.pause_safe` and `settings.pause_standard`.
+pub const MAX_PAUSE: Duration = Duration::from_secs(24 * 60 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -235,6 +242,18 @@ pub struct Manifest {
     pub path: PathBuf,
     pub settings: Settings,
     pub exporters: Vec<Exporter>,
+    /// Where the settings checked against the host were written.
+    #[serde(skip)]
+    at: SettingsAt,
+}
+
+/// The places of settings that are checked again at run time (against the
+/// installed state, the real state directory); `None`: not written.
+#[derive(Debug, Clone, Copy, Default)]
+struct SettingsAt {
+    bin_dir: Option<serde_saphyr::Location>,
+    unit_dir: Option<serde_saphyr::Location>,
+    service_manager: Option<serde_saphyr::Location>,
 }
 
 impl Manifest {

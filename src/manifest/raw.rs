@@ -80,6 +80,38 @@ impl<'de> Deserialize<'de> for Exporters {
     }
 }
 
+/// `environment:` as written, each name and value with its place: both are
+/// checked before they can reach a unit file or an environment block.
+#[derive(Debug, Default)]
+pub struct Environment(pub Vec<(S<String>, S<String>)>);
+
+impl<'de> Deserialize<'de> for Environment {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Environment;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of variable name to value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Environment, A::Error> {
+                let mut out: Vec<(S<String>, S<String>)> = Vec::new();
+                while let Some(k) = m.next_key::<S<String>>()? {
+                    if out.iter().any(|(n, _)| n.value == k.value) {
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate environment variable `{}`",
+                            k.value.escape_debug()
+                        )));
+                    }
+                    let v: S<String> = m.next_value()?;
+                    out.push((k, v));
+                }
+                Ok(Environment(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawExporter {
@@ -90,8 +122,8 @@ pub struct RawExporter {
     pub unit: Option<S<String>>,
     pub manage_unit: Option<bool>,
     pub user: Option<S<String>>,
-    pub environment: Option<S<BTreeMap<String, String>>>,
-    pub args: Option<S<Vec<String>>>,
+    pub environment: Option<S<Environment>>,
+    pub args: Option<S<Vec<S<String>>>>,
     pub health: Option<RawHealth>,
     pub insecure_skip_verify: Option<bool>,
     pub allow_http: Option<bool>,

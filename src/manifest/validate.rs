@@ -4,6 +4,7 @@
 
 use super::raw::{RawExporter, RawForge, RawSettings};
 use super::*;
+use serde_saphyr::Location;
 
 pub(super) struct Validator<'a> {
     pub(super) path: &'a Path,
@@ -33,22 +34,66 @@ impl Validator<'_> {
                 format!("unsupported `{}` (expected `{API_VERSION}`)", raw.api_version.value),
             );
         }
-        let settings = self.settings(raw.settings.unwrap_or_default())?;
+        let raw_settings = raw.settings.unwrap_or_default();
+        let at = SettingsAt {
+            bin_dir: raw_settings.bin_dir.as_ref().map(|v| v.referenced),
+            unit_dir: raw_settings.unit_dir.as_ref().map(|v| v.referenced),
+            service_manager: raw_settings.service_manager.as_ref().map(|v| v.referenced),
+        };
+        let settings = self.settings(raw_settings)?;
         if raw.exporters.value.0.is_empty() {
             return self.err(&raw.exporters.referenced, "exporters", "declares no exporter");
         }
-        let mut exporters = Vec::new();
+        let mut exporters: Vec<Exporter> = Vec::new();
         for (name, e) in raw.exporters.value.0 {
-            exporters.push(self.exporter(&settings, name, e)?);
+            let unit_at = e.unit.as_ref().map_or(name.referenced, |u| u.referenced);
+            let key = format!("exporters.{}.unit", name.value);
+            let exporter = self.exporter(&settings, name, e)?;
+            // Two exporters restarting (or writing) one unit: the second
+            // write fails after the flip, or one restart checks the other.
+            if let Some(other) = exporters.iter().find(|o| o.unit == exporter.unit) {
+                return self.err(
+                    &unit_at,
+                    key,
+                    format!(
+                        "`{}` is also the unit of `{}`; every exporter needs a unit of its own",
+                        exporter.unit, other.name
+                    ),
+                );
+            }
+            exporters.push(exporter);
         }
         Ok(Manifest {
             path: self.path.to_path_buf(),
             settings,
             exporters,
+            at,
         })
     }
 
+    /// Values that reach a command line, an environment block or a unit
+    /// file: a control character there is at best an error after the flip
+    /// (a NUL cannot be passed to exec) and at worst a new directive (systemd
+    /// ends a line at a carriage return, so the rest would be read as, say,
+    /// an `ExecStartPre=` running as root).
+    fn plain_text(&self, at: &Location, key: &str, value: &str) -> Result<(), ManifestError> {
+        match value.chars().find(|c| c.is_control()) {
+            None => Ok(()),
+            Some(c) => self.err(
+                at,
+                key,
+                format!(
+                    "`{}` contains the control character U+{:04X}; control characters (line breaks, tabs, NUL) \
+                     are refused in what reaches a command line, an environment or a unit file",
+                    value.escape_debug(),
+                    c as u32
+                ),
+            ),
+        }
+    }
+
     fn abs_path(&self, v: &S<String>, key: &str) -> Result<PathBuf, ManifestError> {
+        self.plain_text(&v.referenced, key, &v.value)?;
         let p = PathBuf::from(&v.value);
         if !p.is_absolute() {
             return self.err(&v.referenced, key, format!("`{}` must be an absolute path", v.value));
@@ -59,8 +104,40 @@ impl Validator<'_> {
         Ok(p)
     }
 
-    fn duration(&self, v: &S<String>, key: &str) -> Result<Duration, ManifestError> {
+    /// Links in the state directory (or its store) would sit among
+    /// exporterctl's own files: `bin_dir: /var/lib/exporterctl/profiles` with
+    /// an exporter named `system` replaces the profile link with a link to
+    /// itself. Both are under the same `--root`, so the host paths tell.
+    fn outside_state_dir(&self, v: &S<String>, key: &str) -> Result<(), ManifestError> {
+        let state = Path::new("/").join(crate::paths::STATE_DIR);
+        if Path::new(&v.value).starts_with(&state) {
+            return self.err(
+                &v.referenced,
+                key,
+                format!(
+                    "`{}` is inside exporterctl's state directory {}; links there would replace \
+                     exporterctl's own files (the profile link, the store): choose a directory outside it",
+                    v.value,
+                    state.display()
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// A duration no longer than `max`: deadlines are computed from these,
+    /// and an absurd one is a typo, not a wish to wait for centuries.
+    fn duration(&self, v: &S<String>, key: &str, max: Duration) -> Result<Duration, ManifestError> {
         match humantime::parse_duration(v.value.trim()) {
+            Ok(d) if d > max => self.err(
+                &v.referenced,
+                key,
+                format!(
+                    "`{}` is longer than the maximum of {}",
+                    v.value,
+                    humantime::format_duration(max)
+                ),
+            ),
             Ok(d) => Ok(d),
             Err(e) => self.err(
                 &v.referenced,
@@ -92,9 +169,21 @@ impl Validator<'_> {
         let mut s = Settings::default();
         if let Some(v) = &raw.bin_dir {
             s.bin_dir = self.abs_path(v, "settings.bin_dir")?;
+            if let Some(c) = v.value.chars().find(|c| matches!(c, '"' | '\'' | '\\')) {
+                return self.err(
+                    &v.referenced,
+                    "settings.bin_dir",
+                    format!(
+                        "`{}` contains `{c}`, which systemd refuses in the path of an executable",
+                        v.value.escape_debug()
+                    ),
+                );
+            }
+            self.outside_state_dir(v, "settings.bin_dir")?;
         }
         if let Some(v) = &raw.unit_dir {
             s.unit_dir = self.abs_path(v, "settings.unit_dir")?;
+            self.outside_state_dir(v, "settings.unit_dir")?;
         }
         if let Some(v) = &raw.service_manager {
             s.service_manager = match v.value.as_str() {
@@ -128,10 +217,10 @@ impl Validator<'_> {
             s.arch = v.value.clone();
         }
         if let Some(v) = &raw.pause_safe {
-            s.pause_safe = self.duration(v, "settings.pause_safe")?;
+            s.pause_safe = self.duration(v, "settings.pause_safe", MAX_PAUSE)?;
         }
         if let Some(v) = &raw.pause_standard {
-            s.pause_standard = self.duration(v, "settings.pause_standard")?;
+            s.pause_standard = self.duration(v, "settings.pause_standard", MAX_PAUSE)?;
         }
         if let Some(g) = &raw.github {
             s.github = self.forge(g, "github", &s.github)?;
@@ -273,7 +362,7 @@ impl Validator<'_> {
                     "environment",
                     raw.environment
                         .as_ref()
-                        .filter(|e| !e.value.is_empty())
+                        .filter(|e| !e.value.0.is_empty())
                         .map(|e| &e.referenced),
                 ),
                 ("user", raw.user.as_ref().map(|u| &u.referenced)),
@@ -296,6 +385,28 @@ impl Validator<'_> {
                 );
             }
         }
+        let mut args = Vec::new();
+        for (i, a) in raw.args.map(|a| a.value).unwrap_or_default().into_iter().enumerate() {
+            self.plain_text(&a.referenced, &format!("{key}.args[{i}]"), &a.value)?;
+            args.push(a.value);
+        }
+        let mut environment = BTreeMap::new();
+        for (k, v) in raw.environment.map(|e| e.value.0).unwrap_or_default() {
+            let at = format!("{key}.environment");
+            if !is_env_name(&k.value) {
+                return self.err(
+                    &k.referenced,
+                    at,
+                    format!(
+                        "`{}` is not an environment variable name: letters, digits and `_`, not starting with a digit \
+                         (systemd ignores any other name; `A=B: v` would set `A` to `B=v`)",
+                        k.value.escape_debug()
+                    ),
+                );
+            }
+            self.plain_text(&v.referenced, &format!("{at}.{}", k.value), &v.value)?;
+            environment.insert(k.value, v.value);
+        }
         let user = match raw.user {
             Some(u) if !is_safe_name(&u.value) => {
                 return self.err(
@@ -317,8 +428,8 @@ impl Validator<'_> {
             unit,
             manage_unit,
             user,
-            environment: raw.environment.map(|e| e.value).unwrap_or_default(),
-            args: raw.args.map(|a| a.value).unwrap_or_default(),
+            environment,
+            args,
             health,
             insecure_skip_verify,
             allow_http: raw.allow_http.unwrap_or(false),
@@ -540,10 +651,10 @@ impl Validator<'_> {
             }
         }
         if let Some(t) = &raw.timeout {
-            h.timeout = self.duration(t, &format!("{key}.timeout"))?;
+            h.timeout = self.duration(t, &format!("{key}.timeout"), MAX_HEALTH_WAIT)?;
         }
         if let Some(t) = &raw.settle {
-            h.settle = self.duration(t, &format!("{key}.settle"))?;
+            h.settle = self.duration(t, &format!("{key}.settle"), MAX_HEALTH_WAIT)?;
         }
         Ok(h)
     }
@@ -582,4 +693,10 @@ fn merge_source(entry: Option<&Entry>, own: Option<RawSource>, at: &S<String>) -
         s.arch_map = Some(e.arch_map.clone());
     }
     Some(s)
+}
+
+/// A name systemd accepts in `Environment=` (and a shell can read): letters,
+/// digits and `_`, not starting with a digit.
+fn is_env_name(s: &str) -> bool {
+    s.bytes().next().is_some_and(|b| !b.is_ascii_digit()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }

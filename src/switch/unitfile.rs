@@ -43,8 +43,59 @@ fn quote_with(word: &str, escape_dollar: bool) -> String {
     out
 }
 
+/// A value a unit file cannot carry. Validation refuses these first; this is
+/// the last check before a file that systemd may run as root: a carriage
+/// return or newline would end the line, and the rest become a directive.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "refusing to write the unit of {exporter}: {what} `{value}` contains a control character (or is no valid name)"
+)]
+pub struct UnsafeValue {
+    pub exporter: String,
+    pub what: String,
+    /// Escaped: the raw value could end the message's line too.
+    pub value: String,
+}
+
+/// [`render`], refusing instead of emitting any value with a control
+/// character (and environment names that are empty or hold a `=`).
+pub fn render_checked(p: &UnitParams) -> Result<String, UnsafeValue> {
+    let bad = |what: &str, value: &str| UnsafeValue {
+        exporter: p.exporter.escape_debug().to_string(),
+        what: what.to_string(),
+        value: value.escape_debug().to_string(),
+    };
+    let has_control = |v: &str| v.chars().any(char::is_control);
+    let exec = p.exec.to_string_lossy();
+    let words = [("exporter name", p.exporter), ("ExecStart path", &exec)]
+        .into_iter()
+        .chain(p.user.map(|u| ("User=", u)))
+        .chain(p.args.iter().map(|a| ("argument", a.as_str())))
+        .chain(p.environment.values().map(|v| ("environment value", v.as_str())));
+    for (what, v) in words {
+        if has_control(v) {
+            return Err(bad(what, v));
+        }
+    }
+    // systemd refuses these in the executable's path ("contains special characters").
+    if exec.contains(['"', '\'', '\\']) {
+        return Err(bad("ExecStart path", &exec));
+    }
+    if let Some(k) = p
+        .environment
+        .keys()
+        .find(|k| k.is_empty() || k.contains('=') || has_control(k))
+    {
+        return Err(bad("environment name", k));
+    }
+    Ok(render(p))
+}
+
+/// The unit text; values are quoted but not checked (see [`render_checked`]).
 pub fn render(p: &UnitParams) -> String {
-    let mut exec = quote(&p.exec.to_string_lossy());
+    // systemd expands no variables in the executable's path: a doubled `$`
+    // would stay doubled there.
+    let mut exec = quote_with(&p.exec.to_string_lossy(), false);
     for a in p.args {
         exec.push(' ');
         exec.push_str(&quote(a));
@@ -78,6 +129,49 @@ pub fn render(p: &UnitParams) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_control_characters_instead_of_writing_them() {
+        let env = BTreeMap::from([("A".to_string(), "1\rExecStartPre=/bin/sh".to_string())]);
+        let args = vec!["ok".to_string()];
+        let p = UnitParams {
+            exporter: "x",
+            exec: Path::new("/usr/local/bin/x"),
+            args: &args,
+            user: None,
+            environment: &env,
+        };
+        let err = render_checked(&p).unwrap_err();
+        assert_eq!(err.what, "environment value");
+        assert!(!err.to_string().contains('\r'), "{err}");
+        let env = BTreeMap::from([("A=B".to_string(), "v".to_string())]);
+        assert_eq!(
+            render_checked(&UnitParams { environment: &env, ..p }).unwrap_err().what,
+            "environment name"
+        );
+        let args = vec!["a\0b".to_string()];
+        let env = BTreeMap::new();
+        let p = UnitParams {
+            args: &args,
+            environment: &env,
+            ..p
+        };
+        assert_eq!(render_checked(&p).unwrap_err().what, "argument");
+        let exec = Path::new("/usr/local/bin\n/x");
+        let p = UnitParams { exec, args: &[], ..p };
+        assert_eq!(render_checked(&p).unwrap_err().what, "ExecStart path");
+        let exec = Path::new("/opt/\"q\"/x");
+        assert_eq!(
+            render_checked(&UnitParams { exec, ..p }).unwrap_err().what,
+            "ExecStart path"
+        );
+        let p = UnitParams {
+            exec: Path::new("/usr/local/bin/x"),
+            user: Some("root\n"),
+            ..p
+        };
+        assert_eq!(render_checked(&p).unwrap_err().what, "User=");
+    }
 
     #[test]
     fn quotes_specifiers_variables_and_quotes() {
