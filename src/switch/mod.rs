@@ -287,6 +287,9 @@ impl Engine<'_> {
         // Before the journal exists: from then on a stop request must find
         // the handler (a test, or an operator, may signal as soon as it appears).
         interrupt::install();
+        // Everything the switch will read at its end, read now: a damaged
+        // counter found after the flips would leave a journal to resume.
+        Generations::new(self.layout).peek_next()?;
         self.profiles().ensure_dir()?;
         self.remove_dead_temps(&[from, target]);
         let current = self.profiles().current()?;
@@ -602,6 +605,34 @@ impl Engine<'_> {
         record.live_profile = Some(live.farm.clone());
         History::new(self.layout).finish(self.layout, record)?;
         Ok(())
+    }
+
+    /// Makes the host run generation `n` (`state`) again when what its
+    /// exporters run is not known (a damaged journal): the profile link and
+    /// the stable links as `n` has them, then every exporter restarted and
+    /// checked. Returns what is not healthy.
+    pub fn return_to_generation(&self, n: u64, state: &ProfileState) -> Result<Vec<String>, EngineError> {
+        let links = Links::new(self.layout);
+        let foreign = links
+            .foreign_entries(state)
+            .map_err(io_err("looking at bin_dir and unit_dir"))?;
+        if !foreign.is_empty() {
+            let list: Vec<String> = foreign
+                .iter()
+                .map(|(p, what)| format!("{} is {what}", p.display()))
+                .collect();
+            return Err(EngineError::Foreign(list.join("; ")));
+        }
+        self.profiles().flip_to_generation(n)?;
+        links.install_all(state).map_err(io_err("creating stable links"))?;
+        self.reload_units();
+        let mut unhealthy = Vec::new();
+        for e in &state.exporters {
+            if let Err(why) = self.restart_and_check(state, e) {
+                unhealthy.push(format!("{} {}: {why}", e.name, e.version));
+            }
+        }
+        Ok(unhealthy)
     }
 
     /// Returns every exporter an interrupted switch touched to `from`.

@@ -1,0 +1,249 @@
+//! Damaged state: a journal, counter, generation or switch record that
+//! cannot be read, a missing profile link, a switch running while another
+//! command looks. Each must get a clear report and a way out, never a bare
+//! parse error or a wedged host. Needs `--features fault-injection`.
+#![cfg(feature = "fault-injection")]
+
+mod common;
+
+use common::fixture::{free_port, served_version, Behaviour, Fixture};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+
+const N: &str = "test_exporter";
+
+/// A host at generation 2 (2.0.0) with generation 1 (1.0.0) before it.
+fn two_generations() -> (Fixture, u16, Vec<PathBuf>) {
+    let mut f = Fixture::new();
+    let (port, m) = f.versions(N, &[("1.0.0", Behaviour::Ok), ("2.0.0", Behaviour::Ok)]);
+    f.ok(&["switch", m[0].to_str().unwrap(), "--mode", "fast"]);
+    f.ok(&["switch", m[1].to_str().unwrap(), "--mode", "fast"]);
+    assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
+    (f, port, m)
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Generation 1 current, then a switch to 2.0.0 killed at `point`.
+fn interrupted_at(point: &str) -> (Fixture, u16, Vec<PathBuf>) {
+    let mut f = Fixture::new();
+    let (port, m) = f.versions(N, &[("1.0.0", Behaviour::Ok), ("2.0.0", Behaviour::Ok)]);
+    f.ok(&["switch", m[0].to_str().unwrap(), "--mode", "fast"]);
+    let out = f.run_env(
+        &["switch", m[1].to_str().unwrap(), "--mode", "fast"],
+        &[("EXPORTERCTL_CRASH_AT", point)],
+    );
+    assert_eq!(out.status.signal(), Some(9), "{}", stderr(&out));
+    assert!(f.state().join("journal.json").exists());
+    (f, port, m)
+}
+
+#[test]
+fn an_empty_journal_is_reported_and_abort_returns_to_the_linked_generation() {
+    let (f, port, m) = interrupted_at("after-journal");
+    let journal = f.state().join("journal.json");
+    std::fs::write(&journal, b"").unwrap();
+
+    // status reports it, with the file and the way out.
+    let out = f.run(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(&journal.display().to_string()), "{text}");
+    assert!(text.contains("damaged") && text.contains("resume --abort"), "{text}");
+    let json = f.json(&["status"]);
+    assert!(
+        json["journal_damaged"].as_str().unwrap().contains("generation 1"),
+        "{json}"
+    );
+
+    // Changes are refused (exit 3), saying the same.
+    let out = f.run(&["switch", m[0].to_str().unwrap(), "--mode", "fast"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("damaged") && stderr(&out).contains("resume --abort"),
+        "{}",
+        stderr(&out)
+    );
+    // resume cannot finish what it cannot read.
+    let out = f.run(&["resume"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("resume --abort"), "{}", stderr(&out));
+
+    let out = f.ok(&["resume", "--abort"]);
+    assert!(out.contains("back at generation 1, healthy"), "{out}");
+    assert!(!journal.exists());
+    let aside: Vec<_> = std::fs::read_dir(f.state())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("journal.json.damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+    f.assert_links_resolve();
+    f.ok(&["switch", m[1].to_str().unwrap(), "--mode", "fast"]);
+    assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
+}
+
+#[test]
+fn a_truncated_journal_after_the_flip_is_set_aside_then_rollback_to_picks_the_generation() {
+    let (f, port, _m) = interrupted_at("after-flip");
+    let journal = f.state().join("journal.json");
+    let text = std::fs::read(&journal).unwrap();
+    std::fs::write(&journal, &text[..text.len() / 2]).unwrap();
+
+    let out = f.run(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("rollback --to"), "{}", stdout(&out));
+    let out = f.ok(&["resume", "--abort"]);
+    assert!(out.contains("rollback --to N"), "{out}");
+    assert!(!journal.exists());
+    let out = f.run(&["rollback"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--to N"), "{}", stderr(&out));
+    f.ok(&["rollback", "--to", "1"]);
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+    assert_eq!(f.json(&["generations"])["current"], 1);
+    f.assert_links_resolve();
+}
+
+#[test]
+fn a_damaged_counter_is_refused_before_anything_changes() {
+    let mut f = Fixture::new();
+    let (port, m) = f.versions(N, &[("1.0.0", Behaviour::Ok), ("2.0.0", Behaviour::Ok)]);
+    f.ok(&["switch", m[0].to_str().unwrap(), "--mode", "fast"]);
+    let pid = f.pid(N);
+    let counter = f.state().join("next-generation");
+    std::fs::write(&counter, "garbage\n").unwrap();
+    let out = f.run(&["switch", m[1].to_str().unwrap(), "--mode", "fast"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&counter.display().to_string()),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("echo 2 >"), "{}", stderr(&out));
+    assert!(!f.state().join("journal.json").exists(), "a journal was left");
+    assert_eq!(f.pid(N), pid, "the exporter was restarted");
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+    std::fs::write(&counter, "2\n").unwrap();
+    f.ok(&["switch", m[1].to_str().unwrap(), "--mode", "fast"]);
+    assert_eq!(f.json(&["generations"])["current"], 2);
+}
+
+#[test]
+fn a_damaged_generation_record_is_reported_kept_by_gc_and_still_rolled_back_to() {
+    let (f, port, _m) = two_generations();
+    let record = f.state().join("generations/1.json");
+    std::fs::write(&record, b"{ \"number\": 1, \"created").unwrap();
+    let farm1 = std::fs::read_link(f.state().join("profiles/system-1-link")).unwrap();
+    let farm1 = farm1.file_name().unwrap().to_string_lossy().into_owned();
+
+    let out = f.ok(&["generations"]);
+    assert!(out.contains(&record.display().to_string()), "{out}");
+    let gens = f.json(&["generations"]);
+    assert_eq!(gens["generations"].as_array().unwrap().len(), 1, "{gens}");
+    assert_eq!(gens["damaged_generations"][0]["number"], 1, "{gens}");
+
+    // gc keeps what it cannot prove unreferenced: generation 1 and its paths.
+    let out = f.ok(&["gc", "--keep", "1"]);
+    assert!(out.contains("kept generation 1"), "{out}");
+    let left = f.store_paths();
+    assert!(left.contains(&farm1), "{out}");
+    assert!(left.iter().any(|p| p.ends_with("-test_exporter-1.0.0")), "{out}");
+    assert!(f.state().join("profiles/system-1-link").exists());
+
+    f.ok(&["rollback", "--to", "1"]);
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+    f.assert_links_resolve();
+}
+
+#[test]
+fn a_damaged_switch_record_does_not_block_status_or_generations() {
+    let (f, _port, _m) = two_generations();
+    let bad = f.state().join("switches/20200101T000000Z-1-1.json");
+    std::fs::write(&bad, b"not json").unwrap();
+    let status = f.json(&["status"]);
+    assert_eq!(status["last_switch"]["status"], "succeeded", "{status}");
+    let gens = f.json(&["generations"]);
+    assert_eq!(gens["generations"].as_array().unwrap().len(), 2);
+    assert_eq!(gens["damaged_switches"][0]["path"], bad.display().to_string());
+    f.ok(&["rollback"]);
+}
+
+#[test]
+fn the_last_switch_is_the_newest_even_when_pids_wrapped_within_a_second() {
+    let (f, _port, _m) = two_generations();
+    let dir = f.state().join("switches");
+    let real = std::fs::read_dir(&dir).unwrap().flatten().next().unwrap().path();
+    let mut record: serde_json::Value = serde_json::from_slice(&std::fs::read(real).unwrap()).unwrap();
+    // Two records of one second, in the old id format: pid 9999 first, then
+    // 10000 (text order would put 10000 first).
+    for (pid, kind) in [(9999, "switch"), (10000, "rollback")] {
+        let id = format!("29991231T235959Z-{pid}-1");
+        record["id"] = id.clone().into();
+        record["kind"] = kind.into();
+        std::fs::write(dir.join(format!("{id}.json")), serde_json::to_vec(&record).unwrap()).unwrap();
+    }
+    let status = f.json(&["status"]);
+    assert_eq!(status["last_switch"]["id"], "29991231T235959Z-10000-1", "{status}");
+    assert_eq!(status["last_switch"]["kind"], "rollback");
+}
+
+#[test]
+fn rollback_remakes_a_missing_generation_link_from_its_record() {
+    let (f, port, _m) = two_generations();
+    std::fs::remove_file(f.state().join("profiles/system-1-link")).unwrap();
+    let out = f.run(&["rollback", "--to", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("system-1-link was missing"), "{}", stderr(&out));
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+    f.assert_links_resolve();
+    // Without its record either, the message says what is gone.
+    std::fs::remove_file(f.state().join("profiles/system-2-link")).unwrap();
+    std::fs::write(f.state().join("generations/2.json"), b"").unwrap();
+    let out = f.run(&["rollback", "--to", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("system-2-link is missing") && stderr(&out).contains("unreadable"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_dry_run_during_a_running_switch_says_it_is_running_like_status() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::SlowStart);
+    let port = free_port();
+    let m = f.manifest("m.yaml", &[f.entry(N, "1.0.0", port)]);
+    let child = f
+        .command(&["switch", m.to_str().unwrap(), "--mode", "fast"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal = f.state().join("journal.json");
+    for _ in 0..500 {
+        if journal.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(journal.exists(), "the switch never started");
+    let out = f.run(&["switch", m.to_str().unwrap(), "--dry-run"]);
+    let status = f.json(&["status"]);
+    let done = child.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", stderr(&done));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is running"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert_eq!(status["last_switch"]["status"], "running", "{status}");
+    let advice = status["in_flight_advice"].as_str().unwrap();
+    assert!(stderr(&out).contains(advice), "{advice}\n{}", stderr(&out));
+}
