@@ -247,3 +247,31 @@ fn a_dry_run_during_a_running_switch_says_it_is_running_like_status() {
     let advice = status["in_flight_advice"].as_str().unwrap();
     assert!(stderr(&out).contains(advice), "{advice}\n{}", stderr(&out));
 }
+
+#[test]
+fn a_lock_entry_naming_another_releases_store_path_is_refused() {
+    let mut f = Fixture::new();
+    let (port, m) = f.versions(N, &[("1.0.0", Behaviour::Ok), ("2.0.0", Behaviour::Ok)]);
+    f.ok(&["lock", m[0].to_str().unwrap()]);
+    let realised = f.json(&["realise", m[1].to_str().unwrap()]);
+    let v2_path = realised[0]["store_path"].as_str().unwrap().to_string();
+    let lock_file = PathBuf::from(format!("{}.lock", m[0].display()));
+    let mut lock: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock_file).unwrap()).unwrap();
+    assert_eq!(lock["exporters"][0]["version"], "1.0.0");
+    lock["exporters"][0]["store_path"] = v2_path.clone().into();
+    std::fs::write(&lock_file, serde_json::to_vec_pretty(&lock).unwrap()).unwrap();
+
+    for args in [
+        vec!["switch", m[0].to_str().unwrap(), "--mode", "fast"],
+        vec!["switch", m[0].to_str().unwrap(), "--dry-run"],
+        vec!["realise", m[0].to_str().unwrap()],
+    ] {
+        let out = f.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(&lock_file.display().to_string()), "{err}");
+        assert!(err.contains(&format!("`{N}` 1.0.0")) && err.contains("2.0.0"), "{err}");
+    }
+    assert!(served_version(N, port).is_none(), "2.0.0 was started");
+    assert!(!f.state().join("profiles/system").exists());
+}

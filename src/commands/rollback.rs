@@ -92,12 +92,14 @@ fn generation_farm(
             ))
             .into());
         }
-        Err(e) => return Err(UsageError(format!(
+        Err(e) => {
+            return Err(UsageError(format!(
             "cannot roll back to generation {n}: its profile link {} is missing and its record is unreadable ({e}), \
                  so nothing says what it ran",
             link.display()
         ))
-        .into()),
+            .into())
+        }
     };
     if !store.is_valid(&record.profile) {
         return Err(UsageError(format!(

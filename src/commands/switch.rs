@@ -385,7 +385,8 @@ fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Res
     for e in &manifest.exporters {
         let src = e.resolve_source(&manifest.settings).map_err(UsageError)?;
         let locked = up.lock.as_ref().and_then(|l| l.entry(&e.name));
-        let known = realise::known(store.as_ref(), e, &src, locked)?;
+        let known =
+            realise::known(store.as_ref(), e, &src, locked, &manifest.path).map_err(super::realise::bad_lock)?;
         let running = from.exporter(&e.name).filter(|l| l.version == e.version);
         if !known.as_ref().is_some_and(|k| k.in_store) {
             downloads.push(Download {
