@@ -34,19 +34,14 @@ pub enum RealiseError {
         locked: String,
         actual: String,
     },
+    /// `detail`: which entry names which path, and what that path really is.
     #[error(
-        "lock file {}: `{exporter}` {version}: its store_path {store_path} is {actual}, not {exporter} {version} \
-         with sha256 {sha256}; refusing to install it. Run `exporterctl lock` on the manifest to write a correct lock",
+        "lock file {}: {detail}; refusing to install it. Run `exporterctl lock` on the manifest to write a correct lock",
         lock_file.display()
     )]
     LockedPathForeign {
         lock_file: std::path::PathBuf,
-        exporter: String,
-        version: String,
-        sha256: String,
-        store_path: String,
-        /// What the store says that path is.
-        actual: String,
+        detail: String,
     },
     #[error("{} exporters failed to realise:\n  {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
     Several(Vec<RealiseError>),
@@ -272,11 +267,10 @@ fn check_locked_path(
     };
     Err(RealiseError::LockedPathForeign {
         lock_file: crate::manifest::lock::lock_path_for(manifest_path),
-        exporter: e.name.clone(),
-        version: l.version.clone(),
-        sha256: l.sha256.clone(),
-        store_path: sp.to_string(),
-        actual,
+        detail: format!(
+            "`{}` {}: its store_path {sp} is {actual}, not {} {} with sha256 {}",
+            e.name, l.version, e.name, l.version, l.sha256
+        ),
     })
 }
 
