@@ -275,3 +275,42 @@ fn a_lock_entry_naming_another_releases_store_path_is_refused() {
     assert!(served_version(N, port).is_none(), "2.0.0 was started");
     assert!(!f.state().join("profiles/system").exists());
 }
+
+#[test]
+fn adopt_refuses_a_symlink_and_a_file_others_cannot_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut f = Fixture::new();
+    f.publish(N, "2.0.0", Behaviour::Ok);
+    let port = free_port();
+    let m = f.manifest("m.yaml", &[f.entry(N, "2.0.0", port)]);
+    let (hand, script) = f.hand_place(N, "0.9.0");
+
+    // A link to a private file elsewhere: the store would publish it.
+    let private = f.root().join("private-exporter");
+    std::fs::rename(&hand, &private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&private, &hand).unwrap();
+    let out = f.run(&["adopt", m.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is a symlink"), "{}", stderr(&out));
+    assert!(f.store_paths().is_empty(), "{:?}", f.store_paths());
+    assert!(!f.state().join("profiles/system").exists());
+
+    // The file itself, still private.
+    std::fs::remove_file(&hand).unwrap();
+    std::fs::rename(&private, &hand).unwrap();
+    let out = f.run(&["adopt", m.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("mode 0700") && stderr(&out).contains("chmod o+r"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(f.store_paths().is_empty(), "{:?}", f.store_paths());
+    assert_eq!(std::fs::read_to_string(&hand).unwrap(), script);
+
+    // Made readable on purpose, it is adopted.
+    std::fs::set_permissions(&hand, std::fs::Permissions::from_mode(0o755)).unwrap();
+    f.ok(&["adopt", m.to_str().unwrap()]);
+    assert_eq!(f.json(&["generations"])["generations"][0]["exporters"][N], "0.9.0");
+}
