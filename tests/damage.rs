@@ -314,3 +314,123 @@ fn adopt_refuses_a_symlink_and_a_file_others_cannot_read() {
     f.ok(&["adopt", m.to_str().unwrap()]);
     assert_eq!(f.json(&["generations"])["generations"][0]["exporters"][N], "0.9.0");
 }
+
+/// The store directory of the release `version` of the test exporter.
+fn release_dir(f: &Fixture, version: &str) -> PathBuf {
+    let name = f
+        .store_paths()
+        .into_iter()
+        .find(|p| p.ends_with(&format!("-{N}-{version}")))
+        .unwrap();
+    f.state().join("store").join(name)
+}
+
+fn set_mode(p: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_setuid_world_writable_store_binary_fails_verify_is_not_activated_and_is_repaired() {
+    let (f, port, _m) = two_generations();
+    let bin = release_dir(&f, "1.0.0").join("bin").join(N);
+    set_mode(&bin, 0o4777);
+
+    let out = f.run(&["store", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("bin/test_exporter is 4777"), "{}", stdout(&out));
+
+    let out = f.run(&["rollback"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("fails verification") && stderr(&out).contains("store repair"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
+    assert_eq!(f.json(&["generations"])["current"], 2);
+
+    let out = f.ok(&["store", "repair"]);
+    assert!(out.contains("modes restored"), "{out}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&bin).unwrap().permissions().mode() & 0o7777, 0o555);
+    f.ok(&["store", "verify"]);
+    f.ok(&["rollback"]);
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+}
+
+#[test]
+fn a_modified_release_is_refused_by_switch_and_rollback_and_rebuilt_from_the_cache() {
+    let (f, port, m) = two_generations();
+    let dir = release_dir(&f, "1.0.0");
+    let bin = dir.join("bin").join(N);
+    set_mode(&bin, 0o755);
+    let mut text = std::fs::read_to_string(&bin).unwrap();
+    text.push_str("# tampered\n");
+    std::fs::write(&bin, text).unwrap();
+    set_mode(&bin, 0o555);
+
+    for args in [
+        vec!["rollback"],
+        vec!["switch", m[0].to_str().unwrap(), "--mode", "fast"],
+    ] {
+        let out = f.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("modified"), "{}", stderr(&out));
+        assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
+    }
+    // Without the manifest it says what it needs; with it, the archive in
+    // the download cache rebuilds the path in place.
+    let out = f.run(&["store", "repair"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("pass the manifest"), "{}", stdout(&out));
+    let requests = f.server.requests().len();
+    let out = f.ok(&["store", "repair", m[0].to_str().unwrap()]);
+    assert!(out.contains("download cache"), "{out}");
+    assert_eq!(f.server.requests().len(), requests, "the cache had it: no request");
+    f.ok(&["store", "verify"]);
+    f.ok(&["rollback"]);
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+    f.assert_links_resolve();
+}
+
+#[test]
+fn a_modified_profile_farm_is_rebuilt_from_its_state() {
+    let (f, port, _m) = two_generations();
+    let farm = std::fs::read_link(f.state().join("profiles/system-1-link")).unwrap();
+    let farm = f.state().join("profiles").join(farm);
+    let link = farm.join("bin").join(N);
+    let v2 = std::fs::read_link(f.state().join("profiles/system-2-link")).unwrap();
+    let v2_target = std::fs::read_link(f.state().join("profiles").join(v2).join("bin").join(N)).unwrap();
+    set_mode(&farm.join("bin"), 0o755);
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&v2_target, &link).unwrap();
+    set_mode(&farm.join("bin"), 0o555);
+
+    let out = f.run(&["rollback"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("fails verification"), "{}", stderr(&out));
+    assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
+    let out = f.ok(&["store", "repair"]);
+    assert!(out.contains("rebuilt from its state.json"), "{out}");
+    f.ok(&["rollback"]);
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+}
+
+#[test]
+fn resume_refuses_a_modified_target_until_store_repair_rebuilds_it() {
+    let (f, port, m) = interrupted_at("after-journal");
+    let bin = release_dir(&f, "2.0.0").join("bin").join(N);
+    set_mode(&bin, 0o755);
+    std::fs::write(&bin, "#!/bin/sh\nexit 1\n").unwrap();
+    set_mode(&bin, 0o555);
+    let out = f.run(&["resume"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("fails verification"), "{}", stderr(&out));
+    assert!(f.state().join("journal.json").exists());
+    // Repair works while the switch is interrupted; then resume finishes it.
+    f.ok(&["store", "repair", m[1].to_str().unwrap()]);
+    f.ok(&["resume"]);
+    assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
+    f.assert_links_resolve();
+}

@@ -44,6 +44,8 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<Outcome> {
         if !quiet {
             eprintln!("finishing interrupted {} {}", record.kind, record.id);
         }
+        // What is still to start must be intact, as for a switch.
+        engine.verify_activated(&record, &target)?;
         record.resumed = true;
         let opts = Options {
             atomic: record.atomic,

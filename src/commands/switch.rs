@@ -38,6 +38,16 @@ pub fn live_state(store: &Store, current: &Current, manifest: &Manifest) -> Resu
 /// The generated unit file of `e`: added to `store`, or without one (a dry
 /// run) only the store path it would get.
 fn unit_store_path(store: Option<&Store>, manifest: &Manifest, e: &Exporter) -> Result<StorePath> {
+    let (rest, text) = unit_file(manifest, e);
+    let Some(store) = store else {
+        return Ok(store::one_file_path(&rest, &e.unit, text.as_bytes())?);
+    };
+    let mut build = |dir: &Path| std::fs::write(dir.join(&e.unit), text.as_bytes());
+    Ok(store.add_tree(&rest, EntryKind::Unit, None, &mut build)?)
+}
+
+/// The generated unit file of `e`: the name part of its store path and its text.
+pub fn unit_file(manifest: &Manifest, e: &Exporter) -> (String, String) {
     let text = unitfile::render(&unitfile::UnitParams {
         exporter: &e.name,
         exec: &manifest.settings.bin_dir.join(&e.name),
@@ -45,12 +55,7 @@ fn unit_store_path(store: Option<&Store>, manifest: &Manifest, e: &Exporter) -> 
         user: e.user.as_deref(),
         environment: &e.environment,
     });
-    let rest = format!("unit-{}", e.unit);
-    let Some(store) = store else {
-        return Ok(store::one_file_path(&rest, &e.unit, text.as_bytes())?);
-    };
-    let mut build = |dir: &Path| std::fs::write(dir.join(&e.unit), text.as_bytes());
-    Ok(store.add_tree(&rest, EntryKind::Unit, None, &mut build)?)
+    (format!("unit-{}", e.unit), text)
 }
 
 /// The target state: the manifest's exporters at their realised store paths.

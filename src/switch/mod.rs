@@ -41,6 +41,14 @@ pub enum EngineError {
          and a switch to a manifest realises what is missing again"
     )]
     MissingStorePath(String),
+    #[error(
+        "store path {store_path} fails verification ({problem}): refusing to activate it; nothing was changed. \
+         `exporterctl store repair` restores it (modified releases and units need the manifest: \
+         `exporterctl store repair MANIFEST`)"
+    )]
+    Damaged { store_path: String, problem: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("refusing to replace files exporterctl did not create: {0}; move them away first (nothing was changed)")]
     Foreign(String),
 }
@@ -255,6 +263,7 @@ impl Engine<'_> {
         if let Some(sp) = target.references().find(|sp| !self.store.is_valid(sp)) {
             return Err(EngineError::MissingStorePath(sp.to_string()));
         }
+        self.verify_activated(record, target)?;
         // Links are made with a rename over whatever is there: never over a
         // file someone put in bin_dir or unit_dir since.
         let foreign = Links::new(self.layout)
@@ -270,6 +279,36 @@ impl Engine<'_> {
         for step in record.steps.iter().filter(|s| s.action != Action::Remove) {
             if let Some(e) = target.exporter(&step.name).filter(|e| e.unit_store_path.is_none()) {
                 self.svc.check_startable(&service_spec(self.layout, target, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-hashes (and checks the modes of) what the steps not yet done would
+    /// start: the binaries and units of the exporters they change, and the
+    /// target farm. Exporters left alone are not re-read, so a switch that
+    /// changes one exporter costs one hash, not one per store path.
+    pub fn verify_activated(&self, record: &SwitchRecord, target: &ProfileState) -> Result<(), EngineError> {
+        let mut paths = vec![&record.target_profile];
+        for step in &record.steps {
+            if !matches!(step.status, StepStatus::Pending | StepStatus::Running) {
+                continue;
+            }
+            if let Some(e) = target.exporter(&step.name) {
+                paths.push(&e.store_path);
+                paths.extend(e.unit_store_path.as_ref());
+            }
+        }
+        for sp in paths {
+            match self.store.verify(sp)? {
+                crate::store::VerifyOutcome::Ok => {}
+                crate::store::VerifyOutcome::Missing => return Err(EngineError::MissingStorePath(sp.to_string())),
+                bad => {
+                    return Err(EngineError::Damaged {
+                        store_path: sp.to_string(),
+                        problem: bad.describe(),
+                    })
+                }
             }
         }
         Ok(())
