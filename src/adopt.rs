@@ -58,6 +58,29 @@ pub fn check_importable(path: &Path, what: &str) -> Result<Found, String> {
     Ok(Found::File)
 }
 
+/// Copies the file [`check_importable`] accepted, opened without following a
+/// symlink and checked again on the open file: it cannot be swapped for a
+/// link, or made private, between the check and the copy. The copy keeps
+/// only the execute bits that matter to the store.
+pub fn copy_importable(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut src = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(from)?;
+    let meta = src.metadata()?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if !meta.is_file() || mode & 0o004 == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{} changed while it was being adopted", from.display()),
+        ));
+    }
+    let mut dst = std::fs::File::create(to)?;
+    std::io::copy(&mut src, &mut dst)?;
+    dst.set_permissions(std::fs::Permissions::from_mode(mode & 0o755))
+}
+
 /// Runs `bin ARGS` with a time limit and returns stdout + stderr.
 fn output_of(bin: &Path, args: &[&str], limit: Duration) -> Option<String> {
     let mut cmd = Command::new(bin);
@@ -161,6 +184,15 @@ mod tests {
         std::os::unix::fs::symlink(&file, &link).unwrap();
         let err = check_importable(&link, "binary").unwrap_err();
         assert!(err.contains("is a symlink"), "{err}");
+        // The copy re-checks what it opened: a link swapped in, or a file
+        // made private, after the check is not copied.
+        let copy = dir.path().join("copy");
+        assert!(copy_importable(&link, &copy).is_err());
+        assert!(copy_importable(&file, &copy).is_err(), "0750 is private");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o4755)).unwrap();
+        copy_importable(&file, &copy).unwrap();
+        assert_eq!(std::fs::read(&copy).unwrap(), b"x");
+        assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o7777, 0o755);
         assert_eq!(
             check_importable(dir.path(), "binary"),
             Ok(Found::NotAFile("a directory"))

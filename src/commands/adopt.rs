@@ -2,7 +2,7 @@
 
 use super::realise::load_manifest;
 use super::{Ctx, Outcome, UsageError};
-use crate::adopt::{check_importable, read_version, Found};
+use crate::adopt::{check_importable, copy_importable, read_version, Found};
 use crate::catalogue::Catalogue;
 use crate::generation::history::{History, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
@@ -87,7 +87,7 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
         };
         let mut copy_bin = |dir: &Path| -> std::io::Result<()> {
             std::fs::create_dir(dir.join("bin"))?;
-            std::fs::copy(&bin, dir.join("bin").join(&e.name)).map(|_| ())
+            copy_importable(&bin, &dir.join("bin").join(&e.name))
         };
         let store_path = store.add_tree(
             &format!("{}-{version}", e.name),
@@ -96,7 +96,7 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
             &mut copy_bin,
         )?;
         let unit_store_path = if adopt_unit {
-            let mut copy_unit = |dir: &Path| std::fs::copy(&unit_file, dir.join(&e.unit)).map(|_| ());
+            let mut copy_unit = |dir: &Path| copy_importable(&unit_file, &dir.join(&e.unit));
             Some(store.add_tree(&format!("unit-{}", e.unit), EntryKind::Adopted, None, &mut copy_unit)?)
         } else {
             None
