@@ -209,3 +209,59 @@ impl Generations {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: u64) -> GenerationRecord {
+        GenerationRecord {
+            number: n,
+            created_at: "2026-11-29T00:00:00Z".into(),
+            profile: StorePath::parse(&format!("{}-profile", "0".repeat(32))).unwrap(),
+            origin: "switch".into(),
+            switch_id: String::new(),
+            manifest: None,
+            outcome: "succeeded".into(),
+        }
+    }
+
+    #[test]
+    fn damaged_records_are_reported_not_listed_and_their_numbers_never_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let g = Generations::new(&layout);
+        g.save(&record(1)).unwrap();
+        g.save(&record(2)).unwrap();
+        std::fs::write(layout.generations_dir().join("5.json"), b"{\"number\": 5,").unwrap();
+        // A record filed under another number is damaged too.
+        std::fs::write(
+            layout.generations_dir().join("3.json"),
+            serde_json::to_vec(&record(7)).unwrap(),
+        )
+        .unwrap();
+        let (ok, damaged) = g.scan().unwrap();
+        assert_eq!(ok.iter().map(|r| r.number).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(damaged.iter().map(|d| d.number).collect::<Vec<_>>(), vec![3, 5]);
+        assert!(damaged[0].record.reason.contains("generation 7"), "{:?}", damaged[0]);
+        assert_eq!(g.list().unwrap().len(), 2);
+        std::fs::write(layout.counter_path(), "3\n").unwrap();
+        assert_eq!(g.allocate().unwrap(), 6);
+        assert_eq!(std::fs::read_to_string(layout.counter_path()).unwrap(), "7\n");
+    }
+
+    #[test]
+    fn a_damaged_counter_is_an_error_that_says_what_to_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let g = Generations::new(&layout);
+        g.save(&record(4)).unwrap();
+        for text in ["", "x\n", "-1\n", "99999999999999999999999\n"] {
+            std::fs::write(layout.counter_path(), text).unwrap();
+            let e = g.peek_next().unwrap_err().to_string();
+            assert!(e.contains("echo 5 >"), "{text:?}: {e}");
+        }
+        std::fs::write(layout.counter_path(), format!("{}\n", u64::MAX)).unwrap();
+        assert!(g.peek_next().unwrap_err().to_string().contains("exhausted"));
+    }
+}
