@@ -75,6 +75,11 @@ fn an_empty_journal_is_reported_and_abort_returns_to_the_linked_generation() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("resume --abort"), "{}", stderr(&out));
 
+    // verify still checks every path, and says what it could not.
+    let out = f.run(&["store", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("is damaged"), "{}", stdout(&out));
+
     let out = f.ok(&["resume", "--abort"]);
     assert!(out.contains("back at generation 1, healthy"), "{out}");
     assert!(!journal.exists());
