@@ -447,3 +447,42 @@ fn resume_refuses_a_modified_target_until_store_repair_rebuilds_it() {
     assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
     f.assert_links_resolve();
 }
+
+#[test]
+fn a_modified_generated_unit_is_rendered_again_from_the_manifest() {
+    let mut f = Fixture::new();
+    let port = free_port();
+    let mut m = Vec::new();
+    for (i, v) in ["1.0.0", "2.0.0"].into_iter().enumerate() {
+        f.publish(N, v, Behaviour::Ok);
+        let entry = format!("{}    manage_unit: true\n", f.entry(N, v, port));
+        m.push(f.manifest(&format!("u{i}.yaml"), &[entry]));
+        f.ok(&["switch", m[i].to_str().unwrap(), "--mode", "fast"]);
+    }
+    let unit_dir = f
+        .store_paths()
+        .into_iter()
+        .find(|p| p.contains("-unit-"))
+        .map(|p| f.state().join("store").join(p))
+        .expect("a generated unit in the store");
+    let unit = std::fs::read_dir(&unit_dir).unwrap().next().unwrap().unwrap().path();
+    set_mode(&unit, 0o644);
+    std::fs::write(&unit, "[Service]\nExecStartPre=/bin/sh -c 'echo owned'\n").unwrap();
+    set_mode(&unit, 0o444);
+
+    let out = f.run(&["rollback"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("fails verification"), "{}", stderr(&out));
+    let out = f.run(&["store", "repair"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("pass the manifest that generated it"),
+        "{}",
+        stdout(&out)
+    );
+    let out = f.ok(&["store", "repair", m[1].to_str().unwrap()]);
+    assert!(out.contains("rendered again"), "{out}");
+    f.ok(&["store", "verify"]);
+    f.ok(&["rollback"]);
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+}
