@@ -234,7 +234,8 @@ impl Command {
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
-    /// Re-hash every store path against its name; report each modified one; exit 1 if any.
+    /// Re-hash every store path against its name and check its modes; report each modified one;
+    /// exit 1 if any.
     Verify {
         #[command(flatten)]
         json: JsonFlag,
