@@ -204,6 +204,10 @@ fn the_last_switch_is_the_newest_even_when_pids_wrapped_within_a_second() {
 fn rollback_remakes_a_missing_generation_link_from_its_record() {
     let (f, port, _m) = two_generations();
     std::fs::remove_file(f.state().join("profiles/system-1-link")).unwrap();
+    // diff reads the farm from the record (it changes nothing, so no link).
+    let out = f.ok(&["diff", "1", "2"]);
+    assert!(out.contains("1.0.0 → 2.0.0"), "{out}");
+    assert!(!f.state().join("profiles/system-1-link").exists());
     let out = f.run(&["rollback", "--to", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("system-1-link was missing"), "{}", stderr(&out));
