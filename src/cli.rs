@@ -76,7 +76,7 @@ pub enum Command {
         /// The manifest (YAML).
         manifest: PathBuf,
     },
-    /// Inspect the store.
+    /// Inspect and repair the store.
     Store {
         #[command(subcommand)]
         command: StoreCommand,
@@ -234,13 +234,23 @@ impl Command {
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
-    /// Re-hash every store path against its name; report each modified one; exit 1 if any.
+    /// Re-hash every store path against its name and check its modes; report each modified one;
+    /// exit 1 if any.
     Verify {
         #[command(flatten)]
         json: JsonFlag,
     },
     /// List store paths with kind, name, version and size.
     Ls {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Restore what `verify` reports: modes put back; a modified release rebuilt from its archive
+    /// (download cache, else a sha256-checked download) and a generated unit re-rendered, both
+    /// from MANIFEST; a profile farm rebuilt from its state.json; missing releases realised again.
+    Repair {
+        /// The manifest that installed the damaged releases and units (modes and farms need none).
+        manifest: Option<PathBuf>,
         #[command(flatten)]
         json: JsonFlag,
     },

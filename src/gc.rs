@@ -7,7 +7,7 @@
 
 use crate::generation::journal;
 use crate::generation::profile::{self, Profiles};
-use crate::generation::record::Generations;
+use crate::generation::record::{DamagedGeneration, Generations};
 use crate::paths::Layout;
 use crate::store::{EntryKind, Store, StorePath};
 use anyhow::{Context as _, Result};
@@ -31,6 +31,9 @@ pub struct Report {
     pub store_paths_deleted: Vec<String>,
     pub downloads_deleted: Vec<String>,
     pub bytes_freed: u64,
+    /// Generations whose record cannot be read: kept, with their link's farm,
+    /// since nothing proves them unreferenced.
+    pub generations_damaged: Vec<DamagedGeneration>,
 }
 
 /// Which generations to delete under `policy`; never one in `protected`
@@ -99,12 +102,20 @@ pub struct Reachable {
 pub fn reachable(layout: &Layout, store: &Store, skip: &[u64]) -> Result<Reachable> {
     let profiles = Profiles::new(layout);
     let mut roots: BTreeSet<StorePath> = BTreeSet::new();
-    for g in Generations::new(layout).list()? {
+    let (records, damaged) = Generations::new(layout).scan()?;
+    for g in records {
         if skip.contains(&g.number) {
             continue;
         }
         roots.insert(g.profile.clone());
         if let Some(f) = profiles.generation_farm(g.number)? {
+            roots.insert(f);
+        }
+    }
+    // A damaged record may still name a farm someone rolls back to: its link
+    // says which, and keeps it.
+    for d in damaged {
+        if let Some(f) = profiles.generation_farm(d.number)? {
             roots.insert(f);
         }
     }
@@ -149,7 +160,7 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
     let profiles = Profiles::new(layout);
     let generations = Generations::new(layout);
     let current = profiles.current()?;
-    let records = generations.list()?;
+    let (records, damaged) = generations.scan()?;
     // An interrupted switch returns to one of its generations on `resume`
     // (or `--abort`): while it is interrupted there is no current one.
     let mut protected: Vec<u64> = current.generation().into_iter().collect();
@@ -183,7 +194,8 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
     }
     if !policy.dry_run {
         for n in profiles.linked_generations()? {
-            if !records.iter().any(|g| g.number == n) && Some(n) != current.generation() {
+            let recorded = records.iter().any(|g| g.number == n) || damaged.iter().any(|d| d.number == n);
+            if !recorded && Some(n) != current.generation() {
                 profiles.remove_generation_link(n)?;
             }
         }
@@ -223,6 +235,9 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
     if !policy.dry_run {
         store.clean_leftovers()?;
     }
+    report.generations_kept.extend(damaged.iter().map(|d| d.number));
+    report.generations_kept.sort_unstable();
+    report.generations_damaged = damaged;
     Ok(report)
 }
 

@@ -65,6 +65,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Store {
             command: StoreCommand::Ls { json },
         } => commands::store::ls(&ctx, json.json),
+        Command::Store {
+            command: StoreCommand::Repair { manifest, json },
+        } => commands::store::repair(&ctx, manifest.as_deref(), json.json),
         Command::Switch {
             manifest,
             dry_run,

@@ -6,7 +6,7 @@ use crate::manifest::lock::{LockError, LockFile, LockedExporter};
 use crate::manifest::{Exporter, Manifest, ResolvedSource};
 use crate::source::forge::{ForgeKind, Tokens};
 use crate::source::{Expected, FetchError, FetchRequest, Fetcher, SecretHeaders};
-use crate::store::{AddRelease, Store, StoreError, StorePath};
+use crate::store::{AddRelease, EntryKind, Store, StoreError, StorePath};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RealiseError {
@@ -33,6 +33,15 @@ pub enum RealiseError {
         version: String,
         locked: String,
         actual: String,
+    },
+    /// `detail`: which entry names which path, and what that path really is.
+    #[error(
+        "lock file {}: {detail}; refusing to install it. Run `exporterctl lock` on the manifest to write a correct lock",
+        lock_file.display()
+    )]
+    LockedPathForeign {
+        lock_file: std::path::PathBuf,
+        detail: String,
     },
     #[error("{} exporters failed to realise:\n  {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
     Several(Vec<RealiseError>),
@@ -72,7 +81,7 @@ pub fn realise_all(
     for (i, e) in manifest.exporters.iter().enumerate() {
         let src = resolve(e, manifest)?;
         let locked = lock.and_then(|l| l.entry(&e.name));
-        if let Some(k) = known(Some(store), e, &src, locked)?.filter(|k| k.in_store) {
+        if let Some(k) = known(Some(store), e, &src, locked, &manifest.path)?.filter(|k| k.in_store) {
             done[i] = Some(Realised {
                 name: e.name.clone(),
                 version: e.version.clone(),
@@ -194,15 +203,20 @@ pub struct Known {
 /// The store path `e` realises to, when that is known without a download:
 /// the lock's (whether or not the store has it yet), else a release the store
 /// holds from the same URL (with the manifest's sha256 pin, if any). `None`:
-/// only the download tells. Reads the store, changes nothing.
+/// only the download tells. Reads the store, changes nothing. A locked path
+/// the store holds must be the locked release (see [`check_locked_path`]).
 pub fn known(
     store: Option<&Store>,
     e: &Exporter,
     src: &ResolvedSource,
     locked: Option<&LockedExporter>,
+    manifest_path: &std::path::Path,
 ) -> Result<Option<Known>, RealiseError> {
     if let Some(l) = locked {
         let sp = StorePath::parse(&l.store_path).map_err(|source| store_err(e, source))?;
+        if let Some(store) = store.filter(|s| s.is_valid(&sp)) {
+            check_locked_path(store, e, l, &sp, manifest_path)?;
+        }
         return Ok(Some(Known {
             in_store: store.is_some_and(|s| s.is_valid(&sp)),
             store_path: sp,
@@ -223,6 +237,41 @@ pub fn known(
         sha256: sha,
         in_store: true,
     }))
+}
+
+/// A lock's `store_path` names a valid path: its metadata must say it is the
+/// locked release (name, version, archive sha256), or a lock edited to name
+/// another path of the store (2.0.0 under a 1.0.0 entry) would install it
+/// while every record says the locked version.
+fn check_locked_path(
+    store: &Store,
+    e: &Exporter,
+    l: &LockedExporter,
+    sp: &StorePath,
+    manifest_path: &std::path::Path,
+) -> Result<(), RealiseError> {
+    let meta = store.meta(sp).map_err(|source| store_err(e, source))?;
+    let actual = match &meta {
+        None => "not in the store".to_string(),
+        Some(m) if m.kind != EntryKind::Release => format!("a store path of kind {:?}", m.kind).to_lowercase(),
+        Some(m) if m.name != e.name || m.version.as_deref() != Some(l.version.as_str()) => {
+            format!("{} {}", m.name, m.version.as_deref().unwrap_or("(no version)"))
+        }
+        Some(m) if m.archive_sha256.as_deref() != Some(l.sha256.as_str()) => format!(
+            "{} {} from an archive with sha256 {}",
+            m.name,
+            l.version,
+            m.archive_sha256.as_deref().unwrap_or("(none)")
+        ),
+        Some(_) => return Ok(()),
+    };
+    Err(RealiseError::LockedPathForeign {
+        lock_file: crate::manifest::lock::lock_path_for(manifest_path),
+        detail: format!(
+            "`{}` {}: its store_path {sp} is {actual}, not {} {} with sha256 {}",
+            e.name, l.version, e.name, l.version, l.sha256
+        ),
+    })
 }
 
 fn resolve(e: &Exporter, m: &Manifest) -> Result<crate::manifest::ResolvedSource, RealiseError> {

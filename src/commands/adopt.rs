@@ -2,7 +2,7 @@
 
 use super::realise::load_manifest;
 use super::{Ctx, Outcome, UsageError};
-use crate::adopt::read_version;
+use crate::adopt::{check_importable, copy_importable, read_version, Found};
 use crate::catalogue::Catalogue;
 use crate::generation::history::{History, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
@@ -31,13 +31,36 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
     store.clean_leftovers()?;
     let mut state = ProfileState::from_settings(&manifest);
     let links = Links::new(&ctx.layout);
+    // Every file is checked before anything is imported: a refusal for the
+    // last exporter must not leave the first one's copy in the store.
+    let mut found = Vec::new();
     for e in &manifest.exporters {
         let bin = links.bin_entry(&state, &e.name);
-        let meta = std::fs::metadata(&bin);
-        if !meta.as_ref().is_ok_and(|m| m.is_file()) {
-            eprintln!("{}: nothing installed at {}; skipped", e.name, bin.display());
-            continue;
+        let what = format!("{}'s binary", e.name);
+        match check_importable(&bin, &what).map_err(UsageError)? {
+            Found::File => {}
+            Found::Nothing => {
+                eprintln!("{}: nothing installed at {}; skipped", e.name, bin.display());
+                continue;
+            }
+            Found::NotAFile(kind) => {
+                eprintln!(
+                    "{}: {} is {kind}, not an installed binary; skipped",
+                    e.name,
+                    bin.display()
+                );
+                continue;
+            }
         }
+        let unit_file = links.unit_entry(&state, &e.unit);
+        let unit_found = if std::fs::symlink_metadata(&unit_file).is_ok_and(|m| m.is_file()) {
+            check_importable(&unit_file, &format!("{}'s unit file", e.name)).map_err(UsageError)?
+        } else {
+            Found::Nothing
+        };
+        found.push((e, bin, unit_file, unit_found == Found::File));
+    }
+    for (e, bin, unit_file, adopt_unit) in found {
         let version_args = e
             .catalogue
             .as_deref()
@@ -67,7 +90,7 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
         };
         let mut copy_bin = |dir: &Path| -> std::io::Result<()> {
             std::fs::create_dir(dir.join("bin"))?;
-            std::fs::copy(&bin, dir.join("bin").join(&e.name)).map(|_| ())
+            copy_importable(&bin, &dir.join("bin").join(&e.name))
         };
         let store_path = store.add_tree(
             &format!("{}-{version}", e.name),
@@ -75,9 +98,8 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
             Some(&version),
             &mut copy_bin,
         )?;
-        let unit_file = links.unit_entry(&state, &e.unit);
-        let unit_store_path = if std::fs::symlink_metadata(&unit_file).is_ok_and(|m| m.is_file()) {
-            let mut copy_unit = |dir: &Path| std::fs::copy(&unit_file, dir.join(&e.unit)).map(|_| ());
+        let unit_store_path = if adopt_unit {
+            let mut copy_unit = |dir: &Path| copy_importable(&unit_file, &dir.join(&e.unit));
             Some(store.add_tree(&format!("unit-{}", e.unit), EntryKind::Adopted, None, &mut copy_unit)?)
         } else {
             None

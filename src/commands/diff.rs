@@ -2,6 +2,7 @@
 
 use super::{print_json, Ctx, Outcome, UsageError};
 use crate::generation::profile::{self, Profiles};
+use crate::generation::record::Generations;
 use crate::generation::state::{changes, Action, ProfileState};
 use crate::store::Store;
 use anyhow::Result;
@@ -15,23 +16,36 @@ struct Row {
     to: Option<String>,
 }
 
-fn state_of(profiles: &Profiles, store: &Store, n: u64) -> Result<ProfileState> {
-    match profiles.generation_farm(n)? {
-        Some(f) => Ok(profile::read_farm_state(store, &f)?),
-        None => Err(UsageError(format!("generation {n} does not exist")).into()),
+/// Generation `n`'s state: from its link, else (the link lost) from the farm
+/// its record names; the error says which part is missing.
+fn state_of(ctx: &Ctx, profiles: &Profiles, store: &Store, n: u64) -> Result<ProfileState> {
+    if let Some(f) = profiles.generation_farm(n)? {
+        return Ok(profile::read_farm_state(store, &f)?);
+    }
+    match Generations::new(&ctx.layout).load(n) {
+        Ok(Some(r)) if store.is_valid(&r.profile) => Ok(profile::read_farm_state(store, &r.profile)?),
+        Ok(Some(r)) => Err(UsageError(format!(
+            "generation {n}: its link profiles/system-{n}-link is missing and its farm {} is not in the store",
+            r.profile
+        ))
+        .into()),
+        Ok(None) => Err(UsageError(format!("generation {n} does not exist")).into()),
+        Err(e) => Err(UsageError(format!(
+            "generation {n}: its link profiles/system-{n}-link is missing and its record is unreadable ({e})"
+        ))
+        .into()),
     }
 }
 
 pub fn run(ctx: &Ctx, a: u64, b: u64, json: bool) -> Result<Outcome> {
     let profiles = Profiles::new(&ctx.layout);
-    for n in [a, b] {
-        if profiles.generation_farm(n)?.is_none() {
-            return Err(UsageError(format!("generation {n} does not exist")).into());
-        }
+    // A read command creates nothing: without a store there is no generation.
+    if !ctx.layout.store_dir().is_dir() {
+        return Err(UsageError(format!("generation {a} does not exist")).into());
     }
     let store = ctx.store()?;
-    let sa = state_of(&profiles, &store, a)?;
-    let sb = state_of(&profiles, &store, b)?;
+    let sa = state_of(ctx, &profiles, &store, a)?;
+    let sb = state_of(ctx, &profiles, &store, b)?;
     let rows: Vec<Row> = changes(&sa, &sb)
         .into_iter()
         .map(|c| Row {

@@ -35,5 +35,12 @@ pub fn run(ctx: &Ctx, policy: &Policy, json: bool) -> Result<Outcome> {
     for p in &report.store_paths_deleted {
         println!("  {p}");
     }
+    for d in &report.generations_damaged {
+        println!(
+            "kept generation {}: its record {}, so nothing proves it unreferenced; \
+             fix or remove that file to let gc decide",
+            d.number, d.record
+        );
+    }
     Ok(Outcome::Ok)
 }

@@ -1,9 +1,9 @@
 //! `exporterctl generations`
 
 use super::{print_json, Ctx, Outcome};
-use crate::generation::history::{History, StepStatus, SwitchRecord, SwitchStatus};
+use crate::generation::history::{DamagedRecord, History, StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::profile::{self, Profiles};
-use crate::generation::record::Generations;
+use crate::generation::record::{DamagedGeneration, Generations};
 use crate::switch::describe_action;
 use anyhow::Result;
 use serde::Serialize;
@@ -44,6 +44,10 @@ struct Listing {
     generations: Vec<GenerationRow>,
     /// Switches that failed as a whole and so made no generation.
     failed_attempts: Vec<Attempt>,
+    /// Generation records that cannot be read (skipped above).
+    damaged_generations: Vec<DamagedGeneration>,
+    /// Switch records that cannot be read (skipped above).
+    damaged_switches: Vec<DamagedRecord>,
 }
 
 fn failed_steps(r: &SwitchRecord) -> Vec<FailedStep> {
@@ -60,9 +64,10 @@ fn failed_steps(r: &SwitchRecord) -> Vec<FailedStep> {
 
 pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
     let current = Profiles::new(&ctx.layout).current()?.generation();
-    let history = History::new(&ctx.layout).list()?;
+    // One damaged record is reported, never a reason to hide the others.
+    let (history, damaged_switches) = History::new(&ctx.layout).scan()?;
     let mut rows = Vec::new();
-    let records = Generations::new(&ctx.layout).list()?;
+    let (records, damaged_generations) = Generations::new(&ctx.layout).scan()?;
     // A host without generations has no store to open (and a read command creates none).
     let store = if records.is_empty() { None } else { Some(ctx.store()?) };
     for g in records {
@@ -108,6 +113,8 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
         current,
         generations: rows,
         failed_attempts: attempts,
+        damaged_generations,
+        damaged_switches,
     };
     if json {
         print_json(&listing)?;
@@ -150,6 +157,16 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
     }
     for (_, l) in lines {
         println!("{l}");
+    }
+    for d in &listing.damaged_generations {
+        println!(
+            "generation {}: not listed, its record {}; `exporterctl rollback --to {}` still works while \
+             profiles/system-{}-link exists",
+            d.number, d.record, d.number, d.number
+        );
+    }
+    for d in &listing.damaged_switches {
+        println!("switch record not listed: {d}");
     }
     Ok(Outcome::Ok)
 }

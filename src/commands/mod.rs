@@ -128,21 +128,14 @@ impl Ctx {
         })
     }
 
-    /// Refuses to start a new change while an interrupted switch is pending.
+    /// Refuses to start a new change while a switch is running, was
+    /// interrupted, or left a journal that cannot be read; says which.
     pub fn ensure_no_interrupted_switch(&self) -> Result<()> {
-        if let Some(j) = journal::load(&self.layout).context("reading journal.json")? {
-            let at = j
-                .current_step
-                .and_then(|i| j.steps.get(i))
-                .map(|s| format!(" at step {} ({})", j.current_step.unwrap_or_default() + 1, s.name))
-                .unwrap_or_default();
-            return Err(BlockedError(format!(
-                "{} {} was interrupted{at}; run `exporterctl resume` to finish it or `exporterctl resume --abort` to undo it",
-                j.kind, j.id
-            ))
-            .into());
+        let in_flight = journal::InFlight::read(&self.layout)?;
+        match in_flight.refusal(&self.layout) {
+            Some(why) => Err(BlockedError(why).into()),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

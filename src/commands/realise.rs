@@ -80,6 +80,15 @@ pub fn resolve_error(e: ResolveError) -> anyhow::Error {
     }
 }
 
+/// A lock naming the wrong store path is bad input (exit 2); other realise
+/// errors stay as they are.
+pub fn bad_lock(e: RealiseError) -> anyhow::Error {
+    match e {
+        e @ RealiseError::LockedPathForeign { .. } => UsageError(e.to_string()).into(),
+        other => other.into(),
+    }
+}
+
 /// Turns "404" for a forge download into "VERSION does not exist; nearest: …".
 pub fn explain_realise_error(
     e: RealiseError,
@@ -111,6 +120,10 @@ pub fn explain_realise_error(
         }
     }
     if missing.is_empty() {
+        if rest.iter().any(|e| matches!(e, RealiseError::LockedPathForeign { .. })) {
+            let text: Vec<String> = rest.iter().map(|e| e.to_string()).collect();
+            return UsageError(text.join("\n")).into();
+        }
         return match rest.len() {
             1 => rest.remove(0).into(),
             _ => RealiseError::Several(rest).into(),

@@ -4,11 +4,10 @@ use super::{print_json, Ctx, Outcome};
 use crate::generation::history::{Counts, History, SwitchRecord};
 use crate::generation::journal;
 use crate::generation::profile::{self, Current, Profiles};
-use crate::generation::statelock::StateLock;
 use crate::health::Probe;
 use crate::service::manager_for;
 use crate::switch::service_spec;
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -43,6 +42,19 @@ struct Status {
     in_flight: bool,
     exporters: Vec<ExporterRow>,
     last_switch: Option<LastSwitch>,
+    /// Set when `journal.json` cannot be read: what is known and what to do
+    /// (`last_switch` is then the last finished one).
+    journal_damaged: Option<String>,
+    /// What a command that changes the host would say now (running,
+    /// interrupted, damaged journal), the same words as theirs.
+    in_flight_advice: Option<String>,
+}
+
+fn last_recorded(ctx: &Ctx) -> Result<Option<LastSwitch>> {
+    Ok(History::new(&ctx.layout)
+        .list()?
+        .last()
+        .map(|r| last_switch(r, r.status.as_str().into())))
 }
 
 fn last_switch(r: &SwitchRecord, status: String) -> LastSwitch {
@@ -95,33 +107,24 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
             });
         }
     }
-    let last = match journal::load(&ctx.layout).context("reading journal.json")? {
-        Some(j) => {
-            // Never take the lock here: a read-only command must not make a
-            // concurrent switch fail as busy, rewrite the lock file's text or
-            // need write access. `holder` asks the kernel who holds it.
-            let running = StateLock::holder(&ctx.layout)
-                .with_context(|| format!("checking {}", ctx.layout.lock_path().display()))?
-                .is_some();
-            Some(last_switch(
-                &j,
-                if running {
-                    "running".into()
-                } else {
-                    "interrupted".into()
-                },
-            ))
-        }
-        None => History::new(&ctx.layout)
-            .list()?
-            .last()
-            .map(|r| last_switch(r, r.status.as_str().into())),
+    // Never take the lock here: a read-only command must not make a
+    // concurrent switch fail as busy, rewrite the lock file's text or need
+    // write access. `InFlight::read` asks the kernel who holds it.
+    let in_flight = journal::InFlight::read(&ctx.layout)?;
+    let advice = in_flight.refusal(&ctx.layout);
+    let (last, journal_damaged) = match in_flight {
+        journal::InFlight::Running { record, .. } => (Some(last_switch(&record, "running".into())), None),
+        journal::InFlight::Interrupted(record) => (Some(last_switch(&record, "interrupted".into())), None),
+        journal::InFlight::Damaged(_) => (last_recorded(ctx)?, advice.clone()),
+        journal::InFlight::None => (last_recorded(ctx)?, None),
     };
     let status = Status {
         current_generation: current.generation(),
         in_flight: matches!(current, Current::Transient(_)),
         exporters: rows,
         last_switch: last,
+        journal_damaged,
+        in_flight_advice: advice,
     };
     if json {
         print_json(&status)?;
@@ -163,9 +166,9 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
             for f in &l.failures {
                 println!("  {f}");
             }
-            if l.status == "interrupted" {
-                println!("run `exporterctl resume` to finish it, or `exporterctl resume --abort` to undo it");
-            }
+        }
+        if let Some(why) = &status.in_flight_advice {
+            println!("{why}");
         }
     }
     Ok(Outcome::Ok)

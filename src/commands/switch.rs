@@ -38,6 +38,17 @@ pub fn live_state(store: &Store, current: &Current, manifest: &Manifest) -> Resu
 /// The generated unit file of `e`: added to `store`, or without one (a dry
 /// run) only the store path it would get.
 fn unit_store_path(store: Option<&Store>, manifest: &Manifest, e: &Exporter) -> Result<StorePath> {
+    let (rest, text) = unit_file(manifest, e)?;
+    let Some(store) = store else {
+        return Ok(store::one_file_path(&rest, &e.unit, text.as_bytes())?);
+    };
+    let mut build = |dir: &Path| std::fs::write(dir.join(&e.unit), text.as_bytes());
+    Ok(store.add_tree(&rest, EntryKind::Unit, None, &mut build)?)
+}
+
+/// The generated unit file of `e`: the name part of its store path and its
+/// text; refused when a value cannot be carried into a unit file.
+pub fn unit_file(manifest: &Manifest, e: &Exporter) -> std::result::Result<(String, String), unitfile::UnsafeValue> {
     let text = unitfile::render_checked(&unitfile::UnitParams {
         exporter: &e.name,
         exec: &manifest.settings.bin_dir.join(&e.name),
@@ -45,12 +56,7 @@ fn unit_store_path(store: Option<&Store>, manifest: &Manifest, e: &Exporter) -> 
         user: e.user.as_deref(),
         environment: &e.environment,
     })?;
-    let rest = format!("unit-{}", e.unit);
-    let Some(store) = store else {
-        return Ok(store::one_file_path(&rest, &e.unit, text.as_bytes())?);
-    };
-    let mut build = |dir: &Path| std::fs::write(dir.join(&e.unit), text.as_bytes());
-    Ok(store.add_tree(&rest, EntryKind::Unit, None, &mut build)?)
+    Ok((format!("unit-{}", e.unit), text))
 }
 
 /// The target state: the manifest's exporters at their realised store paths.
@@ -395,7 +401,8 @@ fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Res
     for e in &manifest.exporters {
         let src = e.resolve_source(&manifest.settings).map_err(UsageError)?;
         let locked = up.lock.as_ref().and_then(|l| l.entry(&e.name));
-        let known = realise::known(store.as_ref(), e, &src, locked)?;
+        let known =
+            realise::known(store.as_ref(), e, &src, locked, &manifest.path).map_err(super::realise::bad_lock)?;
         let running = from.exporter(&e.name).filter(|l| l.version == e.version);
         if !known.as_ref().is_some_and(|k| k.in_store) {
             downloads.push(Download {

@@ -123,14 +123,49 @@ impl SwitchRecord {
         c
     }
 
-    /// A new id that sorts by time and is unique across processes and
-    /// within one: `20261126T121314Z-<pid>-<n>`.
+    /// A new id that is unique across processes and within one, and sorts by
+    /// time to the nanosecond: `20261126T121314.123456789Z-<pid>-<n>`. Ids
+    /// written before the fraction was added (`20261126T121314Z-<pid>-<n>`)
+    /// are still read; [`id_order`] orders both kinds.
     pub fn new_id() -> String {
         static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-        let now = super::now_rfc3339();
-        let compact: String = now.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let now = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+        let compact: String = now.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         format!("{compact}-{}-{n}", std::process::id())
+    }
+}
+
+/// The sort key of a switch id: its second, then the fraction of it, then pid
+/// and counter as numbers (never as text: `…-10000-1` is not before
+/// `…-9999-1`). An id that does not parse sorts by its text among equals.
+pub fn id_order(id: &str) -> (String, u32, u64, u64, String) {
+    let mut parts = id.splitn(3, '-');
+    let stamp = parts.next().unwrap_or_default();
+    let number = |p: Option<&str>| p.and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
+    let pid = number(parts.next());
+    let n = number(parts.next());
+    let stamp = stamp.strip_suffix('Z').unwrap_or(stamp);
+    let (second, fraction) = stamp.split_once('.').unwrap_or((stamp, ""));
+    // Nanoseconds from up to 9 digits of fraction; more digits are not ours.
+    let nanos = if !fraction.is_empty() && fraction.len() <= 9 && fraction.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{fraction:0<9}").parse().unwrap_or(0)
+    } else {
+        0
+    };
+    (second.to_string(), nanos, pid, n, id.to_string())
+}
+
+/// A record that cannot be read as what it should be: reported, skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DamagedRecord {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl std::fmt::Display for DamagedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is damaged ({})", self.path.display(), self.reason)
     }
 }
 
@@ -169,11 +204,22 @@ impl History {
         journal::remove(layout).map_err(io_err("removing journal.json".into()))
     }
 
-    /// Every finished record, oldest first.
+    /// Every finished record that can be read, oldest first; a damaged one
+    /// is skipped with a warning (see [`History::scan`]).
     pub fn list(&self) -> Result<Vec<SwitchRecord>, HistoryError> {
+        let (records, damaged) = self.scan()?;
+        for d in &damaged {
+            tracing::warn!("switch record {d}; skipped");
+        }
+        Ok(records)
+    }
+
+    /// Every finished record, oldest first, and the ones that cannot be read:
+    /// one damaged file must not hide the others.
+    pub fn scan(&self) -> Result<(Vec<SwitchRecord>, Vec<DamagedRecord>), HistoryError> {
         let rd = match std::fs::read_dir(&self.dir) {
             Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
             Err(source) => {
                 return Err(HistoryError::Io {
                     context: format!("reading {}", self.dir.display()),
@@ -184,19 +230,68 @@ impl History {
         let mut paths: Vec<PathBuf> = rd
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
             .collect();
         paths.sort();
-        let mut out = Vec::new();
+        let mut out: Vec<SwitchRecord> = Vec::new();
+        let mut damaged = Vec::new();
         for path in paths {
             let bytes = std::fs::read(&path).map_err(|source| HistoryError::Io {
                 context: format!("reading {}", path.display()),
                 source,
             })?;
-            out.push(serde_json::from_slice(&bytes).map_err(|e| HistoryError::Parse {
-                path: path.clone(),
-                message: e.to_string(),
-            })?);
+            match serde_json::from_slice::<SwitchRecord>(&bytes) {
+                Ok(r) => out.push(r),
+                Err(e) => damaged.push(DamagedRecord {
+                    path,
+                    reason: if bytes.is_empty() {
+                        "empty".into()
+                    } else {
+                        e.to_string()
+                    },
+                }),
+            }
         }
-        Ok(out)
+        out.sort_by_cached_key(|r| id_order(&r.id));
+        Ok((out, damaged))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_order_by_time_then_pid_and_counter_as_numbers() {
+        let mut ids = vec![
+            "20261126T121314Z-9999-1",
+            "20261126T121314Z-10000-1",
+            "20261126T121313Z-5-2",
+            "20261126T121314.000000002Z-7-1",
+            "20261126T121314.5Z-3-1",
+            "20261126T121314.000000002Z-7-10",
+            "20261126T121314.000000002Z-7-9",
+        ];
+        ids.sort_by_cached_key(|i| id_order(i));
+        assert_eq!(
+            ids,
+            vec![
+                "20261126T121313Z-5-2",
+                "20261126T121314Z-9999-1",
+                "20261126T121314Z-10000-1",
+                "20261126T121314.000000002Z-7-1",
+                "20261126T121314.000000002Z-7-9",
+                "20261126T121314.000000002Z-7-10",
+                "20261126T121314.5Z-3-1",
+            ]
+        );
+    }
+
+    #[test]
+    fn new_ids_sort_after_earlier_ones_of_the_same_process() {
+        let a = SwitchRecord::new_id();
+        let b = SwitchRecord::new_id();
+        assert!(id_order(&a) < id_order(&b), "{a} {b}");
+        assert!(a.contains('.') && a.split('-').next().unwrap().ends_with('Z'), "{a}");
     }
 }

@@ -1,19 +1,45 @@
 //! `journal.json`: the record of the switch in flight, rewritten atomically
 //! (temp file, fsync, rename, fsync dir) before every flip. Its presence after
 //! a crash is what tells the next command that a switch was interrupted.
+//!
+//! A journal that cannot be parsed (emptied or cut short by a disk or file
+//! system fault, or by hand) is [`JournalError::Damaged`]: still an
+//! interrupted switch, so changes stay refused, but every command says what
+//! is known and the way out (`resume --abort`) instead of a bare parse error.
 
 use super::history::SwitchRecord;
 use crate::fsutil;
 use crate::paths::Layout;
 use std::io;
+use std::path::PathBuf;
 
-pub fn load(layout: &Layout) -> io::Result<Option<SwitchRecord>> {
-    match std::fs::read(layout.journal_path()) {
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("reading {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the journal of an interrupted switch, {}, is damaged ({reason})", path.display())]
+    Damaged { path: PathBuf, reason: String },
+}
+
+pub fn load(layout: &Layout) -> Result<Option<SwitchRecord>, JournalError> {
+    let path = layout.journal_path();
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Err(JournalError::Damaged {
+            path,
+            reason: "it is empty".into(),
+        }),
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("journal.json: {e}"))),
+            .map_err(|e| JournalError::Damaged {
+                path,
+                reason: e.to_string(),
+            }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+        Err(source) => Err(JournalError::Io { path, source }),
     }
 }
 
@@ -27,5 +53,114 @@ pub fn remove(layout: &Layout) -> io::Result<()> {
         Ok(()) => fsutil::fsync_dir(&layout.state_dir()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+/// Moves a damaged journal aside to `journal.json.damaged-<unix seconds>`
+/// (kept for a post-mortem, never read again) and returns where it went.
+pub fn set_aside(layout: &Layout) -> io::Result<PathBuf> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let to = layout.state_dir().join(format!("journal.json.damaged-{secs}"));
+    std::fs::rename(layout.journal_path(), &to)?;
+    fsutil::fsync_dir(&layout.state_dir())?;
+    Ok(to)
+}
+
+/// What `journal.json` says about the switch in flight, as every command
+/// tells it (`status`, a dry run, a refused change): one wording for all.
+pub enum InFlight {
+    None,
+    /// Another process holds the state lock: the switch is running now.
+    Running {
+        record: Box<SwitchRecord>,
+        holder: String,
+    },
+    /// Nobody runs it: a crash or a kill cut it short.
+    Interrupted(Box<SwitchRecord>),
+    /// The journal cannot be read.
+    Damaged(JournalError),
+}
+
+impl InFlight {
+    /// Reads the journal and asks the kernel whether its switch still runs
+    /// (never taking the lock: see `StateLock::holder`). The caller's own
+    /// lock does not count as running.
+    pub fn read(layout: &Layout) -> Result<InFlight, JournalError> {
+        let record = match load(layout) {
+            Ok(None) => return Ok(InFlight::None),
+            Ok(Some(r)) => r,
+            Err(e @ JournalError::Damaged { .. }) => return Ok(InFlight::Damaged(e)),
+            Err(e) => return Err(e),
+        };
+        let holder = super::statelock::StateLock::holder(layout)
+            .map_err(|source| JournalError::Io {
+                path: layout.lock_path(),
+                source,
+            })?
+            .filter(|h| h.pid != std::process::id());
+        Ok(match holder {
+            Some(h) => InFlight::Running {
+                record: Box::new(record),
+                holder: h.description,
+            },
+            None => InFlight::Interrupted(Box::new(record)),
+        })
+    }
+
+    /// Why a command that would change the host must not start now, and
+    /// what to do; `None` when nothing is in flight.
+    pub fn refusal(&self, layout: &Layout) -> Option<String> {
+        match self {
+            InFlight::None => None,
+            InFlight::Running { record, holder } => Some(format!(
+                "{} {} is running ({holder}){}; wait for it to finish",
+                record.kind,
+                record.id,
+                at_step(record)
+            )),
+            InFlight::Interrupted(record) => Some(format!(
+                "{} {} was interrupted{}; run `exporterctl resume` to finish it or `exporterctl resume --abort` to undo it",
+                record.kind,
+                record.id,
+                at_step(record)
+            )),
+            InFlight::Damaged(e) => Some(format!("{e}; {}", damaged_advice(layout))),
+        }
+    }
+}
+
+fn at_step(record: &SwitchRecord) -> String {
+    record
+        .current_step
+        .and_then(|i| Some((i, record.steps.get(i)?)))
+        .map(|(i, s)| format!(" at step {} ({})", i.saturating_add(1), s.name))
+        .unwrap_or_default()
+}
+
+/// What can still be done about a damaged journal, from what the profile
+/// link says.
+pub fn damaged_advice(layout: &Layout) -> String {
+    use super::profile::{Current, Profiles};
+    match Profiles::new(layout).current() {
+        Ok(Current::Generation(n, _)) => format!(
+            "profiles/system points at generation {n}: `exporterctl resume --abort` returns every exporter to it \
+             (restarted and checked) and sets the journal aside"
+        ),
+        Ok(Current::None) => {
+            "no generation was ever made and no link was flipped: `exporterctl resume --abort` sets the journal aside"
+                .into()
+        }
+        Ok(Current::Transient(farm)) => format!(
+            "profiles/system points at farm {farm}, not at a generation, so where the switch started is unknown: \
+             `exporterctl resume --abort` sets the journal aside, then `exporterctl rollback --to N` returns to \
+             generation N (`exporterctl generations` lists them)"
+        ),
+        Err(e) => format!(
+            "and the profile link cannot be read either ({e}): move {} away and repair {} by hand",
+            layout.journal_path().display(),
+            layout.profile_link().display()
+        ),
     }
 }

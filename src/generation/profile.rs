@@ -199,7 +199,26 @@ pub fn build_farm(store: &Store, state: &ProfileState) -> Result<StorePath, Prof
         farm: "(new)".into(),
         message: e.to_string(),
     })?;
-    let mut build = |dir: &Path| -> io::Result<()> {
+    let mut build = farm_builder(state, &json);
+    Ok(store.add_tree("profile", EntryKind::Profile, None, &mut build)?)
+}
+
+/// Rebuilds a damaged farm from its own `state.json` (the links are derived
+/// from it) and puts it in place; refused when `state.json` itself was
+/// changed, since then the rebuilt farm hashes to another name.
+pub fn repair_farm(store: &Store, farm: &StorePath) -> Result<(), ProfileError> {
+    let state = read_farm_state(store, farm)?;
+    let json = serde_json::to_vec_pretty(&state).map_err(|e| ProfileError::BadState {
+        farm: farm.to_string(),
+        message: e.to_string(),
+    })?;
+    let mut build = farm_builder(&state, &json);
+    Ok(store.repair_tree(farm, "its state.json", &mut build)?)
+}
+
+/// Writes a farm for `state` (with `json` as its `state.json`) into a directory.
+fn farm_builder<'a>(state: &'a ProfileState, json: &'a [u8]) -> impl FnMut(&Path) -> io::Result<()> + 'a {
+    move |dir: &Path| -> io::Result<()> {
         std::fs::create_dir(dir.join("bin"))?;
         std::fs::create_dir(dir.join("units"))?;
         for e in &state.exporters {
@@ -213,9 +232,8 @@ pub fn build_farm(store: &Store, state: &ProfileState) -> Result<StorePath, Prof
                 std::os::unix::fs::symlink(unit, dir.join("units").join(&e.unit))?;
             }
         }
-        std::fs::write(dir.join(STATE_FILE), &json)
-    };
-    Ok(store.add_tree("profile", EntryKind::Profile, None, &mut build)?)
+        std::fs::write(dir.join(STATE_FILE), json)
+    }
 }
 
 pub fn read_farm_state(store: &Store, farm: &StorePath) -> Result<ProfileState, ProfileError> {

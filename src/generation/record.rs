@@ -1,6 +1,7 @@
 //! `generations/<N>.json`: one record per achieved state, and the persisted
 //! counter that hands out generation numbers (never reused, even after GC).
 
+use super::history::DamagedRecord;
 use crate::fsutil;
 use crate::paths::Layout;
 use crate::store::StorePath;
@@ -35,6 +36,20 @@ pub enum RecordError {
     },
     #[error("{} is not a valid record: {message}", path.display())]
     Parse { path: PathBuf, message: String },
+    #[error(
+        "the generation counter {} is damaged: {message}; nothing was changed. Write the next free number \
+         into it (`echo {next} > {}`, one above every record in generations/) and run the command again",
+        path.display(), path.display()
+    )]
+    Counter { path: PathBuf, message: String, next: u64 },
+}
+
+/// A generation record that cannot be read: its number comes from the file name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DamagedGeneration {
+    pub number: u64,
+    #[serde(flatten)]
+    pub record: DamagedRecord,
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> RecordError {
@@ -59,20 +74,45 @@ impl Generations {
         self.dir.join(format!("{n}.json"))
     }
 
-    /// Takes the next generation number and persists the counter before
-    /// returning it, so a crash can skip a number but never reuse one.
-    pub fn allocate(&self) -> Result<u64, RecordError> {
-        fsutil::create_dir_all_durable(&self.dir).map_err(io_err(format!("creating {}", self.dir.display())))?;
+    /// The counter's next number, checked: a switch reads it before its first
+    /// change, so a damaged counter is refused while nothing has moved.
+    pub fn peek_next(&self) -> Result<u64, RecordError> {
         let stored = match std::fs::read_to_string(&self.counter) {
-            Ok(s) => s.trim().parse::<u64>().map_err(|e| RecordError::Parse {
+            Ok(s) => s.trim().parse::<u64>().map_err(|e| RecordError::Counter {
                 path: self.counter.clone(),
-                message: e.to_string(),
+                message: if s.trim().is_empty() {
+                    "it is empty".into()
+                } else {
+                    format!("`{}` is not a number ({e})", s.trim().escape_debug())
+                },
+                next: self
+                    .numbers()
+                    .ok()
+                    .and_then(|n| n.last().copied())
+                    .map_or(1, |n| n.saturating_add(1)),
             })?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => 1,
             Err(e) => return Err(io_err(format!("reading {}", self.counter.display()))(e)),
         };
-        // Never below an existing record, even if the counter file was lost.
-        let n = stored.max(self.list()?.last().map(|r| r.number + 1).unwrap_or(1));
+        // Never below an existing record (damaged ones included), even if the
+        // counter file was lost.
+        let after_records = self.numbers()?.last().map_or(1, |n| n.saturating_add(1));
+        let n = stored.max(after_records);
+        if n == u64::MAX {
+            return Err(RecordError::Counter {
+                path: self.counter.clone(),
+                message: "the generation numbers are exhausted".into(),
+                next: n,
+            });
+        }
+        Ok(n)
+    }
+
+    /// Takes the next generation number and persists the counter before
+    /// returning it, so a crash can skip a number but never reuse one.
+    pub fn allocate(&self) -> Result<u64, RecordError> {
+        fsutil::create_dir_all_durable(&self.dir).map_err(io_err(format!("creating {}", self.dir.display())))?;
+        let n = self.peek_next()?;
         fsutil::write_atomic(&self.counter, format!("{}\n", n + 1).as_bytes())
             .map_err(io_err(format!("writing {}", self.counter.display())))?;
         Ok(n)
@@ -89,6 +129,10 @@ impl Generations {
     pub fn load(&self, n: u64) -> Result<Option<GenerationRecord>, RecordError> {
         let path = self.path(n);
         match std::fs::read(&path) {
+            Ok(b) if b.is_empty() => Err(RecordError::Parse {
+                path,
+                message: "empty".into(),
+            }),
             Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| RecordError::Parse {
                 path,
                 message: e.to_string(),
@@ -98,8 +142,18 @@ impl Generations {
         }
     }
 
-    /// Every record, oldest first.
+    /// Every record that can be read, oldest first; a damaged one is skipped
+    /// with a warning (see [`Generations::scan`]).
     pub fn list(&self) -> Result<Vec<GenerationRecord>, RecordError> {
+        let (records, damaged) = self.scan()?;
+        for d in &damaged {
+            tracing::warn!("generation {} record {}; skipped", d.number, d.record);
+        }
+        Ok(records)
+    }
+
+    /// The numbers that have a record file (readable or not), ascending.
+    pub fn numbers(&self) -> Result<Vec<u64>, RecordError> {
         let mut numbers = Vec::new();
         let rd = match std::fs::read_dir(&self.dir) {
             Ok(rd) => rd,
@@ -118,13 +172,33 @@ impl Generations {
             }
         }
         numbers.sort_unstable();
+        Ok(numbers)
+    }
+
+    /// Every record, oldest first, and the ones that cannot be read (or name
+    /// another number than their file): one damaged file must not block
+    /// listing, rollback to or collecting the others.
+    pub fn scan(&self) -> Result<(Vec<GenerationRecord>, Vec<DamagedGeneration>), RecordError> {
         let mut out = Vec::new();
-        for n in numbers {
-            if let Some(r) = self.load(n)? {
-                out.push(r);
-            }
+        let mut damaged = Vec::new();
+        for n in self.numbers()? {
+            let path = self.path(n);
+            let reason = match self.load(n) {
+                Ok(Some(r)) if r.number == n => {
+                    out.push(r);
+                    continue;
+                }
+                Ok(Some(r)) => format!("it says it is generation {}", r.number),
+                Ok(None) => continue,
+                Err(RecordError::Parse { message, .. }) => message,
+                Err(e) => return Err(e),
+            };
+            damaged.push(DamagedGeneration {
+                number: n,
+                record: DamagedRecord { path, reason },
+            });
         }
-        Ok(out)
+        Ok((out, damaged))
     }
 
     pub fn delete(&self, n: u64) -> Result<(), RecordError> {
@@ -133,5 +207,61 @@ impl Generations {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err(format!("removing {}", self.path(n).display()))(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: u64) -> GenerationRecord {
+        GenerationRecord {
+            number: n,
+            created_at: "2026-11-29T00:00:00Z".into(),
+            profile: StorePath::parse(&format!("{}-profile", "0".repeat(32))).unwrap(),
+            origin: "switch".into(),
+            switch_id: String::new(),
+            manifest: None,
+            outcome: "succeeded".into(),
+        }
+    }
+
+    #[test]
+    fn damaged_records_are_reported_not_listed_and_their_numbers_never_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let g = Generations::new(&layout);
+        g.save(&record(1)).unwrap();
+        g.save(&record(2)).unwrap();
+        std::fs::write(layout.generations_dir().join("5.json"), b"{\"number\": 5,").unwrap();
+        // A record filed under another number is damaged too.
+        std::fs::write(
+            layout.generations_dir().join("3.json"),
+            serde_json::to_vec(&record(7)).unwrap(),
+        )
+        .unwrap();
+        let (ok, damaged) = g.scan().unwrap();
+        assert_eq!(ok.iter().map(|r| r.number).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(damaged.iter().map(|d| d.number).collect::<Vec<_>>(), vec![3, 5]);
+        assert!(damaged[0].record.reason.contains("generation 7"), "{:?}", damaged[0]);
+        assert_eq!(g.list().unwrap().len(), 2);
+        std::fs::write(layout.counter_path(), "3\n").unwrap();
+        assert_eq!(g.allocate().unwrap(), 6);
+        assert_eq!(std::fs::read_to_string(layout.counter_path()).unwrap(), "7\n");
+    }
+
+    #[test]
+    fn a_damaged_counter_is_an_error_that_says_what_to_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let g = Generations::new(&layout);
+        g.save(&record(4)).unwrap();
+        for text in ["", "x\n", "-1\n", "99999999999999999999999\n"] {
+            std::fs::write(layout.counter_path(), text).unwrap();
+            let e = g.peek_next().unwrap_err().to_string();
+            assert!(e.contains("echo 5 >"), "{text:?}: {e}");
+        }
+        std::fs::write(layout.counter_path(), format!("{}\n", u64::MAX)).unwrap();
+        assert!(g.peek_next().unwrap_err().to_string().contains("exhausted"));
     }
 }

@@ -171,3 +171,54 @@ pub fn content_size(path: &Path) -> io::Result<u64> {
     }
     Ok(size)
 }
+
+/// Files and directories under `root` (itself included) whose mode is not the
+/// store's: directories 0555, regular files 0444 or 0555 (setuid, setgid,
+/// sticky and every write bit are never there). Paths are relative to
+/// `root` (`.` for the root); symlinks have no meaningful mode.
+pub fn wrong_modes(root: &Path) -> io::Result<Vec<(PathBuf, u32)>> {
+    let mut out = Vec::new();
+    wrong_modes_in(root, Path::new("."), &mut out)?;
+    Ok(out)
+}
+
+fn wrong_modes_in(path: &Path, rel: &Path, out: &mut Vec<(PathBuf, u32)>) -> io::Result<()> {
+    let meta = fs::symlink_metadata(path)?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if meta.is_dir() {
+        if mode != 0o555 {
+            out.push((rel.to_path_buf(), mode));
+        }
+        let mut names: Vec<_> = fs::read_dir(path)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        for name in names {
+            wrong_modes_in(&path.join(&name), &rel.join(&name), out)?;
+        }
+    } else if meta.is_file() && mode != 0o444 && mode != 0o555 {
+        out.push((rel.to_path_buf(), mode));
+    }
+    Ok(())
+}
+
+/// Swaps the complete tree `from` with the store directory `to` in one
+/// `rename(2)` (`RENAME_EXCHANGE`): `to` names a complete tree at every
+/// instant, and `from` ends up holding the old one. Where the exchange is not
+/// supported, two renames: a crash between them leaves `to` missing, which
+/// `store verify` reports and a repair restores.
+pub fn exchange(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+        match renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_EXCHANGE) {
+            Ok(()) => return Ok(()),
+            Err(nix::errno::Errno::EINVAL) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let aside = from.with_extension("old");
+    fs::rename(to, &aside)?;
+    fs::rename(from, to)?;
+    fs::rename(&aside, from)
+}

@@ -63,6 +63,12 @@ pub enum StoreError {
     TooLarge { archive: String, limit: u64 },
     #[error("store path name `{0}` is not `<hash>-<name>`")]
     BadName(String),
+    #[error("{store_path}: rebuilt from {from}, it hashes to {actual}, not to its name; it was left as it is")]
+    NotReproduced {
+        store_path: String,
+        from: String,
+        actual: String,
+    },
 }
 
 impl StoreError {
@@ -202,6 +208,32 @@ pub enum VerifyOutcome {
     },
     /// The directory or its metadata is missing.
     Missing,
+    /// The content is intact but modes are not the store's (a file made
+    /// setuid or writable, say): `(path inside the store path, mode)`.
+    BadModes {
+        modes: Vec<(PathBuf, u32)>,
+    },
+}
+
+impl VerifyOutcome {
+    /// One line for a person: what is wrong.
+    pub fn describe(&self) -> String {
+        match self {
+            VerifyOutcome::Ok => "ok".into(),
+            VerifyOutcome::Modified { actual_hash } => format!("modified: content hashes to {actual_hash}"),
+            VerifyOutcome::Missing => "missing".into(),
+            VerifyOutcome::BadModes { modes } => {
+                let list: Vec<String> = modes
+                    .iter()
+                    .map(|(p, m)| format!("{} is {m:04o}", p.display()))
+                    .collect();
+                format!(
+                    "modes changed: {} (the store has 0444/0555 files and 0555 directories)",
+                    list.join(", ")
+                )
+            }
+        }
+    }
 }
 
 pub struct Store {
@@ -269,19 +301,7 @@ impl Store {
         check_part("store name", &rest)?;
         let tmp = install::TempTree::new(&self.tmp_dir)
             .map_err(io_err(format!("creating a temp dir in {}", self.tmp_dir.display())))?;
-        let unpacked = match (req.kind, req.binary) {
-            (ArchiveKind::TarGz, Some(binary)) => {
-                unpack::tar_gz(req.archive, binary, req.name, tmp.path(), self.max_expanded)
-            }
-            (ArchiveKind::TarGz, None) => Err(StoreError::BinaryMissing {
-                archive: String::new(),
-                binary: req.name.to_string(),
-                hint: "; no path of the binary inside the archive was given".into(),
-            }),
-            (ArchiveKind::Raw, _) => unpack::raw(req.archive, req.name, tmp.path(), self.max_expanded),
-        }
-        .map_err(|e| e.naming_archive(&url_without_userinfo(req.origin_url)))?;
-        let hash = unpacked.hash.to_hex();
+        let hash = self.unpack_release(req, tmp.path())?;
         self.install(tmp, &hash, &rest, |sp, size| StoreMeta {
             layout_version: LAYOUT_VERSION,
             store_path: sp.to_string(),
@@ -296,6 +316,22 @@ impl Store {
             size,
             added_at: now_rfc3339(),
         })
+    }
+
+    /// Unpacks the release's binary into `dir` as `bin/<name>`; returns the
+    /// tree hash (full hex).
+    fn unpack_release(&self, req: &AddRelease, dir: &Path) -> Result<String, StoreError> {
+        let unpacked = match (req.kind, req.binary) {
+            (ArchiveKind::TarGz, Some(binary)) => unpack::tar_gz(req.archive, binary, req.name, dir, self.max_expanded),
+            (ArchiveKind::TarGz, None) => Err(StoreError::BinaryMissing {
+                archive: String::new(),
+                binary: req.name.to_string(),
+                hint: "; no path of the binary inside the archive was given".into(),
+            }),
+            (ArchiveKind::Raw, _) => unpack::raw(req.archive, req.name, dir, self.max_expanded),
+        }
+        .map_err(|e| e.naming_archive(&url_without_userinfo(req.origin_url)))?;
+        Ok(unpacked.hash.to_hex().to_string())
     }
 
     /// Adds a tree that `build` writes into the temp directory it is given
@@ -469,13 +505,83 @@ impl Store {
             Err(e) => return Err(io_err(format!("hashing {}", path.display()))(e)),
         };
         let actual = name::hash_text(&actual);
-        if actual == sp.hash() {
+        if actual != sp.hash() {
+            return Ok(VerifyOutcome::Modified {
+                actual_hash: actual.to_string(),
+            });
+        }
+        // The hash covers only the owner-execute bit: a setuid or
+        // world-writable file hashes the same, so modes are checked too.
+        let modes = install::wrong_modes(&path).map_err(io_err(format!("reading modes in {}", path.display())))?;
+        if modes.is_empty() {
             Ok(VerifyOutcome::Ok)
         } else {
-            Ok(VerifyOutcome::Modified {
-                actual_hash: actual.to_string(),
-            })
+            Ok(VerifyOutcome::BadModes { modes })
         }
+    }
+
+    /// Gives every file and directory of `sp` the store's modes again (and
+    /// mtime 1); the content is not touched. For [`VerifyOutcome::BadModes`].
+    pub fn restore_modes(&self, sp: &StorePath) -> Result<(), StoreError> {
+        let path = self.path_of(sp);
+        install::normalise_below(&path).map_err(io_err(format!("restoring modes in {}", path.display())))?;
+        install::seal_root(&path).map_err(io_err(format!("restoring the mode of {}", path.display())))
+    }
+
+    /// Rebuilds the damaged release `sp` from its archive (the one its
+    /// metadata's sha256 names, fetched by the caller) and puts it in place
+    /// of the damaged tree in one rename, if it hashes to `sp`'s name.
+    pub fn repair_release(&self, sp: &StorePath, req: &AddRelease) -> Result<(), StoreError> {
+        let tmp = install::TempTree::new(&self.tmp_dir)
+            .map_err(io_err(format!("creating a temp dir in {}", self.tmp_dir.display())))?;
+        let hash = self.unpack_release(req, tmp.path())?;
+        self.replace(tmp, &hash, sp, &url_without_userinfo(req.origin_url))
+    }
+
+    /// Rebuilds `sp` with `build` (as [`Store::add_tree`] would) and puts it
+    /// in place of the damaged tree in one rename, if it hashes to `sp`'s name.
+    pub fn repair_tree(
+        &self,
+        sp: &StorePath,
+        from: &str,
+        build: &mut dyn FnMut(&Path) -> io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let tmp = install::TempTree::new(&self.tmp_dir)
+            .map_err(io_err(format!("creating a temp dir in {}", self.tmp_dir.display())))?;
+        build(tmp.path()).map_err(io_err(format!("rebuilding {sp} in {}", tmp.path().display())))?;
+        let hash = hash_tree(tmp.path()).map_err(io_err(format!("hashing {}", tmp.path().display())))?;
+        self.replace(tmp, &hash, sp, from)
+    }
+
+    /// The exchange of a rebuilt tree with the damaged one: the path stays
+    /// valid throughout (its record is untouched), and the damaged tree
+    /// leaves with the temp dir.
+    fn replace(&self, tmp: install::TempTree, full_hash: &str, sp: &StorePath, from: &str) -> Result<(), StoreError> {
+        let actual = name::hash_text(full_hash);
+        if actual != sp.hash() {
+            return Err(StoreError::NotReproduced {
+                store_path: sp.to_string(),
+                from: from.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        install::normalise_below(tmp.path()).map_err(io_err(format!("normalising {}", tmp.path().display())))?;
+        let _guard = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let dest = self.path_of(sp);
+        // Moving a directory to another parent needs write access to it
+        // (its `..` changes) unless root: the damaged one is discarded anyway.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(&dest, fs::Permissions::from_mode(0o755));
+        install::exchange(tmp.path(), &dest).map_err(io_err(format!(
+            "exchanging {} with {}",
+            tmp.path().display(),
+            dest.display()
+        )))?;
+        install::seal_root(&dest).map_err(io_err(format!("sealing {}", dest.display())))?;
+        fsutil::fsync_dir(&self.dir).map_err(io_err(format!("syncing {}", self.dir.display())))?;
+        fsutil::fsync_dir(&self.tmp_dir).map_err(io_err(format!("syncing {}", self.tmp_dir.display())))?;
+        tracing::info!(store_path = %sp, "repaired from {from}");
+        Ok(())
     }
 
     /// Marks the path invalid (removes and syncs its metadata) and then deletes

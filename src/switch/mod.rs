@@ -41,6 +41,14 @@ pub enum EngineError {
          and a switch to a manifest realises what is missing again"
     )]
     MissingStorePath(String),
+    #[error(
+        "store path {store_path} fails verification ({problem}): refusing to activate it; nothing was changed. \
+         `exporterctl store repair` restores it (modified releases and units need the manifest: \
+         `exporterctl store repair MANIFEST`)"
+    )]
+    Damaged { store_path: String, problem: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("refusing to replace files exporterctl did not create: {0}; move them away first (nothing was changed)")]
     Foreign(String),
 }
@@ -255,6 +263,7 @@ impl Engine<'_> {
         if let Some(sp) = target.references().find(|sp| !self.store.is_valid(sp)) {
             return Err(EngineError::MissingStorePath(sp.to_string()));
         }
+        self.verify_activated(record, target)?;
         // Links are made with a rename over whatever is there: never over a
         // file someone put in bin_dir or unit_dir since.
         let foreign = Links::new(self.layout)
@@ -275,6 +284,36 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// Re-hashes (and checks the modes of) what the steps not yet done would
+    /// start: the binaries and units of the exporters they change, and the
+    /// target farm. Exporters left alone are not re-read, so a switch that
+    /// changes one exporter costs one hash, not one per store path.
+    pub fn verify_activated(&self, record: &SwitchRecord, target: &ProfileState) -> Result<(), EngineError> {
+        let mut paths = vec![&record.target_profile];
+        for step in &record.steps {
+            if !matches!(step.status, StepStatus::Pending | StepStatus::Running) {
+                continue;
+            }
+            if let Some(e) = target.exporter(&step.name) {
+                paths.push(&e.store_path);
+                paths.extend(e.unit_store_path.as_ref());
+            }
+        }
+        for sp in paths {
+            match self.store.verify(sp)? {
+                crate::store::VerifyOutcome::Ok => {}
+                crate::store::VerifyOutcome::Missing => return Err(EngineError::MissingStorePath(sp.to_string())),
+                bad => {
+                    return Err(EngineError::Damaged {
+                        store_path: sp.to_string(),
+                        problem: bad.describe(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs every step not yet finished, then records the outcome. `from` is
     /// the state the switch started from, `target` where it goes.
     pub fn run(
@@ -287,6 +326,9 @@ impl Engine<'_> {
         // Before the journal exists: from then on a stop request must find
         // the handler (a test, or an operator, may signal as soon as it appears).
         interrupt::install();
+        // Everything the switch will read at its end, read now: a damaged
+        // counter found after the flips would leave a journal to resume.
+        Generations::new(self.layout).peek_next()?;
         self.profiles().ensure_dir()?;
         self.remove_dead_temps(&[from, target]);
         let current = self.profiles().current()?;
@@ -602,6 +644,34 @@ impl Engine<'_> {
         record.live_profile = Some(live.farm.clone());
         History::new(self.layout).finish(self.layout, record)?;
         Ok(())
+    }
+
+    /// Makes the host run generation `n` (`state`) again when what its
+    /// exporters run is not known (a damaged journal): the profile link and
+    /// the stable links as `n` has them, then every exporter restarted and
+    /// checked. Returns what is not healthy.
+    pub fn return_to_generation(&self, n: u64, state: &ProfileState) -> Result<Vec<String>, EngineError> {
+        let links = Links::new(self.layout);
+        let foreign = links
+            .foreign_entries(state)
+            .map_err(io_err("looking at bin_dir and unit_dir"))?;
+        if !foreign.is_empty() {
+            let list: Vec<String> = foreign
+                .iter()
+                .map(|(p, what)| format!("{} is {what}", p.display()))
+                .collect();
+            return Err(EngineError::Foreign(list.join("; ")));
+        }
+        self.profiles().flip_to_generation(n)?;
+        links.install_all(state).map_err(io_err("creating stable links"))?;
+        self.reload_units();
+        let mut unhealthy = Vec::new();
+        for e in &state.exporters {
+            if let Err(why) = self.restart_and_check(state, e) {
+                unhealthy.push(format!("{} {}: {why}", e.name, e.version));
+            }
+        }
+        Ok(unhealthy)
     }
 
     /// Returns every exporter an interrupted switch touched to `from`.
