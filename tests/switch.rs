@@ -541,6 +541,20 @@ fn spawn_switch(f: &Fixture, m: &std::path::Path) -> std::process::Child {
     child
 }
 
+/// Spawns a switch and returns once `name`'s step has started its process:
+/// the journal is written before the first step begins, so a signal sent on
+/// the journal alone can land before any step (and rightly skip them all).
+fn spawn_switch_in_step(f: &Fixture, m: &std::path::Path, name: &str) -> std::process::Child {
+    let child = spawn_switch(f, m);
+    for _ in 0..3000 {
+        if f.pid(name).is_some() {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the step of {name} never started its process");
+}
+
 fn sigint(child: &std::process::Child) {
     use nix::sys::signal::{kill, Signal};
     kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
@@ -556,7 +570,7 @@ fn ctrl_c_finishes_the_step_in_progress_and_records_what_was_done() {
         "m.yaml",
         &[f.entry("a_exporter", "1.0.0", pa), f.entry("b_exporter", "1.0.0", pb)],
     );
-    let child = spawn_switch(&f, &m);
+    let child = spawn_switch_in_step(&f, &m, "a_exporter");
     sigint(&child);
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = (
@@ -567,7 +581,11 @@ fn ctrl_c_finishes_the_step_in_progress_and_records_what_was_done() {
     assert!(stderr.contains("stopping after the current step"), "{stderr}");
     assert!(stdout.contains("stopped"), "{stdout}");
     // a's step ran to its healthy end; b was never started; no repair needed.
-    assert_eq!(served_version("a_exporter", pa).as_deref(), Some("1.0.0"));
+    assert_eq!(
+        served_version("a_exporter", pa).as_deref(),
+        Some("1.0.0"),
+        "{stdout}\n{stderr}"
+    );
     assert!(served_version("b_exporter", pb).is_none());
     assert!(!f.state().join("journal.json").exists());
     let gens = f.json(&["generations"]);
@@ -589,7 +607,7 @@ fn a_second_ctrl_c_stops_at_once_and_resume_repairs() {
     f.publish(N, "1.0.0", Behaviour::SlowStart);
     let port = free_port();
     let m = f.manifest("m.yaml", &[f.entry(N, "1.0.0", port)]);
-    let child = spawn_switch(&f, &m);
+    let child = spawn_switch_in_step(&f, &m, N);
     sigint(&child);
     std::thread::sleep(std::time::Duration::from_millis(100));
     sigint(&child);
