@@ -239,7 +239,9 @@ impl Engine<'_> {
         drain: &mut Option<drain::DrainRecord>,
     ) -> Result<Duration, String> {
         let spec = service_spec(self.layout, state, e);
-        *drain = running.and_then(|r| self.drain(r));
+        // The bound is the target's: the manifest (or generation) being
+        // applied says how long its restarts may wait.
+        *drain = running.and_then(|r| self.drain(r, e.health.drain));
         let started = Instant::now();
         self.svc.restart(&spec).map_err(|err| err.to_string())?;
         crash::point("after-restart");
@@ -252,14 +254,16 @@ impl Engine<'_> {
         Ok(report.elapsed)
     }
 
-    /// Waits until no scrape is in flight on `running`'s ports, within its
-    /// `health.drain`. Every restart of the engine passes here; the `none`
-    /// manager restarts nothing, so nothing is drained for it.
-    fn drain(&self, running: &ExporterState) -> Option<drain::DrainRecord> {
+    /// Waits until no scrape is in flight on `running`'s ports, for at most
+    /// `bound` (a `health.drain`). Every restart and stop of the engine
+    /// passes here; the `none` manager stops nothing, so nothing is drained
+    /// for it.
+    fn drain(&self, running: &ExporterState, bound: Duration) -> Option<drain::DrainRecord> {
         if self.svc.kind() == crate::manifest::ServiceManagerKind::None {
             return None;
         }
-        let bound = running.health.drain.min(crate::manifest::MAX_DRAIN);
+        // A hand-edited state.json is not validated like a manifest.
+        let bound = bound.min(crate::manifest::MAX_DRAIN);
         match drain::wait(&drain::listen_ports(running), bound) {
             Ok(Some(d)) if d.timed_out => {
                 self.ui.note(&format!(
@@ -470,7 +474,7 @@ impl Engine<'_> {
         let started = Instant::now();
 
         if let (Action::Remove, Some(o)) = (record.steps[i].action, &old) {
-            record.steps[i].drain = self.drain(o);
+            record.steps[i].drain = self.drain(o, o.health.drain);
             if let Err(e) = self.svc.stop(&service_spec(self.layout, &live.state, o)) {
                 self.ui.note(&format!("warning: stopping {}: {e}", o.unit));
             }
