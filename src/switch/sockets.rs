@@ -31,7 +31,8 @@ pub struct Conn {
     pub local_port: u16,
     /// Bytes received, not yet read by the exporter (a request waiting).
     pub rx_queue: u32,
-    /// Bytes written, not yet acknowledged by the peer (an answer on its way).
+    /// Bytes written, not yet acknowledged by the peer (an answer on its
+    /// way: the kernel delivers them even after the process exits).
     pub tx_queue: u32,
     /// From `tcp_info`; `None` from `/proc/net/tcp`.
     pub activity: Option<Activity>,
@@ -54,8 +55,13 @@ impl Conn {
     /// answer? HTTP/1.1 as scrapers use it is one request, then its answer:
     /// a connection whose last data came in after the last data went out
     /// has a request open; one that answered last is an idle keep-alive.
+    ///
+    /// What is already sent needs no wait: the kernel keeps delivering a
+    /// closed socket's send queue. Unread request bytes do (closing a socket
+    /// with unread data resets the connection), and so does an answer still
+    /// being written, which the last [`STREAMING_MS`] of sending stand for.
     pub fn in_flight(&self) -> bool {
-        if self.rx_queue > 0 || self.tx_queue > 0 {
+        if self.rx_queue > 0 {
             return true;
         }
         let Some(a) = self.activity else {
@@ -71,10 +77,15 @@ impl Conn {
             // below cannot tell.
             Some((_, 0)) => true,
             // Equal times (one tick): answered within the tick it was asked.
-            _ => a.since_recv_ms < a.since_sent_ms,
+            _ => a.since_recv_ms < a.since_sent_ms || a.since_sent_ms < STREAMING_MS,
         }
     }
 }
+
+/// An answer whose last bytes went out this recently may still be being
+/// written: exporters write a scrape's body in pieces (of 4 KiB in Go's
+/// `net/http`) as fast as they encode it, so a pause this long ends it.
+pub const STREAMING_MS: u32 = 10;
 
 /// How a census was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -412,10 +423,15 @@ mod tests {
         assert!(conn(0, 0, 76, 76, Some((1, 0))).in_flight(), "read, being answered");
         assert!(!conn(0, 0, 144, 56, Some((1, 1))).in_flight(), "answered: idle keep-alive");
         assert!(conn(0, 0, 3, 90, Some((2, 1))).in_flight(), "second request on a keep-alive");
-        assert!(conn(0, 1200, 3, 1, Some((2, 2))).in_flight(), "answer not yet acknowledged");
+        assert!(conn(0, 0, 30, 1, Some((2, 9))).in_flight(), "answer still being written");
+        assert!(
+            !conn(0, 1200, 90, 60, Some((2, 9))).in_flight(),
+            "answer sent, not yet acknowledged: the kernel delivers it"
+        );
         assert!(!conn(0, 0, 40, 40, Some((0, 0))).in_flight(), "connected, nothing asked");
-        assert!(!conn(0, 0, 7, 7, Some((3, 3))).in_flight(), "asked and answered in one tick");
-        assert!(conn(0, 0, 7, 9, None).in_flight(), "old kernel: by the times");
+        assert!(!conn(0, 0, 70, 70, Some((3, 3))).in_flight(), "asked and answered in one tick");
+        assert!(conn(0, 0, 7, 90, None).in_flight(), "old kernel: by the times");
+        assert!(!conn(0, 0, 90, 70, None).in_flight(), "old kernel: by the times");
     }
 
     fn diag_msg(sport: u16, state: u8, rx: u32, tx: u32, info: Option<&[u8]>) -> Vec<u8> {
@@ -514,13 +530,14 @@ mod tests {
         s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
         let mut resp = [0u8; 38];
         c.read_exact(&mut resp).unwrap();
-        // The acknowledgement may trail the read by a moment.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        // Idle once the answer has been quiet for STREAMING_MS.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let mut conns = sock_diag(&[port]).unwrap();
-        while conns[0].tx_queue > 0 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(1));
+        while conns[0].in_flight() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
             conns = sock_diag(&[port]).unwrap();
         }
         assert!(!conns[0].in_flight(), "answered: {conns:?}");
+        assert_eq!(conns[0].activity.and_then(|a| a.data_segs), Some((1, 1)));
     }
 }
