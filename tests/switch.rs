@@ -775,7 +775,9 @@ fn a_scrape_longer_than_the_drain_bound_does_not_hold_the_restart() {
     f.publish(N, "2.0.0", Behaviour::Ok);
     let port = free_port();
     let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
-    let short = f.entry(N, "2.0.0", port).replace("      timeout: 10s\n", "      timeout: 10s\n      drain: 100ms\n");
+    let short = f
+        .entry(N, "2.0.0", port)
+        .replace("      timeout: 10s\n", "      timeout: 10s\n      drain: 100ms\n");
     assert!(short.contains("drain: 100ms"));
     let m2 = f.manifest("m2.yaml", &[short]);
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
@@ -789,7 +791,9 @@ fn a_scrape_longer_than_the_drain_bound_does_not_hold_the_restart() {
     assert_eq!(drain["in_flight"], 1, "{rec:#}");
     assert_eq!(drain["timed_out"], true);
     assert!(
-        stderr.contains(&format!("{N}: scrapes still in flight on port {port} after 100ms; restarting anyway")),
+        stderr.contains(&format!(
+            "{N}: scrapes still in flight on port {port} after 100ms; restarting anyway"
+        )),
         "{stderr}"
     );
     assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));

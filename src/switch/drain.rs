@@ -138,20 +138,36 @@ mod tests {
         );
         assert_eq!(
             listen_ports(&exporter(
-                &["--web.listen-address", "[::1]:9201", "--web.listen-address=0.0.0.0:9202"],
+                &[
+                    "--web.listen-address",
+                    "[::1]:9201",
+                    "--web.listen-address=0.0.0.0:9202"
+                ],
                 url
             )),
             vec![9201, 9202]
         );
-        assert_eq!(listen_ports(&exporter(&["-web.listen-address=:9121"], None)), vec![9121]);
-        assert_eq!(listen_ports(&exporter(&["--listen", "127.0.0.1:4000"], None)), vec![4000]);
-        assert_eq!(listen_ports(&exporter(&[], Some("https://host.example/metrics"))), vec![443]);
+        assert_eq!(
+            listen_ports(&exporter(&["-web.listen-address=:9121"], None)),
+            vec![9121]
+        );
+        assert_eq!(
+            listen_ports(&exporter(&["--listen", "127.0.0.1:4000"], None)),
+            vec![4000]
+        );
+        assert_eq!(
+            listen_ports(&exporter(&[], Some("https://host.example/metrics"))),
+            vec![443]
+        );
         // Nothing usable: a vsock address, a dangling flag, no URL.
         assert_eq!(
             listen_ports(&exporter(&["--web.listen-address=vsock://3:9100", "--listen"], None)),
             Vec::<u16>::new()
         );
-        assert_eq!(listen_ports(&exporter(&["--web.listen-address=:0"], None)), Vec::<u16>::new());
+        assert_eq!(
+            listen_ports(&exporter(&["--web.listen-address=:0"], None)),
+            Vec::<u16>::new()
+        );
     }
 
     #[test]

@@ -198,10 +198,7 @@ fn sock_diag(ports: &[u16]) -> io::Result<Vec<Conn>> {
     // SAFETY: `fd` was just returned by socket(2) and is not owned elsewhere.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // The kernel answers a dump at once; never hang a restart on it.
-    let tv = libc::timeval {
-        tv_sec: 1,
-        tv_usec: 0,
-    };
+    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
     // SAFETY: `tv` lives across the call and its size is passed.
     let rc = unsafe {
         libc::setsockopt(
@@ -421,15 +418,30 @@ mod tests {
         // The figures `ss -ti` showed for the connections above.
         assert!(conn(34, 0, 76, 76, Some((1, 0))).in_flight(), "unread request");
         assert!(conn(0, 0, 76, 76, Some((1, 0))).in_flight(), "read, being answered");
-        assert!(!conn(0, 0, 144, 56, Some((1, 1))).in_flight(), "answered: idle keep-alive");
-        assert!(conn(0, 0, 3, 90, Some((2, 1))).in_flight(), "second request on a keep-alive");
-        assert!(conn(0, 0, 30, 1, Some((2, 9))).in_flight(), "answer still being written");
+        assert!(
+            !conn(0, 0, 144, 56, Some((1, 1))).in_flight(),
+            "answered: idle keep-alive"
+        );
+        assert!(
+            conn(0, 0, 3, 90, Some((2, 1))).in_flight(),
+            "second request on a keep-alive"
+        );
+        assert!(
+            conn(0, 0, 30, 1, Some((2, 9))).in_flight(),
+            "answer still being written"
+        );
         assert!(
             !conn(0, 1200, 90, 60, Some((2, 9))).in_flight(),
             "answer sent, not yet acknowledged: the kernel delivers it"
         );
-        assert!(!conn(0, 0, 40, 40, Some((0, 0))).in_flight(), "connected, nothing asked");
-        assert!(!conn(0, 0, 70, 70, Some((3, 3))).in_flight(), "asked and answered in one tick");
+        assert!(
+            !conn(0, 0, 40, 40, Some((0, 0))).in_flight(),
+            "connected, nothing asked"
+        );
+        assert!(
+            !conn(0, 0, 70, 70, Some((3, 3))).in_flight(),
+            "asked and answered in one tick"
+        );
         assert!(conn(0, 0, 7, 90, None).in_flight(), "old kernel: by the times");
         assert!(!conn(0, 0, 90, 70, None).in_flight(), "old kernel: by the times");
     }
