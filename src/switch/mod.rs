@@ -241,7 +241,7 @@ impl Engine<'_> {
         let spec = service_spec(self.layout, state, e);
         // The bound is the target's: the manifest (or generation) being
         // applied says how long its restarts may wait.
-        *drain = running.and_then(|r| self.drain(r, e.health.drain));
+        *drain = running.and_then(|r| self.drain(r, e.health.drain, "restarting"));
         let started = Instant::now();
         self.svc.restart(&spec).map_err(|err| err.to_string())?;
         crash::point("after-restart");
@@ -257,8 +257,8 @@ impl Engine<'_> {
     /// Waits until no scrape is in flight on `running`'s ports, for at most
     /// `bound` (a `health.drain`). Every restart and stop of the engine
     /// passes here; the `none` manager stops nothing, so nothing is drained
-    /// for it.
-    fn drain(&self, running: &ExporterState, bound: Duration) -> Option<drain::DrainRecord> {
+    /// for it. `doing`: what follows, for the messages (`restarting`).
+    fn drain(&self, running: &ExporterState, bound: Duration, doing: &str) -> Option<drain::DrainRecord> {
         if self.svc.kind() == crate::manifest::ServiceManagerKind::None {
             return None;
         }
@@ -267,7 +267,7 @@ impl Engine<'_> {
         match drain::wait(&drain::listen_ports(running), bound) {
             Ok(Some(d)) if d.timed_out => {
                 self.ui.note(&format!(
-                    "{}: scrapes still in flight on port {} after {}; restarting anyway",
+                    "{}: scrapes still in flight on port {} after {}; {doing} anyway",
                     running.name,
                     d.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", "),
                     humantime::format_duration(bound)
@@ -277,7 +277,7 @@ impl Engine<'_> {
             Ok(d) => d,
             Err(e) => {
                 self.ui.note(&format!(
-                    "warning: {}: cannot see connections to its port, restarting without waiting for scrapes: {e}",
+                    "warning: {}: cannot see connections to its port, {doing} without waiting for scrapes: {e}",
                     running.name
                 ));
                 None
@@ -474,7 +474,7 @@ impl Engine<'_> {
         let started = Instant::now();
 
         if let (Action::Remove, Some(o)) = (record.steps[i].action, &old) {
-            record.steps[i].drain = self.drain(o, o.health.drain);
+            record.steps[i].drain = self.drain(o, o.health.drain, "stopping it");
             if let Err(e) = self.svc.stop(&service_spec(self.layout, &live.state, o)) {
                 self.ui.note(&format!("warning: stopping {}: {e}", o.unit));
             }
