@@ -22,45 +22,82 @@ const NAME: &str = "bench_exporter";
 const ROUNDS: usize = 12;
 
 fn scrape_ok(port: u16) -> bool {
+    scrape(port, "/metrics") == Scrape::Ok
+}
+
+#[derive(PartialEq)]
+enum Scrape {
+    Ok,
+    /// Nothing listened (the port is closed during a restart).
+    Refused,
+    /// Connected, but no complete 200 answer: cut by the restart.
+    Cut,
+}
+
+fn scrape(port: u16, path: &str) -> Scrape {
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
+        return Scrape::Refused;
     };
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    if write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
-        return false;
+    if write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
+        return Scrape::Cut;
     }
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 200")
+    // The demo exporter's body ends with its last metric's line.
+    let complete = s.read_to_end(&mut buf).is_ok()
+        && buf.starts_with(b"HTTP/1.1 200")
+        && buf.ends_with(b"\n")
+        && buf.windows(26).any(|w| w == b"process_start_time_seconds");
+    if complete {
+        Scrape::Ok
+    } else {
+        Scrape::Cut
+    }
 }
 
 /// Polls every 10 ms and records when scrapes succeeded.
 struct Scraper {
     stop: Arc<AtomicBool>,
     ok_at: Arc<Mutex<Vec<Instant>>>,
+    /// Scrapes refused and cut: (started at, cut?).
+    failed_at: Arc<Mutex<Vec<(Instant, bool)>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Scraper {
-    fn start(port: u16) -> Scraper {
+    /// Scrapes `path` every `every`.
+    fn start(port: u16, path: &'static str, every: Duration) -> Scraper {
         let stop = Arc::new(AtomicBool::new(false));
         let ok_at = Arc::new(Mutex::new(Vec::new()));
-        let (s, o) = (stop.clone(), ok_at.clone());
+        let failed_at = Arc::new(Mutex::new(Vec::new()));
+        let (s, o, f) = (stop.clone(), ok_at.clone(), failed_at.clone());
         let thread = std::thread::spawn(move || {
             let deadline = Instant::now() + Duration::from_secs(300);
             while !s.load(Ordering::Relaxed) && Instant::now() < deadline {
                 let t = Instant::now();
-                if scrape_ok(port) {
-                    o.lock().unwrap().push(t);
+                match scrape(port, path) {
+                    Scrape::Ok => o.lock().unwrap().push(t),
+                    Scrape::Refused => f.lock().unwrap().push((t, false)),
+                    Scrape::Cut => f.lock().unwrap().push((t, true)),
                 }
-                std::thread::sleep(Duration::from_millis(10).saturating_sub(t.elapsed()));
+                std::thread::sleep(every.saturating_sub(t.elapsed()));
             }
         });
         Scraper {
             stop,
             ok_at,
+            failed_at,
             thread: Some(thread),
         }
+    }
+
+    /// Scrapes started after `from` that were refused, and that were cut.
+    fn failures_since(&self, from: Instant) -> (usize, usize) {
+        let f = self.failed_at.lock().unwrap();
+        let after = f.iter().filter(|(t, _)| *t >= from);
+        let cut = after.clone().filter(|(_, cut)| *cut).count();
+        (after.count() - cut, cut)
     }
 
     /// The longest interval without a successful scrape inside [from, to].
@@ -136,7 +173,7 @@ fn main() {
     let (m1s, m2s) = (m1.to_str().unwrap(), m2.to_str().unwrap());
     exporterctl(&root, &["switch", m1s, "--mode", "fast"]);
     exporterctl(&root, &["switch", m2s, "--mode", "fast"]);
-    let scraper = Scraper::start(port);
+    let scraper = Scraper::start(port, "/metrics", Duration::from_millis(10));
     std::thread::sleep(Duration::from_millis(100));
 
     // Baseline: the exporter's own restart, no exporterctl: restart through
@@ -182,6 +219,33 @@ fn main() {
         rollback_gaps.push(scraper.worst_gap(t, Instant::now()));
     }
     drop(scraper);
+
+    // Scrapes that take 20 ms (a real exporter's), every 50 ms: how many a
+    // switch's restart cuts halfway, without and with the drain. (A scraper
+    // as fast as the one above leaves the drain no gap to restart in.)
+    let slow = Scraper::start(port, "/metrics?sleep_ms=20", Duration::from_millis(50));
+    let mut failures = Vec::new();
+    for drain in ["0s", "2s"] {
+        let with_drain = |v: &str| {
+            let text = releases::manifest_text(NAME, &server.url(), v, port, settle).replace(
+                &format!("settle: {settle}\n"),
+                &format!("settle: {settle}\n      drain: {drain}\n"),
+            );
+            let p = root.join(format!("drain-{drain}-{v}.yaml"));
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let (a, b) = (with_drain("1.0.0"), with_drain("2.0.0"));
+        exporterctl(&root, &["switch", a.to_str().unwrap(), "--mode", "fast"]);
+        let t = Instant::now();
+        for i in 0..2 * ROUNDS {
+            let m = if i % 2 == 0 { &b } else { &a };
+            exporterctl(&root, &["switch", m.to_str().unwrap(), "--mode", "fast"]);
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        failures.push((drain, slow.failures_since(t)));
+    }
+    drop(slow);
     let _ = svc.stop(&spec);
 
     let bare_m = median(bare.clone());
@@ -220,4 +284,10 @@ fn main() {
         "rollback:                                median {}  (target < 1 s)",
         ms(median(rollbacks))
     );
+    for (drain, (refused, cut)) in failures {
+        println!(
+            "{} switches, scrapes of 20 ms every 50 ms, health.drain {drain}:  {cut} cut halfway, {refused} refused (port closed)",
+            2 * ROUNDS
+        );
+    }
 }

@@ -322,6 +322,31 @@ fn durations_are_bounded() {
 }
 
 #[test]
+fn drain_is_a_bounded_duration() {
+    check(
+        &manifest(&format!("{GOOD_SOURCE}    health:\n      drain: 2m\n")),
+        "10:14: exporters.x.health.drain: `2m` is longer than the maximum of 1m",
+    );
+    check(
+        &manifest(&format!("{GOOD_SOURCE}    health:\n      drain: soon\n")),
+        "10:14: exporters.x.health.drain: `soon` is not a duration",
+    );
+    let parse = |extra: &str| {
+        let text = manifest(&format!("{GOOD_SOURCE}{extra}"));
+        exporterctl::manifest::Manifest::parse(&text, std::path::Path::new("m.yaml")).unwrap()
+    };
+    assert_eq!(parse("").exporters[0].health.drain, std::time::Duration::from_secs(2));
+    assert_eq!(
+        parse("    health:\n      drain: 0s\n").exporters[0].health.drain,
+        std::time::Duration::ZERO
+    );
+    assert_eq!(
+        parse("    health:\n      drain: 1m\n").exporters[0].health.drain,
+        std::time::Duration::from_secs(60)
+    );
+}
+
+#[test]
 fn bin_dir_or_unit_dir_inside_the_state_directory_is_refused() {
     for (key, col, dir) in [
         ("bin_dir", 12, "/var/lib/exporterctl/profiles"),

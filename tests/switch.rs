@@ -718,3 +718,101 @@ fn a_bin_dir_that_leads_into_the_state_directory_through_a_symlink_is_refused() 
     }
     assert!(!f.state().join("profiles").exists(), "something was changed");
 }
+
+/// Sends `GET /metrics?sleep_ms=…` to the exporter on `port` and returns
+/// the connection, its answer still to come.
+fn slow_scrape(port: u16, sleep_ms: u64) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET /metrics?sleep_ms={sleep_ms} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    s
+}
+
+/// The whole answer on `s`: status line, headers and a body as long as its
+/// `Content-Length` says.
+fn complete_answer(mut s: std::net::TcpStream) -> (String, String) {
+    use std::io::Read;
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(usize::MAX);
+    assert_eq!(body.len(), len, "cut answer: {text:?}");
+    (head.lines().next().unwrap_or_default().to_string(), body.to_string())
+}
+
+#[test]
+fn a_restart_waits_for_the_scrape_in_flight_and_not_for_an_idle_connection() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    f.publish(N, "2.0.0", Behaviour::Ok);
+    let port = free_port();
+    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
+    let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+
+    // A scrape of 1.0.0 is being answered when the switch to 2.0.0 begins:
+    // the restart waits for it, so the scraper gets all of 1.0.0's answer.
+    let scrape = slow_scrape(port, 700);
+    let rec = f.json(&["switch", m2.to_str().unwrap(), "--mode", "fast"]);
+    assert_eq!(rec["status"], "succeeded");
+    let drain = &rec["steps"][0]["drain"];
+    assert_eq!(drain["ports"], json!([port]));
+    assert_eq!(drain["in_flight"], 1, "{rec:#}");
+    assert_eq!(drain["timed_out"], false);
+    let (status, body) = complete_answer(scrape);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains(&format!("{N}_build_info{{version=\"1.0.0\"")), "{body}");
+    assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
+
+    // An open connection with nothing asked is not a scrape: the rollback
+    // (the same engine) restarts without waiting.
+    let idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let back = f.json(&["rollback"]);
+    assert_eq!(back["status"], "succeeded");
+    assert_eq!(
+        back["steps"][0]["drain"],
+        json!({"ports": [port], "in_flight": 0, "waited_ms": 0, "timed_out": false})
+    );
+    drop(idle);
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+}
+
+#[test]
+fn a_scrape_longer_than_the_drain_bound_does_not_hold_the_restart() {
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    f.publish(N, "2.0.0", Behaviour::Ok);
+    let port = free_port();
+    let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
+    let short = f
+        .entry(N, "2.0.0", port)
+        .replace("      timeout: 10s\n", "      timeout: 10s\n      drain: 100ms\n");
+    assert!(short.contains("drain: 100ms"));
+    let m2 = f.manifest("m2.yaml", &[short]);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+
+    let _scrape = slow_scrape(port, 10_000);
+    let out = f.run(&["switch", m2.to_str().unwrap(), "--mode", "fast", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let rec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let drain = &rec["steps"][0]["drain"];
+    assert_eq!(drain["in_flight"], 1, "{rec:#}");
+    assert_eq!(drain["timed_out"], true);
+    assert!(
+        stderr.contains(&format!(
+            "{N}: scrapes still in flight on port {port} after 100ms; restarting anyway"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
+}

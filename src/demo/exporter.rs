@@ -134,6 +134,11 @@ pub fn handler(opts: &ExporterOpts) -> impl Fn(&Request) -> Response + Send + Sy
         }
         match req.path.as_str() {
             "/metrics" => {
+                // `?sleep_ms=N`: a slow scrape, to hold a request in flight
+                // across a restart (the drain's tests).
+                if let Some(d) = req.query.as_deref().and_then(scrape_delay) {
+                    std::thread::sleep(d);
+                }
                 let n = scrapes.fetch_add(1, Ordering::Relaxed) + 1;
                 Response::new(200)
                     .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -148,6 +153,19 @@ pub fn handler(opts: &ExporterOpts) -> impl Fn(&Request) -> Response + Send + Sy
             _ => Response::not_found(),
         }
     }
+}
+
+/// Longest `/metrics?sleep_ms=`.
+pub const MAX_SCRAPE_DELAY: Duration = Duration::from_secs(10);
+
+/// `sleep_ms=N` in a query string, capped at [`MAX_SCRAPE_DELAY`].
+fn scrape_delay(query: &str) -> Option<Duration> {
+    let ms: u64 = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("sleep_ms="))?
+        .parse()
+        .ok()?;
+    Some(Duration::from_millis(ms).min(MAX_SCRAPE_DELAY))
 }
 
 /// The `/metrics` body.
@@ -223,6 +241,15 @@ mod tests {
             http::Body::File(..) => unreachable!(),
         };
         (r.status, body)
+    }
+
+    #[test]
+    fn scrape_delays_parse_and_are_capped() {
+        assert_eq!(scrape_delay("sleep_ms=250"), Some(Duration::from_millis(250)));
+        assert_eq!(scrape_delay("a=1&sleep_ms=5"), Some(Duration::from_millis(5)));
+        assert_eq!(scrape_delay("sleep_ms=99999999999"), Some(MAX_SCRAPE_DELAY));
+        assert_eq!(scrape_delay("sleep_ms=-1"), None);
+        assert_eq!(scrape_delay("x=1"), None);
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub struct StepRecord {
     pub reason: Option<String>,
     /// Milliseconds from the flip until healthy (or until it failed).
     pub duration_ms: Option<u64>,
+    /// The wait for scrapes in flight before the step's restart; absent
+    /// when nothing was restarted or no port is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<crate::switch::drain::DrainRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -204,6 +204,20 @@ mod tests {
     use std::cmp::Ordering;
 
     #[test]
+    fn health_drain_is_in_state_json_only_when_not_the_default() {
+        let mut h = crate::manifest::HealthSpec::default();
+        let json = serde_json::to_value(&h).unwrap();
+        assert!(json.get("drain").is_none(), "{json}");
+        // A state written before `drain` existed reads with the default.
+        let back: crate::manifest::HealthSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(back, h);
+        h.drain = std::time::Duration::from_millis(500);
+        let json = serde_json::to_value(&h).unwrap();
+        assert_eq!(json["drain"], "500ms");
+        assert_eq!(serde_json::from_value::<crate::manifest::HealthSpec>(json).unwrap(), h);
+    }
+
+    #[test]
     fn versions_order_numerically() {
         assert_eq!(version_order("1.9.1", "1.10.0"), Ordering::Less);
         assert_eq!(version_order("2.0.0", "1.10.0"), Ordering::Greater);

@@ -190,6 +190,30 @@ pub struct HealthSpec {
     pub timeout: Duration,
     #[serde(with = "humantime_serde_compat")]
     pub settle: Duration,
+    /// Before a restart, wait at most this long for scrapes in flight on the
+    /// exporter's port to be answered (`0s`: do not wait). Left out of
+    /// `state.json` at its default, so states written before it existed
+    /// read the same and keep their farms' hashes.
+    #[serde(
+        default = "default_drain",
+        with = "humantime_serde_compat",
+        skip_serializing_if = "is_default_drain"
+    )]
+    pub drain: Duration,
+}
+
+/// `health.drain` when the manifest does not say.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
+/// Longest `health.drain`: a scrape's own timeout is at most its interval,
+/// and a restart should not wait on a client that never finishes.
+pub const MAX_DRAIN: Duration = Duration::from_secs(60);
+
+fn default_drain() -> Duration {
+    DEFAULT_DRAIN
+}
+
+fn is_default_drain(d: &Duration) -> bool {
+    *d == DEFAULT_DRAIN
 }
 
 impl Default for HealthSpec {
@@ -201,6 +225,7 @@ impl Default for HealthSpec {
             expect: Vec::new(),
             timeout: Duration::from_secs(30),
             settle: Duration::from_secs(2),
+            drain: DEFAULT_DRAIN,
         }
     }
 }

@@ -154,6 +154,7 @@ pub struct RawHealth {
     pub expect: Option<Vec<S<String>>>,
     pub timeout: Option<S<String>>,
     pub settle: Option<S<String>>,
+    pub drain: Option<S<String>>,
     /// Also require the catalogue entry's "up" sample (e.g. `nginx_up 1`).
     pub up: Option<S<bool>>,
 }

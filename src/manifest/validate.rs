@@ -656,6 +656,9 @@ impl Validator<'_> {
         if let Some(t) = &raw.settle {
             h.settle = self.duration(t, &format!("{key}.settle"), MAX_HEALTH_WAIT)?;
         }
+        if let Some(t) = &raw.drain {
+            h.drain = self.duration(t, &format!("{key}.drain"), MAX_DRAIN)?;
+        }
         Ok(h)
     }
 }

@@ -4,7 +4,9 @@
 //! way the target is obtained differs (see `commands/`).
 
 pub mod crash;
+pub mod drain;
 pub mod interrupt;
+pub mod sockets;
 pub mod unitfile;
 
 use crate::fsutil;
@@ -141,6 +143,7 @@ pub fn new_record(
                 status: StepStatus::Pending,
                 reason: None,
                 duration_ms: None,
+                drain: None,
             })
             .collect(),
         unchanged,
@@ -232,9 +235,21 @@ impl Engine<'_> {
         unit(old) != unit(new)
     }
 
-    /// Restarts `e` and waits until it is healthy at its version.
-    fn restart_and_check(&self, state: &ProfileState, e: &ExporterState) -> Result<Duration, String> {
+    /// Restarts `e` and waits until it is healthy at its version. `running`
+    /// is what runs now (the process the restart stops): the restart first
+    /// waits for the scrapes in flight on its ports; `drain` gets what that
+    /// wait saw.
+    fn restart_and_check(
+        &self,
+        state: &ProfileState,
+        e: &ExporterState,
+        running: Option<&ExporterState>,
+        drain: &mut Option<drain::DrainRecord>,
+    ) -> Result<Duration, String> {
         let spec = service_spec(self.layout, state, e);
+        // The bound is the target's: the manifest (or generation) being
+        // applied says how long its restarts may wait.
+        *drain = running.and_then(|r| self.drain(r, e.health.drain, "restarting"));
         let started = Instant::now();
         self.svc.restart(&spec).map_err(|err| err.to_string())?;
         crash::point("after-restart");
@@ -245,6 +260,37 @@ impl Engine<'_> {
             .map_err(|f| f.to_string())?;
         crash::point("after-health");
         Ok(report.elapsed)
+    }
+
+    /// Waits until no scrape is in flight on `running`'s ports, for at most
+    /// `bound` (a `health.drain`). Every restart and stop of the engine
+    /// passes here; the `none` manager stops nothing, so nothing is drained
+    /// for it. `doing`: what follows, for the messages (`restarting`).
+    fn drain(&self, running: &ExporterState, bound: Duration, doing: &str) -> Option<drain::DrainRecord> {
+        if self.svc.kind() == crate::manifest::ServiceManagerKind::None {
+            return None;
+        }
+        // A hand-edited state.json is not validated like a manifest.
+        let bound = bound.min(crate::manifest::MAX_DRAIN);
+        match drain::wait(&drain::listen_ports(running), bound) {
+            Ok(Some(d)) if d.timed_out => {
+                self.ui.note(&format!(
+                    "{}: scrapes still in flight on port {} after {}; {doing} anyway",
+                    running.name,
+                    d.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", "),
+                    humantime::format_duration(bound)
+                ));
+                Some(d)
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.ui.note(&format!(
+                    "warning: {}: cannot see connections to its port, {doing} without waiting for scrapes: {e}",
+                    running.name
+                ));
+                None
+            }
+        }
     }
 
     fn reload_units(&self) {
@@ -470,6 +516,7 @@ impl Engine<'_> {
         let started = Instant::now();
 
         if let (Action::Remove, Some(o)) = (record.steps[i].action, &old) {
+            record.steps[i].drain = self.drain(o, o.health.drain, "stopping it");
             if let Err(e) = self.svc.stop(&service_spec(self.layout, &live.state, o)) {
                 self.ui.note(&format!("warning: stopping {}: {e}", o.unit));
             }
@@ -485,7 +532,7 @@ impl Engine<'_> {
         }
         let outcome = match &new {
             None => Ok(started.elapsed()),
-            Some(n) => self.restart_and_check(&new_state, n),
+            Some(n) => self.restart_and_check(&new_state, n, old.as_ref(), &mut record.steps[i].drain),
         };
         match outcome {
             Ok(_) => {
@@ -513,7 +560,7 @@ impl Engine<'_> {
                     self.reload_units();
                 }
                 match &old {
-                    Some(o) => match self.restart_and_check(&live.state, o) {
+                    Some(o) => match self.restart_and_check(&live.state, o, new.as_ref(), &mut None) {
                         Ok(_) => reason.push_str(&format!("; rolled back to {} {}, healthy again", o.name, o.version)),
                         Err(e) => reason.push_str(&format!(
                             "; rolled back to {} {}, but it is NOT healthy either: {e}",
@@ -565,7 +612,7 @@ impl Engine<'_> {
             let name = record.steps[i].name.clone();
             record.steps[i].status = StepStatus::Undone;
             if let Some(o) = from.exporter(&name) {
-                if let Err(e) = self.restart_and_check(from, o) {
+                if let Err(e) = self.restart_and_check(from, o, live.state.exporter(&name), &mut None) {
                     record.steps[i].reason = Some(format!("undone, but {} {} is NOT healthy: {e}", o.name, o.version));
                 }
             }
@@ -703,7 +750,7 @@ impl Engine<'_> {
         for &i in &touched {
             let name = record.steps[i].name.clone();
             if let Some(o) = from.exporter(&name) {
-                if let Err(e) = self.restart_and_check(from, o) {
+                if let Err(e) = self.restart_and_check(from, o, live_state.exporter(&name), &mut None) {
                     record.steps[i].reason = Some(format!("aborted, but {} {} is NOT healthy: {e}", o.name, o.version));
                 }
             }
