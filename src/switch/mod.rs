@@ -714,7 +714,8 @@ impl Engine<'_> {
         self.reload_units();
         let mut unhealthy = Vec::new();
         for e in &state.exporters {
-            if let Err(why) = self.restart_and_check(state, e) {
+            // What runs is unknown; whatever it is listens where `e` will.
+            if let Err(why) = self.restart_and_check(state, e, Some(e), &mut None) {
                 unhealthy.push(format!("{} {}: {why}", e.name, e.version));
             }
         }
