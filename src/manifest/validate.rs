@@ -361,6 +361,15 @@ impl Validator<'_> {
         let key = &p.key;
         if e.resolved {
             if let Some(entry) = e.catalogue_entry() {
+                let catalogue_layout = p
+                    .source
+                    .as_ref()
+                    .is_none_or(|s| s.url.is_none() && s.asset.is_none() && s.tag.is_none());
+                if catalogue_layout {
+                    if let Err(msg) = entry.check_version(e.catalogue.as_deref().unwrap_or(&e.name), &e.version) {
+                        return self.err(&p.version_at, format!("{key}.version"), msg);
+                    }
+                }
                 if entry.is_retracted(&e.version) {
                     let others = entry.retracted.join(", ");
                     return self.err(
