@@ -38,19 +38,51 @@ pub fn live_state(store: &Store, current: &Current, manifest: &Manifest) -> Resu
 /// The generated unit file of `e`: added to `store`, or without one (a dry
 /// run) only the store path it would get.
 fn unit_store_path(store: Option<&Store>, manifest: &Manifest, e: &Exporter) -> Result<StorePath> {
-    let text = unitfile::render(&unitfile::UnitParams {
-        exporter: &e.name,
-        exec: &manifest.settings.bin_dir.join(&e.name),
-        args: &e.args,
-        user: e.user.as_deref(),
-        environment: &e.environment,
-    });
+    let text = unit_text(manifest, e);
     let rest = format!("unit-{}", e.unit);
     let Some(store) = store else {
         return Ok(store::one_file_path(&rest, &e.unit, text.as_bytes())?);
     };
     let mut build = |dir: &Path| std::fs::write(dir.join(&e.unit), text.as_bytes());
     Ok(store.add_tree(&rest, EntryKind::Unit, None, &mut build)?)
+}
+
+/// The text of `e`'s generated unit file.
+pub fn unit_text(manifest: &Manifest, e: &Exporter) -> String {
+    let sandbox = crate::switch::sandbox::for_exporter(e);
+    unitfile::render(&unitfile::UnitParams {
+        exporter: &e.name,
+        exec: &manifest.settings.bin_dir.join(&e.name),
+        args: &e.args,
+        user: e.user.as_deref(),
+        environment: &e.environment,
+        sandbox: sandbox.as_ref(),
+    })
+}
+
+/// How `systemd-analyze security` rates each generated unit of `manifest`,
+/// one line per unit, for the dry run and `check`.
+pub fn unit_security_lines(manifest: &Manifest) -> Vec<String> {
+    if manifest.settings.service_manager != crate::manifest::ServiceManagerKind::Systemd {
+        return Vec::new();
+    }
+    let mut lines = Vec::new();
+    for e in manifest.exporters.iter().filter(|e| e.manage_unit) {
+        let how = if e.sandbox.enabled {
+            "sandboxed"
+        } else {
+            "sandbox: false"
+        };
+        let line = match crate::switch::sandbox::exposure(&e.unit, &unit_text(manifest, e)) {
+            Ok(rating) => format!(
+                "unit security: {} {rating} ({how}; systemd-analyze security --offline)",
+                e.unit
+            ),
+            Err(why) => format!("unit security: {} not rated ({how}): {why}", e.unit),
+        };
+        lines.push(line);
+    }
+    lines
 }
 
 /// The target state: the manifest's exporters at their realised store paths.
@@ -416,6 +448,11 @@ fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Res
     } else {
         println!("dry run: nothing was changed; the switch would do this:");
         print!("{}", plan.text());
+    }
+    if !a.json {
+        for l in unit_security_lines(manifest) {
+            println!("{l}");
+        }
     }
     Ok(Outcome::Ok)
 }

@@ -407,3 +407,86 @@ fn versions_the_catalogue_cannot_place_are_refused() {
     let e = m.exporters[0].set_version("0.11.0", &settings).unwrap_err().to_string();
     assert!(e.contains("from 0.13.0 on"), "{e}");
 }
+
+#[test]
+fn sandbox_key_is_validated() {
+    let on = |exporter: &str| {
+        Manifest::parse(
+            &format!("apiVersion: exporterctl/v1\nsettings: {{ arch: amd64, manage_units: true }}\nexporters:\n  node_exporter:\n    version: \"1.9.1\"\n{exporter}"),
+            Path::new("m.yaml"),
+        )
+    };
+    let m = on("").unwrap();
+    assert!(m.exporters[0].sandbox.enabled, "sandboxed by default");
+    assert!(!on("    sandbox: false\n").unwrap().exporters[0].sandbox.enabled);
+    let m = on("    sandbox:\n      read_write_paths: [/var/lib/x]\n      groups: [adm]\n      address_families: [AF_PACKET]\n      capabilities: [CAP_NET_RAW]\n").unwrap();
+    let s = &m.exporters[0].sandbox;
+    assert!(s.enabled);
+    assert_eq!(s.read_write_paths, vec!["/var/lib/x"]);
+    assert_eq!(s.groups.as_deref(), Some(&["adm".to_string()][..]));
+    assert_eq!((s.address_families.len(), s.capabilities.len()), (1, 1));
+    for (yaml, key, says) in [
+        (
+            "    sandbox: { read_write_paths: [\"/a\\rExecStartPre=/bin/sh\"] }\n",
+            "sandbox.read_write_paths[0]",
+            "syntax",
+        ),
+        (
+            "    sandbox: { read_write_paths: [relative] }\n",
+            "sandbox.read_write_paths[0]",
+            "absolute",
+        ),
+        (
+            "    sandbox: { read_write_paths: [\"/a b\"] }\n",
+            "sandbox.read_write_paths[0]",
+            "syntax",
+        ),
+        (
+            "    sandbox: { groups: [\"a b\"] }\n",
+            "sandbox.groups[0]",
+            "not a group name",
+        ),
+        (
+            "    sandbox: { address_families: [\"AF_INET AF_PACKET\"] }\n",
+            "sandbox.address_families[0]",
+            "not an address family",
+        ),
+        (
+            "    sandbox: { capabilities: [CAP_SYS_ADMIN, \"all\"] }\n",
+            "sandbox.capabilities[1]",
+            "not a capability",
+        ),
+    ] {
+        let e = on(yaml).unwrap_err().to_string();
+        assert!(
+            e.starts_with("m.yaml:") && e.contains(&format!("exporters.node_exporter.{key}:")) && e.contains(says),
+            "{yaml}: {e}"
+        );
+    }
+    assert!(on("    sandbox: { colour: red }\n")
+        .unwrap_err()
+        .to_string()
+        .contains("colour"));
+    // Not applied to a hand-written unit, nor by the `process` manager: refused.
+    let e = Manifest::parse(
+        "apiVersion: exporterctl/v1\nexporters:\n  node_exporter:\n    version: \"1.9.1\"\n    sandbox: false\n",
+        Path::new("m.yaml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("exporters.node_exporter.sandbox") && e.contains("would not be applied"),
+        "{e}"
+    );
+    // A credential file must be a path the unit can carry.
+    let e = Manifest::parse(
+        "apiVersion: exporterctl/v1\nsettings: { manage_units: true }\nexporters:\n  mysqld_exporter:\n    version: \"0.18.0\"\n    args: [\"--config.my-cnf=my.cnf\"]\n",
+        Path::new("m.yaml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("exporters.mysqld_exporter.args[0]") && e.contains("LoadCredential"),
+        "{e}"
+    );
+}
