@@ -30,7 +30,7 @@ install_host_packages() {
 # ---------------------------------------------------------------- rootfs
 # Bump ROOTFS_VERSION whenever the content below changes.
 ROOTFS_VERSION=v1
-ROOTFS_PKGS=systemd,systemd-sysv,libnss-systemd,dbus,curl,ca-certificates,nginx,mariadb-server,prometheus-node-exporter,prometheus-nginx-exporter,prometheus-mysqld-exporter,python3,procps,iproute2,libssl3
+ROOTFS_PKGS=systemd,systemd-sysv,dbus,curl,ca-certificates,nginx,mariadb-server,prometheus-node-exporter,prometheus-nginx-exporter,prometheus-mysqld-exporter,python3,procps,iproute2,libssl3
 
 # Customise a freshly debootstrapped tree (runs on the host, tree is a plain dir).
 customize_rootfs() {
