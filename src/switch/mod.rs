@@ -6,6 +6,7 @@
 pub mod crash;
 pub mod drain;
 pub mod interrupt;
+pub mod sandbox;
 pub mod sockets;
 pub mod unitfile;
 
