@@ -146,6 +146,9 @@ pub enum Command {
     /// Delete old generations, then every store path and cached download no root reaches.
     /// Roots: kept generations, the current and the last good one, an interrupted switch, and the
     /// executable of every running process.
+    #[command(after_help = "Timer: the Debian package's exporterctl-gc.timer runs \
+`exporterctl gc --older-than $EXPORTERCTL_GC_OLDER_THAN` weekly, the setting in /etc/default/exporterctl \
+(default 90d); it is installed disabled: `systemctl enable --now exporterctl-gc.timer`.")]
     Gc {
         /// Keep the newest N generations (never fewer than the current one).
         #[arg(long, value_name = "N")]

@@ -110,6 +110,16 @@ fn every_subcommand_and_option_has_a_man_page_that_names_it() {
         for opt in long_options(cmd) {
             assert!(page.contains(&roff(&format!("--{opt}"))), "{page_name}.1 lacks --{opt}");
         }
+        // `Heading: text` lines after the help become the page's sections.
+        if let Some(after) = cmd.get_after_help() {
+            for line in after.to_string().lines() {
+                let heading = line.split_once(": ").unwrap().0.to_uppercase();
+                assert!(
+                    page.contains(&format!(".SH \"{heading}\"")),
+                    "{page_name}.1 lacks {heading}"
+                );
+            }
+        }
         // The page's description is the --help text.
         let about = cmd.get_about().unwrap().to_string();
         let first_words: String = about.split_whitespace().take(4).collect::<Vec<_>>().join(" ");
