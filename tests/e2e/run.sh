@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         --infra-only) INFRA_ONLY=1 ;;
         --deb) DEB=${2:?--deb needs the path of a .deb}; shift ;;
-        -h|--help) sed -n "2,17p" "$0"; exit 0 ;;
+        -h|--help) sed -n "2,16p" "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) BIN=$1 ;;
     esac
