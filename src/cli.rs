@@ -76,7 +76,8 @@ pub enum Command {
         /// The manifest (YAML).
         manifest: PathBuf,
     },
-    /// Inspect and repair the store.
+    /// Inspect and repair the content-addressed store (/var/lib/exporterctl/store): list its
+    /// paths, re-hash them to find any that were modified, rebuild those that were.
     Store {
         #[command(subcommand)]
         command: StoreCommand,
@@ -93,6 +94,8 @@ pub enum Command {
         /// Only switch these exporters (repeatable); the others stay as they are.
         #[arg(long, value_name = "NAME")]
         only: Vec<String>,
+        /// How carefully to go through the steps: confirm each one and pause between them,
+        /// confirm once and pause, or neither.
         #[arg(long, value_enum, default_value_t = Mode::Standard)]
         mode: Mode,
         /// On any failed step, undo every step of this switch.
@@ -127,9 +130,9 @@ pub enum Command {
     },
     /// Per exporter, what differs between generations A and B: `1.7.0 → 1.9.1`, added, removed.
     Diff {
-        /// Generation number.
+        /// The generation to compare from (a number as `generations` lists it).
         a: u64,
-        /// Generation number.
+        /// The generation to compare to.
         b: u64,
         #[command(flatten)]
         json: JsonFlag,
@@ -143,6 +146,9 @@ pub enum Command {
     /// Delete old generations, then every store path and cached download no root reaches.
     /// Roots: kept generations, the current and the last good one, an interrupted switch, and the
     /// executable of every running process.
+    #[command(after_help = "Timer: the Debian package's exporterctl-gc.timer runs \
+`exporterctl gc --older-than $EXPORTERCTL_GC_OLDER_THAN` weekly, the setting in /etc/default/exporterctl \
+(default 90d); it is installed disabled: `systemctl enable --now exporterctl-gc.timer`.")]
     Gc {
         /// Keep the newest N generations (never fewer than the current one).
         #[arg(long, value_name = "N")]
@@ -202,6 +208,25 @@ pub enum Command {
         /// Where to write the mirror (created if missing).
         dir: PathBuf,
     },
+    /// Print the completion script for SHELL on stdout, generated from these very definitions.
+    ///
+    /// The Debian package installs them already. Otherwise, e.g.:
+    /// `exporterctl completions bash > /etc/bash_completion.d/exporterctl`,
+    /// `exporterctl completions zsh > /usr/local/share/zsh/site-functions/_exporterctl`,
+    /// `exporterctl completions fish > ~/.config/fish/completions/exporterctl.fish`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (exporterctl.1 and one exporterctl-COMMAND.1 per subcommand) into DIR.
+    /// Used to build the package; hidden from --help.
+    #[command(hide = true)]
+    Man {
+        /// Where to write the pages (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+    },
     #[command(hide = true, name = "demo-exporter")]
     DemoExporter {
         #[arg(long)]
@@ -227,6 +252,7 @@ impl Command {
             }
             // They ask upstream, not the host; a dry run reads it but creates nothing.
             Command::Versions { .. } | Command::Check { .. } | Command::Switch { dry_run: true, .. } => RootUse::Ignore,
+            Command::Completions { .. } | Command::Man { .. } => RootUse::Ignore,
             _ => RootUse::Change,
         }
     }

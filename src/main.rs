@@ -53,6 +53,20 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         exporterctl::demo::exporter::run(&opts)?;
         return Ok(Outcome::Ok);
     }
+    // Documentation of the command line itself: no host, no root.
+    match &cli.command {
+        Command::Completions { shell } => {
+            commands::completions::completions(*shell, &mut std::io::stdout().lock())?;
+            return Ok(Outcome::Ok);
+        }
+        Command::Man { out_dir } => {
+            for page in commands::completions::man_pages(out_dir)? {
+                println!("{}", page.display());
+            }
+            return Ok(Outcome::Ok);
+        }
+        _ => {}
+    }
     let ctx = Ctx::new(cli.root.clone(), cli.command.root_use())?;
     let quiet = cli.quiet;
     match cli.command {
@@ -114,7 +128,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Check { manifest, json } => commands::check::run(&ctx, &manifest, json.json),
         Command::Mirror { manifest, dir } => commands::mirror::run(&ctx, &manifest, &dir),
-        Command::DemoExporter { .. } => unreachable!("handled above"),
+        Command::DemoExporter { .. } | Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 

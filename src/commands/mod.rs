@@ -3,6 +3,7 @@
 
 pub mod adopt;
 pub mod check;
+pub mod completions;
 pub mod demo;
 pub mod diff;
 pub mod gc;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # exporterctl end-to-end tests against a real systemd (systemd-nspawn).
 #
-#   tests/e2e/run.sh [--infra-only] [path/to/exporterctl]
+#   tests/e2e/run.sh [--infra-only] [path/to/exporterctl | --deb path/to/exporterctl_*.deb]
 #
+# With --deb the package is installed in the container with apt-get and the
+# suite drives /usr/bin/exporterctl; the package's own scenarios run too.
 # See tests/e2e/README.md. Needs root. Environment:
 #   EXPORTERCTL_E2E_CACHE  cache dir for the rootfs and releases
 #                          (default /var/cache/exporterctl-e2e)
@@ -18,14 +20,18 @@ REPO=$(cd "$E2E_DIR/../.." && pwd)
 CACHE_DIR=${EXPORTERCTL_E2E_CACHE:-/var/cache/exporterctl-e2e}
 INFRA_ONLY=0
 BIN=""
-for arg in "$@"; do
-    case $arg in
+DEB=""
+while [ $# -gt 0 ]; do
+    case $1 in
         --infra-only) INFRA_ONLY=1 ;;
-        -h|--help) sed -n "2,14p" "$0"; exit 0 ;;
-        -*) echo "unknown option $arg" >&2; exit 2 ;;
-        *) BIN=$arg ;;
+        --deb) DEB=${2:?--deb needs the path of a .deb}; shift ;;
+        -h|--help) sed -n "2,16p" "$0"; exit 0 ;;
+        -*) echo "unknown option $1" >&2; exit 2 ;;
+        *) BIN=$1 ;;
     esac
+    shift
 done
+[ -z "$DEB" ] || [ -z "$BIN" ] || { echo "give either a binary or --deb, not both" >&2; exit 2; }
 
 # shellcheck source=lib/host.sh
 source "$E2E_DIR/lib/host.sh"
@@ -33,6 +39,8 @@ source "$E2E_DIR/lib/host.sh"
 source "$E2E_DIR/lib/checks.sh"
 # shellcheck source=lib/scenarios.sh
 source "$E2E_DIR/lib/scenarios.sh"
+# shellcheck source=lib/packaging.sh
+source "$E2E_DIR/lib/packaging.sh"
 
 [ "$(id -u)" = 0 ] || die "must run as root (systemd-nspawn)"
 T_START=$(date +%s.%N)
@@ -83,7 +91,17 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 # ------------------------------------------------------------ binary under test
-if [ "$INFRA_ONLY" = 0 ]; then
+# The scenarios run exporterctl inside the container as $XCTL.
+XCTL=/host/bin/exporterctl
+if [ "$INFRA_ONLY" = 0 ] && [ -n "$DEB" ]; then
+    [ -f "$DEB" ] || die "no such package: $DEB"
+    DEB_NAME=$(basename "$DEB")
+    UPGRADE_DEB_NAME=${DEB_NAME%.deb}.upgrade.deb
+    cp "$DEB" "$WORK/share/$DEB_NAME"
+    make_upgrade_deb "$DEB" "$WORK/share/$UPGRADE_DEB_NAME" || die "cannot repack $DEB with a higher version"
+    XCTL=/usr/bin/exporterctl
+    log "package under test: $DEB (installed as $XCTL)"
+elif [ "$INFRA_ONLY" = 0 ]; then
     if [ -z "$BIN" ]; then
         tdir=${CARGO_TARGET_DIR:-target}
         case $tdir in /*) ;; *) tdir="$REPO/$tdir" ;; esac
@@ -193,6 +211,7 @@ stop_scraper() {
 
 run_scenario "0-infra" scenario_infra
 if [ "$INFRA_ONLY" = 0 ]; then
+    [ -z "$DEB" ] || run_scenario "0-package-install" scenario_pkg_install
     start_scraper
     run_scenario "1-adopt-hand-installed" scenario_1_adopt
     run_scenario "2-switch-three-exporters" scenario_2_switch
@@ -203,6 +222,7 @@ if [ "$INFRA_ONLY" = 0 ]; then
     run_scenario "7-gc-keep-1" scenario_7_gc
     run_scenario "8-sandboxed-units" scenario_8_sandbox
     run_scenario "9-no-ca-store" scenario_9_no_ca_store
+    [ -z "$DEB" ] || run_scenario "10-package-gc-timer-upgrade-purge" scenario_pkg_upgrade_purge
     stop_scraper
     echo
     echo "=== scrape-gaps (a figure, not an assertion)"

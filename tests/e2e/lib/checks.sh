@@ -24,7 +24,7 @@ xctl() {
     CMD_N=$((CMD_N + 1))
     local out="$WORK/logs/${SCENARIO:-x}.cmd-$CMD_N.out" rc=0
     info "\$ exporterctl $*"
-    ct timeout 300 /host/bin/exporterctl "$@" >"$out" 2>"$out.err" || rc=$?
+    ct timeout 300 "$XCTL" "$@" >"$out" 2>"$out.err" || rc=$?
     show_output "$out" '|'
     show_output "$out.err" '!'
     info "  -> exit $rc"

@@ -239,12 +239,12 @@ scenario_6_kill_resume() {
         if [ "$attempt" = 1 ]; then mode=${E2E_KILL_TRIGGER:-flip}; else mode=journal; fi
         info "attempt $attempt: switch $manifest in the background, kill -9 it (trigger: $mode)"
         result=$(ct bash -c '
-            manifest=$1 mode=$2 J=/var/lib/exporterctl/journal.json
+            manifest=$1 mode=$2 xctl=$3 J=/var/lib/exporterctl/journal.json
             declare -A before
             # /usr/local/bin/X may be a stable link into a profile: compare
             # what it finally resolves to.
             for l in /usr/local/bin/*; do before[$l]=$(readlink -f "$l"); done
-            /host/bin/exporterctl switch "/host/manifests/$manifest" --mode fast --yes >/tmp/e2e-killed-switch.log 2>&1 &
+            "$xctl" switch "/host/manifests/$manifest" --mode fast --yes >/tmp/e2e-killed-switch.log 2>&1 &
             pid=$!
             end=$((SECONDS + 120))
             while [ $SECONDS -lt $end ]; do
@@ -258,7 +258,7 @@ scenario_6_kill_resume() {
                 fi
                 if ! kill -0 $pid 2>/dev/null; then wait $pid; echo "finished rc=$?"; exit 0; fi
             done
-            kill -9 $pid; echo timeout' _ "$manifest" "$mode")
+            kill -9 $pid; echo timeout' _ "$manifest" "$mode" "$XCTL")
         info "  -> $result"
         ct sed 's/^/      | /' /tmp/e2e-killed-switch.log | head -n 30
         [ "$result" = killed ] && break
@@ -301,12 +301,12 @@ scenario_6_kill_resume() {
     info "SIGTERM to a switch gen-b -> gen-a as soon as its journal exists"
     result=$(ct bash -c '
         J=/var/lib/exporterctl/journal.json
-        /host/bin/exporterctl switch /host/manifests/gen-a.yaml --mode fast --yes >/tmp/e2e-stopped-switch.log 2>&1 &
+        "$1" switch /host/manifests/gen-a.yaml --mode fast --yes >/tmp/e2e-stopped-switch.log 2>&1 &
         pid=$!
         end=$((SECONDS + 120))
         while [ $SECONDS -lt $end ] && [ ! -e $J ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done
         kill -TERM $pid 2>/dev/null
-        wait $pid; echo "rc=$?"')
+        wait $pid; echo "rc=$?"' _ "$XCTL")
     info "  -> $result"
     ct sed 's/^/      | /' /tmp/e2e-stopped-switch.log | head -n 20
     [ "$result" = "rc=130" ] || fail "a switch stopped by SIGTERM should exit 130 ($result)"
