@@ -103,6 +103,53 @@ pub struct Entry {
     pub retracted: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<Override>,
+    /// The oldest version whose release layout this entry records: older
+    /// releases had other tags or asset names, and the catalogue refuses
+    /// them rather than guess a URL.
+    #[serde(default)]
+    pub known_from: Option<String>,
+    /// What the exporter needs from the host under the generated unit's sandbox.
+    #[serde(default)]
+    pub sandbox: SandboxNeeds,
+}
+
+/// What an exporter needs that the default sandbox of a generated unit
+/// (`DynamicUser=yes`, `ProtectSystem=strict`, …; see `switch::sandbox`) would
+/// take away.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxNeeds {
+    /// Address families besides `AF_INET AF_INET6 AF_UNIX` (node: `AF_NETLINK`).
+    #[serde(default)]
+    pub address_families: Vec<String>,
+    /// Reads all of `/proc` and other processes' entries (`/proc/1/mounts`):
+    /// no `ProtectProc=`, `ProcSubset=` or `PrivateUsers=`.
+    #[serde(default)]
+    pub full_proc: bool,
+    /// Reports on the file systems under `/home`: `ProtectHome=read-only`
+    /// (the real file system, read-only) instead of an empty one.
+    #[serde(default)]
+    pub read_home: bool,
+    /// Flags whose value is a file the exporter reads that may be readable by
+    /// root only (a password): passed with `LoadCredential=` and the flag
+    /// pointed at the credential.
+    #[serde(default)]
+    pub credential_flags: Vec<String>,
+    /// Flags whose value is a directory the exporter reads (node's textfile
+    /// directory): kept reachable when it is below `/home` or `/tmp`.
+    #[serde(default)]
+    pub path_flags: Vec<String>,
+    /// Supplementary groups, applied when the group exists on the host
+    /// (php-fpm's socket belongs to `www-data` on Debian).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Capabilities the exporter needs (blackbox ICMP: `CAP_NET_RAW`).
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Runs as root, without any capability: for a root-only socket
+    /// (fail2ban's `/run/fail2ban/fail2ban.sock`, mode 0700).
+    #[serde(default)]
+    pub root: bool,
 }
 
 /// Fields that differ for the versions matching `versions` (a semver
@@ -130,7 +177,18 @@ pub struct Override {
     pub build_info_label: Option<String>,
     #[serde(default)]
     pub version_args: Option<Vec<String>>,
+    /// The architectures upstream built in this range.
+    #[serde(default)]
+    pub arches: Option<Vec<String>>,
+    #[serde(default)]
+    pub arch_map: Option<BTreeMap<String, String>>,
+    /// Fields that these versions do not have: `checksums`, `signature`.
+    #[serde(default)]
+    pub without: Vec<String>,
 }
+
+/// The fields an override may remove with `without:`.
+const REMOVABLE: &[&str] = &["checksums", "signature"];
 
 fn default_tag() -> String {
     "v{version}".into()
@@ -244,8 +302,48 @@ impl Entry {
             if let Some(x) = &o.version_args {
                 e.version_args = x.clone();
             }
+            if let Some(x) = &o.arches {
+                e.arches = x.clone();
+            }
+            if let Some(x) = &o.arch_map {
+                e.arch_map = x.clone();
+            }
+            for w in &o.without {
+                match w.as_str() {
+                    "checksums" => e.checksums = None,
+                    "signature" => e.signature = None,
+                    _ => {}
+                }
+            }
         }
         e
+    }
+
+    /// Can this entry say where `version` was published? Refuses a version
+    /// older than [`Entry::known_from`] and one that is not
+    /// `major.minor.patch` (with an optional suffix): upstream tagged such
+    /// releases differently (no `v`, two or four parts), and a guessed URL
+    /// would only 404 or, worse, name another file.
+    pub fn check_version(&self, name: &str, version: &str) -> Result<(), String> {
+        let core = version.split(['-', '+']).next().unwrap_or_default();
+        let three_parts = core.split('.').count() == 3;
+        let Some(v) = semver_of(version).filter(|_| three_parts) else {
+            return Err(format!(
+                "the catalogue entry `{name}` places releases by a major.minor.patch version; \
+                 `{version}` is not one (upstream tagged such releases its own way): give `source` \
+                 (`tag` and `asset`, or `url`) for it"
+            ));
+        };
+        if let Some(from) = self.known_from.as_deref().and_then(semver_of) {
+            if semver::Version::new(v.major, v.minor, v.patch) < from {
+                return Err(format!(
+                    "the catalogue entry `{name}` knows upstream's release layout from {from} on; \
+                     {version} is older (other tags or asset names): give `source` (`tag` and `asset`, \
+                     or `url`) for it, or pick {from} or later"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Every tag template this entry uses (base and overrides), for reading
@@ -305,7 +403,30 @@ impl Entry {
         }
         for o in &self.overrides {
             semver::VersionReq::parse(&o.versions).map_err(|e| format!("override `{}`: {e}", o.versions))?;
+            for a in o
+                .arches
+                .iter()
+                .flatten()
+                .chain(o.arch_map.iter().flat_map(|m| m.keys()))
+            {
+                if !KNOWN_ARCHES.contains(&a.as_str()) {
+                    return Err(format!("override `{}`: unknown architecture `{a}`", o.versions));
+                }
+            }
+            if let Some(w) = o.without.iter().find(|w| !REMOVABLE.contains(&w.as_str())) {
+                return Err(format!(
+                    "override `{}`: `without: {w}` (only {} can be removed)",
+                    o.versions,
+                    REMOVABLE.join(", ")
+                ));
+            }
         }
+        if let Some(k) = &self.known_from {
+            if semver_of(k).is_none() {
+                return Err(format!("known_from `{k}` is not a version"));
+            }
+        }
+        self.sandbox.validate()?;
         // Every version an override can select, at every arch: templates
         // expand, and the asset's name agrees with the archive kind.
         let mut probes: Vec<&str> = vec!["99.0.0", "0.0.1"];
@@ -348,6 +469,33 @@ impl Entry {
                         expand(f, &vars)?;
                     }
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SandboxNeeds {
+    fn validate(&self) -> Result<(), String> {
+        let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        for f in self.address_families.iter() {
+            if !f.starts_with("AF_") || !word(f) {
+                return Err(format!("sandbox: `{f}` is not an address family"));
+            }
+        }
+        for c in &self.capabilities {
+            if !c.starts_with("CAP_") || !word(c) {
+                return Err(format!("sandbox: `{c}` is not a capability"));
+            }
+        }
+        for f in self.credential_flags.iter().chain(&self.path_flags) {
+            if !f.starts_with("--") || !word(f) {
+                return Err(format!("sandbox: `{f}` is not a --flag"));
+            }
+        }
+        for g in &self.groups {
+            if !crate::manifest::is_safe_name(g) {
+                return Err(format!("sandbox: `{g}` is not a group name"));
             }
         }
         Ok(())

@@ -8,7 +8,7 @@
 mod common;
 
 use common::fixture::EXE;
-use common::forge::{fake_binary, real_layout, Forge};
+use common::forge::{fake_binary, real_layout, release_bytes, Forge};
 use common::server::Fault;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -124,6 +124,52 @@ fn every_catalogue_entry_realises_for_amd64_and_arm64() {
     }
     // Pinned versions need no API call.
     assert!(forge.api_requests().is_empty(), "{:?}", forge.api_requests());
+}
+
+/// Old releases as upstream's release tooling laid them out (the audit in
+/// issue 14): each realises from the fake forge, which serves nothing else.
+#[test]
+fn old_release_layouts_realise() {
+    let forge = Forge::start();
+    // fail2ban 0.5.0: tag `0.5.0` (no `v`), the old project name.
+    forge.publish("fail2ban_exporter", "0.5.0", &["amd64", "386"]);
+    // nginx 0.8.0: dashes, i386 for 386, sha256sums.txt; 0.11.0: goreleaser names, sha256sums.txt.
+    forge.publish("nginx_exporter", "0.8.0", &["amd64", "386"]);
+    forge.publish("nginx_exporter", "0.11.0", &["amd64", "386"]);
+    // postgres 0.8.0: mage build, no checksum file (pinned below).
+    forge.publish("postgres_exporter", "0.8.0", &["amd64", "386"]);
+    // redis 1.0.0: 386 and amd64 only.
+    forge.publish("redis_exporter", "1.0.0", &["amd64", "386"]);
+    let tmp = tempfile::tempdir().unwrap();
+    for arch in ["amd64", "386"] {
+        let pg = real_layout("postgres_exporter", "0.8.0", arch);
+        let pg_sha = common::fixture::sha256_hex(&release_bytes(&pg, "postgres_exporter", "0.8.0", arch));
+        let exporters = format!(
+            "  fail2ban_exporter: {{ version: \"0.5.0\" }}\n  nginx_exporter: {{ version: \"0.8.0\" }}\n  \
+             nginx_new: {{ catalogue: nginx_exporter, version: \"0.11.0\" }}\n  \
+             postgres_exporter: {{ version: \"0.8.0\", source: {{ sha256: \"{pg_sha}\" }} }}\n  \
+             redis_exporter: {{ version: \"1.0.0\" }}\n"
+        );
+        let m = manifest(
+            tmp.path(),
+            &format!("old-{arch}.yaml"),
+            &format!("  arch: \"{arch}\"\n{}", forge.settings_yaml()),
+            &exporters,
+        );
+        let rows = realised(&tmp.path().join(format!("root-{arch}")), &m, &[]);
+        assert_binary(&rows, "fail2ban_exporter", "0.5.0", arch, "fail2ban_exporter");
+        assert_binary(&rows, "nginx_exporter", "0.8.0", arch, "nginx_exporter");
+        assert_binary(&rows, "nginx_new", "0.11.0", arch, "nginx_exporter");
+        assert_binary(&rows, "postgres_exporter", "0.8.0", arch, "postgres_exporter");
+        assert_binary(&rows, "redis_exporter", "1.0.0", arch, "redis_exporter");
+    }
+    // fail2ban 0.5.0 was fetched by its real tag.
+    let reqs: Vec<String> = forge.server.recorded().into_iter().map(|r| r.path).collect();
+    assert!(
+        reqs.iter().any(|p| p.contains("/-/releases/0.5.0/downloads/")),
+        "{reqs:?}"
+    );
+    assert!(!reqs.iter().any(|p| p.contains("/v0.5.0/")), "{reqs:?}");
 }
 
 #[test]

@@ -90,6 +90,7 @@ exporters:
         args: &e.args,
         user: e.user.as_deref(),
         environment: &e.environment,
+        sandbox: None,
     })
     .unwrap();
     let units = tempfile::tempdir().unwrap();

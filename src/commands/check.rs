@@ -36,6 +36,9 @@ pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<Outcome> {
                 println!("      {p}");
             }
         }
+        for l in super::switch::unit_security_lines(&manifest) {
+            println!("{l}");
+        }
         println!(
             "{}: {} exporter(s), {failed} with problems; nothing was installed",
             manifest_path.display(),

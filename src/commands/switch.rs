@@ -49,14 +49,53 @@ fn unit_store_path(store: Option<&Store>, manifest: &Manifest, e: &Exporter) -> 
 /// The generated unit file of `e`: the name part of its store path and its
 /// text; refused when a value cannot be carried into a unit file.
 pub fn unit_file(manifest: &Manifest, e: &Exporter) -> std::result::Result<(String, String), unitfile::UnsafeValue> {
+    let sandbox = crate::switch::sandbox::for_exporter(e);
     let text = unitfile::render_checked(&unitfile::UnitParams {
         exporter: &e.name,
         exec: &manifest.settings.bin_dir.join(&e.name),
         args: &e.args,
         user: e.user.as_deref(),
         environment: &e.environment,
+        sandbox: sandbox.as_ref(),
     })?;
     Ok((format!("unit-{}", e.unit), text))
+}
+
+/// The text of `e`'s generated unit file (as [`unit_file`]; a value it
+/// refuses is reported in place of the text, for ratings and tests).
+pub fn unit_text(manifest: &Manifest, e: &Exporter) -> String {
+    match unit_file(manifest, e) {
+        Ok((_, text)) => text,
+        Err(refused) => refused.to_string(),
+    }
+}
+
+/// How `systemd-analyze security` rates each generated unit of `manifest`,
+/// one line per unit, for the dry run and `check`.
+pub fn unit_security_lines(manifest: &Manifest) -> Vec<String> {
+    if manifest.settings.service_manager != crate::manifest::ServiceManagerKind::Systemd {
+        return Vec::new();
+    }
+    let mut lines = Vec::new();
+    for e in manifest.exporters.iter().filter(|e| e.manage_unit) {
+        let how = if e.sandbox.enabled {
+            "sandboxed"
+        } else {
+            "sandbox: false"
+        };
+        let line = match unit_file(manifest, e) {
+            Err(refused) => format!("unit security: {} not rated ({how}): {refused}", e.unit),
+            Ok((_, text)) => match crate::switch::sandbox::exposure(&e.unit, &text) {
+                Ok(rating) => format!(
+                    "unit security: {} {rating} ({how}; systemd-analyze security --offline)",
+                    e.unit
+                ),
+                Err(why) => format!("unit security: {} not rated ({how}): {why}", e.unit),
+            },
+        };
+        lines.push(line);
+    }
+    lines
 }
 
 /// The target state: the manifest's exporters at their realised store paths.
@@ -433,6 +472,11 @@ fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Res
     } else {
         println!("dry run: nothing was changed; the switch would do this:");
         print!("{}", plan.text());
+    }
+    if !a.json {
+        for l in unit_security_lines(manifest) {
+            println!("{l}");
+        }
     }
     Ok(Outcome::Ok)
 }

@@ -259,3 +259,234 @@ fn units_are_managed_when_asked_per_exporter_or_for_all() {
     let e = parse(&with("  service_manager: process\n", p)).unwrap_err().to_string();
     assert!(e.contains("exporters.p.user: would not be applied"), "{e}");
 }
+
+/// The audit of issue 14: what each old release looks like, per version.
+#[test]
+fn old_releases_resolve_as_upstream_published_them() {
+    let on = |arch: &str, exporters: &str| {
+        Manifest::parse(
+            &format!("apiVersion: exporterctl/v1\nsettings:\n  arch: \"{arch}\"\nexporters:\n{exporters}"),
+            Path::new("m.yaml"),
+        )
+    };
+    let src = |arch: &str, line: &str| {
+        let m = on(arch, line).unwrap();
+        let e = &m.exporters[0];
+        (e.resolve_source(&m.settings).unwrap(), e.catalogue_entry().unwrap())
+    };
+    // fail2ban: no `v` up to 0.7.2, `v` from 0.8.0.
+    let (s, _) = src("amd64", "  fail2ban_exporter: { version: \"0.5.0\" }\n");
+    assert!(
+        s.url
+            .contains("/-/releases/0.5.0/downloads/fail2ban-prometheus-exporter_0.5.0_linux_amd64.tar.gz"),
+        "{}",
+        s.url
+    );
+    assert!(s.checksums_url.unwrap().ends_with("/0.5.0/downloads/checksums.txt"));
+    let (s, _) = src("amd64", "  fail2ban_exporter: { version: \"0.7.2\" }\n");
+    assert!(s.url.contains("/-/releases/0.7.2/"), "{}", s.url);
+    let (s, _) = src("amd64", "  fail2ban_exporter: { version: \"0.8.0\" }\n");
+    assert!(s.url.contains("/-/releases/v0.8.0/"), "{}", s.url);
+    assert!(s
+        .checksums_url
+        .unwrap()
+        .ends_with("/fail2ban_exporter_0.8.0_checksums.txt"));
+
+    // nginx: dashes and i386 up to 0.8.0, sha256sums.txt and no signature before 1.0.0.
+    let (s, e) = src("386", "  nginx_exporter: { version: \"0.8.0\" }\n");
+    assert!(
+        s.url
+            .ends_with("/v0.8.0/nginx-prometheus-exporter-0.8.0-linux-i386.tar.gz"),
+        "{}",
+        s.url
+    );
+    assert!(s.checksums_url.unwrap().ends_with("/v0.8.0/sha256sums.txt"));
+    assert_eq!(e.signature, None);
+    let (s, e) = src("amd64", "  nginx_exporter: { version: \"0.11.0\" }\n");
+    assert!(
+        s.url.ends_with("/nginx-prometheus-exporter_0.11.0_linux_amd64.tar.gz"),
+        "{}",
+        s.url
+    );
+    assert!(s.checksums_url.unwrap().ends_with("/v0.11.0/sha256sums.txt"));
+    assert_eq!(e.signature, None);
+    let (s, e) = src("amd64", "  nginx_exporter: { version: \"1.0.0\" }\n");
+    assert!(s
+        .checksums_url
+        .unwrap()
+        .ends_with("/nginx-prometheus-exporter_1.0.0_checksums.txt"));
+    assert!(e.signature.unwrap().files[0].ends_with(".sig"));
+    assert!(src("riscv64", "  nginx_exporter: { version: \"1.4.0\" }\n")
+        .0
+        .url
+        .ends_with("_linux_riscv64.tar.gz"));
+
+    // postgres up to 0.8.0: the mage build, no checksum file.
+    let pin = "0000000000000000000000000000000000000000000000000000000000000000";
+    let (s, _) = src(
+        "386",
+        &format!("  postgres_exporter: {{ version: \"0.8.0\", source: {{ sha256: \"{pin}\" }} }}\n"),
+    );
+    assert!(
+        s.url.ends_with("/v0.8.0/postgres_exporter_v0.8.0_linux-386.tar.gz"),
+        "{}",
+        s.url
+    );
+    assert_eq!(
+        s.binary.as_deref(),
+        Some("postgres_exporter_v0.8.0_linux-386/postgres_exporter")
+    );
+    assert_eq!(s.checksums_url, None);
+    let (s, _) = src("amd64", "  postgres_exporter: { version: \"0.9.0\" }\n");
+    assert!(
+        s.url.ends_with("/postgres_exporter-0.9.0.linux-amd64.tar.gz"),
+        "{}",
+        s.url
+    );
+    let e = on("amd64", "  postgres_exporter: { version: \"0.8.0\" }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("exporters.postgres_exporter.source") && e.contains("no way to verify the download"),
+        "{e}"
+    );
+
+    // php-fpm: the raw binary in every 2.x release; arm64 from 2.0.1.
+    let (s, _) = src("arm64", "  php-fpm_exporter: { version: \"2.0.1\" }\n");
+    assert_eq!(s.archive, ArchiveKind::Raw);
+
+    // Architectures upstream did not build for are refused, saying which exist.
+    for (arch, line, has) in [
+        ("arm64", "  nginx_exporter: { version: \"0.8.0\" }\n", "amd64, 386"),
+        ("riscv64", "  nginx_exporter: { version: \"1.3.0\" }\n", "amd64, arm64, armv7, armv6, 386, ppc64le, s390x"),
+        ("arm64", "  postgres_exporter: { version: \"0.8.0\", source: { sha256: \"0000000000000000000000000000000000000000000000000000000000000000\" } }\n", "amd64, 386"),
+        ("arm64", "  redis_exporter: { version: \"1.0.0\" }\n", "amd64, 386"),
+        ("arm64", "  php-fpm_exporter: { version: \"2.0.0\" }\n", "amd64"),
+    ] {
+        let e = on(arch, line).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("upstream publishes no linux build for `{arch}` (it has: {has})")),
+            "{line}: {e}"
+        );
+    }
+    assert!(on("arm64", "  redis_exporter: { version: \"1.0.1\" }\n").is_ok());
+}
+
+#[test]
+fn versions_the_catalogue_cannot_place_are_refused() {
+    let on = |exporters: &str| {
+        Manifest::parse(
+            &format!("apiVersion: exporterctl/v1\nsettings: {{ arch: amd64 }}\nexporters:\n{exporters}"),
+            Path::new("m.yaml"),
+        )
+    };
+    for (line, says) in [
+        // Tagged without `v` before 0.13.0.
+        ("  node_exporter: { version: \"0.12.0\" }\n", "from 0.13.0 on"),
+        // redis before 1.0.0: two- and four-part tags.
+        ("  redis_exporter: { version: \"0.13.0\" }\n", "from 1.0.0 on"),
+        ("  redis_exporter: { version: \"0.21.1.1\" }\n", "not one"),
+        ("  node_exporter: { version: \"1.9\" }\n", "not one"),
+    ] {
+        let e = on(line).unwrap_err().to_string();
+        assert!(
+            e.contains(".version:") && e.contains(says) && e.contains("give `source`"),
+            "{line}: {e}"
+        );
+    }
+    // With its own source the manifest says where the release is: accepted.
+    let m = on("  redis_exporter:\n    version: \"0.21.1.1\"\n    source: { github: oliver006/redis_exporter, tag: \"v{version}\", asset: \"redis_exporter-v{version}.linux-{arch}.tar.gz\" }\n").unwrap();
+    assert!(m.exporters[0]
+        .resolve_source(&m.settings)
+        .unwrap()
+        .url
+        .contains("/v0.21.1.1/"));
+    // A latest/range request is checked once resolved.
+    let mut m = on("  node_exporter: { version: latest }\n").unwrap();
+    let settings = m.settings.clone();
+    let e = m.exporters[0].set_version("0.11.0", &settings).unwrap_err().to_string();
+    assert!(e.contains("from 0.13.0 on"), "{e}");
+}
+
+#[test]
+fn sandbox_key_is_validated() {
+    let on = |exporter: &str| {
+        Manifest::parse(
+            &format!("apiVersion: exporterctl/v1\nsettings: {{ arch: amd64, manage_units: true }}\nexporters:\n  node_exporter:\n    version: \"1.9.1\"\n{exporter}"),
+            Path::new("m.yaml"),
+        )
+    };
+    let m = on("").unwrap();
+    assert!(m.exporters[0].sandbox.enabled, "sandboxed by default");
+    assert!(!on("    sandbox: false\n").unwrap().exporters[0].sandbox.enabled);
+    let m = on("    sandbox:\n      read_write_paths: [/var/lib/x]\n      groups: [adm]\n      address_families: [AF_PACKET]\n      capabilities: [CAP_NET_RAW]\n").unwrap();
+    let s = &m.exporters[0].sandbox;
+    assert!(s.enabled);
+    assert_eq!(s.read_write_paths, vec!["/var/lib/x"]);
+    assert_eq!(s.groups.as_deref(), Some(&["adm".to_string()][..]));
+    assert_eq!((s.address_families.len(), s.capabilities.len()), (1, 1));
+    for (yaml, key, says) in [
+        (
+            "    sandbox: { read_write_paths: [\"/a\\rExecStartPre=/bin/sh\"] }\n",
+            "sandbox.read_write_paths[0]",
+            "syntax",
+        ),
+        (
+            "    sandbox: { read_write_paths: [relative] }\n",
+            "sandbox.read_write_paths[0]",
+            "absolute",
+        ),
+        (
+            "    sandbox: { read_write_paths: [\"/a b\"] }\n",
+            "sandbox.read_write_paths[0]",
+            "syntax",
+        ),
+        (
+            "    sandbox: { groups: [\"a b\"] }\n",
+            "sandbox.groups[0]",
+            "not a group name",
+        ),
+        (
+            "    sandbox: { address_families: [\"AF_INET AF_PACKET\"] }\n",
+            "sandbox.address_families[0]",
+            "not an address family",
+        ),
+        (
+            "    sandbox: { capabilities: [CAP_SYS_ADMIN, \"all\"] }\n",
+            "sandbox.capabilities[1]",
+            "not a capability",
+        ),
+    ] {
+        let e = on(yaml).unwrap_err().to_string();
+        assert!(
+            e.starts_with("m.yaml:") && e.contains(&format!("exporters.node_exporter.{key}:")) && e.contains(says),
+            "{yaml}: {e}"
+        );
+    }
+    assert!(on("    sandbox: { colour: red }\n")
+        .unwrap_err()
+        .to_string()
+        .contains("colour"));
+    // Not applied to a hand-written unit, nor by the `process` manager: refused.
+    let e = Manifest::parse(
+        "apiVersion: exporterctl/v1\nexporters:\n  node_exporter:\n    version: \"1.9.1\"\n    sandbox: false\n",
+        Path::new("m.yaml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("exporters.node_exporter.sandbox") && e.contains("would not be applied"),
+        "{e}"
+    );
+    // A credential file must be a path the unit can carry.
+    let e = Manifest::parse(
+        "apiVersion: exporterctl/v1\nsettings: { manage_units: true }\nexporters:\n  mysqld_exporter:\n    version: \"0.18.0\"\n    args: [\"--config.my-cnf=my.cnf\"]\n",
+        Path::new("m.yaml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("exporters.mysqld_exporter.args[0]") && e.contains("LoadCredential"),
+        "{e}"
+    );
+}

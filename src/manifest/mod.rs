@@ -234,6 +234,36 @@ pub struct Exporter {
     pub insecure_skip_verify: bool,
     /// Allow plain `http://` to a non-loopback host for this exporter.
     pub allow_http: bool,
+    /// The sandbox of a generated unit (`switch::sandbox`).
+    pub sandbox: SandboxSpec,
+}
+
+/// What the manifest says about a generated unit's sandbox: on by default;
+/// the rest adds to what the catalogue entry asks for.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SandboxSpec {
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub read_write_paths: Vec<String>,
+    /// Replaces the catalogue's groups when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub address_families: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+}
+
+impl Default for SandboxSpec {
+    fn default() -> Self {
+        SandboxSpec {
+            enabled: true,
+            read_write_paths: Vec::new(),
+            groups: None,
+            address_families: Vec::new(),
+            capabilities: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -127,6 +127,48 @@ pub struct RawExporter {
     pub health: Option<RawHealth>,
     pub insecure_skip_verify: Option<bool>,
     pub allow_http: Option<bool>,
+    /// `false`, or what the catalogue cannot know (see [`RawSandbox`]).
+    pub sandbox: Option<S<RawSandbox>>,
+}
+
+/// `sandbox: false` (the unit as before: root unless `user:`, no sandbox),
+/// `sandbox: true`, or a map of additions to the default sandbox.
+#[derive(Debug, Clone)]
+pub enum RawSandbox {
+    Enabled(bool),
+    With(RawSandboxMap),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandboxMap {
+    /// `ReadWritePaths=`: absolute paths the exporter writes.
+    pub read_write_paths: Option<Vec<String>>,
+    /// `SupplementaryGroups=` (replaces the catalogue's).
+    pub groups: Option<Vec<String>>,
+    /// Added to `RestrictAddressFamilies=`.
+    pub address_families: Option<Vec<String>>,
+    /// Added to `CapabilityBoundingSet=` and `AmbientCapabilities=`.
+    pub capabilities: Option<Vec<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawSandbox {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawSandbox;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`false`, `true`, or a map with read_write_paths, groups, address_families, capabilities")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<RawSandbox, E> {
+                Ok(RawSandbox::Enabled(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<RawSandbox, A::Error> {
+                RawSandboxMap::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(RawSandbox::With)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

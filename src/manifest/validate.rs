@@ -385,6 +385,11 @@ impl Validator<'_> {
                 );
             }
         }
+        let sandbox_at = raw
+            .args
+            .as_ref()
+            .map(|a| a.referenced)
+            .or(raw.sandbox.as_ref().map(|s| s.referenced));
         let mut args = Vec::new();
         for (i, a) in raw.args.map(|a| a.value).unwrap_or_default().into_iter().enumerate() {
             self.plain_text(&a.referenced, &format!("{key}.args[{i}]"), &a.value)?;
@@ -417,6 +422,7 @@ impl Validator<'_> {
             }
             u => u.map(|u| u.value),
         };
+        let sandbox = self.sandbox(&key, settings, manage_unit, raw.sandbox)?;
         let exporter = Exporter {
             name: name.value.clone(),
             version: version.value.clone(),
@@ -433,7 +439,11 @@ impl Validator<'_> {
             health,
             insecure_skip_verify,
             allow_http: raw.allow_http.unwrap_or(false),
+            sandbox,
         };
+        if let Some(at) = &sandbox_at {
+            self.sandbox_args(&key, at, &exporter)?;
+        }
         if let Some(p) = exporter.pending.as_deref() {
             self.check_release(settings, &exporter, p)?;
         }
@@ -475,6 +485,15 @@ impl Validator<'_> {
         let key = &p.key;
         if e.resolved {
             if let Some(entry) = e.catalogue_entry() {
+                let catalogue_layout = p
+                    .source
+                    .as_ref()
+                    .is_none_or(|s| s.url.is_none() && s.asset.is_none() && s.tag.is_none());
+                if catalogue_layout {
+                    if let Err(msg) = entry.check_version(e.catalogue.as_deref().unwrap_or(&e.name), &e.version) {
+                        return self.err(&p.version_at, format!("{key}.version"), msg);
+                    }
+                }
                 if entry.is_retracted(&e.version) {
                     let others = entry.retracted.join(", ");
                     return self.err(
@@ -657,6 +676,107 @@ impl Validator<'_> {
             h.settle = self.duration(t, &format!("{key}.settle"), MAX_HEALTH_WAIT)?;
         }
         Ok(h)
+    }
+}
+
+impl Validator<'_> {
+    /// `sandbox:` of one exporter. Every value reaches the generated unit,
+    /// so each is held to a plain shape: no spaces, quotes, backslashes,
+    /// `%` or control characters that systemd would read as syntax.
+    fn sandbox(
+        &self,
+        key: &str,
+        settings: &Settings,
+        manage_unit: bool,
+        raw: Option<S<super::raw::RawSandbox>>,
+    ) -> Result<SandboxSpec, ManifestError> {
+        use super::raw::RawSandbox;
+        let mut spec = SandboxSpec::default();
+        let Some(raw) = raw else { return Ok(spec) };
+        let key = format!("{key}.sandbox");
+        let at = raw.referenced;
+        let unit_written = settings.service_manager == ServiceManagerKind::Systemd && manage_unit;
+        if !unit_written {
+            return self.err(
+                &at,
+                &key,
+                "would not be applied: exporterctl sandboxes only the units it writes (`manage_unit: true` \
+                 under the systemd manager)",
+            );
+        }
+        let map = match raw.value {
+            RawSandbox::Enabled(on) => {
+                spec.enabled = on;
+                return Ok(spec);
+            }
+            RawSandbox::With(m) => m,
+        };
+        let word = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        };
+        for (i, p) in map.read_write_paths.iter().flatten().enumerate() {
+            let k = format!("{key}.read_write_paths[{i}]");
+            if let Err(msg) = crate::switch::sandbox::check_path(p) {
+                return self.err(&at, k, msg);
+            }
+            spec.read_write_paths.push(p.clone());
+        }
+        if let Some(groups) = map.groups {
+            for (i, g) in groups.iter().enumerate() {
+                if !is_safe_name(g) {
+                    return self.err(
+                        &at,
+                        format!("{key}.groups[{i}]"),
+                        format!("`{}` is not a group name", g.escape_debug()),
+                    );
+                }
+            }
+            spec.groups = Some(groups);
+        }
+        for (i, f) in map.address_families.iter().flatten().enumerate() {
+            if !f.strip_prefix("AF_").is_some_and(word) {
+                return self.err(
+                    &at,
+                    format!("{key}.address_families[{i}]"),
+                    format!("`{}` is not an address family like `AF_NETLINK`", f.escape_debug()),
+                );
+            }
+            spec.address_families.push(f.clone());
+        }
+        for (i, c) in map.capabilities.iter().flatten().enumerate() {
+            if !c.strip_prefix("CAP_").is_some_and(word) {
+                return self.err(
+                    &at,
+                    format!("{key}.capabilities[{i}]"),
+                    format!("`{}` is not a capability like `CAP_NET_RAW`", c.escape_debug()),
+                );
+            }
+            spec.capabilities.push(c.clone());
+        }
+        Ok(spec)
+    }
+
+    /// Arguments the sandbox rewrites (a credential file passed with
+    /// `LoadCredential=`) must name a plain absolute path.
+    fn sandbox_args(&self, key: &str, at: &serde_saphyr::Location, e: &Exporter) -> Result<(), ManifestError> {
+        if !e.sandbox.enabled || !e.manage_unit {
+            return Ok(());
+        }
+        let Some(entry) = e.catalogue_entry() else {
+            return Ok(());
+        };
+        for (i, path) in crate::switch::sandbox::credential_args(&entry.sandbox, &e.args) {
+            if let Err(msg) = crate::switch::sandbox::check_path(path) {
+                return self.err(
+                    at,
+                    format!("{key}.args[{i}]"),
+                    format!("{msg} (the sandbox passes this file to the exporter with LoadCredential=)"),
+                );
+            }
+        }
+        Ok(())
     }
 }
 

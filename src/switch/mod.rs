@@ -5,6 +5,7 @@
 
 pub mod crash;
 pub mod interrupt;
+pub mod sandbox;
 pub mod unitfile;
 
 use crate::fsutil;

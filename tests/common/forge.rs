@@ -37,7 +37,8 @@ pub struct Release {
     pub asset: String,
     /// Path of the binary inside the tar.gz; `None`: the asset is the binary.
     pub inner: Option<String>,
-    pub checksums: String,
+    /// `None`: the release has no checksum file (postgres_exporter ≤ 0.8.0).
+    pub checksums: Option<String>,
 }
 
 /// The layout each catalogued exporter's releases really have (from the
@@ -50,22 +51,54 @@ pub fn real_layout(name: &str, version: &str, arch: &str) -> Release {
         tag: format!("v{v}"),
         asset: format!("{n}-{v}.linux-{arch}.tar.gz"),
         inner: Some(format!("{n}-{v}.linux-{arch}/{n}")),
-        checksums: "sha256sums.txt".into(),
+        checksums: Some("sha256sums.txt".into()),
     };
+    let major: u32 = v.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
     let minor: u32 = v.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0);
+    let patch: u32 = v.split('.').nth(2).and_then(|m| m.parse().ok()).unwrap_or(0);
+    let before = |a: u32, b: u32, c: u32| (major, minor, patch) < (a, b, c);
     match name {
         "node_exporter" => promu("prometheus", "node_exporter"),
         "mysqld_exporter" => promu("prometheus", "mysqld_exporter"),
         "blackbox_exporter" => promu("prometheus", "blackbox_exporter"),
         "statsd_exporter" => promu("prometheus", "statsd_exporter"),
+        // The old repository's mage build: tag in the name, no checksum file.
+        "postgres_exporter" if before(0, 8, 1) => Release {
+            kind: Kind::Github,
+            repo: "prometheus-community/postgres_exporter".into(),
+            tag: format!("v{v}"),
+            asset: format!("postgres_exporter_v{v}_linux-{arch}.tar.gz"),
+            inner: Some(format!("postgres_exporter_v{v}_linux-{arch}/postgres_exporter")),
+            checksums: None,
+        },
         "postgres_exporter" => promu("prometheus-community", "postgres_exporter"),
+        // Up to 0.8.0 a Makefile build: dashes, i386; before 1.0 `sha256sums.txt`.
+        "nginx_exporter" if before(0, 8, 1) => Release {
+            kind: Kind::Github,
+            repo: "nginx/nginx-prometheus-exporter".into(),
+            tag: format!("v{v}"),
+            asset: format!(
+                "nginx-prometheus-exporter-{v}-linux-{}.tar.gz",
+                if arch == "386" { "i386" } else { arch }
+            ),
+            inner: Some("nginx-prometheus-exporter".into()),
+            checksums: Some("sha256sums.txt".into()),
+        },
+        "nginx_exporter" if before(1, 0, 0) => Release {
+            kind: Kind::Github,
+            repo: "nginx/nginx-prometheus-exporter".into(),
+            tag: format!("v{v}"),
+            asset: format!("nginx-prometheus-exporter_{v}_linux_{arch}.tar.gz"),
+            inner: Some("nginx-prometheus-exporter".into()),
+            checksums: Some("sha256sums.txt".into()),
+        },
         "nginx_exporter" => Release {
             kind: Kind::Github,
             repo: "nginx/nginx-prometheus-exporter".into(),
             tag: format!("v{v}"),
             asset: format!("nginx-prometheus-exporter_{v}_linux_{arch}.tar.gz"),
             inner: Some("nginx-prometheus-exporter".into()),
-            checksums: format!("nginx-prometheus-exporter_{v}_checksums.txt"),
+            checksums: Some(format!("nginx-prometheus-exporter_{v}_checksums.txt")),
         },
         "php-fpm_exporter" => Release {
             kind: Kind::Github,
@@ -73,7 +106,7 @@ pub fn real_layout(name: &str, version: &str, arch: &str) -> Release {
             tag: format!("v{v}"),
             asset: format!("php-fpm_exporter_{v}_linux_{arch}"),
             inner: None,
-            checksums: format!("php-fpm_exporter_{v}_checksums.txt"),
+            checksums: Some(format!("php-fpm_exporter_{v}_checksums.txt")),
         },
         "redis_exporter" => {
             let a = if arch == "armv7" { "arm" } else { arch };
@@ -83,16 +116,25 @@ pub fn real_layout(name: &str, version: &str, arch: &str) -> Release {
                 tag: format!("v{v}"),
                 asset: format!("redis_exporter-v{v}.linux-{a}.tar.gz"),
                 inner: Some(format!("redis_exporter-v{v}.linux-{a}/redis_exporter")),
-                checksums: "sha256sums.txt".into(),
+                checksums: Some("sha256sums.txt".into()),
             }
         }
-        "fail2ban_exporter" if v.starts_with("0.") && (6..8).contains(&minor) => Release {
+        // Tags without `v` up to 0.7.2; the project's old name before 0.6.0.
+        "fail2ban_exporter" if before(0, 6, 0) => Release {
+            kind: Kind::Gitlab,
+            repo: "hctrdev/fail2ban-prometheus-exporter".into(),
+            tag: v.to_string(),
+            asset: format!("fail2ban-prometheus-exporter_{v}_linux_{arch}.tar.gz"),
+            inner: Some("fail2ban-prometheus-exporter".into()),
+            checksums: Some("checksums.txt".into()),
+        },
+        "fail2ban_exporter" if before(0, 8, 0) => Release {
             kind: Kind::Gitlab,
             repo: "hctrdev/fail2ban-prometheus-exporter".into(),
             tag: v.to_string(),
             asset: format!("fail2ban_exporter_{v}_linux_{arch}.tar.gz"),
             inner: Some(format!("fail2ban_exporter_{v}_linux_{arch}/fail2ban_exporter")),
-            checksums: "checksums.txt".into(),
+            checksums: Some("checksums.txt".into()),
         },
         "fail2ban_exporter" => Release {
             kind: Kind::Gitlab,
@@ -100,7 +142,7 @@ pub fn real_layout(name: &str, version: &str, arch: &str) -> Release {
             tag: format!("v{v}"),
             asset: format!("fail2ban_exporter_{v}_linux_{arch}.tar.gz"),
             inner: Some("fail2ban_exporter".into()),
-            checksums: format!("fail2ban_exporter_{v}_checksums.txt"),
+            checksums: Some(format!("fail2ban_exporter_{v}_checksums.txt")),
         },
         other => panic!("no real layout for {other}"),
     }
@@ -110,6 +152,19 @@ pub fn real_layout(name: &str, version: &str, arch: &str) -> Release {
 /// test can tell which release and architecture ended up in the store.
 pub fn fake_binary(name: &str, version: &str, arch: &str) -> Vec<u8> {
     format!("#!/bin/sh\necho \"{name}, version {version} ({arch})\"\n").into_bytes()
+}
+
+/// The bytes `publish` serves as `r`'s asset (the same every time, so a
+/// test can pin their sha256 where upstream publishes no checksum file).
+pub fn release_bytes(r: &Release, name: &str, version: &str, arch: &str) -> Vec<u8> {
+    let bin = fake_binary(name, version, arch);
+    match &r.inner {
+        Some(inner) => ArchiveBuilder::new()
+            .file("LICENSE", 0o644, b"Apache-2.0\n")
+            .file(inner, 0o755, &bin)
+            .finish(),
+        None => bin,
+    }
 }
 
 fn encode_project(p: &str) -> String {
@@ -190,14 +245,7 @@ impl Forge {
         let mut last = None;
         for arch in arches {
             let r = real_layout(name, version, arch);
-            let bin = fake_binary(name, version, arch);
-            let bytes = match &r.inner {
-                Some(inner) => ArchiveBuilder::new()
-                    .file("LICENSE", 0o644, b"Apache-2.0\n")
-                    .file(inner, 0o755, &bin)
-                    .finish(),
-                None => bin,
-            };
+            let bytes = release_bytes(&r, name, version, arch);
             sums.push_str(&format!("{}  {}\n", sha256_hex(&bytes), r.asset));
             self.put(&r, &r.asset, bytes);
             last = Some(r);
@@ -205,7 +253,9 @@ impl Forge {
         let r = last.expect("at least one arch");
         let darwin = r.asset.replace("linux", "darwin");
         sums = format!("{}  {darwin}\n{sums}", "ab".repeat(32));
-        self.put(&r, &r.checksums.clone(), sums.into_bytes());
+        if let Some(c) = &r.checksums {
+            self.put(&r, c, sums.into_bytes());
+        }
     }
 
     /// The API's release list for `name` (real repository): `(version, prerelease)`.

@@ -201,10 +201,11 @@ if [ "$INFRA_ONLY" = 0 ]; then
     run_scenario "5-rollback-offline" scenario_5_rollback
     run_scenario "6-kill-9-then-resume" scenario_6_kill_resume
     run_scenario "7-gc-keep-1" scenario_7_gc
+    run_scenario "8-sandboxed-units" scenario_8_sandbox
     run_scenario "9-no-ca-store" scenario_9_no_ca_store
     stop_scraper
     echo
-    echo "=== 8-scrape-gaps (a figure, not an assertion)"
+    echo "=== scrape-gaps (a figure, not an assertion)"
     py "$E2E_DIR/tools/scraper.py" report --events "$WORK/logs/scrape-events.txt" --markers "$MARKERS" || true
 fi
 

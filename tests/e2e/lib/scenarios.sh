@@ -362,6 +362,71 @@ scenario_7_gc() {
     info "ok: current store paths untouched, store verify ok, services answer"
 }
 
+# ------------------------------------------------------------------ 8
+# families FILE: the metric families a scrape declares (`# TYPE` lines)
+families() { sed -n 's/^# TYPE \([^ ]*\) .*/\1/p' "$1" | sort -u; }
+# collectors FILE VALUE: node collectors whose node_scrape_collector_success is VALUE
+collectors() { sed -n "s/^node_scrape_collector_success{collector=\"\\([^\"]*\\)\"} $2\$/\\1/p" "$1" | sort -u; }
+
+scenario_8_sandbox() {
+    info "setup: gen-a.yaml (runs as User=prometheus) is the starting point"
+    xctl_ok switch "$M/gen-a.yaml" --mode fast --yes
+    declare -A RPORT=([node_exporter]=19200 [nginx_exporter]=19213 [mysqld_exporter]=19204)
+    local n f r s missing
+    info "reference: the same store binaries as root, unsandboxed (transient units, ports 192xx)"
+    ct systemd-run -q --unit=e2e-root-node_exporter /usr/local/bin/node_exporter --web.listen-address=127.0.0.1:19200
+    ct systemd-run -q --unit=e2e-root-nginx_exporter /usr/local/bin/nginx_exporter \
+        --nginx.scrape-uri=http://127.0.0.1:8080/stub_status --web.listen-address=127.0.0.1:19213
+    ct systemd-run -q --unit=e2e-root-mysqld_exporter /usr/local/bin/mysqld_exporter \
+        --config.my-cnf=/etc/mysqld_exporter/.my.cnf --web.listen-address=127.0.0.1:19204
+    for n in node_exporter nginx_exporter mysqld_exporter; do
+        wait_http "${RPORT[$n]}" || { ct systemctl stop "e2e-root-$n" || true; fail "$n as root does not answer"; }
+        [ "$(unit_prop "e2e-root-$n.service" User)" = "" ] || fail "reference $n is not root"
+        scrape "${RPORT[$n]}" "$WORK/logs/root-$n.txt" >/dev/null
+    done
+    ct systemctl stop e2e-root-node_exporter e2e-root-nginx_exporter e2e-root-mysqld_exporter
+
+    info "the dry run rates the sandboxed units (systemd-analyze security --offline)"
+    xctl_ok switch "$M/sandbox.yaml" --dry-run
+    for n in node_exporter nginx_exporter mysqld_exporter; do
+        r=$(sed -n "s/^unit security: $n.service \\([0-9.]*\\) .*/\\1/p" "$LAST_OUT")
+        [ -n "$r" ] || fail "the dry run does not rate $n.service"
+        awk -v r="$r" 'BEGIN { exit !(r <= 2.0) }' || fail "the dry run rates $n.service $r (> 2.0)"
+    done
+
+    xctl_ok switch "$M/sandbox.yaml" --mode fast --yes
+    assert_serving node_exporter 1.5.1
+    assert_serving nginx_exporter "$NGINX_V1"
+    assert_serving mysqld_exporter 0.14.0
+    local pid uid line score
+    for n in node_exporter nginx_exporter mysqld_exporter; do
+        [ "$(unit_prop "$n.service" DynamicUser)" = yes ] || fail "$n.service is not DynamicUser=yes"
+        pid=$(main_pid "$n.service")
+        uid=$(ct awk '/^Uid:/ {print $2}' "/proc/$pid/status")
+        [ "$uid" != 0 ] && [ "$uid" != "$(ct id -u prometheus)" ] || fail "$n (pid $pid) runs as uid $uid, want a transient user"
+        f="$WORK/logs/sandboxed-$n.txt"
+        [ "$(scrape "${PORT[$n]}" "$f")" = 200 ] || fail "sandboxed $n /metrics not 200"
+        missing=$(comm -23 <(families "$WORK/logs/root-$n.txt") <(families "$f"))
+        [ -z "$missing" ] || fail "sandboxed $n lacks metric families it serves as root: $(echo $missing)"
+        info "ok: $n (uid $uid): $(families "$f" | wc -l) metric families, the same as root's ($(families "$WORK/logs/root-$n.txt" | wc -l))"
+        line=$(ct systemd-analyze security --no-pager "$n.service" | tail -n 1)
+        score=$(echo "$line" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+        info "systemd-analyze security: $line"
+        awk -v r="$score" 'BEGIN { exit !(r != "" && r <= 2.0) }' || fail "$n.service rates '$score' (want <= 2.0)"
+    done
+    f="$WORK/logs/sandboxed-node_exporter.txt"
+    r="$WORK/logs/root-node_exporter.txt"
+    [ -n "$(collectors "$r" 1)" ] || fail "no node collector succeeded as root"
+    s=$(comm -23 <(collectors "$r" 1) <(collectors "$f" 1))
+    [ -z "$s" ] || fail "node collectors that succeed as root but not sandboxed: $(echo $s)"
+    info "ok: node collectors succeeding: $(collectors "$f" 1 | wc -l) sandboxed, $(collectors "$r" 1 | wc -l) as root; failing in both: $(echo $(collectors "$r" 0))"
+    grep -qx 'nginx_up 1' "$WORK/logs/sandboxed-nginx_exporter.txt" || fail "sandboxed nginx exporter: nginx_up is not 1"
+    # my.cnf is root:prometheus 0640: the transient user reads it only
+    # through LoadCredential=.
+    grep -qx 'mysql_up 1' "$WORK/logs/sandboxed-mysqld_exporter.txt" || fail "sandboxed mysqld exporter: mysql_up is not 1"
+    info "ok: nginx_up 1, mysql_up 1 (my.cnf through LoadCredential=)"
+}
+
 # ------------------------------------------------------------------ 9
 # A host without ca-certificates (an air-gapped host realising from an http
 # mirror): the system CA store is hidden under an empty tmpfs for this
