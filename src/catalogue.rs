@@ -111,6 +111,23 @@ pub struct Entry {
     /// What the exporter needs from the host under the generated unit's sandbox.
     #[serde(default)]
     pub sandbox: SandboxNeeds,
+    /// From which version the exporter accepts `--web.systemd-socket`
+    /// (exporter-toolkit): its generated unit is then socket-activated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_activation: Option<SocketSupport>,
+}
+
+/// `--web.systemd-socket` support of an exporter (see `switch::socket`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketSupport {
+    /// The first release that accepts the flag (compared on
+    /// major.minor.patch, so a distro build `1.5.0-1+b4` counts as 1.5.0).
+    pub from: String,
+    /// The exporter cannot infer its external URL from a passed socket and
+    /// exits without `--web.external-url` (blackbox_exporter).
+    #[serde(default)]
+    pub external_url: bool,
 }
 
 /// What an exporter needs that the default sandbox of a generated unit
@@ -360,6 +377,18 @@ impl Entry {
         t
     }
 
+    /// Does `version` accept `--web.systemd-socket`? (A version that is not
+    /// one does not.)
+    pub fn accepts_systemd_socket(&self, version: &str) -> bool {
+        let Some(support) = &self.socket_activation else {
+            return false;
+        };
+        match (semver_of(version), semver_of(&support.from)) {
+            (Some(v), Some(from)) => semver::Version::new(v.major, v.minor, v.patch) >= from,
+            _ => false,
+        }
+    }
+
     pub fn is_retracted(&self, version: &str) -> bool {
         self.retracted.iter().any(|r| r == version)
     }
@@ -427,6 +456,11 @@ impl Entry {
             }
         }
         self.sandbox.validate()?;
+        if let Some(s) = &self.socket_activation {
+            if semver_of(&s.from).is_none() {
+                return Err(format!("socket_activation.from `{}` is not a version", s.from));
+            }
+        }
         // Every version an override can select, at every arch: templates
         // expand, and the asset's name agrees with the archive kind.
         let mut probes: Vec<&str> = vec!["99.0.0", "0.0.1"];

@@ -262,6 +262,7 @@ fn none_spec() -> ServiceSpec {
         exec: "/nonexistent".into(),
         args: vec![],
         environment: BTreeMap::new(),
+        socket: None,
     }
 }
 

@@ -91,6 +91,7 @@ exporters:
         user: e.user.as_deref(),
         environment: &e.environment,
         sandbox: None,
+        socket: None,
     })
     .unwrap();
     let units = tempfile::tempdir().unwrap();

@@ -121,24 +121,46 @@ impl ServiceManager for SystemdManager {
     }
 
     fn enable(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
-        self.run(&spec.unit, &["enable", &spec.unit]).map(drop)
+        self.run(&spec.unit, &with_socket("enable", spec)).map(drop)
     }
 
     fn disable(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
-        self.run(&spec.unit, &["disable", &spec.unit]).map(drop)
+        self.run(&spec.unit, &with_socket("disable", spec)).map(drop)
+    }
+
+    fn disable_socket(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
+        match &spec.socket {
+            Some(socket) => self.run(socket, &["disable", socket]).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    fn start_socket(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
+        match &spec.socket {
+            Some(socket) => self.run(socket, &["start", socket]).map(drop),
+            None => Ok(()),
+        }
     }
 
     fn restart(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
         // Clears the `failed` state and the start rate limit counter; fails
         // harmlessly when the unit is not failed or not loaded.
-        if let Err(e) = self.run(&spec.unit, &["reset-failed", &spec.unit]) {
+        if let Err(e) = self.run(&spec.unit, &with_socket("reset-failed", spec)) {
             tracing::debug!(error = %e, "reset-failed (ignored)");
         }
+        // The socket stays: `Requires=` in the unit starts it if it is not
+        // running, and it is never restarted here (that would close the
+        // listen queue the restart relies on).
         self.run(&spec.unit, &["restart", &spec.unit]).map(drop)
     }
 
     fn stop(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
-        self.run(&spec.unit, &["stop", &spec.unit]).map(drop)
+        // One transaction: no connection between the two stops can start
+        // the service again through the socket.
+        let mut args = vec!["stop"];
+        args.extend(spec.socket.as_deref());
+        args.push(&spec.unit);
+        self.run(&spec.unit, &args).map(drop)
     }
 
     fn status(&self, spec: &ServiceSpec) -> Result<UnitStatus, ServiceError> {
@@ -225,6 +247,13 @@ impl SystemdManager {
             .success()
             .then(|| super::last_lines(&String::from_utf8_lossy(&out.stdout)))
     }
+}
+
+/// `systemctl VERB UNIT [SOCKET]`.
+fn with_socket<'a>(verb: &'a str, spec: &'a ServiceSpec) -> Vec<&'a str> {
+    let mut args = vec![verb, spec.unit.as_str()];
+    args.extend(spec.socket.as_deref());
+    args
 }
 
 /// Parses `systemctl show -p ActiveState,SubState,NRestarts,MainPID` output
@@ -376,6 +405,7 @@ exit 0
             exec: "/usr/local/bin/x".into(),
             args: vec![],
             environment: Default::default(),
+            socket: None,
         }
     }
 
