@@ -41,6 +41,7 @@ impl Fixture {
             exec: path,
             args: Vec::new(),
             environment: BTreeMap::new(),
+            socket: None,
         }
     }
 }
