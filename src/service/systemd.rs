@@ -439,6 +439,40 @@ exit 0
     }
 
     #[test]
+    fn a_socket_activated_spec_carries_its_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = fake(dir.path());
+        let sock = ServiceSpec {
+            socket: Some("node_exporter.socket".into()),
+            ..spec("node_exporter.service")
+        };
+        m.enable(&sock).unwrap();
+        m.start_socket(&sock).unwrap();
+        m.restart(&sock).unwrap();
+        m.stop(&sock).unwrap();
+        m.disable_socket(&sock).unwrap();
+        m.disable(&sock).unwrap();
+        // Without a socket, the socket calls do nothing.
+        m.start_socket(&spec("plain.service")).unwrap();
+        m.disable_socket(&spec("plain.service")).unwrap();
+        let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+        assert_eq!(
+            calls.lines().collect::<Vec<_>>(),
+            [
+                "--no-ask-password enable node_exporter.service node_exporter.socket",
+                "--no-ask-password start node_exporter.socket",
+                "--no-ask-password reset-failed node_exporter.service node_exporter.socket",
+                // The socket is not restarted: it keeps the listen queue.
+                "--no-ask-password restart node_exporter.service",
+                // One transaction: nothing starts the service between the two.
+                "--no-ask-password stop node_exporter.socket node_exporter.service",
+                "--no-ask-password disable node_exporter.socket",
+                "--no-ask-password disable node_exporter.service node_exporter.socket",
+            ]
+        );
+    }
+
+    #[test]
     fn a_failed_restart_names_unit_command_and_stderr() {
         let dir = tempfile::tempdir().unwrap();
         let m = fake(dir.path());
