@@ -336,7 +336,7 @@ mod tests {
         let s = on("mysqld_exporter", None, &["--config.my-cnf", "/root/my.cnf"]);
         assert!(has(&s, "LoadCredential=config.my-cnf:/root/my.cnf"));
         assert_eq!(s.exec_words.get(&1).unwrap(), "\"%d/config.my-cnf\"");
-        assert!(s.exec_words.get(&0).is_none());
+        assert!(!s.exec_words.contains_key(&0));
     }
 
     #[test]
