@@ -545,13 +545,16 @@ fn spawn_switch(f: &Fixture, m: &std::path::Path) -> std::process::Child {
 /// the journal is written before the first step begins, so a signal sent on
 /// the journal alone can land before any step (and rightly skip them all).
 fn spawn_switch_in_step(f: &Fixture, m: &std::path::Path, name: &str) -> std::process::Child {
-    let child = spawn_switch(f, m);
+    let mut child = spawn_switch(f, m);
     for _ in 0..3000 {
         if f.pid(name).is_some() {
             return child;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    // The switch this test started, by its own handle: not left behind.
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the step of {name} never started its process");
 }
 
