@@ -203,6 +203,7 @@ if [ "$INFRA_ONLY" = 0 ]; then
     run_scenario "7-gc-keep-1" scenario_7_gc
     run_scenario "8-sandboxed-units" scenario_8_sandbox
     run_scenario "9-no-ca-store" scenario_9_no_ca_store
+    run_scenario "10-socket-activation" scenario_10_socket
     stop_scraper
     echo
     echo "=== scrape-gaps (a figure, not an assertion)"
