@@ -643,6 +643,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn socket_activation_follows_the_version() {
+        let c = Catalogue::builtin();
+        let accepts = |name: &str, v: &str| c.get(name).unwrap().accepts_systemd_socket(v);
+        // Debian's node_exporter 1.5.0 (and its builds) qualify; 1.4.x does not.
+        assert!(accepts("node_exporter", "1.5.0") && accepts("node_exporter", "1.5.0-1+b4"));
+        assert!(accepts("node_exporter", "1.9.1") && !accepts("node_exporter", "1.4.9"));
+        assert!(!accepts("nginx_exporter", "0.11.0-1+b4") && accepts("nginx_exporter", "1.0.0"));
+        assert!(!accepts("mysqld_exporter", "0.14.0") && accepts("mysqld_exporter", "0.15.0"));
+        assert!(!accepts("postgres_exporter", "0.11.1") && accepts("postgres_exporter", "0.12.0"));
+        assert!(!accepts("blackbox_exporter", "0.22.0") && accepts("blackbox_exporter", "0.23.0"));
+        for name in [
+            "php-fpm_exporter",
+            "fail2ban_exporter",
+            "redis_exporter",
+            "statsd_exporter",
+        ] {
+            assert!(!accepts(name, "99.0.0"), "{name}");
+        }
+        assert!(!accepts("node_exporter", "latest"));
+        let blackbox = c.get("blackbox_exporter").unwrap();
+        assert!(blackbox.socket_activation.as_ref().unwrap().external_url);
+        assert!(
+            !c.get("node_exporter")
+                .unwrap()
+                .socket_activation
+                .as_ref()
+                .unwrap()
+                .external_url
+        );
+        let bad = include_str!("../catalogue/exporters.yaml").replacen(
+            "socket_activation: { from: \"1.5.0\" }",
+            "socket_activation: { from: \"one\" }",
+            1,
+        );
+        let e = Catalogue::parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("socket_activation.from `one` is not a version"), "{e}");
+    }
+
+    #[test]
     fn builtin_catalogue_is_valid() {
         let c = Catalogue::parse(BUILTIN_YAML).unwrap();
         for name in [
