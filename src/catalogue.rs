@@ -140,7 +140,7 @@ pub struct SandboxNeeds {
     #[serde(default)]
     pub address_families: Vec<String>,
     /// Reads all of `/proc` and other processes' entries (`/proc/1/mounts`):
-    /// no `ProtectProc=`, `ProcSubset=` or `PrivateUsers=`.
+    /// no `ProtectProc=` or `PrivateUsers=`.
     #[serde(default)]
     pub full_proc: bool,
     /// Reports on the file systems under `/home`: `ProtectHome=read-only`
@@ -167,6 +167,12 @@ pub struct SandboxNeeds {
     /// (fail2ban's `/run/fail2ban/fail2ban.sock`, mode 0700).
     #[serde(default)]
     pub root: bool,
+    /// Flags that make the exporter talk to the system bus (node's
+    /// `--collector.systemd`). The classic dbus-daemon (Debian 12) drops a
+    /// dynamic user's connection, so with one of them the unit runs as
+    /// root without any capability, as with `root`, unless `user:` is given.
+    #[serde(default)]
+    pub system_bus_flags: Vec<String>,
 }
 
 /// Fields that differ for the versions matching `versions` (a semver
@@ -522,7 +528,12 @@ impl SandboxNeeds {
                 return Err(format!("sandbox: `{c}` is not a capability"));
             }
         }
-        for f in self.credential_flags.iter().chain(&self.path_flags) {
+        for f in self
+            .credential_flags
+            .iter()
+            .chain(&self.path_flags)
+            .chain(&self.system_bus_flags)
+        {
             if !f.starts_with("--") || !word(f) {
                 return Err(format!("sandbox: `{f}` is not a --flag"));
             }

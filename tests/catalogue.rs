@@ -378,6 +378,25 @@ fn check_resolves_assets_without_installing() {
     assert!(!root.join("var/lib/exporterctl/store").exists());
     assert!(!root.join("var/lib/exporterctl/cache/downloads").exists());
     assert!(forge.api_requests().is_empty());
+
+    // Generated units are rated (or say why they are not); hand-written ones are not.
+    let m = tmp.path().join("units.yaml");
+    std::fs::write(
+        &m,
+        format!(
+            "apiVersion: exporterctl/v1\nsettings:\n  service_manager: systemd\n  arch: amd64\n{}exporters:\n  \
+             node_exporter: {{ version: \"1.9.1\", manage_unit: true }}\n  fail2ban_exporter: {{ version: \"0.10.3\" }}\n",
+            forge.settings_yaml()
+        ),
+    )
+    .unwrap();
+    let out = expect(&root, &["check", m.to_str().unwrap()], &[], 0);
+    assert!(
+        out.stdout.contains("unit security: node_exporter.service ") && out.stdout.contains("(sandboxed"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("fail2ban_exporter.service"), "{}", out.stdout);
 }
 
 /// A GitHub and a GitLab exporter at `latest` (API calls, downloads and

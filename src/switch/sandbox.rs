@@ -105,10 +105,13 @@ pub fn plan(
     }
     let mut d: Vec<String> = Vec::new();
     let mut exec_words = BTreeMap::new();
-    // Root without capabilities reaches a root-only socket (fail2ban's); a
+    // Root without capabilities reaches a root-only socket (fail2ban's) and
+    // the system bus (which dbus-daemon refuses to dynamic users); a
     // `user:` of the manifest is honoured as it is (User= is written by the
     // caller).
-    if user.is_none() && !needs.root {
+    let on_bus = args.iter().any(|a| needs.system_bus_flags.iter().any(|f| a == f));
+    let root = needs.root || on_bus;
+    if user.is_none() && !root {
         d.push("DynamicUser=yes".into());
     }
     let groups: Vec<&str> = match &spec.groups {
@@ -146,7 +149,7 @@ pub fn plan(
         .map(String::as_str)
         .collect();
     d.push(format!("CapabilityBoundingSet={}", caps.join(" ")));
-    if !caps.is_empty() && !needs.root {
+    if !caps.is_empty() && !root {
         d.push(format!("AmbientCapabilities={}", caps.join(" ")));
     }
     // Directories the exporter reads (node's textfile directory) stay
@@ -185,13 +188,15 @@ pub fn plan(
     ] {
         d.push(x.into());
     }
+    // Not `ProcSubset=pid`: Go's process collector reads the boot time from
+    // /proc/stat for `process_start_time_seconds` (measured: mysqld_exporter
+    // loses it).
     if !needs.full_proc {
         d.push("ProtectProc=invisible".into());
-        d.push("ProcSubset=pid".into());
     }
     // A user namespace would keep capabilities from reaching the host's
     // network and groups from mapping; node needs other processes' /proc.
-    if !needs.full_proc && !needs.root && caps.is_empty() && groups.is_empty() {
+    if !needs.full_proc && !root && caps.is_empty() && groups.is_empty() {
         d.push("PrivateUsers=yes".into());
     }
     let mut families = vec!["AF_INET", "AF_INET6", "AF_UNIX"];
@@ -295,6 +300,10 @@ mod tests {
         ] {
             assert!(has(&s, l), "{l}: {:?}", s.directives);
         }
+        assert!(
+            !s.directives.iter().any(|d| d.starts_with("ProcSubset")),
+            "hides /proc/stat"
+        );
         assert!(!s.directives.iter().any(|d| d.starts_with("AmbientCapabilities")));
         // `user:` is honoured: no DynamicUser (the caller writes User=).
         assert!(!has(&on("nginx_exporter", Some("prometheus"), &[]), "DynamicUser=yes"));
@@ -319,6 +328,14 @@ mod tests {
         // The textfile directory below /tmp stays the host's.
         assert!(!has(&s, "PrivateTmp=yes"));
         assert!(has(&on("node_exporter", None, &[]), "PrivateTmp=yes"));
+        assert!(has(&on("node_exporter", None, &[]), "DynamicUser=yes"));
+        // The systemd collector talks to the system bus: root without any capability.
+        let s = on("node_exporter", None, &["--collector.systemd"]);
+        assert!(!has(&s, "DynamicUser=yes") && has(&s, "CapabilityBoundingSet="));
+        assert!(has(
+            &on("node_exporter", None, &["--no-collector.systemd"]),
+            "DynamicUser=yes"
+        ));
     }
 
     #[test]
