@@ -220,6 +220,26 @@ mod tests {
     use std::cmp::Ordering;
 
     #[test]
+    fn a_state_without_a_socket_reads_and_writes_as_before() {
+        // A farm's state.json written before socket activation existed.
+        let old = r#"{"bin_dir":"/usr/local/bin","unit_dir":"/etc/systemd/system","service_manager":"systemd",
+            "exporters":[{"name":"node","version":"1.5.0","store_path":"0123456789abcdef0123456789abcdef-node-1.5.0",
+            "unit":"node.service","unit_store_path":null,"args":[],"environment":{},
+            "health":{"url":null,"build_info":null,"build_info_label":"version","expect":[],"timeout":"30s","settle":"2s"}}]}"#;
+        let state: ProfileState = serde_json::from_str(old).unwrap();
+        let e = &state.exporters[0];
+        assert_eq!((e.socket_store_path.as_ref(), e.socket_unit()), (None, None));
+        // Written again without the key: the farm of an unchanged state keeps its hash.
+        assert!(!serde_json::to_string(&state).unwrap().contains("socket"));
+        let mut with = state.clone();
+        with.exporters[0].socket_store_path =
+            Some(StorePath::parse("0123456789abcdef0123456789abcdef-unit-node.socket").unwrap());
+        assert_eq!(with.exporters[0].socket_unit().as_deref(), Some("node.socket"));
+        assert!(with.exporters[0].needs_restart_from(e));
+        assert_eq!(with.references().count(), 2);
+    }
+
+    #[test]
     fn versions_order_numerically() {
         assert_eq!(version_order("1.9.1", "1.10.0"), Ordering::Less);
         assert_eq!(version_order("2.0.0", "1.10.0"), Ordering::Greater);

@@ -309,3 +309,82 @@ fn a_failed_switch_to_a_socket_goes_back_to_the_plain_listener() {
     let reason = r.steps[0].reason.as_deref().unwrap_or_default();
     assert!(reason.contains("healthy again"), "{reason}");
 }
+
+impl Host {
+    /// What a crash leaves after a step to `target` flipped and linked but
+    /// did nothing else: the journal's record with that step `Running`.
+    fn crashed_after_flip(&self, target: &ProfileState) -> (SwitchRecord, ProfileState) {
+        let current = Profiles::new(&self.layout).current().unwrap();
+        let from = profile::read_farm_state(&self.store, current.farm().unwrap()).unwrap();
+        let farm = profile::build_farm(&self.store, target).unwrap();
+        let mut record = new_record("switch", None, &current, &from, target, farm.clone(), false);
+        record.steps[0].status = StepStatus::Running;
+        record.current_step = Some(0);
+        record.live_profile = Some(farm.clone());
+        journal::save(&self.layout, &record).unwrap();
+        let links = Links::new(&self.layout);
+        links.prune_for(&from, target).unwrap();
+        Profiles::new(&self.layout).flip_to_farm(&farm).unwrap();
+        links.install_all(target).unwrap();
+        (record, from)
+    }
+
+    fn engine<'a>(&'a self, svc: &'a Recorder, probe: &'a Probe) -> Engine<'a> {
+        Engine {
+            layout: &self.layout,
+            store: &self.store,
+            svc,
+            probe,
+            ui: &Quiet,
+        }
+    }
+}
+
+#[test]
+fn a_step_to_a_socket_cut_short_by_a_crash_is_resumed_or_aborted_in_order() {
+    let probe = Probe::new().unwrap();
+    let opts = Options {
+        atomic: false,
+        confirm_each: false,
+        pause: Duration::ZERO,
+    };
+    // resume: the step is redone from the plain listener, socket first.
+    let h = Host::new();
+    let svc = Recorder::new(h.layout.rooted(Path::new("/etc/systemd/system")), false);
+    h.switch(&svc, &h.state("1.5.0", None));
+    let target = h.state("1.5.0", Some("9100"));
+    let (mut record, from) = h.crashed_after_flip(&target);
+    svc.take();
+    h.engine(&svc, &probe).run(&mut record, &from, &target, &opts).unwrap();
+    assert_eq!(record.status, SwitchStatus::Succeeded, "{record:?}");
+    assert_eq!(
+        restarts_and_stops(&svc.take()),
+        [
+            "enable node.service node.socket",
+            "stop node.service",
+            "start-socket node.socket (file +)",
+            "restart node.service node.socket",
+        ]
+    );
+
+    // abort: what may hold the port (either listener) is stopped with the
+    // socket while its file is there, then the plain listener starts.
+    let h = Host::new();
+    let unit_dir = h.layout.rooted(Path::new("/etc/systemd/system"));
+    let svc = Recorder::new(unit_dir.clone(), false);
+    h.switch(&svc, &h.state("1.5.0", None));
+    let (mut record, from) = h.crashed_after_flip(&h.state("1.5.0", Some("9100")));
+    svc.take();
+    h.engine(&svc, &probe).abort(&mut record, &from).unwrap();
+    assert_eq!(record.status, SwitchStatus::Aborted, "{record:?}");
+    assert_eq!(
+        restarts_and_stops(&svc.take()),
+        [
+            "stop node.service node.socket (socket file +)",
+            "disable-socket node.socket (file +)",
+            "enable node.service",
+            "restart node.service",
+        ]
+    );
+    assert!(std::fs::symlink_metadata(unit_dir.join("node.socket")).is_err());
+}
