@@ -357,7 +357,7 @@ impl Engine<'_> {
     }
 
     /// Re-hashes (and checks the modes of) what the steps not yet done would
-    /// start: the binaries and units of the exporters they change, and the
+    /// start: the binaries, units and sockets of the exporters they change, and the
     /// target farm. Exporters left alone are not re-read, so a switch that
     /// changes one exporter costs one hash, not one per store path.
     pub fn verify_activated(&self, record: &SwitchRecord, target: &ProfileState) -> Result<(), EngineError> {
@@ -369,6 +369,7 @@ impl Engine<'_> {
             if let Some(e) = target.exporter(&step.name) {
                 paths.push(&e.store_path);
                 paths.extend(e.unit_store_path.as_ref());
+                paths.extend(e.socket_store_path.as_ref());
             }
         }
         for sp in paths {

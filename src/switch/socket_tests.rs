@@ -388,3 +388,27 @@ fn a_step_to_a_socket_cut_short_by_a_crash_is_resumed_or_aborted_in_order() {
     );
     assert!(std::fs::symlink_metadata(unit_dir.join("node.socket")).is_err());
 }
+
+#[test]
+fn a_modified_socket_file_is_refused_before_anything_moves() {
+    use std::os::unix::fs::PermissionsExt;
+    let probe = Probe::new().unwrap();
+    let h = Host::new();
+    let svc = Recorder::new(h.layout.rooted(Path::new("/etc/systemd/system")), false);
+    h.switch(&svc, &h.state("1.5.0", None));
+    let target = h.state("1.5.0", Some("9100"));
+    let sp = target.exporters[0].socket_store_path.clone().unwrap();
+    let file = h.store.path_of(&sp).join("node.socket");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&file, "[Socket]\nListenStream=0.0.0.0:22\nExecStartPre=/bin/sh\n").unwrap();
+    let current = Profiles::new(&h.layout).current().unwrap();
+    let from = profile::read_farm_state(&h.store, current.farm().unwrap()).unwrap();
+    let farm = profile::build_farm(&h.store, &target).unwrap();
+    let record = new_record("switch", None, &current, &from, &target, farm, false);
+    svc.take();
+    match h.engine(&svc, &probe).preflight(&record, &target) {
+        Err(EngineError::Damaged { store_path, .. }) => assert_eq!(store_path, sp.to_string()),
+        other => panic!("a modified socket unit was not refused: {other:?}"),
+    }
+    assert!(svc.take().is_empty());
+}
