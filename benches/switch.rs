@@ -186,6 +186,7 @@ fn main() {
         exec: root.join("usr/local/bin").join(NAME),
         args: vec!["--listen".into(), format!("127.0.0.1:{port}")],
         environment: Default::default(),
+        socket: None,
     };
     let (mut bare, mut bare_gaps) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {

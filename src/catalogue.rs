@@ -111,6 +111,23 @@ pub struct Entry {
     /// What the exporter needs from the host under the generated unit's sandbox.
     #[serde(default)]
     pub sandbox: SandboxNeeds,
+    /// From which version the exporter accepts `--web.systemd-socket`
+    /// (exporter-toolkit): its generated unit is then socket-activated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_activation: Option<SocketSupport>,
+}
+
+/// `--web.systemd-socket` support of an exporter (see `switch::socket`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketSupport {
+    /// The first release that accepts the flag (compared on
+    /// major.minor.patch, so a distro build `1.5.0-1+b4` counts as 1.5.0).
+    pub from: String,
+    /// The exporter cannot infer its external URL from a passed socket and
+    /// exits without `--web.external-url` (blackbox_exporter).
+    #[serde(default)]
+    pub external_url: bool,
 }
 
 /// What an exporter needs that the default sandbox of a generated unit
@@ -366,6 +383,18 @@ impl Entry {
         t
     }
 
+    /// Does `version` accept `--web.systemd-socket`? (A version that is not
+    /// one does not.)
+    pub fn accepts_systemd_socket(&self, version: &str) -> bool {
+        let Some(support) = &self.socket_activation else {
+            return false;
+        };
+        match (semver_of(version), semver_of(&support.from)) {
+            (Some(v), Some(from)) => semver::Version::new(v.major, v.minor, v.patch) >= from,
+            _ => false,
+        }
+    }
+
     pub fn is_retracted(&self, version: &str) -> bool {
         self.retracted.iter().any(|r| r == version)
     }
@@ -433,6 +462,11 @@ impl Entry {
             }
         }
         self.sandbox.validate()?;
+        if let Some(s) = &self.socket_activation {
+            if semver_of(&s.from).is_none() {
+                return Err(format!("socket_activation.from `{}` is not a version", s.from));
+            }
+        }
         // Every version an override can select, at every arch: templates
         // expand, and the asset's name agrees with the archive kind.
         let mut probes: Vec<&str> = vec!["99.0.0", "0.0.1"];
@@ -618,6 +652,45 @@ pub fn nearest(existing: &[String], wanted: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_activation_follows_the_version() {
+        let c = Catalogue::builtin();
+        let accepts = |name: &str, v: &str| c.get(name).unwrap().accepts_systemd_socket(v);
+        // Debian's node_exporter 1.5.0 (and its builds) qualify; 1.4.x does not.
+        assert!(accepts("node_exporter", "1.5.0") && accepts("node_exporter", "1.5.0-1+b4"));
+        assert!(accepts("node_exporter", "1.9.1") && !accepts("node_exporter", "1.4.9"));
+        assert!(!accepts("nginx_exporter", "0.11.0-1+b4") && accepts("nginx_exporter", "1.0.0"));
+        assert!(!accepts("mysqld_exporter", "0.14.0") && accepts("mysqld_exporter", "0.15.0"));
+        assert!(!accepts("postgres_exporter", "0.11.1") && accepts("postgres_exporter", "0.12.0"));
+        assert!(!accepts("blackbox_exporter", "0.22.0") && accepts("blackbox_exporter", "0.23.0"));
+        for name in [
+            "php-fpm_exporter",
+            "fail2ban_exporter",
+            "redis_exporter",
+            "statsd_exporter",
+        ] {
+            assert!(!accepts(name, "99.0.0"), "{name}");
+        }
+        assert!(!accepts("node_exporter", "latest"));
+        let blackbox = c.get("blackbox_exporter").unwrap();
+        assert!(blackbox.socket_activation.as_ref().unwrap().external_url);
+        assert!(
+            !c.get("node_exporter")
+                .unwrap()
+                .socket_activation
+                .as_ref()
+                .unwrap()
+                .external_url
+        );
+        let bad = include_str!("../catalogue/exporters.yaml").replacen(
+            "socket_activation: { from: \"1.5.0\" }",
+            "socket_activation: { from: \"one\" }",
+            1,
+        );
+        let e = Catalogue::parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("socket_activation.from `one` is not a version"), "{e}");
+    }
 
     #[test]
     fn builtin_catalogue_is_valid() {

@@ -366,3 +366,74 @@ fn bin_dir_or_unit_dir_inside_the_state_directory_is_refused() {
     );
     exporterctl::manifest::Manifest::parse(&yaml, std::path::Path::new("m.yaml")).unwrap();
 }
+
+/// node_exporter (in the catalogue) at `version`, its unit written by exporterctl, `extra` from line 6.
+fn node(version: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: exporterctl/v1\nexporters:\n  node_exporter:\n    version: \"{version}\"\n    manage_unit: true\n{extra}"
+    )
+}
+
+#[test]
+fn socket_activation_needs_an_address_a_socket_unit_can_take() {
+    // Outside the catalogue, the port is not known.
+    check(
+        &managed("    socket_activation: true\n"),
+        "10:24: exporters.x.socket_activation: no `--web.listen-address=ADDRESS` in `args`, and `x` is not in the \
+         catalogue",
+    );
+    // systemd resolves no host names in ListenStream=.
+    check(
+        &managed("    socket_activation: true\n    args: [\"--web.listen-address=localhost:9100\"]\n"),
+        "10:24: exporters.x.socket_activation: listen address `localhost:9100` is not IP:PORT, [IPv6]:PORT or :PORT",
+    );
+    check(
+        &managed("    socket_activation: true\n    args: [\"--web.listen-address\", \":0\"]\n"),
+        "10:24: exporters.x.socket_activation: listen address `:0`: `0` is not a port",
+    );
+    // On by default where the catalogue says the version accepts the flag:
+    // the address is checked then too, and the way out named.
+    check(
+        &node("1.5.0", "    args: [\"--web.listen-address=localhost:9100\"]\n"),
+        "6:11: exporters.node_exporter.socket_activation: listen address `localhost:9100` is not IP:PORT",
+    );
+    let yaml = node("1.5.0", "    args: [\"--web.listen-address=localhost:9100\"]\n");
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.yaml");
+    std::fs::write(&m, &yaml).unwrap();
+    let out = Command::new(EXE)
+        .args(["--root", dir.path().to_str().unwrap(), "switch", m.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the catalogue turns socket activation on for this version; `socket_activation: false` keeps"),
+        "{err}"
+    );
+}
+
+#[test]
+fn socket_activation_is_refused_where_it_cannot_apply() {
+    check(
+        &node("1.4.0", "    socket_activation: true\n"),
+        "6:24: exporters.node_exporter.socket_activation: node_exporter 1.4.0 would not start with \
+         `--web.systemd-socket` (it accepts `--web.systemd-socket` from 1.5.0 on)",
+    );
+    check(
+        &managed("    args: [\"--web.systemd-socket\"]\n"),
+        "10:12: exporters.x.args[0]: exporterctl adds `--web.systemd-socket` itself",
+    );
+    let yaml = format!(
+        "apiVersion: exporterctl/v1\nsettings:\n  service_manager: process\nexporters:\n  x:\n    version: \"1.0.0\"\n{GOOD_SOURCE}    socket_activation: true\n"
+    );
+    check(
+        &yaml,
+        "11:24: exporters.x.socket_activation: would not be applied: the socket unit is written with the service unit",
+    );
+    check(
+        &manifest(&format!(
+            "{GOOD_SOURCE}    manage_unit: false\n    socket_activation: true\n"
+        )),
+        "10:24: exporters.x.socket_activation: would not be applied",
+    );
+}

@@ -41,6 +41,7 @@ impl Fixture {
             exec: path,
             args: Vec::new(),
             environment: BTreeMap::new(),
+            socket: None,
         }
     }
 }
@@ -262,6 +263,7 @@ fn none_spec() -> ServiceSpec {
         exec: "/nonexistent".into(),
         args: vec![],
         environment: BTreeMap::new(),
+        socket: None,
     }
 }
 

@@ -91,6 +91,7 @@ exporters:
         user: e.user.as_deref(),
         environment: &e.environment,
         sandbox: None,
+        socket: None,
     })
     .unwrap();
     let units = tempfile::tempdir().unwrap();
@@ -112,5 +113,130 @@ exporters:
     assert!(
         !about(&stderr, units.path(), "name_exporter.service").is_empty(),
         "verify did not warn about an invalid environment name:\n{stderr}"
+    );
+}
+
+/// The units of the manifest's first exporter, as the switch generates them.
+fn units_of(yaml: &str) -> Vec<exporterctl::commands::switch::GeneratedUnit> {
+    let m = Manifest::parse(yaml, Path::new("m.yaml")).unwrap();
+    exporterctl::commands::switch::generated_units(&m, &m.exporters[0]).unwrap()
+}
+
+fn exporter_yaml(bin_dir: &Path, body: &str) -> String {
+    format!(
+        "apiVersion: exporterctl/v1\nsettings:\n  bin_dir: '{}'\n  manage_units: true\nexporters:\n{body}",
+        bin_dir.display()
+    )
+}
+
+#[test]
+fn socket_activated_units_render_and_pass_systemd_analyze_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin_dir = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    for name in ["node_exporter", "blackbox_exporter", "nginx_exporter"] {
+        let exe = bin_dir.join(name);
+        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Debian's 1.5.0 build, its address in both spellings of the flag.
+    let node = units_of(&exporter_yaml(
+        &bin_dir,
+        "  node_exporter:\n    version: \"1.5.0\"\n    args: [\"--collector.systemd\", \"--web.listen-address\", \"127.0.0.1:9100\", \"--web.listen-address=[::1]:9100\", \"--web.telemetry-path=/metrics\"]\n",
+    ));
+    assert_eq!(node.len(), 2);
+    let (service, socket) = (&node[0], &node[1]);
+    assert_eq!(
+        (service.file.as_str(), service.rest.as_str()),
+        ("node_exporter.service", "unit-node_exporter.service")
+    );
+    assert_eq!(
+        (socket.file.as_str(), socket.rest.as_str()),
+        ("node_exporter.socket", "unit-node_exporter.socket")
+    );
+    let exec = format!(
+        "ExecStart={:?} \"--collector.systemd\" \"--web.telemetry-path=/metrics\" \"--web.systemd-socket\"\n",
+        bin_dir.join("node_exporter").display().to_string()
+    );
+    assert!(service.text.contains(&exec), "want {exec}in\n{}", service.text);
+    assert!(!service.text.contains("listen-address"), "{}", service.text);
+    assert!(
+        service
+            .text
+            .contains("\nRequires=node_exporter.socket\nAfter=node_exporter.socket\n"),
+        "{}",
+        service.text
+    );
+    assert!(
+        socket
+            .text
+            .contains("\n[Socket]\nListenStream=127.0.0.1:9100\nListenStream=[::1]:9100\n"),
+        "{}",
+        socket.text
+    );
+    assert!(
+        socket.text.contains("\nService=node_exporter.service\n"),
+        "{}",
+        socket.text
+    );
+
+    // blackbox: the catalogue's port, and the external URL it cannot infer.
+    let blackbox = units_of(&exporter_yaml(
+        &bin_dir,
+        "  blackbox_exporter:\n    version: \"0.25.0\"\n",
+    ));
+    assert!(
+        blackbox[1].text.contains("\nListenStream=9115\n"),
+        "{}",
+        blackbox[1].text
+    );
+    assert!(
+        blackbox[0]
+            .text
+            .contains("\"--web.systemd-socket\" \"--web.external-url=http://localhost:9115/\"\n"),
+        "{}",
+        blackbox[0].text
+    );
+    // Before the flag (nginx 0.11), and turned off: no socket, the args as written.
+    let nginx = units_of(&exporter_yaml(&bin_dir, "  nginx_exporter:\n    version: \"0.11.0\"\n"));
+    assert_eq!(nginx.len(), 1);
+    assert!(!nginx[0].text.contains("socket"), "{}", nginx[0].text);
+    let off = units_of(&exporter_yaml(
+        &bin_dir,
+        "  node_exporter:\n    version: \"1.9.1\"\n    socket_activation: false\n    args: [\"--web.listen-address=localhost:9100\"]\n",
+    ));
+    assert_eq!(off.len(), 1);
+    assert!(
+        off[0].text.contains("\"--web.listen-address=localhost:9100\""),
+        "{}",
+        off[0].text
+    );
+
+    let Some(analyze) = systemd_analyze() else { return };
+    for units in [&node, &blackbox] {
+        let dir = tempfile::tempdir().unwrap();
+        // Both files in one directory: verify loads the socket's service from it.
+        std::fs::write(dir.path().join(&units[0].file), &units[0].text).unwrap();
+        for u in units.iter().rev() {
+            let (ok, stderr) = verify(&analyze, dir.path(), &u.file, &u.text);
+            let ours = about(&stderr, dir.path(), &u.file);
+            assert!(
+                ok && ours.is_empty(),
+                "systemd-analyze verify {}:\n{stderr}\nunit:\n{}",
+                u.file,
+                u.text
+            );
+        }
+    }
+    // The check can fail: a socket with a host name is refused.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(&node[0].file), &node[0].text).unwrap();
+    let broken = node[1]
+        .text
+        .replace("ListenStream=127.0.0.1:9100", "ListenStream=localhost:9100");
+    let (ok, stderr) = verify(&analyze, dir.path(), "node_exporter.socket", &broken);
+    assert!(
+        !ok || !about(&stderr, dir.path(), "node_exporter.socket").is_empty(),
+        "verify passed:\n{broken}"
     );
 }

@@ -293,16 +293,19 @@ fn repair_unit(
             "content modified: pass the manifest that generated it (`exporterctl store repair MANIFEST`)".into(),
         );
     };
+    let mut units = Vec::new();
     for e in manifest.exporters.iter().filter(|e| e.manage_unit) {
-        let (rest, text) = super::switch::unit_file(manifest, e).map_err(|e| e.to_string())?;
-        if crate::store::one_file_path(&rest, &e.unit, text.as_bytes())
+        units.extend(super::switch::generated_units(manifest, e).map_err(|e| e.to_string())?);
+    }
+    for u in units {
+        if crate::store::one_file_path(&u.rest, &u.file, u.text.as_bytes())
             .ok()
             .as_ref()
             != Some(sp)
         {
             continue;
         }
-        let mut build = |dir: &Path| std::fs::write(dir.join(&e.unit), text.as_bytes());
+        let mut build = |dir: &Path| std::fs::write(dir.join(&u.file), u.text.as_bytes());
         store
             .repair_tree(sp, "its manifest", &mut build)
             .map_err(|e| e.to_string())?;

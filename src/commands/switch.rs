@@ -35,30 +35,89 @@ pub fn live_state(store: &Store, current: &Current, manifest: &Manifest) -> Resu
     })
 }
 
-/// The generated unit file of `e`: added to `store`, or without one (a dry
+/// A generated unit file of `e`: added to `store`, or without one (a dry
 /// run) only the store path it would get.
-fn unit_store_path(store: Option<&Store>, manifest: &Manifest, e: &Exporter) -> Result<StorePath> {
-    let (rest, text) = unit_file(manifest, e)?;
+fn unit_store_path(store: Option<&Store>, u: &GeneratedUnit) -> Result<StorePath> {
     let Some(store) = store else {
-        return Ok(store::one_file_path(&rest, &e.unit, text.as_bytes())?);
+        return Ok(store::one_file_path(&u.rest, &u.file, u.text.as_bytes())?);
     };
-    let mut build = |dir: &Path| std::fs::write(dir.join(&e.unit), text.as_bytes());
-    Ok(store.add_tree(&rest, EntryKind::Unit, None, &mut build)?)
+    let mut build = |dir: &Path| std::fs::write(dir.join(&u.file), u.text.as_bytes());
+    Ok(store.add_tree(&u.rest, EntryKind::Unit, None, &mut build)?)
 }
 
-/// The generated unit file of `e`: the name part of its store path and its
-/// text; refused when a value cannot be carried into a unit file.
-pub fn unit_file(manifest: &Manifest, e: &Exporter) -> std::result::Result<(String, String), unitfile::UnsafeValue> {
-    let sandbox = crate::switch::sandbox::for_exporter(e);
+/// One generated unit file: the name part of its store path, its file name
+/// and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedUnit {
+    pub rest: String,
+    pub file: String,
+    pub text: String,
+}
+
+/// Why a unit file cannot be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum UnitFileError {
+    #[error(transparent)]
+    Unsafe(#[from] unitfile::UnsafeValue),
+    #[error("refusing to write the units of {exporter}: socket activation: {message}")]
+    Socket { exporter: String, message: String },
+}
+
+/// The unit files exporterctl writes for `e`: its service, and its socket
+/// when socket-activated (`switch::socket`).
+pub fn generated_units(manifest: &Manifest, e: &Exporter) -> std::result::Result<Vec<GeneratedUnit>, UnitFileError> {
+    let socket = if crate::switch::socket::enabled(e, manifest.settings.service_manager) {
+        let plan = crate::switch::socket::plan(e).map_err(|message| UnitFileError::Socket {
+            exporter: e.name.escape_debug().to_string(),
+            message,
+        })?;
+        Some(plan)
+    } else {
+        None
+    };
+    let socket_name = crate::switch::socket::socket_unit(&e.unit);
+    // The sandbox reads the arguments the service runs with.
+    let service_e;
+    let run = match &socket {
+        Some(plan) => {
+            let mut with_socket = e.clone();
+            with_socket.args = plan.args.clone();
+            service_e = with_socket;
+            &service_e
+        }
+        None => e,
+    };
+    let sandbox = crate::switch::sandbox::for_exporter(run);
     let text = unitfile::render_checked(&unitfile::UnitParams {
         exporter: &e.name,
         exec: &manifest.settings.bin_dir.join(&e.name),
-        args: &e.args,
+        args: &run.args,
         user: e.user.as_deref(),
         environment: &e.environment,
         sandbox: sandbox.as_ref(),
+        socket: socket.as_ref().map(|_| socket_name.as_str()),
     })?;
-    Ok((format!("unit-{}", e.unit), text))
+    let mut units = vec![GeneratedUnit {
+        rest: format!("unit-{}", e.unit),
+        file: e.unit.clone(),
+        text,
+    }];
+    if let Some(plan) = socket {
+        units.push(GeneratedUnit {
+            rest: format!("unit-{socket_name}"),
+            text: crate::switch::socket::render(&e.name, &e.unit, &plan.listen),
+            file: socket_name,
+        });
+    }
+    Ok(units)
+}
+
+/// The generated service unit file of `e`: the name part of its store path
+/// and its text; refused when a value cannot be carried into a unit file.
+pub fn unit_file(manifest: &Manifest, e: &Exporter) -> std::result::Result<(String, String), UnitFileError> {
+    let mut units = generated_units(manifest, e)?;
+    let service = units.swap_remove(0);
+    Ok((service.rest, service.text))
 }
 
 /// The text of `e`'s generated unit file (as [`unit_file`]; a value it
@@ -114,21 +173,23 @@ pub fn target_state(
             .find(|(n, _)| *n == e.name)
             .map(|(_, p)| p.clone())
             .with_context(|| format!("{} was not realised", e.name))?;
-        let unit_store_path = if e.manage_unit {
-            Some(unit_store_path(store, manifest, e)?)
+        let (unit_store_path, socket_store_path) = if e.manage_unit {
+            let units = generated_units(manifest, e)?;
+            let service = unit_store_path(store, &units[0])?;
+            let socket = units.get(1).map(|u| unit_store_path(store, u)).transpose()?;
+            (Some(service), socket)
         } else {
             // A unit file exporterctl already owns (adopted) stays owned: dropping
             // it would delete the unit the exporter runs under.
-            live.exporter(&e.name)
+            let adopted = live
+                .exporter(&e.name)
                 .filter(|l| l.unit == e.unit)
-                .and_then(|l| l.unit_store_path.clone())
+                .and_then(|l| l.unit_store_path.clone());
+            (adopted, None)
         };
-        target.exporters.push(ExporterState::from_manifest(
-            e,
-            e.version.clone(),
-            store_path,
-            unit_store_path,
-        ));
+        let mut state = ExporterState::from_manifest(e, e.version.clone(), store_path, unit_store_path);
+        state.socket_store_path = socket_store_path;
+        target.exporters.push(state);
     }
     Ok(target)
 }

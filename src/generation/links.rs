@@ -71,6 +71,9 @@ impl<'a> Links<'a> {
             if e.unit_store_path.is_some() {
                 out.push((self.unit_entry(state, &e.unit), self.unit_target(&e.unit)));
             }
+            if let Some(socket) = e.socket_unit() {
+                out.push((self.unit_entry(state, &socket), self.unit_target(&socket)));
+            }
         }
         out
     }

@@ -1,6 +1,7 @@
 //! Profile farms and the profile links.
 //!
-//! A farm is a store path holding `bin/<name>` and `units/<unit>` symlinks into
+//! A farm is a store path holding `bin/<name>` and `units/<unit>` (and a
+//! socket-activated exporter's `units/<unit-basename>.socket`) symlinks into
 //! the store plus `state.json`. `profiles/system` points either at
 //! `system-N-link` (generation N is current) or, while a switch is in flight,
 //! straight at a transient farm. Every farm is complete, so one `rename(2)` of
@@ -230,6 +231,10 @@ fn farm_builder<'a>(state: &'a ProfileState, json: &'a [u8]) -> impl FnMut(&Path
             if let Some(u) = &e.unit_store_path {
                 let unit = PathBuf::from("../..").join(u.as_str()).join(&e.unit);
                 std::os::unix::fs::symlink(unit, dir.join("units").join(&e.unit))?;
+            }
+            if let (Some(sp), Some(socket)) = (&e.socket_store_path, e.socket_unit()) {
+                let target = PathBuf::from("../..").join(sp.as_str()).join(&socket);
+                std::os::unix::fs::symlink(target, dir.join("units").join(&socket))?;
             }
         }
         std::fs::write(dir.join(STATE_FILE), json)

@@ -27,6 +27,11 @@ pub struct ExporterState {
     /// The unit file exporterctl owns (generated or adopted): a store path
     /// holding `<unit>`. `None`: a hand-written unit that is left alone.
     pub unit_store_path: Option<StorePath>,
+    /// The generated socket unit of a socket-activated exporter: a store
+    /// path holding `<unit-basename>.socket`. Absent from the `state.json`
+    /// of an exporter without one (so older farms read and hash the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_store_path: Option<StorePath>,
     pub args: Vec<String>,
     pub environment: BTreeMap<String, String>,
     pub health: HealthSpec,
@@ -58,6 +63,7 @@ impl ExporterState {
             store_path,
             unit: e.unit.clone(),
             unit_store_path,
+            socket_store_path: None,
             args: e.args.clone(),
             environment: e.environment.clone(),
             health: e.health.clone(),
@@ -72,6 +78,14 @@ impl ExporterState {
             || self.environment != old.environment
             || self.unit != old.unit
             || self.unit_store_path != old.unit_store_path
+            || self.socket_store_path != old.socket_store_path
+    }
+
+    /// The socket unit (`<unit-basename>.socket`) when socket-activated.
+    pub fn socket_unit(&self) -> Option<String> {
+        self.socket_store_path
+            .as_ref()
+            .map(|_| crate::switch::socket::socket_unit(&self.unit))
     }
 
     /// Differs from `old` only in what a restart does not pick up (the health
@@ -117,9 +131,11 @@ impl ProfileState {
 
     /// Store paths this state references (binaries and owned units).
     pub fn references(&self) -> impl Iterator<Item = &StorePath> {
-        self.exporters
-            .iter()
-            .flat_map(|e| std::iter::once(&e.store_path).chain(e.unit_store_path.as_ref()))
+        self.exporters.iter().flat_map(|e| {
+            std::iter::once(&e.store_path)
+                .chain(e.unit_store_path.as_ref())
+                .chain(e.socket_store_path.as_ref())
+        })
     }
 }
 
@@ -215,6 +231,26 @@ mod tests {
         let json = serde_json::to_value(&h).unwrap();
         assert_eq!(json["drain"], "500ms");
         assert_eq!(serde_json::from_value::<crate::manifest::HealthSpec>(json).unwrap(), h);
+    }
+
+    #[test]
+    fn a_state_without_a_socket_reads_and_writes_as_before() {
+        // A farm's state.json written before socket activation existed.
+        let old = r#"{"bin_dir":"/usr/local/bin","unit_dir":"/etc/systemd/system","service_manager":"systemd",
+            "exporters":[{"name":"node","version":"1.5.0","store_path":"0123456789abcdef0123456789abcdef-node-1.5.0",
+            "unit":"node.service","unit_store_path":null,"args":[],"environment":{},
+            "health":{"url":null,"build_info":null,"build_info_label":"version","expect":[],"timeout":"30s","settle":"2s"}}]}"#;
+        let state: ProfileState = serde_json::from_str(old).unwrap();
+        let e = &state.exporters[0];
+        assert_eq!((e.socket_store_path.as_ref(), e.socket_unit()), (None, None));
+        // Written again without the key: the farm of an unchanged state keeps its hash.
+        assert!(!serde_json::to_string(&state).unwrap().contains("socket"));
+        let mut with = state.clone();
+        with.exporters[0].socket_store_path =
+            Some(StorePath::parse("0123456789abcdef0123456789abcdef-unit-node.socket").unwrap());
+        assert_eq!(with.exporters[0].socket_unit().as_deref(), Some("node.socket"));
+        assert!(with.exporters[0].needs_restart_from(e));
+        assert_eq!(with.references().count(), 2);
     }
 
     #[test]

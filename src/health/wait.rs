@@ -227,6 +227,7 @@ mod tests {
             exec: "/bin/true".into(),
             args: vec![],
             environment: Default::default(),
+            socket: None,
         }
     }
 

@@ -261,6 +261,10 @@ pub struct Exporter {
     pub allow_http: bool,
     /// The sandbox of a generated unit (`switch::sandbox`).
     pub sandbox: SandboxSpec,
+    /// `socket_activation:` as written; `None`: the catalogue decides
+    /// (`switch::socket::enabled`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket_activation: Option<bool>,
 }
 
 /// What the manifest says about a generated unit's sandbox: on by default;
@@ -403,6 +407,9 @@ struct Pending {
     source: Option<RawSource>,
     health: RawHealth,
     insecure_skip_verify: bool,
+    /// Where socket activation problems are reported: `socket_activation:`,
+    /// else `args`, else the exporter's name.
+    socket_at: serde_saphyr::Location,
 }
 
 impl Exporter {

@@ -129,6 +129,8 @@ pub struct RawExporter {
     pub allow_http: Option<bool>,
     /// `false`, or what the catalogue cannot know (see [`RawSandbox`]).
     pub sandbox: Option<S<RawSandbox>>,
+    /// Run behind a generated `.socket` unit (`--web.systemd-socket`).
+    pub socket_activation: Option<S<bool>>,
 }
 
 /// `sandbox: false` (the unit as before: root unless `user:`, no sandbox),

@@ -4,6 +4,7 @@
 
 use super::raw::{RawExporter, RawForge, RawSettings};
 use super::*;
+use crate::switch::socket::SOCKET_FLAG;
 use serde_saphyr::Location;
 
 pub(super) struct Validator<'a> {
@@ -321,6 +322,12 @@ impl Validator<'_> {
             source: raw.source,
             health: raw.health.unwrap_or_default(),
             insecure_skip_verify,
+            socket_at: raw
+                .socket_activation
+                .as_ref()
+                .map(|s| s.referenced)
+                .or(raw.args.as_ref().map(|a| a.referenced))
+                .unwrap_or(name.referenced),
         };
         let exact = requested.is_exact().then_some(version.value.as_str());
         let (source, health) = self.build(&pending, exact)?;
@@ -390,9 +397,29 @@ impl Validator<'_> {
             .as_ref()
             .map(|a| a.referenced)
             .or(raw.sandbox.as_ref().map(|s| s.referenced));
+        let unit_written = settings.service_manager == ServiceManagerKind::Systemd && manage_unit;
+        if let Some(s) = raw.socket_activation.as_ref().filter(|s| s.value && !unit_written) {
+            return self.err(
+                &s.referenced,
+                format!("{key}.socket_activation"),
+                "would not be applied: the socket unit is written with the service unit, which exporterctl \
+                 does only under the systemd manager with `manage_unit: true` (the process and none managers \
+                 have no socket to hand over)",
+            );
+        }
         let mut args = Vec::new();
         for (i, a) in raw.args.map(|a| a.value).unwrap_or_default().into_iter().enumerate() {
             self.plain_text(&a.referenced, &format!("{key}.args[{i}]"), &a.value)?;
+            if unit_written && crate::switch::socket::has_flag(std::slice::from_ref(&a.value), SOCKET_FLAG) {
+                return self.err(
+                    &a.referenced,
+                    format!("{key}.args[{i}]"),
+                    format!(
+                        "exporterctl adds `{SOCKET_FLAG}` itself with the socket unit it writes: remove it \
+                         (`socket_activation: true` asks for socket activation)"
+                    ),
+                );
+            }
             args.push(a.value);
         }
         let mut environment = BTreeMap::new();
@@ -440,6 +467,7 @@ impl Validator<'_> {
             insecure_skip_verify,
             allow_http: raw.allow_http.unwrap_or(false),
             sandbox,
+            socket_activation: raw.socket_activation.map(|s| s.value),
         };
         if let Some(at) = &sandbox_at {
             self.sandbox_args(&key, at, &exporter)?;
@@ -510,6 +538,7 @@ impl Validator<'_> {
                 }
             }
         }
+        self.check_socket(settings, e, p)?;
         // Expanding now turns template mistakes into manifest errors, before anything runs.
         let version = if e.resolved { e.version.as_str() } else { "0.0.0" };
         if let Err(msg) = resolve_source(&e.source, version, settings) {
@@ -683,6 +712,55 @@ impl Validator<'_> {
 }
 
 impl Validator<'_> {
+    /// Socket activation, where it applies: a version that accepts the
+    /// flag, and listen addresses a socket unit can take. While the version
+    /// is not resolved, only an explicit `socket_activation: true` is checked
+    /// (this runs again once it is).
+    fn check_socket(&self, settings: &Settings, e: &Exporter, p: &Pending) -> Result<(), ManifestError> {
+        use crate::switch::socket;
+        let key = format!("{}.socket_activation", p.key);
+        if e.socket_activation == Some(true) && e.resolved {
+            if let Some(entry) = e.catalogue_entry() {
+                if !entry.accepts_systemd_socket(&e.version) {
+                    let since = match &entry.socket_activation {
+                        Some(s) => format!("it accepts `{SOCKET_FLAG}` from {} on", s.from),
+                        None => format!("the catalogue knows no release of it that accepts `{SOCKET_FLAG}`"),
+                    };
+                    return self.err(
+                        &p.socket_at,
+                        key,
+                        format!(
+                            "{} {} would not start with `{SOCKET_FLAG}` ({since}): set `socket_activation: false` \
+                             or pick a version that accepts it",
+                            e.name, e.version
+                        ),
+                    );
+                }
+            }
+        }
+        let applies = if e.resolved {
+            socket::enabled(e, settings.service_manager)
+        } else {
+            e.socket_activation == Some(true)
+        };
+        if !applies {
+            return Ok(());
+        }
+        if let Err(msg) = socket::plan(e) {
+            let how = if e.socket_activation == Some(true) {
+                "`socket_activation: true`"
+            } else {
+                "the catalogue turns socket activation on for this version"
+            };
+            return self.err(
+                &p.socket_at,
+                key,
+                format!("{msg} ({how}; `socket_activation: false` keeps the exporter's own listener)"),
+            );
+        }
+        Ok(())
+    }
+
     /// `sandbox:` of one exporter. Every value reaches the generated unit,
     /// so each is held to a plain shape: no spaces, quotes, backslashes,
     /// `%` or control characters that systemd would read as syntax.

@@ -36,6 +36,9 @@ pub struct ServiceSpec {
     pub exec: PathBuf,
     pub args: Vec<String>,
     pub environment: BTreeMap<String, String>,
+    /// The socket unit of a socket-activated exporter (systemd only), e.g.
+    /// `node_exporter.socket`: it holds the listen address across restarts.
+    pub socket: Option<String>,
 }
 
 /// A unit's state, in systemd's words (`ActiveState`, `SubState`,
@@ -173,8 +176,24 @@ pub trait ServiceManager: Send + Sync {
     fn disable(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
         Ok(())
     }
-    /// (Re)start the service so that it runs the binary the link points to now.
+    /// `enable`/`disable` cover a spec's socket too; this disables only the
+    /// socket, when an exporter stays but is no longer socket-activated.
+    fn disable_socket(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
+        Ok(())
+    }
+    /// Starts the spec's socket (systemd: `systemctl start SOCKET`), which
+    /// binds the listen address; the service must not hold it then. Only
+    /// systemd has sockets: the other managers never see a spec with one
+    /// (validation refuses `socket_activation: true` with them).
+    fn start_socket(&self, _spec: &ServiceSpec) -> Result<(), ServiceError> {
+        Ok(())
+    }
+    /// (Re)start the service so that it runs the binary the link points to
+    /// now. A socket-activated service restarts behind its socket, which
+    /// keeps listening: connections wait instead of being refused.
     fn restart(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
+    /// Stops the service, and its socket with it when the spec has one (or
+    /// the next connection would start the service again).
     fn stop(&self, spec: &ServiceSpec) -> Result<(), ServiceError>;
     fn status(&self, spec: &ServiceSpec) -> Result<UnitStatus, ServiceError>;
     /// Can the service be started as it is? systemd: the unit is loaded

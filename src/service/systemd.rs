@@ -121,24 +121,46 @@ impl ServiceManager for SystemdManager {
     }
 
     fn enable(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
-        self.run(&spec.unit, &["enable", &spec.unit]).map(drop)
+        self.run(&spec.unit, &with_socket("enable", spec)).map(drop)
     }
 
     fn disable(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
-        self.run(&spec.unit, &["disable", &spec.unit]).map(drop)
+        self.run(&spec.unit, &with_socket("disable", spec)).map(drop)
+    }
+
+    fn disable_socket(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
+        match &spec.socket {
+            Some(socket) => self.run(socket, &["disable", socket]).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    fn start_socket(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
+        match &spec.socket {
+            Some(socket) => self.run(socket, &["start", socket]).map(drop),
+            None => Ok(()),
+        }
     }
 
     fn restart(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
         // Clears the `failed` state and the start rate limit counter; fails
         // harmlessly when the unit is not failed or not loaded.
-        if let Err(e) = self.run(&spec.unit, &["reset-failed", &spec.unit]) {
+        if let Err(e) = self.run(&spec.unit, &with_socket("reset-failed", spec)) {
             tracing::debug!(error = %e, "reset-failed (ignored)");
         }
+        // The socket stays: `Requires=` in the unit starts it if it is not
+        // running, and it is never restarted here (that would close the
+        // listen queue the restart relies on).
         self.run(&spec.unit, &["restart", &spec.unit]).map(drop)
     }
 
     fn stop(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
-        self.run(&spec.unit, &["stop", &spec.unit]).map(drop)
+        // One transaction: no connection between the two stops can start
+        // the service again through the socket.
+        let mut args = vec!["stop"];
+        args.extend(spec.socket.as_deref());
+        args.push(&spec.unit);
+        self.run(&spec.unit, &args).map(drop)
     }
 
     fn status(&self, spec: &ServiceSpec) -> Result<UnitStatus, ServiceError> {
@@ -225,6 +247,13 @@ impl SystemdManager {
             .success()
             .then(|| super::last_lines(&String::from_utf8_lossy(&out.stdout)))
     }
+}
+
+/// `systemctl VERB UNIT [SOCKET]`.
+fn with_socket<'a>(verb: &'a str, spec: &'a ServiceSpec) -> Vec<&'a str> {
+    let mut args = vec![verb, spec.unit.as_str()];
+    args.extend(spec.socket.as_deref());
+    args
 }
 
 /// Parses `systemctl show -p ActiveState,SubState,NRestarts,MainPID` output
@@ -376,6 +405,7 @@ exit 0
             exec: "/usr/local/bin/x".into(),
             args: vec![],
             environment: Default::default(),
+            socket: None,
         }
     }
 
@@ -404,6 +434,40 @@ exit 0
                 "--no-ask-password disable node_exporter.service",
                 "--no-ask-password stop node_exporter.service",
                 "--no-ask-password show -p ActiveState,SubState,NRestarts,MainPID node_exporter.service",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_socket_activated_spec_carries_its_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = fake(dir.path());
+        let sock = ServiceSpec {
+            socket: Some("node_exporter.socket".into()),
+            ..spec("node_exporter.service")
+        };
+        m.enable(&sock).unwrap();
+        m.start_socket(&sock).unwrap();
+        m.restart(&sock).unwrap();
+        m.stop(&sock).unwrap();
+        m.disable_socket(&sock).unwrap();
+        m.disable(&sock).unwrap();
+        // Without a socket, the socket calls do nothing.
+        m.start_socket(&spec("plain.service")).unwrap();
+        m.disable_socket(&spec("plain.service")).unwrap();
+        let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+        assert_eq!(
+            calls.lines().collect::<Vec<_>>(),
+            [
+                "--no-ask-password enable node_exporter.service node_exporter.socket",
+                "--no-ask-password start node_exporter.socket",
+                "--no-ask-password reset-failed node_exporter.service node_exporter.socket",
+                // The socket is not restarted: it keeps the listen queue.
+                "--no-ask-password restart node_exporter.service",
+                // One transaction: nothing starts the service between the two.
+                "--no-ask-password stop node_exporter.socket node_exporter.service",
+                "--no-ask-password disable node_exporter.socket",
+                "--no-ask-password disable node_exporter.service node_exporter.socket",
             ]
         );
     }

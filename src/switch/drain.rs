@@ -119,6 +119,7 @@ mod tests {
             store_path: StorePath::parse(&format!("{}-x-1", "ab".repeat(16))).unwrap(),
             unit: "x.service".into(),
             unit_store_path: None,
+            socket_store_path: None,
             args: args.iter().map(|s| s.to_string()).collect(),
             environment: Default::default(),
             health: HealthSpec {

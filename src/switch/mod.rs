@@ -7,6 +7,7 @@ pub mod crash;
 pub mod drain;
 pub mod interrupt;
 pub mod sandbox;
+pub mod socket;
 pub mod sockets;
 pub mod unitfile;
 
@@ -100,6 +101,7 @@ pub fn service_spec(layout: &Layout, state: &ProfileState, e: &ExporterState) ->
         exec: layout.rooted(&state.bin_dir).join(&e.name),
         args: e.args.clone(),
         environment: e.environment.clone(),
+        socket: e.socket_unit(),
     }
 }
 
@@ -189,7 +191,7 @@ impl Engine<'_> {
         let l = self.layout;
         // State directories are ours alone; in bin_dir and unit_dir only the
         // temps of our own entries are.
-        let mut dirs: Vec<(std::path::PathBuf, Option<Vec<&str>>)> = [
+        let mut dirs: Vec<(std::path::PathBuf, Option<Vec<String>>)> = [
             l.state_dir(),
             l.profiles_dir(),
             l.generations_dir(),
@@ -200,12 +202,17 @@ impl Engine<'_> {
         .map(|d| (d, None))
         .collect();
         for s in states {
-            let names = s.exporters.iter().map(|e| e.name.as_str()).collect();
-            let units = s.exporters.iter().map(|e| e.unit.as_str()).collect();
+            let names = s.exporters.iter().map(|e| e.name.clone()).collect();
+            let units = s
+                .exporters
+                .iter()
+                .flat_map(|e| std::iter::once(e.unit.clone()).chain(e.socket_unit()))
+                .collect();
             dirs.push((l.rooted(&s.bin_dir), Some(names)));
             dirs.push((l.rooted(&s.unit_dir), Some(units)));
         }
         for (dir, only) in dirs {
+            let only: Option<Vec<&str>> = only.as_ref().map(|v| v.iter().map(String::as_str).collect());
             match fsutil::remove_dead_temps(&dir, only.as_deref()) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("removed {n} temporary file(s) a crash left in {}", dir.display()),
@@ -227,31 +234,97 @@ impl Engine<'_> {
                 if let Err(err) = self.svc.disable(&service_spec(self.layout, live, e)) {
                     self.ui.note(&format!("warning: disabling {}: {err}", e.unit));
                 }
+            } else if let Some(socket) = e.socket_unit() {
+                // The service stays, its socket goes (socket activation turned off).
+                let kept = target
+                    .exporters
+                    .iter()
+                    .any(|t| t.socket_unit().as_ref() == Some(&socket));
+                if !kept {
+                    if let Err(err) = self.svc.disable_socket(&service_spec(self.layout, live, e)) {
+                        self.ui.note(&format!("warning: disabling {socket}: {err}"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Before `old` is flipped to `new`: an exporter that goes is stopped,
+    /// and so is a socket that goes or changes, with its service (it holds
+    /// the listen address the next listener binds, and would start the
+    /// service again on the next connection). Scrapes in flight are drained
+    /// first; returns what that wait saw. Failures are warnings: the start
+    /// that follows says what is wrong.
+    fn stop_before_flip(
+        &self,
+        live: &ProfileState,
+        old: Option<&ExporterState>,
+        new: Option<&ExporterState>,
+    ) -> Option<drain::DrainRecord> {
+        let o = old?;
+        let stop = match new {
+            None => true,
+            Some(n) => o.socket_store_path.is_some() && !same_socket(o, n),
+        };
+        if !stop {
+            return None;
+        }
+        let drained = self.drain(o, new.map_or(o.health.drain, |n| n.health.drain), "stopping it");
+        if let Err(e) = self.svc.stop(&service_spec(self.layout, live, o)) {
+            self.ui.note(&format!("warning: stopping {}: {e}", o.unit));
+        }
+        drained
+    }
+
+    /// After a flip that changed units: systemd reads them again, and the
+    /// generated units of `changed` are enabled (with their sockets).
+    fn reload_and_enable<'e>(&self, state: &ProfileState, changed: impl IntoIterator<Item = &'e ExporterState>) {
+        self.reload_units();
+        for n in changed.into_iter().filter(|n| n.unit_store_path.is_some()) {
+            if let Err(e) = self.svc.enable(&service_spec(self.layout, state, n)) {
+                self.ui.note(&format!("warning: enabling {}: {e}", n.unit));
             }
         }
     }
 
     fn units_changed(old: Option<&ExporterState>, new: Option<&ExporterState>) -> bool {
-        let unit = |e: Option<&ExporterState>| e.and_then(|e| e.unit_store_path.clone().map(|u| (e.unit.clone(), u)));
+        let unit = |e: Option<&ExporterState>| {
+            e.and_then(|e| {
+                e.unit_store_path
+                    .clone()
+                    .map(|u| (e.unit.clone(), u, e.socket_store_path.clone()))
+            })
+        };
         unit(old) != unit(new)
     }
 
-    /// Restarts `e` and waits until it is healthy at its version. `running`
-    /// is what runs now (the process the restart stops): the restart first
-    /// waits for the scrapes in flight on its ports; `drain` gets what that
-    /// wait saw.
+    /// Restarts `e` and waits until it is healthy at its version. `previous`
+    /// is what runs now (as far as known): the restart first waits for the
+    /// scrapes in flight on its ports (`drain` gets what that wait saw). A
+    /// socket-activated `e` whose socket was not running then gets it first —
+    /// the service is stopped (a plain listener holds the address), the
+    /// socket binds, the service starts on it. With its socket already there,
+    /// a restart is only the service's, behind the socket.
     fn restart_and_check(
         &self,
         state: &ProfileState,
         e: &ExporterState,
-        running: Option<&ExporterState>,
+        previous: Option<&ExporterState>,
         drain: &mut Option<drain::DrainRecord>,
     ) -> Result<Duration, String> {
         let spec = service_spec(self.layout, state, e);
         // The bound is the target's: the manifest (or generation) being
         // applied says how long its restarts may wait.
-        *drain = running.and_then(|r| self.drain(r, e.health.drain, "restarting"));
+        *drain = previous.and_then(|r| self.drain(r, e.health.drain, "restarting"));
         let started = Instant::now();
+        if e.socket_store_path.is_some() && !previous.is_some_and(|p| same_socket(p, e)) {
+            let service_only = ServiceSpec {
+                socket: None,
+                ..spec.clone()
+            };
+            self.svc.stop(&service_only).map_err(|err| err.to_string())?;
+            self.svc.start_socket(&spec).map_err(|err| err.to_string())?;
+        }
         self.svc.restart(&spec).map_err(|err| err.to_string())?;
         crash::point("after-restart");
         let baseline = self.svc.status(&spec).map_err(|err| err.to_string())?;
@@ -332,7 +405,7 @@ impl Engine<'_> {
     }
 
     /// Re-hashes (and checks the modes of) what the steps not yet done would
-    /// start: the binaries and units of the exporters they change, and the
+    /// start: the binaries, units and sockets of the exporters they change, and the
     /// target farm. Exporters left alone are not re-read, so a switch that
     /// changes one exporter costs one hash, not one per store path.
     pub fn verify_activated(&self, record: &SwitchRecord, target: &ProfileState) -> Result<(), EngineError> {
@@ -344,6 +417,7 @@ impl Engine<'_> {
             if let Some(e) = target.exporter(&step.name) {
                 paths.push(&e.store_path);
                 paths.extend(e.unit_store_path.as_ref());
+                paths.extend(e.socket_store_path.as_ref());
             }
         }
         for sp in paths {
@@ -516,20 +590,13 @@ impl Engine<'_> {
         self.save(record)?;
         let started = Instant::now();
 
-        if let (Action::Remove, Some(o)) = (record.steps[i].action, &old) {
-            record.steps[i].drain = self.drain(o, o.health.drain, "stopping it");
-            if let Err(e) = self.svc.stop(&service_spec(self.layout, &live.state, o)) {
-                self.ui.note(&format!("warning: stopping {}: {e}", o.unit));
-            }
+        let stopped = self.stop_before_flip(&live.state, old.as_ref(), new.as_ref());
+        if record.steps[i].action == Action::Remove {
+            record.steps[i].drain = stopped;
         }
         self.flip(&live.state, &new_state, &farm)?;
         if Self::units_changed(old.as_ref(), new.as_ref()) {
-            self.reload_units();
-            if let Some(n) = new.as_ref().filter(|n| n.unit_store_path.is_some()) {
-                if let Err(e) = self.svc.enable(&service_spec(self.layout, &new_state, n)) {
-                    self.ui.note(&format!("warning: enabling {}: {e}", n.unit));
-                }
-            }
+            self.reload_and_enable(&new_state, new.as_ref());
         }
         let outcome = match &new {
             None => Ok(started.elapsed()),
@@ -550,15 +617,11 @@ impl Engine<'_> {
                 // Back to what ran before this step.
                 record.live_profile = Some(live.farm.clone());
                 self.save(record)?;
-                if let Some(n) = &new {
-                    if old.is_none() {
-                        let _ = self.svc.stop(&service_spec(self.layout, &new_state, n));
-                    }
-                }
+                self.stop_before_flip(&new_state, new.as_ref(), old.as_ref());
                 self.flip(&new_state, &live.state, &live.farm)?;
                 crash::point("after-revert-flip");
                 if Self::units_changed(old.as_ref(), new.as_ref()) {
-                    self.reload_units();
+                    self.reload_and_enable(&live.state, old.as_ref());
                 }
                 match &old {
                     Some(o) => match self.restart_and_check(&live.state, o, new.as_ref(), &mut None) {
@@ -595,19 +658,23 @@ impl Engine<'_> {
         self.save(record)?;
         for &i in &undo {
             let name = &record.steps[i].name;
-            if from.exporter(name).is_none() {
-                if let Some(n) = live.state.exporter(name) {
-                    let _ = self.svc.stop(&service_spec(self.layout, &live.state, n));
-                }
-            }
+            self.stop_before_flip(&live.state, live.state.exporter(name), from.exporter(name));
         }
         self.flip(&live.state, from, &from_farm)?;
+        let changed: Vec<&ExporterState> = undo
+            .iter()
+            .filter_map(|&i| {
+                let name = &record.steps[i].name;
+                let o = from.exporter(name);
+                Self::units_changed(live.state.exporter(name), o).then_some(o).flatten()
+            })
+            .collect();
         let units_changed = undo.iter().any(|&i| {
             let name = &record.steps[i].name;
             Self::units_changed(live.state.exporter(name), from.exporter(name))
         });
         if units_changed {
-            self.reload_units();
+            self.reload_and_enable(from, changed);
         }
         for &i in &undo {
             let name = record.steps[i].name.clone();
@@ -715,8 +782,11 @@ impl Engine<'_> {
         self.reload_units();
         let mut unhealthy = Vec::new();
         for e in &state.exporters {
-            // What runs is unknown; whatever it is listens where `e` will.
-            if let Err(why) = self.restart_and_check(state, e, Some(e), &mut None) {
+            // What runs is not known: whatever it is listens where `e` will,
+            // so its scrapes are drained; a socket is (re)bound as after a
+            // plain listener.
+            self.drain(e, e.health.drain, "restarting");
+            if let Err(why) = self.restart_and_check(state, e, None, &mut None) {
                 unhealthy.push(format!("{} {}: {why}", e.name, e.version));
             }
         }
@@ -741,14 +811,15 @@ impl Engine<'_> {
             .collect();
         for &i in &touched {
             let name = &record.steps[i].name;
-            if from.exporter(name).is_none() {
-                if let Some(n) = live_state.exporter(name) {
-                    let _ = self.svc.stop(&service_spec(self.layout, &live_state, n));
-                }
-            }
+            self.stop_before_flip(&live_state, live_state.exporter(name), from.exporter(name));
         }
         self.flip(&live_state, from, &from_farm)?;
-        self.reload_units();
+        let changed: Vec<&ExporterState> = touched
+            .iter()
+            .filter_map(|&i| from.exporter(&record.steps[i].name))
+            .filter(|o| Self::units_changed(live_state.exporter(&o.name), Some(o)))
+            .collect();
+        self.reload_and_enable(from, changed);
         for &i in &touched {
             let name = record.steps[i].name.clone();
             if let Some(o) = from.exporter(&name) {
@@ -778,6 +849,11 @@ impl Engine<'_> {
     }
 }
 
+/// Do `a` and `b` run behind the same socket (same unit, same socket file)?
+fn same_socket(a: &ExporterState, b: &ExporterState) -> bool {
+    a.unit == b.unit && a.socket_store_path.is_some() && a.socket_store_path == b.socket_store_path
+}
+
 pub fn describe_action(s: &StepRecord) -> String {
     describe(s.action, &s.from_version, &s.to_version)
 }
@@ -793,3 +869,6 @@ pub fn describe(action: Action, from: &Option<String>, to: &Option<String>) -> S
         _ => format!("{action:?}").to_lowercase(),
     }
 }
+
+#[cfg(test)]
+mod socket_tests;

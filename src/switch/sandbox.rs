@@ -439,7 +439,7 @@ mod rating {
         let m = manifest("");
         let mysqld = crate::commands::switch::unit_text(&m, &m.exporters[2]);
         assert!(
-            mysqld.contains("ExecStart=\"/usr/local/bin/mysqld_exporter\" \"--config.my-cnf=%d/config.my-cnf\"\n")
+            mysqld.contains("ExecStart=\"/usr/local/bin/mysqld_exporter\" \"--config.my-cnf=%d/config.my-cnf\"")
                 && mysqld.contains("\nLoadCredential=config.my-cnf:/etc/mysqld_exporter/.my.cnf\n")
                 && mysqld.contains("\nDynamicUser=yes\n"),
             "{mysqld}"

@@ -12,6 +12,8 @@ pub struct UnitParams<'a> {
     pub environment: &'a BTreeMap<String, String>,
     /// The sandbox (`None`: `sandbox: false`, the unit runs as root or `user`).
     pub sandbox: Option<&'a super::sandbox::Sandbox>,
+    /// The socket unit that passes the listening socket (socket activation).
+    pub socket: Option<&'a str>,
 }
 
 /// Quotes one word of an `ExecStart=` line: systemd's own quoting (double
@@ -113,6 +115,11 @@ pub fn render(p: &UnitParams) -> String {
         p.exporter
     ));
     s.push_str("Wants=network-online.target\nAfter=network-online.target\n");
+    if let Some(socket) = p.socket {
+        // Started without its socket the exporter would have nothing to
+        // serve on: any start (by hand, at boot) brings the socket up first.
+        s.push_str(&format!("Requires={socket}\nAfter={socket}\n"));
+    }
     // exporterctl restarts on purpose, possibly several times within seconds
     // (switch, automatic rollback, `rollback`): the default limit of 5 starts
     // per 10 s would fail the fifth. Crash loops are caught by the health
@@ -153,6 +160,7 @@ mod tests {
             user: None,
             environment: &env,
             sandbox: None,
+            socket: None,
         };
         let err = render_checked(&p).unwrap_err();
         assert_eq!(err.what, "environment value");
@@ -208,6 +216,7 @@ mod tests {
             user: Some("prometheus"),
             environment: &env,
             sandbox: None,
+            socket: None,
         });
         assert!(text.contains("ExecStart=\"/usr/local/bin/node_exporter\" \"--web.listen-address=127.0.0.1:9100\"\n"));
         assert!(text.contains("StartLimitIntervalSec=0\n"));

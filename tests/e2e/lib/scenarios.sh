@@ -505,3 +505,100 @@ YAML
         || fail "the https failure does not say that the host has no CA certificates and how to give a bundle"
     info "ok: http switch, health checks and status work without a CA store; https says what to do"
 }
+
+# ------------------------------------------------------------------ 10
+# Socket activation on real systemd with Debian's node_exporter 1.5.0 (it
+# accepts --web.systemd-socket): a plain listener switched to a generated
+# node_exporter.socket, versions switched behind the socket (the socket is
+# never restarted), rolled back, and rolled back to the plain listener,
+# while the scraper polls :9100. Per operation the suite prints the failed
+# scrapes and the longest gap between successful ones (figures, not
+# assertions); every step must end healthy.
+
+# socket_manifest FILE NODE_VERSION on|off: gen-b.yaml with node_exporter at
+# NODE_VERSION, socket activation on (the catalogue's default) or off.
+socket_manifest() {
+    local line='    manage_unit: true'
+    [ "$3" = off ] && line="$line\\n    socket_activation: false"
+    ct sh -c "sed -e '0,/version: \"1.5.1\"/s//version: \"$2\"/' -e '0,/^    manage_unit: true\$/s//$line/' $M/gen-b.yaml > $1"
+}
+
+# op NAME COMMAND...: one exporterctl operation in its own scrape window.
+op() {
+    local name=$1 t0 t1
+    shift
+    t0=$(date +%s.%N)
+    echo "$t0 START 10:$name" >>"$MARKERS"
+    xctl_ok "$@"
+    t1=$(date +%s.%N)
+    echo "$t1 END 10:$name" >>"$MARKERS"
+    # The scraper appends as it polls: let it record the window's end.
+    sleep 0.2
+    info "scrapes during $name: $(py "$E2E_DIR/tools/scraper.py" window --events "$WORK/logs/scrape-events.txt" \
+        --target node_exporter --start "$t0" --end "$t1")"
+}
+
+assert_socket_activated() {
+    [ "$(unit_prop node_exporter.socket ActiveState)" = active ] || fail "node_exporter.socket is not active"
+    [ "$(unit_prop node_exporter.socket UnitFileState)" = enabled ] || fail "node_exporter.socket is not enabled"
+    unit_prop node_exporter.socket Listen | grep -q '127.0.0.1:9100 (Stream)' \
+        || fail "node_exporter.socket listens on '$(unit_prop node_exporter.socket Listen)', want 127.0.0.1:9100"
+    unit_prop node_exporter.service ExecStart | grep -q -- '--web.systemd-socket' \
+        || fail "node_exporter.service does not run with --web.systemd-socket"
+    ! unit_prop node_exporter.service ExecStart | grep -q -- '--web.listen-address' \
+        || fail "node_exporter.service still has its own --web.listen-address"
+    ct test -L /etc/systemd/system/node_exporter.socket || fail "/etc/systemd/system/node_exporter.socket is not our link"
+    info "ok: node_exporter.socket active and enabled on 127.0.0.1:9100; the service runs with --web.systemd-socket"
+}
+
+assert_plain() {
+    ! ct test -e /etc/systemd/system/node_exporter.socket || fail "node_exporter.socket file still in /etc/systemd/system"
+    local st
+    st=$(unit_prop node_exporter.socket ActiveState)
+    [ "$st" = inactive ] || fail "node_exporter.socket is $st, want inactive"
+    ! ct test -e /etc/systemd/system/sockets.target.wants/node_exporter.socket \
+        || fail "sockets.target.wants/node_exporter.socket left behind"
+    unit_prop node_exporter.service ExecStart | grep -q -- '--web.listen-address=127.0.0.1:9100' \
+        || fail "node_exporter.service does not listen by itself"
+    info "ok: no node_exporter.socket; the service listens on 127.0.0.1:9100 itself"
+}
+
+scenario_10_socket() {
+    socket_manifest /tmp/socket-plain.yaml 1.5.0 off
+    socket_manifest /tmp/socket-on.yaml 1.5.0 on
+    socket_manifest /tmp/socket-on-v2.yaml 1.5.1 on
+    op "to plain 1.5.0 (setup)" switch /tmp/socket-plain.yaml --mode fast --yes
+    assert_serving node_exporter 1.5.0
+    assert_plain
+    xctl_ok status --json
+    local plain_gen
+    plain_gen=$(py -c 'import json,sys; print(json.load(open(sys.argv[1]))["current_generation"])' "$LAST_OUT")
+
+    op "plain -> socket (1.5.0)" switch /tmp/socket-on.yaml --mode fast --yes
+    assert_serving node_exporter 1.5.0
+    assert_socket_activated
+    local since
+    since=$(unit_prop node_exporter.socket ActiveEnterTimestampMonotonic)
+
+    op "1.5.0 -> 1.5.1 behind the socket" switch /tmp/socket-on-v2.yaml --mode fast --yes
+    assert_serving node_exporter 1.5.1
+    assert_socket_activated
+    [ "$(unit_prop node_exporter.socket ActiveEnterTimestampMonotonic)" = "$since" ] \
+        || fail "node_exporter.socket was restarted by a version switch behind it"
+    info "ok: the socket stayed up across the version switch"
+
+    op "rollback to 1.5.0 behind the socket" rollback
+    assert_serving node_exporter 1.5.0
+    assert_socket_activated
+    [ "$(unit_prop node_exporter.socket ActiveEnterTimestampMonotonic)" = "$since" ] \
+        || fail "node_exporter.socket was restarted by a rollback behind it"
+
+    op "rollback socket -> plain (generation $plain_gen)" rollback --to "$plain_gen"
+    assert_serving node_exporter 1.5.0
+    assert_plain
+    xctl_ok status --json
+    py -c 'import json,sys
+rows = json.load(open(sys.argv[1]))["exporters"]
+bad = [(r["name"], r["health"]) for r in rows if r["health"] != "healthy"]
+sys.exit(f"not healthy: {bad}" if bad else 0)' "$LAST_OUT" || fail "status --json reports an unhealthy exporter"
+}

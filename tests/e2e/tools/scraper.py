@@ -8,6 +8,11 @@
       EVENTS (1 = HTTP 200 with a non-empty body). Stops when --stop-file
       exists, on SIGTERM/SIGINT, or after --max-seconds (always bounded).
 
+  scraper.py window --events EVENTS --target NAME --start T0 --end T1
+      Prints the failed scrapes of NAME between T0 and T1 (unix times) and
+      the longest interval without a successful one (the last success
+      before T0 and the first after T1 bound it).
+
   scraper.py report --events EVENTS [--markers MARKERS]
       Prints, per target, the longest interval without a successful scrape
       (overall and per scenario window). MARKERS lines are
@@ -72,6 +77,34 @@ def gaps_for(events, end_time):
     return gaps
 
 
+def read_events(path):
+    per = {}
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) != 3:
+                continue
+            per.setdefault(p[1], []).append((float(p[0]), p[2] == "1"))
+    return {n: sorted(ev) for n, ev in per.items()}
+
+
+def window_figures(ev, ws, we):
+    """(scrapes, failed, longest gap in s) of sorted events ev within [ws, we]."""
+    inside = [(t, ok) for t, ok in ev if ws <= t <= we]
+    failed = sum(1 for _, ok in inside if not ok)
+    before = [t for t, ok in ev if ok and t < ws]
+    after = [t for t, ok in ev if ok and t > we]
+    succ = before[-1:] + [t for t, ok in inside if ok] + after[:1]
+    longest = max((b - a for a, b in zip(succ, succ[1:])), default=0.0)
+    return len(inside), failed, longest
+
+
+def cmd_window(a):
+    ev = read_events(a.events).get(a.target, [])
+    n, failed, longest = window_figures(ev, a.start, a.end)
+    print(f"{n} scrapes, {failed} failed, longest gap {longest * 1000:.0f} ms")
+
+
 def cmd_report(a):
     per = {}
     last_t = 0.0
@@ -121,7 +154,8 @@ def cmd_report(a):
                 continue
             g = max(inside, key=lambda g: g[1] - g[0])
             note = " (not answering at the end of the run)" if g[2] and g[1] >= we else ""
-            print(f"    {wname}: {(g[1]-g[0])*1000:.0f} ms{note}")
+            failed = sum(1 for t, ok in ev if not ok and ws <= t <= we)
+            print(f"    {wname}: {(g[1]-g[0])*1000:.0f} ms, {failed} failed scrapes{note}")
 
 
 def main():
@@ -133,12 +167,19 @@ def main():
     r.add_argument("--interval", type=float, default=0.05)
     r.add_argument("--max-seconds", type=float, default=900)
     r.add_argument("--stop-file")
+    w = sub.add_parser("window")
+    w.add_argument("--events", required=True)
+    w.add_argument("--target", required=True)
+    w.add_argument("--start", type=float, required=True)
+    w.add_argument("--end", type=float, required=True)
     p = sub.add_parser("report")
     p.add_argument("--events", required=True)
     p.add_argument("--markers")
     a = ap.parse_args()
     if a.cmd == "run":
         cmd_run(a)
+    elif a.cmd == "window":
+        cmd_window(a)
     else:
         cmd_report(a)
 
