@@ -525,3 +525,16 @@ fn a_lock_entry_whose_store_path_or_sha256_is_malformed_is_bad_input_naming_the_
     }
     assert!(!f.state().join("profiles/system").exists());
 }
+
+#[test]
+fn a_plain_rollback_goes_to_the_previous_generation_even_when_its_record_is_damaged() {
+    // It said "generation 2 is the oldest there is" while `rollback --to 1`
+    // worked from generation 1's profile link.
+    let (f, port, _m) = two_generations();
+    std::fs::write(f.state().join("generations/1.json"), b"{ \"number\": 1, \"created").unwrap();
+    let out = f.run(&["rollback"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("generations/1.json is damaged"), "{}", stderr(&out));
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+    f.assert_links_resolve();
+}
