@@ -534,7 +534,11 @@ fn a_plain_rollback_goes_to_the_previous_generation_even_when_its_record_is_dama
     std::fs::write(f.state().join("generations/1.json"), b"{ \"number\": 1, \"created").unwrap();
     let out = f.run(&["rollback"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).contains("generations/1.json is damaged"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("generations/1.json is damaged"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
     f.assert_links_resolve();
 }
