@@ -366,3 +366,17 @@ fn bin_dir_or_unit_dir_inside_the_state_directory_is_refused() {
     );
     exporterctl::manifest::Manifest::parse(&yaml, std::path::Path::new("m.yaml")).unwrap();
 }
+
+#[test]
+fn a_control_character_in_any_refused_value_is_shown_escaped_never_raw() {
+    // A raw carriage return in the message let the terminal hide what came
+    // before it (`nobody\rExecStartPre=…` printed as `ExecStartPre=…`).
+    check(
+        &managed("    user: \"nobody\\rExecStartPre=/bin/sh\"\n"),
+        "10:11: exporters.x.user: `nobody\\rExecStartPre=/bin/sh` is not a user name",
+    );
+    check(
+        &managed("    unit: \"x\\r.service\"\n"),
+        "10:11: exporters.x.unit: `x\\r.service` is not a service unit name like `x.service`",
+    );
+}

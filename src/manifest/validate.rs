@@ -10,6 +10,21 @@ pub(super) struct Validator<'a> {
     pub(super) path: &'a Path,
 }
 
+/// A message as a terminal may show it: a value quoted in it with a control
+/// character (`user: "x\rExecStartPre=…"`) is escaped, never printed raw (a
+/// raw carriage return would hide what came before it).
+fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl Validator<'_> {
     pub(super) fn err<T>(
         &self,
@@ -21,8 +36,8 @@ impl Validator<'_> {
             path: self.path.to_path_buf(),
             line: at.line(),
             column: at.column(),
-            key: key.into(),
-            message: message.into(),
+            key: shown(&key.into()),
+            message: shown(&message.into()),
         })
     }
 
