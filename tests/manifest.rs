@@ -380,3 +380,20 @@ fn a_control_character_in_any_refused_value_is_shown_escaped_never_raw() {
         "10:11: exporters.x.unit: `x\\r.service` is not a service unit name like `x.service`",
     );
 }
+
+#[test]
+fn an_exporter_whose_link_would_be_the_state_directory_is_refused() {
+    // Refused only after downloading, as "a directory exporterctl did not
+    // create" with advice to adopt it.
+    for (dir, name) in [("/var/lib", "exporterctl"), ("/var", "lib")] {
+        let yaml = format!(
+            "apiVersion: exporterctl/v1\nsettings:\n  bin_dir: {dir}\nexporters:\n  {name}:\n    version: \"1.0.0\"\n{GOOD_SOURCE}"
+        );
+        check(
+            &yaml,
+            &format!(
+                "5:3: exporters.{name}: its link {dir}/{name} in bin_dir would take the place of exporterctl's state directory"
+            ),
+        );
+    }
+}

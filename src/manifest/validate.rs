@@ -63,6 +63,22 @@ impl Validator<'_> {
         for (name, e) in raw.exporters.value.0 {
             let unit_at = e.unit.as_ref().map_or(name.referenced, |u| u.referenced);
             let key = format!("exporters.{}.unit", name.value);
+            // `bin_dir: /var/lib` with an exporter named `exporterctl`: its
+            // link would take the place of the state directory itself.
+            let link = settings.bin_dir.join(&name.value);
+            let state = Path::new("/").join(crate::paths::STATE_DIR);
+            if state.starts_with(&link) {
+                return self.err(
+                    &name.referenced,
+                    format!("exporters.{}", name.value),
+                    format!(
+                        "its link {} in bin_dir would take the place of exporterctl's state directory {}: \
+                         rename the exporter or choose another bin_dir",
+                        link.display(),
+                        state.display()
+                    ),
+                );
+            }
             let exporter = self.exporter(&settings, name, e)?;
             // Two exporters restarting (or writing) one unit: the second
             // write fails after the flip, or one restart checks the other.
