@@ -490,3 +490,55 @@ fn a_modified_generated_unit_is_rendered_again_from_the_manifest() {
     f.ok(&["rollback"]);
     assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
 }
+
+#[test]
+fn a_lock_entry_whose_store_path_or_sha256_is_malformed_is_bad_input_naming_the_key() {
+    let mut f = Fixture::new();
+    let (_port, m) = f.versions(N, &[("1.0.0", Behaviour::Ok)]);
+    f.ok(&["lock", m[0].to_str().unwrap()]);
+    let lock_file = PathBuf::from(format!("{}.lock", m[0].display()));
+    let good: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock_file).unwrap()).unwrap();
+    let path = good["exporters"][0]["store_path"].as_str().unwrap().to_string();
+    for (key, value) in [
+        ("store_path", "../../../etc".to_string()),
+        ("store_path", format!("{path}\n")),
+        ("sha256", "z".repeat(64)),
+    ] {
+        let mut lock = good.clone();
+        lock["exporters"][0][key] = value.clone().into();
+        std::fs::write(&lock_file, serde_json::to_vec_pretty(&lock).unwrap()).unwrap();
+        for args in [
+            vec!["switch", m[0].to_str().unwrap(), "--mode", "fast"],
+            vec!["switch", m[0].to_str().unwrap(), "--dry-run"],
+            vec!["realise", m[0].to_str().unwrap()],
+        ] {
+            let out = f.run(&args);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{key}={value:?} {args:?}: {err}");
+            assert!(err.contains(&lock_file.display().to_string()), "{err}");
+            assert!(err.contains(&format!("`{N}` 1.0.0: {key}")), "{err}");
+            assert!(
+                !err.contains('\n') || err.trim_end().lines().count() == 1,
+                "raw line break: {err}"
+            );
+        }
+    }
+    assert!(!f.state().join("profiles/system").exists());
+}
+
+#[test]
+fn a_plain_rollback_goes_to_the_previous_generation_even_when_its_record_is_damaged() {
+    // It said "generation 2 is the oldest there is" while `rollback --to 1`
+    // worked from generation 1's profile link.
+    let (f, port, _m) = two_generations();
+    std::fs::write(f.state().join("generations/1.json"), b"{ \"number\": 1, \"created").unwrap();
+    let out = f.run(&["rollback"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("generations/1.json is damaged"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+    f.assert_links_resolve();
+}

@@ -437,3 +437,34 @@ fn socket_activation_is_refused_where_it_cannot_apply() {
         "10:24: exporters.x.socket_activation: would not be applied",
     );
 }
+
+#[test]
+fn a_control_character_in_any_refused_value_is_shown_escaped_never_raw() {
+    // A raw carriage return in the message let the terminal hide what came
+    // before it (`nobody\rExecStartPre=…` printed as `ExecStartPre=…`).
+    check(
+        &managed("    user: \"nobody\\rExecStartPre=/bin/sh\"\n"),
+        "10:11: exporters.x.user: `nobody\\rExecStartPre=/bin/sh` is not a user name",
+    );
+    check(
+        &managed("    unit: \"x\\r.service\"\n"),
+        "10:11: exporters.x.unit: `x\\r.service` is not a service unit name like `x.service`",
+    );
+}
+
+#[test]
+fn an_exporter_whose_link_would_be_the_state_directory_is_refused() {
+    // Refused only after downloading, as "a directory exporterctl did not
+    // create" with advice to adopt it.
+    for (dir, name) in [("/var/lib", "exporterctl"), ("/var", "lib")] {
+        let yaml = format!(
+            "apiVersion: exporterctl/v1\nsettings:\n  bin_dir: {dir}\nexporters:\n  {name}:\n    version: \"1.0.0\"\n{GOOD_SOURCE}"
+        );
+        check(
+            &yaml,
+            &format!(
+                "5:3: exporters.{name}: its link {dir}/{name} in bin_dir would take the place of exporterctl's state directory"
+            ),
+        );
+    }
+}

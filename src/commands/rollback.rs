@@ -15,7 +15,12 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<Outcom
     let store = ctx.store()?;
     let profiles = Profiles::new(&ctx.layout);
     let current = profiles.current()?;
-    let numbers: Vec<u64> = Generations::new(&ctx.layout).list()?.iter().map(|g| g.number).collect();
+    let generations = Generations::new(&ctx.layout);
+    // Damaged records are reported (list warns) but still count: the previous
+    // generation is the one before by number, and its profile link, not its
+    // record, says what it ran (as with `--to N`).
+    generations.list()?;
+    let numbers = generations.numbers()?;
     let n = match (current.generation(), to) {
         (Some(cur_n), _) if to == Some(cur_n) => {
             return nothing_done(&format!("generation {cur_n} is already current"), json, quiet)

@@ -57,15 +57,35 @@ pub fn remove(layout: &Layout) -> io::Result<()> {
 }
 
 /// Moves a damaged journal aside to `journal.json.damaged-<unix seconds>`
-/// (kept for a post-mortem, never read again) and returns where it went.
+/// (`-2`, `-3`, … appended when that name is taken) and returns where it
+/// went. Kept for a post-mortem and never read again, so an earlier one is
+/// never replaced: a hard link fails rather than overwrite, then the journal
+/// goes (a crash between the two leaves both, and the next abort links again).
 pub fn set_aside(layout: &Layout) -> io::Result<PathBuf> {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let to = layout.state_dir().join(format!("journal.json.damaged-{secs}"));
-    std::fs::rename(layout.journal_path(), &to)?;
-    fsutil::fsync_dir(&layout.state_dir())?;
-    Ok(to)
+    let base = format!("journal.json.damaged-{secs}");
+    for n in 1..=1000u32 {
+        let name = if n == 1 { base.clone() } else { format!("{base}-{n}") };
+        let to = layout.state_dir().join(name);
+        match std::fs::hard_link(layout.journal_path(), &to) {
+            Ok(()) => {
+                std::fs::remove_file(layout.journal_path())?;
+                fsutil::fsync_dir(&layout.state_dir())?;
+                return Ok(to);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{base} and 999 more names are taken in {}",
+            layout.state_dir().display()
+        ),
+    ))
 }
 
 /// What `journal.json` says about the switch in flight, as every command
@@ -162,5 +182,25 @@ pub fn damaged_advice(layout: &Layout) -> String {
             layout.journal_path().display(),
             layout.profile_link().display()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_damaged_journal_never_replaces_the_first_one_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(layout.state_dir()).unwrap();
+        std::fs::write(layout.journal_path(), b"first").unwrap();
+        let a = set_aside(&layout).unwrap();
+        std::fs::write(layout.journal_path(), b"second").unwrap();
+        let b = set_aside(&layout).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(std::fs::read(&a).unwrap(), b"first");
+        assert_eq!(std::fs::read(&b).unwrap(), b"second");
+        assert!(!layout.journal_path().exists());
     }
 }

@@ -102,7 +102,8 @@ impl Generations {
             return Err(RecordError::Counter {
                 path: self.counter.clone(),
                 message: "the generation numbers are exhausted".into(),
-                next: n,
+                // What the records say (writing back u64::MAX helps nobody).
+                next: after_records,
             });
         }
         Ok(n)
@@ -262,6 +263,7 @@ mod tests {
             assert!(e.contains("echo 5 >"), "{text:?}: {e}");
         }
         std::fs::write(layout.counter_path(), format!("{}\n", u64::MAX)).unwrap();
-        assert!(g.peek_next().unwrap_err().to_string().contains("exhausted"));
+        let e = g.peek_next().unwrap_err().to_string();
+        assert!(e.contains("exhausted") && e.contains("echo 5 >"), "{e}");
     }
 }

@@ -54,6 +54,45 @@ pub enum LockError {
         manifest: PathBuf,
         reason: String,
     },
+    #[error("lock file {} is not valid: `{exporter}` {version}: {reason}; run `exporterctl lock {}` to write a correct one", path.display(), manifest.display())]
+    BadEntry {
+        path: PathBuf,
+        manifest: PathBuf,
+        exporter: String,
+        version: String,
+        reason: String,
+    },
+}
+
+impl LockedExporter {
+    /// What a lock entry must look like before anything uses it: a hand-edited
+    /// `store_path` of another shape (`../../etc`, a line break) is bad input,
+    /// refused naming the key, not a store error after downloads began.
+    fn check_shape(&self) -> Result<(), String> {
+        let shown = |s: &str| s.escape_debug().to_string();
+        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(format!(
+                "sha256 `{}` is not 64 lowercase hex digits",
+                shown(&self.sha256)
+            ));
+        }
+        let sp = crate::store::StorePath::parse(&self.store_path).map_err(|_| {
+            format!(
+                "store_path `{}` is not a store path name `<hash>-<name>`",
+                shown(&self.store_path)
+            )
+        })?;
+        let want = format!("{}-{}", self.name, self.version);
+        if sp.rest() != want {
+            return Err(format!(
+                "store_path `{}` is not a path of {} {} (it would end in `-{want}`)",
+                shown(&self.store_path),
+                self.name,
+                self.version
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `manifests/x.yaml` → `manifests/x.yaml.lock`.
@@ -116,6 +155,15 @@ impl LockFile {
             let Some(l) = self.entry(&e.name) else {
                 return Err(stale(format!("exporter `{}` is not in the lock", e.name)));
             };
+            if let Err(reason) = l.check_shape() {
+                return Err(LockError::BadEntry {
+                    path: lock_path_for(&manifest.path),
+                    manifest: manifest.path.clone(),
+                    exporter: e.name.clone(),
+                    version: l.version.clone(),
+                    reason,
+                });
+            }
             if !e.resolved {
                 // `latest` or a range: the lock holds what it resolved to.
                 if !e.requested.admits(&l.version) {

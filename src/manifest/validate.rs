@@ -11,6 +11,21 @@ pub(super) struct Validator<'a> {
     pub(super) path: &'a Path,
 }
 
+/// A message as a terminal may show it: a value quoted in it with a control
+/// character (`user: "x\rExecStartPre=…"`) is escaped, never printed raw (a
+/// raw carriage return would hide what came before it).
+fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl Validator<'_> {
     pub(super) fn err<T>(
         &self,
@@ -22,8 +37,8 @@ impl Validator<'_> {
             path: self.path.to_path_buf(),
             line: at.line(),
             column: at.column(),
-            key: key.into(),
-            message: message.into(),
+            key: shown(&key.into()),
+            message: shown(&message.into()),
         })
     }
 
@@ -49,6 +64,22 @@ impl Validator<'_> {
         for (name, e) in raw.exporters.value.0 {
             let unit_at = e.unit.as_ref().map_or(name.referenced, |u| u.referenced);
             let key = format!("exporters.{}.unit", name.value);
+            // `bin_dir: /var/lib` with an exporter named `exporterctl`: its
+            // link would take the place of the state directory itself.
+            let link = settings.bin_dir.join(&name.value);
+            let state = Path::new("/").join(crate::paths::STATE_DIR);
+            if state.starts_with(&link) {
+                return self.err(
+                    &name.referenced,
+                    format!("exporters.{}", name.value),
+                    format!(
+                        "its link {} in bin_dir would take the place of exporterctl's state directory {}: \
+                         rename the exporter or choose another bin_dir",
+                        link.display(),
+                        state.display()
+                    ),
+                );
+            }
             let exporter = self.exporter(&settings, name, e)?;
             // Two exporters restarting (or writing) one unit: the second
             // write fails after the flip, or one restart checks the other.

@@ -68,9 +68,14 @@ pub enum LimitHit {
     Deadline { limit: Duration, received: u64 },
     #[error(
         "too slow: {} in the last {}, less than the minimum of {}/s (settings.download.min_rate)",
-        human_bytes(*.got), humantime::format_duration(*.window), human_bytes(*.min_rate)
+        human_bytes(*.got), humantime::format_duration(to_millis(*.window)), human_bytes(*.min_rate)
     )]
     TooSlow { got: u64, window: Duration, min_rate: u64 },
+}
+
+/// A measured span as a reader wants it (`2s 3ms`, not `2s 3ms 891us 250ns`).
+fn to_millis(d: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl LimitHit {
@@ -261,6 +266,12 @@ mod tests {
         assert!(matches!(e, LimitHit::TooSlow { got: 5, .. }), "{e:?}");
         assert!(e.retryable());
         assert!(e.to_string().contains("settings.download.min_rate"), "{e}");
+        let shown = LimitHit::TooSlow {
+            got: 5,
+            window: Duration::new(2, 3_891_250),
+            min_rate: 1024,
+        };
+        assert!(shown.to_string().contains("in the last 2s 3ms, less"), "{shown}");
         // No minimum: never too slow.
         let mut m = Meter::new(DownloadLimits {
             min_rate: 0,
