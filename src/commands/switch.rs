@@ -66,8 +66,8 @@ pub enum UnitFileError {
 /// The unit files exporterctl writes for `e`: its service, and its socket
 /// when socket-activated (`switch::socket`).
 pub fn generated_units(manifest: &Manifest, e: &Exporter) -> std::result::Result<Vec<GeneratedUnit>, UnitFileError> {
-    let socket = if crate::switch::socket::enabled(e, manifest.settings.service_manager) {
-        let plan = crate::switch::socket::plan(e).map_err(|message| UnitFileError::Socket {
+    let socket = if crate::switch::socket_activation::enabled(e, manifest.settings.service_manager) {
+        let plan = crate::switch::socket_activation::plan(e).map_err(|message| UnitFileError::Socket {
             exporter: e.name.escape_debug().to_string(),
             message,
         })?;
@@ -75,7 +75,7 @@ pub fn generated_units(manifest: &Manifest, e: &Exporter) -> std::result::Result
     } else {
         None
     };
-    let socket_name = crate::switch::socket::socket_unit(&e.unit);
+    let socket_name = crate::switch::socket_activation::socket_unit(&e.unit);
     // The sandbox reads the arguments the service runs with.
     let service_e;
     let run = match &socket {
@@ -105,7 +105,7 @@ pub fn generated_units(manifest: &Manifest, e: &Exporter) -> std::result::Result
     if let Some(plan) = socket {
         units.push(GeneratedUnit {
             rest: format!("unit-{socket_name}"),
-            text: crate::switch::socket::render(&e.name, &e.unit, &plan.listen),
+            text: crate::switch::socket_activation::render(&e.name, &e.unit, &plan.listen),
             file: socket_name,
         });
     }

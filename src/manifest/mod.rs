@@ -262,7 +262,7 @@ pub struct Exporter {
     /// The sandbox of a generated unit (`switch::sandbox`).
     pub sandbox: SandboxSpec,
     /// `socket_activation:` as written; `None`: the catalogue decides
-    /// (`switch::socket::enabled`).
+    /// (`switch::socket_activation::enabled`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub socket_activation: Option<bool>,
 }

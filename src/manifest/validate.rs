@@ -4,7 +4,7 @@
 
 use super::raw::{RawExporter, RawForge, RawSettings};
 use super::*;
-use crate::switch::socket::SOCKET_FLAG;
+use crate::switch::socket_activation::SOCKET_FLAG;
 use serde_saphyr::Location;
 
 pub(super) struct Validator<'a> {
@@ -441,7 +441,7 @@ impl Validator<'_> {
         let mut args = Vec::new();
         for (i, a) in raw.args.map(|a| a.value).unwrap_or_default().into_iter().enumerate() {
             self.plain_text(&a.referenced, &format!("{key}.args[{i}]"), &a.value)?;
-            if unit_written && crate::switch::socket::has_flag(std::slice::from_ref(&a.value), SOCKET_FLAG) {
+            if unit_written && crate::switch::socket_activation::has_flag(std::slice::from_ref(&a.value), SOCKET_FLAG) {
                 return self.err(
                     &a.referenced,
                     format!("{key}.args[{i}]"),
@@ -748,7 +748,7 @@ impl Validator<'_> {
     /// is not resolved, only an explicit `socket_activation: true` is checked
     /// (this runs again once it is).
     fn check_socket(&self, settings: &Settings, e: &Exporter, p: &Pending) -> Result<(), ManifestError> {
-        use crate::switch::socket;
+        use crate::switch::socket_activation as socket;
         let key = format!("{}.socket_activation", p.key);
         if e.socket_activation == Some(true) && e.resolved {
             if let Some(entry) = e.catalogue_entry() {

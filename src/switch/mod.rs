@@ -7,8 +7,7 @@ pub mod crash;
 pub mod drain;
 pub mod interrupt;
 pub mod sandbox;
-pub mod socket;
-pub mod sockets;
+pub mod socket_activation;
 pub mod unitfile;
 
 use crate::fsutil;
@@ -871,4 +870,4 @@ pub fn describe(action: Action, from: &Option<String>, to: &Option<String>) -> S
 }
 
 #[cfg(test)]
-mod socket_tests;
+mod socket_activation_tests;

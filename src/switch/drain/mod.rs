@@ -3,8 +3,10 @@
 //! answer (exporters exit at once on SIGTERM). Bounded by the exporter's
 //! `health.drain`; when the bound passes the restart goes ahead anyway.
 
-use super::sockets::{self, View};
+mod connections;
+
 use crate::generation::state::ExporterState;
+use connections::{self as sockets, View};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
