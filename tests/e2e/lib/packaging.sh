@@ -93,16 +93,17 @@ scenario_pkg_install() {
 
 # ------------------------------------------------------------------ gc units, upgrade, purge
 scenario_pkg_upgrade_purge() {
-    local gens store before pids out f
+    local gens before pids out f
     gens=$(ct sh -c 'ls -1 /var/lib/exporterctl/generations | LC_ALL=C sort')
-    store=$(ct sh -c "ls -1A $STORE | LC_ALL=C sort")
 
     info "exporterctl-gc.service with the packaged setting (90d): young generations stay"
     ct systemctl start exporterctl-gc.service || fail "exporterctl-gc.service failed: $(ct journalctl -u exporterctl-gc.service --no-pager -n 20)"
     [ "$(unit_prop exporterctl-gc.service Result)" = success ] || fail "exporterctl-gc.service result $(unit_prop exporterctl-gc.service Result)"
     ct journalctl -u exporterctl-gc.service --no-pager -o cat | sed 's/^/      | /' | tail -n 5
     [ "$(ct sh -c 'ls -1 /var/lib/exporterctl/generations | LC_ALL=C sort')" = "$gens" ] || fail "gc --older-than 90d deleted generations"
-    [ "$(ct sh -c "ls -1A $STORE | LC_ALL=C sort")" = "$store" ] || fail "gc --older-than 90d changed the store"
+    # Earlier scenarios leave unreferenced store paths (garbage gc may take at
+    # any age); what every kept generation needs must all still be there.
+    xctl_ok store verify
 
     info "the service reads EXPORTERCTL_GC_OLDER_THAN from /etc/default/exporterctl"
     ct cp /etc/default/exporterctl /root/default.orig
