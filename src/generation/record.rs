@@ -72,7 +72,8 @@ impl Generations {
             Err(e) => return Err(io_err(format!("reading {}", self.counter.display()))(e)),
         };
         // Never below an existing record, even if the counter file was lost.
-        let n = stored.max(self.list()?.last().map(|r| r.number + 1).unwrap_or(1));
+        // The file names say which exist: no record is read.
+        let n = stored.max(self.numbers()?.last().map(|n| n + 1).unwrap_or(1));
         fsutil::write_atomic(&self.counter, format!("{}\n", n + 1).as_bytes())
             .map_err(io_err(format!("writing {}", self.counter.display())))?;
         Ok(n)
@@ -100,6 +101,17 @@ impl Generations {
 
     /// Every record, oldest first.
     pub fn list(&self) -> Result<Vec<GenerationRecord>, RecordError> {
+        let mut out = Vec::new();
+        for n in self.numbers()? {
+            if let Some(r) = self.load(n)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The numbers of the records there are, ascending, from their file names.
+    pub fn numbers(&self) -> Result<Vec<u64>, RecordError> {
         let mut numbers = Vec::new();
         let rd = match std::fs::read_dir(&self.dir) {
             Ok(rd) => rd,
@@ -118,20 +130,27 @@ impl Generations {
             }
         }
         numbers.sort_unstable();
-        let mut out = Vec::new();
-        for n in numbers {
-            if let Some(r) = self.load(n)? {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        Ok(numbers)
     }
 
     pub fn delete(&self, n: u64) -> Result<(), RecordError> {
-        match std::fs::remove_file(self.path(n)) {
-            Ok(()) => fsutil::fsync_dir(&self.dir).map_err(io_err("syncing generations/")),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err(format!("removing {}", self.path(n).display()))(e)),
+        self.delete_many(&[n])
+    }
+
+    /// Removes the records of `numbers`, then syncs `generations/` once: when
+    /// this returns, none of them is listed again, even after a crash.
+    pub fn delete_many(&self, numbers: &[u64]) -> Result<(), RecordError> {
+        let mut removed = false;
+        for &n in numbers {
+            match std::fs::remove_file(self.path(n)) {
+                Ok(()) => removed = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(format!("removing {}", self.path(n).display()))(e)),
+            }
         }
+        if removed {
+            fsutil::fsync_dir(&self.dir).map_err(io_err("syncing generations/"))?;
+        }
+        Ok(())
     }
 }
