@@ -20,6 +20,7 @@ const NAME: &str = "hist_exporter";
 const NOOPS: usize = 15;
 const KEEP: usize = 5;
 const GC_ROUNDS: usize = 3;
+const SWITCHES: usize = 10;
 
 fn version(i: usize) -> String {
     format!("1.{}.{}", i / 1000, i % 1000)
@@ -154,11 +155,26 @@ fn main() {
     switch(&fresh, &manifests[0]); // warm the page cache
     switch(&big, last);
     let (mut fresh_noops, mut big_noops) = (Vec::new(), Vec::new());
+    let (mut fresh_noop_cpu, mut big_noop_cpu) = (0.0, 0.0);
     for _ in 0..NOOPS {
+        let cpu = children_cpu();
         fresh_noops.push(switch(&fresh, &manifests[0]));
+        let mid = children_cpu();
         big_noops.push(switch(&big, last));
+        fresh_noop_cpu += mid - cpu;
+        big_noop_cpu += children_cpu() - mid;
     }
     let (fresh_noop, big_noop) = (median(fresh_noops), median(big_noops));
+
+    // Real switches (each makes a generation) on both, interleaved: back and
+    // forth between two releases the store has.
+    let (mut fresh_switches, mut big_switches) = (Vec::new(), Vec::new());
+    for i in 0..SWITCHES {
+        let (f, b) = if i % 2 == 0 { (1, n - 2) } else { (0, n - 1) };
+        fresh_switches.push(switch(&fresh, &manifests[f]));
+        big_switches.push(switch(&big, &manifests[b]));
+    }
+    let (fresh_switch, big_switch) = (median(fresh_switches), median(big_switches));
 
     // gc of that host against rm -rf of the same paths, each in its own
     // copy, GC_ROUNDS times, alternating which goes first.
@@ -235,10 +251,20 @@ fn main() {
         latest.as_secs_f64() / first.as_secs_f64()
     );
     println!(
-        "no-op switch:              fresh host {}, {n} generations {}: {:.2}× (target ≈ 1×)",
+        "no-op switch:              fresh host {}, {n} generations {}: {:.2}× wall; CPU of all {NOOPS} {:.0} ms \
+         vs {:.0} ms: {:.2}× (target ≈ 1×)",
         ms(fresh_noop),
         ms(big_noop),
-        big_noop.as_secs_f64() / fresh_noop.as_secs_f64()
+        big_noop.as_secs_f64() / fresh_noop.as_secs_f64(),
+        fresh_noop_cpu * 1000.0,
+        big_noop_cpu * 1000.0,
+        big_noop_cpu / fresh_noop_cpu
+    );
+    println!(
+        "switch (a generation):     fresh host {}, {n} generations {}: {:.2}× (median of {SWITCHES}, target ≈ 1×)",
+        ms(fresh_switch),
+        ms(big_switch),
+        big_switch.as_secs_f64() / fresh_switch.as_secs_f64()
     );
     let (gens, paths, downloads) = deleted;
     let (gc_wall, gc_cpu) = medians(&gc_runs);

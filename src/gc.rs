@@ -184,6 +184,7 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
     // record that could reference it is gone for good.
     if !policy.dry_run {
         generations.delete_many(&doomed)?;
+        crate::switch::crash::point("gc-after-generations");
         let listed: BTreeSet<u64> = records.iter().map(|g| g.number).collect();
         let mut unlisted: Vec<u64> = doomed.clone();
         for n in profiles.linked_generations()? {
