@@ -177,11 +177,12 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
     let live = reachable_from(layout, store, &records, &doomed)?.live;
 
     // Sweep generations, then store paths, then downloads; each kind in one
-    // batch with one directory sync (see docs/design/store.md, "Garbage
-    // collection"). The records first: a crash after them leaves links
-    // without a record (removed below next time), never a listed generation
-    // that cannot be rolled back to, and no store path goes before every
-    // record that could reference it is gone for good.
+    // batch with one directory sync (docs/design.md, "Cost that does not
+    // grow with history", says why the order is safe). The records first: a
+    // crash after them leaves links without a record (removed below next
+    // time), never a listed generation that cannot be rolled back to, and no
+    // store path goes before every record that could reference it is gone
+    // for good.
     if !policy.dry_run {
         generations.delete_many(&doomed)?;
         crate::switch::crash::point("gc-after-generations");

@@ -1,7 +1,8 @@
-//! Named crash points of a switch (and of adopt and gc), for the crash-safety tests: with the
-//! `fault-injection` feature, `EXPORTERCTL_CRASH_AT=<point>` makes the process
-//! SIGKILL itself at that point, exactly like `kill -9` would. Without the
-//! feature (every release build) this compiles to nothing.
+//! Named crash points of a switch (and of adopt and gc), for the
+//! crash-safety tests: with the `fault-injection` feature,
+//! `EXPORTERCTL_CRASH_AT=<point>` makes the process SIGKILL itself at that
+//! point, exactly like `kill -9` would. Without the feature (every release
+//! build) this compiles to nothing.
 
 /// Every point, in the order a switch passes them.
 pub const POINTS: &[&str] = &[
