@@ -109,7 +109,7 @@ fn record_touches(lines: &[String]) -> Vec<&String> {
 }
 
 #[test]
-fn a_switch_and_a_no_op_touch_as_many_records_on_a_host_with_history_as_on_a_fresh_one() {
+fn a_switch_a_no_op_and_a_rollback_touch_as_many_records_on_a_host_with_history_as_on_a_fresh_one() {
     if !strace_works() {
         return;
     }
@@ -160,6 +160,18 @@ fn a_switch_and_a_no_op_touch_as_many_records_on_a_host_with_history_as_on_a_fre
          with one"
     );
     assert_eq!(big.f.json(&["generations"])["current"], 13);
+
+    // And back: a rollback reads the farm it returns to, not every record.
+    let (on_fresh, on_big) = (
+        record_touches(&traced(fresh.f.root(), file_calls, &["rollback"])).len(),
+        record_touches(&traced(big.f.root(), file_calls, &["rollback"])).len(),
+    );
+    assert_eq!(
+        on_big, on_fresh,
+        "a rollback touched {on_big} records and store paths on a host with 13 generations, {on_fresh} on a host \
+         with two"
+    );
+    assert_eq!(big.f.json(&["generations"])["current"], 12);
 }
 
 #[test]

@@ -17,7 +17,8 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<Outcom
     let Some(cur_n) = current.generation() else {
         return Err(UsageError("there is no current generation to roll back from".into()).into());
     };
-    let numbers: Vec<u64> = Generations::new(&ctx.layout).list()?.iter().map(|g| g.number).collect();
+    // Names only: a rollback reads no record but its target's farm.
+    let numbers = Generations::new(&ctx.layout).numbers()?;
     let n = match to {
         Some(n) => n,
         None => *numbers.iter().filter(|&&n| n < cur_n).max().ok_or_else(|| {

@@ -414,7 +414,7 @@ impl Store {
         // A release's path is always `<hash>-<name>-<version>`: only those
         // records are read, so the cost does not grow with the store.
         let rest = format!("{name}-{version}");
-        for m in self.list_matching(|sp| sp.rest() == rest)? {
+        for m in self.list_matching(|n| n.len() == HASH_TEXT_LEN + 1 + rest.len() && n.ends_with(&rest))? {
             if m.kind == EntryKind::Release
                 && m.name == name
                 && m.version.as_deref() == Some(version)
@@ -435,8 +435,8 @@ impl Store {
     }
 
     /// [`Store::list`] of the paths whose name passes `want`: the others are
-    /// known from their file name alone, never opened.
-    fn list_matching(&self, want: impl Fn(&StorePath) -> bool) -> Result<Vec<StoreMeta>, StoreError> {
+    /// known from their file name alone, never parsed nor opened.
+    fn list_matching(&self, want: impl Fn(&str) -> bool) -> Result<Vec<StoreMeta>, StoreError> {
         let mut out = Vec::new();
         let entries = fs::read_dir(&self.meta_dir).map_err(io_err(format!("listing {}", self.meta_dir.display())))?;
         for entry in entries {
@@ -445,13 +445,11 @@ impl Store {
             let Some(sp) = file_name
                 .to_str()
                 .and_then(|n| n.strip_suffix(".json"))
+                .filter(|n| want(n))
                 .and_then(|n| StorePath::parse(n).ok())
             else {
-                continue; // temp files of write_atomic, strays
+                continue; // temp files of write_atomic, strays, paths not wanted
             };
-            if !want(&sp) {
-                continue;
-            }
             if !fs::symlink_metadata(self.path_of(&sp)).is_ok_and(|m| m.is_dir()) {
                 continue;
             }
