@@ -7,7 +7,7 @@
 
 use crate::generation::journal;
 use crate::generation::profile::{self, Profiles};
-use crate::generation::record::{DamagedGeneration, Generations};
+use crate::generation::record::{DamagedGeneration, GenerationRecord, Generations};
 use crate::paths::Layout;
 use crate::store::{EntryKind, Store, StorePath};
 use anyhow::{Context as _, Result};
@@ -100,9 +100,21 @@ pub struct Reachable {
 /// profile, an interrupted switch's profiles, and the store path of every
 /// running executable; profiles reference their binaries and units.
 pub fn reachable(layout: &Layout, store: &Store, skip: &[u64]) -> Result<Reachable> {
-    let profiles = Profiles::new(layout);
-    let mut roots: BTreeSet<StorePath> = BTreeSet::new();
     let (records, damaged) = Generations::new(layout).scan()?;
+    reachable_from(layout, store, &records, &damaged, skip)
+}
+
+/// [`reachable`] with the generation records already read (gc has them).
+fn reachable_from(
+    layout: &Layout,
+    store: &Store,
+    records: &[GenerationRecord],
+    damaged: &[DamagedGeneration],
+    skip: &[u64],
+) -> Result<Reachable> {
+    let profiles = Profiles::new(layout);
+    let skip: BTreeSet<u64> = skip.iter().copied().collect();
+    let mut roots: BTreeSet<StorePath> = BTreeSet::new();
     for g in records {
         if skip.contains(&g.number) {
             continue;
@@ -179,29 +191,36 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
             report.generations_kept.push(g.number);
         }
     }
-    let live = reachable(layout, store, &doomed)?.live;
+    let live = reachable_from(layout, store, &records, &damaged, &doomed)?.live;
 
-    // Sweep generations, then store paths, then downloads.
-    for n in &doomed {
-        if !policy.dry_run {
-            // The record first: a crash in between leaves a link without a
-            // record (removed below next time), never a listed generation
-            // that cannot be rolled back to.
-            generations.delete(*n)?;
-            profiles.remove_generation_link(*n)?;
-        }
-        report.generations_deleted.push(*n);
-    }
+    // Sweep generations, then store paths, then downloads; each kind in one
+    // batch with one directory sync (docs/design.md, "Cost that does not
+    // grow with history", says why the order is safe). The records first: a
+    // crash after them leaves links without a record (removed below next
+    // time), never a listed generation that cannot be rolled back to, and no
+    // store path goes before every record that could reference it is gone
+    // for good.
     if !policy.dry_run {
+        generations.delete_many(&doomed)?;
+        crate::switch::crash::point("gc-after-generations");
+        // A damaged record's link stays: it is all that says what ran.
+        let listed: BTreeSet<u64> = records
+            .iter()
+            .map(|g| g.number)
+            .chain(damaged.iter().map(|d| d.number))
+            .collect();
+        let mut unlisted: Vec<u64> = doomed.clone();
         for n in profiles.linked_generations()? {
-            let recorded = records.iter().any(|g| g.number == n) || damaged.iter().any(|d| d.number == n);
-            if !recorded && Some(n) != current.generation() {
-                profiles.remove_generation_link(n)?;
+            if !listed.contains(&n) && Some(n) != current.generation() {
+                unlisted.push(n);
             }
         }
+        profiles.remove_generation_links(&unlisted)?;
     }
+    report.generations_deleted.extend(&doomed);
     let entries = store.list()?;
     let mut live_archives = BTreeSet::new();
+    let mut dead = Vec::new();
     for m in &entries {
         let sp = StorePath::parse(&m.store_path)?;
         if live.contains(&sp) {
@@ -212,9 +231,10 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
         }
         report.bytes_freed += m.size;
         report.store_paths_deleted.push(m.store_path.clone());
-        if !policy.dry_run {
-            store.delete(&sp)?;
-        }
+        dead.push(sp);
+    }
+    if !policy.dry_run {
+        store.delete_many(&dead)?;
     }
     let downloads = layout.downloads_dir();
     if let Ok(rd) = std::fs::read_dir(&downloads) {

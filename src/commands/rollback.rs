@@ -16,10 +16,9 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<Outcom
     let profiles = Profiles::new(&ctx.layout);
     let current = profiles.current()?;
     let generations = Generations::new(&ctx.layout);
-    // Damaged records are reported (list warns) but still count: the previous
-    // generation is the one before by number, and its profile link, not its
-    // record, says what it ran (as with `--to N`).
-    generations.list()?;
+    // Names only: damaged records count too (the previous generation is the
+    // one before by number, and its profile link, not its record, says what
+    // it ran, as with `--to N`), and no record is read but the target's farm.
     let numbers = generations.numbers()?;
     let n = match (current.generation(), to) {
         (Some(cur_n), _) if to == Some(cur_n) => {

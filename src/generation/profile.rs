@@ -160,6 +160,23 @@ impl Profiles {
         self.remove_link(&self.dir.join(generation_link_name(n)))
     }
 
+    /// Removes the links of `numbers`, then syncs `profiles/` once.
+    pub fn remove_generation_links(&self, numbers: &[u64]) -> Result<(), ProfileError> {
+        let mut removed = false;
+        for &n in numbers {
+            let link = self.dir.join(generation_link_name(n));
+            match std::fs::remove_file(&link) {
+                Ok(()) => removed = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(format!("removing {}", link.display()))(e)),
+            }
+        }
+        if removed {
+            fsutil::fsync_dir(&self.dir).map_err(io_err("syncing profiles/"))?;
+        }
+        Ok(())
+    }
+
     /// Removes `profiles/system`: the host has no state of exporterctl's
     /// (a first switch that achieved nothing, or its abort).
     pub fn remove_system_link(&self) -> Result<(), ProfileError> {

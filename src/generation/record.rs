@@ -203,11 +203,24 @@ impl Generations {
     }
 
     pub fn delete(&self, n: u64) -> Result<(), RecordError> {
-        match std::fs::remove_file(self.path(n)) {
-            Ok(()) => fsutil::fsync_dir(&self.dir).map_err(io_err("syncing generations/")),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err(format!("removing {}", self.path(n).display()))(e)),
+        self.delete_many(&[n])
+    }
+
+    /// Removes the records of `numbers`, then syncs `generations/` once: when
+    /// this returns, none of them is listed again, even after a crash.
+    pub fn delete_many(&self, numbers: &[u64]) -> Result<(), RecordError> {
+        let mut removed = false;
+        for &n in numbers {
+            match std::fs::remove_file(self.path(n)) {
+                Ok(()) => removed = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(format!("removing {}", self.path(n).display()))(e)),
+            }
         }
+        if removed {
+            fsutil::fsync_dir(&self.dir).map_err(io_err("syncing generations/"))?;
+        }
+        Ok(())
     }
 }
 

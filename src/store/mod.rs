@@ -21,6 +21,7 @@ use crate::manifest::ArchiveKind;
 use crate::paths::Layout;
 use crate::redact::url_without_userinfo;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -446,7 +447,10 @@ impl Store {
     /// A valid release path previously added from this origin (credentials
     /// in the URL aside).
     pub fn find_release(&self, name: &str, version: &str, origin_url: &str) -> Result<Option<StorePath>, StoreError> {
-        for m in self.list()? {
+        // A release's path is always `<hash>-<name>-<version>`: only those
+        // records are read, so the cost does not grow with the store.
+        let rest = format!("{name}-{version}");
+        for m in self.list_matching(|n| n.len() == HASH_TEXT_LEN + 1 + rest.len() && n.ends_with(&rest))? {
             if m.kind == EntryKind::Release
                 && m.name == name
                 && m.version.as_deref() == Some(version)
@@ -463,6 +467,12 @@ impl Store {
     /// Every valid store path with its metadata, sorted by name. A record that
     /// cannot be read or parsed is skipped with a warning (`verify` reports it).
     pub fn list(&self) -> Result<Vec<StoreMeta>, StoreError> {
+        self.list_matching(|_| true)
+    }
+
+    /// [`Store::list`] of the paths whose name passes `want`: the others are
+    /// known from their file name alone, never parsed nor opened.
+    fn list_matching(&self, want: impl Fn(&str) -> bool) -> Result<Vec<StoreMeta>, StoreError> {
         let mut out = Vec::new();
         let entries = fs::read_dir(&self.meta_dir).map_err(io_err(format!("listing {}", self.meta_dir.display())))?;
         for entry in entries {
@@ -471,9 +481,10 @@ impl Store {
             let Some(sp) = file_name
                 .to_str()
                 .and_then(|n| n.strip_suffix(".json"))
+                .filter(|n| want(n))
                 .and_then(|n| StorePath::parse(n).ok())
             else {
-                continue; // temp files of write_atomic, strays
+                continue; // temp files of write_atomic, strays, paths not wanted
             };
             if !fs::symlink_metadata(self.path_of(&sp)).is_ok_and(|m| m.is_dir()) {
                 continue;
@@ -589,16 +600,37 @@ impl Store {
     pub fn delete(&self, sp: &StorePath) -> Result<u64, StoreError> {
         let path = self.path_of(sp);
         let size = install::content_size(&path).map_err(io_err(format!("measuring {}", path.display())))?;
-        let meta_path = self.meta_path(sp);
-        match fs::remove_file(&meta_path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(format!("removing {}", meta_path.display()))(e)),
+        self.delete_many(std::slice::from_ref(sp))?;
+        Ok(size)
+    }
+
+    /// Deletes `paths` with two directory syncs in all, not two per path:
+    /// every record is removed and `.meta/` synced before the first file of
+    /// any of them goes, then the trees are removed and `store/` synced. A
+    /// crash anywhere leaves each path either valid and complete or invalid
+    /// (a directory without a record, removed by `clean_leftovers`).
+    pub fn delete_many(&self, paths: &[StorePath]) -> Result<(), StoreError> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        for sp in paths {
+            let meta_path = self.meta_path(sp);
+            match fs::remove_file(&meta_path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(format!("removing {}", meta_path.display()))(e)),
+            }
         }
         fsutil::fsync_dir(&self.meta_dir).map_err(io_err(format!("syncing {}", self.meta_dir.display())))?;
-        fsutil::remove_tree(&path).map_err(io_err(format!("removing {}", path.display())))?;
-        fsutil::fsync_dir(&self.dir).map_err(io_err(format!("syncing {}", self.dir.display())))?;
-        Ok(size)
+        crate::switch::crash::point("gc-after-invalidate");
+        for (i, sp) in paths.iter().enumerate() {
+            let path = self.path_of(sp);
+            fsutil::remove_tree(&path).map_err(io_err(format!("removing {}", path.display())))?;
+            if i == 0 {
+                crate::switch::crash::point("gc-mid-delete");
+            }
+        }
+        fsutil::fsync_dir(&self.dir).map_err(io_err(format!("syncing {}", self.dir.display())))
     }
 
     /// Removes leftovers of interrupted adds: `.tmp/*` and directories without
@@ -622,15 +654,24 @@ impl Store {
             remove(&path)?;
             removed += 1;
         }
+        // Two listings compared by name, not a stat per entry each way: this
+        // runs before every realise, so it must not cost more as the store grows.
+        let store_entries = list(&self.dir)?;
+        let meta_entries = list(&self.meta_dir)?;
+        let recorded: HashSet<&str> = meta_entries
+            .iter()
+            .filter_map(|(n, _)| n.strip_suffix(".json"))
+            .collect();
+        let present: HashSet<&str> = store_entries.iter().map(|(n, _)| n.as_str()).collect();
         let mut store_changed = false;
-        for (file_name, path) in list(&self.dir)? {
+        for (file_name, path) in &store_entries {
             if file_name.starts_with('.') {
                 continue;
             }
-            match StorePath::parse(&file_name) {
-                Ok(sp) if !self.meta_path(&sp).exists() => {
+            match StorePath::parse(file_name) {
+                Ok(sp) if !recorded.contains(sp.as_str()) => {
                     tracing::info!(path = %path.display(), "removing a store directory without metadata");
-                    remove(&path)?;
+                    remove(path)?;
                     removed += 1;
                     store_changed = true;
                 }
@@ -639,13 +680,13 @@ impl Store {
             }
         }
         let mut meta_changed = false;
-        for (file_name, path) in list(&self.meta_dir)? {
+        for (file_name, path) in &meta_entries {
             let orphan = match file_name.strip_suffix(".json").map(StorePath::parse) {
-                Some(Ok(sp)) => fs::symlink_metadata(self.path_of(&sp)).is_err(),
+                Some(Ok(sp)) => !present.contains(sp.as_str()),
                 _ => file_name.starts_with('.'), // write_atomic's temp files
             };
             if orphan {
-                remove(&path)?;
+                remove(path)?;
                 removed += 1;
                 meta_changed = true;
             }

@@ -716,13 +716,14 @@ impl Engine<'_> {
         } else if live.state.exporters.is_empty() && record.from_generation.is_none() {
             // Nothing was ever achieved (a first switch whose every step failed).
             profiles.remove_system_link()?;
-        } else if let Some(n) = generations
-            .list()?
-            .iter()
-            .find(|g| g.switch_id == record.id)
-            .map(|g| g.number)
+        } else if let Some(n) = record
+            .resumed
+            .then(|| generations.list())
+            .transpose()?
+            .and_then(|gens| gens.iter().find(|g| g.switch_id == record.id).map(|g| g.number))
         {
-            // Resuming a switch that had already recorded its generation.
+            // Resuming a switch that had already recorded its generation (a
+            // switch not resumed has a new id no record can have: it reads none).
             profiles.link_generation(n, &live.farm)?;
             profiles.flip_to_generation(n)?;
             record.result_generation = Some(n);
