@@ -42,6 +42,11 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<Outcom
         }
         _ => return Err(UsageError("there is no current generation to roll back from".into()).into()),
     };
+    // The target's record is the only one read: a damaged one is said, and
+    // its profile link still says what ran.
+    if let Some(Err(d)) = generations.read(n)? {
+        tracing::warn!("generation {n} record {}; rolling back by its profile link", d.record);
+    }
     let cur_n = current.generation();
     let target_farm = generation_farm(ctx, &store, &profiles, n, &numbers, quiet)?;
     let target = profile::read_farm_state(&store, &target_farm)?;

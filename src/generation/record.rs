@@ -183,23 +183,32 @@ impl Generations {
         let mut out = Vec::new();
         let mut damaged = Vec::new();
         for n in self.numbers()? {
-            let path = self.path(n);
-            let reason = match self.load(n) {
-                Ok(Some(r)) if r.number == n => {
-                    out.push(r);
-                    continue;
-                }
-                Ok(Some(r)) => format!("it says it is generation {}", r.number),
-                Ok(None) => continue,
-                Err(RecordError::Parse { message, .. }) => message,
-                Err(e) => return Err(e),
-            };
-            damaged.push(DamagedGeneration {
-                number: n,
-                record: DamagedRecord { path, reason },
-            });
+            match self.read(n)? {
+                Some(Ok(r)) => out.push(r),
+                Some(Err(d)) => damaged.push(d),
+                None => {}
+            }
         }
         Ok((out, damaged))
+    }
+
+    /// Generation `n`'s record, or why it cannot be used; `None` when there
+    /// is none.
+    pub fn read(&self, n: u64) -> Result<Option<Result<GenerationRecord, DamagedGeneration>>, RecordError> {
+        let reason = match self.load(n) {
+            Ok(Some(r)) if r.number == n => return Ok(Some(Ok(r))),
+            Ok(Some(r)) => format!("it says it is generation {}", r.number),
+            Ok(None) => return Ok(None),
+            Err(RecordError::Parse { message, .. }) => message,
+            Err(e) => return Err(e),
+        };
+        Ok(Some(Err(DamagedGeneration {
+            number: n,
+            record: DamagedRecord {
+                path: self.path(n),
+                reason,
+            },
+        })))
     }
 
     pub fn delete(&self, n: u64) -> Result<(), RecordError> {
