@@ -231,20 +231,7 @@ fn a_dry_run_during_a_running_switch_says_it_is_running_like_status() {
     f.publish(N, "1.0.0", Behaviour::SlowStart);
     let port = free_port();
     let m = f.manifest("m.yaml", &[f.entry(N, "1.0.0", port)]);
-    let child = f
-        .command(&["switch", m.to_str().unwrap(), "--mode", "fast"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let journal = f.state().join("journal.json");
-    for _ in 0..500 {
-        if journal.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(journal.exists(), "the switch never started");
+    let child = f.spawn_switch(&m);
     let child_pid = child.id();
     let out = f.run(&["switch", m.to_str().unwrap(), "--dry-run"]);
     let status = f.json(&["status"]);

@@ -198,7 +198,7 @@ fn a_second_concurrent_switch_fails_at_once() {
     let port = free_port();
     let m = f.manifest("m.yaml", &[f.entry(N, "1.0.0", port)]);
     // Holds the lock once its journal appears.
-    let first = spawn_switch(&f, &m);
+    let first = f.spawn_switch(&m);
     let started = std::time::Instant::now();
     let out = f.run(&["switch", m.to_str().unwrap(), "--mode", "fast"]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
@@ -521,31 +521,11 @@ fn a_dry_run_compares_generated_units_without_writing_them() {
     assert_eq!(plan_block(&dry), plan_block(&real), "{real}");
 }
 
-/// Starts `switch MANIFEST --mode fast` and waits until its journal exists
-/// (it holds the lock and is at its first step).
-fn spawn_switch(f: &Fixture, m: &std::path::Path) -> std::process::Child {
-    let child = f
-        .command(&["switch", m.to_str().unwrap(), "--mode", "fast"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let journal = f.state().join("journal.json");
-    for _ in 0..500 {
-        if journal.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(journal.exists(), "the switch never started");
-    child
-}
-
 /// Spawns a switch and returns once `name`'s step has started its process:
 /// the journal is written before the first step begins, so a signal sent on
 /// the journal alone can land before any step (and rightly skip them all).
 fn spawn_switch_in_step(f: &Fixture, m: &std::path::Path, name: &str) -> std::process::Child {
-    let mut child = spawn_switch(f, m);
+    let mut child = f.spawn_switch(m);
     for _ in 0..3000 {
         if f.pid(name).is_some() {
             return child;

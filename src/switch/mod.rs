@@ -56,6 +56,22 @@ pub enum EngineError {
     Foreign(String),
 }
 
+/// Links are made with a rename over whatever is there: never over a file
+/// someone put in bin_dir or unit_dir since.
+fn refuse_foreign(links: &Links, state: &ProfileState) -> Result<(), EngineError> {
+    let foreign = links
+        .foreign_entries(state)
+        .map_err(io_err("looking at bin_dir and unit_dir"))?;
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = foreign
+        .iter()
+        .map(|(p, what)| format!("{} is {what}", p.display()))
+        .collect();
+    Err(EngineError::Foreign(list.join("; ")))
+}
+
 fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
     move |source| EngineError::Io {
         context: context.to_string(),
@@ -383,18 +399,7 @@ impl Engine<'_> {
             return Err(EngineError::MissingStorePath(sp.to_string()));
         }
         self.verify_activated(record, target)?;
-        // Links are made with a rename over whatever is there: never over a
-        // file someone put in bin_dir or unit_dir since.
-        let foreign = Links::new(self.layout)
-            .foreign_entries(target)
-            .map_err(io_err("looking at bin_dir and unit_dir"))?;
-        if !foreign.is_empty() {
-            let list: Vec<String> = foreign
-                .iter()
-                .map(|(p, what)| format!("{} is {what}", p.display()))
-                .collect();
-            return Err(EngineError::Foreign(list.join("; ")));
-        }
+        refuse_foreign(&Links::new(self.layout), target)?;
         for step in record.steps.iter().filter(|s| s.action != Action::Remove) {
             if let Some(e) = target.exporter(&step.name).filter(|e| e.unit_store_path.is_none()) {
                 self.svc.check_startable(&service_spec(self.layout, target, e))?;
@@ -767,16 +772,7 @@ impl Engine<'_> {
     /// checked. Returns what is not healthy.
     pub fn return_to_generation(&self, n: u64, state: &ProfileState) -> Result<Vec<String>, EngineError> {
         let links = Links::new(self.layout);
-        let foreign = links
-            .foreign_entries(state)
-            .map_err(io_err("looking at bin_dir and unit_dir"))?;
-        if !foreign.is_empty() {
-            let list: Vec<String> = foreign
-                .iter()
-                .map(|(p, what)| format!("{} is {what}", p.display()))
-                .collect();
-            return Err(EngineError::Foreign(list.join("; ")));
-        }
+        refuse_foreign(&links, state)?;
         self.profiles().flip_to_generation(n)?;
         links.install_all(state).map_err(io_err("creating stable links"))?;
         self.reload_units();

@@ -122,6 +122,26 @@ impl Fixture {
         cmd
     }
 
+    /// Starts `switch MANIFEST --mode fast` and waits until its journal
+    /// exists (it holds the lock; its first step may not have begun).
+    pub fn spawn_switch(&self, m: &Path) -> std::process::Child {
+        let child = self
+            .command(&["switch", m.to_str().unwrap(), "--mode", "fast"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let journal = self.state().join("journal.json");
+        for _ in 0..500 {
+            if journal.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(journal.exists(), "the switch never started");
+        child
+    }
+
     /// Runs and asserts the exit status, printing the output on mismatch.
     pub fn ok(&self, args: &[&str]) -> String {
         self.expect(args, 0)
