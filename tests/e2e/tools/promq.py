@@ -77,7 +77,7 @@ def cmd_window(a):
     # started before T1 is recorded at its start, within scrape_timeout).
     deadline = time.monotonic() + 30
     while True:
-        res = query(a.url, 'min(timestamp(up{job="e2e"}))', t1 + 5)
+        res = query(a.url, 'min(timestamp(up{job=~"e2e.*"}))', t1 + 5)
         last = float(res[0]["value"][1]) if res else 0.0
         if last > t1 + 0.3:
             break
@@ -86,10 +86,13 @@ def cmd_window(a):
         time.sleep(0.2)
 
     w = f"{math.ceil((t1 - t0) * 1000)}ms"
-    failed = by_exporter(query(a.url, f'count_over_time(up{{job="e2e"}}[{w}]) - sum_over_time(up{{job="e2e"}}[{w}])', t1))
-    count = by_exporter(query(a.url, f'count_over_time(up{{job="e2e"}}[{w}])', t1))
+    failed = by_exporter(query(a.url, f'count_over_time(up{{job=~"e2e.*"}}[{w}]) - sum_over_time(up{{job=~"e2e.*"}}[{w}])', t1))
+    count = by_exporter(query(a.url, f'count_over_time(up{{job=~"e2e.*"}}[{w}])', t1))
     # raw samples from 2 s before to 1 s after the window
-    raw = by_exporter(query(a.url, f'up{{job="e2e"}}[{math.ceil((t1 - t0) * 1000) + 3000}ms]', t1 + 1))
+    # how long scrapes took (a timed-out one counts its timeout)
+    med = by_exporter(query(a.url, f'quantile_over_time(0.5, scrape_duration_seconds{{job=~"e2e.*"}}[{w}])', t1))
+    top = by_exporter(query(a.url, f'max_over_time(scrape_duration_seconds{{job=~"e2e.*"}}[{w}])', t1))
+    raw = by_exporter(query(a.url, f'up{{job=~"e2e.*"}}[{math.ceil((t1 - t0) * 1000) + 3000}ms]', t1 + 1))
 
     out = {"start": t0, "end": t1, "window": w, "exporters": {}}
     for name in sorted(raw):
@@ -104,10 +107,13 @@ def cmd_window(a):
             gap = float("inf")
         n = int(float(count[name]["value"][1])) if name in count else 0
         f = int(float(failed[name]["value"][1])) if name in failed else 0
+        dur = [round(float(d[name]["value"][1]) * 1000) if name in d else None for d in (med, top)]
         out["exporters"][name] = {"listener": labels.get("listener", "?"), "scrapes": n, "failed": f,
-                                  "longest_gap_ms": None if gap == float("inf") else round(gap * 1000)}
+                                  "longest_gap_ms": None if gap == float("inf") else round(gap * 1000),
+                                  "scrape_ms_median": dur[0], "scrape_ms_max": dur[1]}
         g = "none succeeded" if gap == float("inf") else f"{gap * 1000:.0f} ms"
-        print(f"{name:<16} {labels.get('listener', '?'):<17} {n:>3} scrapes, {f:>2} failed, longest gap {g}")
+        print(f"{name:<16} {labels.get('listener', '?'):<17} {n:>3} scrapes, {f:>2} failed, longest gap {g}"
+              f" (scrape duration median {dur[0]} ms, max {dur[1]} ms)")
     if a.json:
         with open(a.json, "a") as fh:
             fh.write(json.dumps(dict(out, op=a.op)) + "\n")
