@@ -30,14 +30,14 @@ install_host_packages() {
 # ---------------------------------------------------------------- rootfs
 # Bump ROOTFS_VERSION whenever the content below changes.
 ROOTFS_VERSION=v1
-ROOTFS_PKGS=systemd,systemd-sysv,dbus,curl,ca-certificates,nginx,mariadb-server,prometheus-node-exporter,prometheus-nginx-exporter,prometheus-mysqld-exporter,python3,procps,iproute2,libssl3
+ROOTFS_PKGS=systemd,systemd-sysv,dbus,curl,ca-certificates,nginx,mariadb-server,prometheus-node-exporter,prometheus-nginx-exporter,prometheus-mysqld-exporter,prometheus,python3,procps,iproute2,libssl3
 
 # Customise a freshly debootstrapped tree (runs on the host, tree is a plain dir).
 customize_rootfs() {
     local d=$1 u
     rm -f "$d/etc/hostname"
-    # Debian's own exporter units listen on the default ports: mask them.
-    for u in prometheus-node-exporter prometheus-nginx-exporter prometheus-mysqld-exporter; do
+    # Debian's own exporter (and prometheus) units listen on the default ports: mask them.
+    for u in prometheus prometheus-node-exporter prometheus-nginx-exporter prometheus-mysqld-exporter; do
         ln -sf /dev/null "$d/etc/systemd/system/$u.service"
         rm -f "$d/etc/systemd/system/multi-user.target.wants/$u.service"
     done

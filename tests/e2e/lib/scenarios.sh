@@ -602,3 +602,167 @@ rows = json.load(open(sys.argv[1]))["exporters"]
 bad = [(r["name"], r["health"]) for r in rows if r["health"] != "healthy"]
 sys.exit(f"not healthy: {bad}" if bad else 0)' "$LAST_OUT" || fail "status --json reports an unhealthy exporter"
 }
+
+# ------------------------------------------------------------------ 11
+# A real Prometheus (Debian's 2.42, in the container, on loopback) scrapes
+# the three managed exporters every 100 ms: node_exporter socket-activated,
+# nginx and mysqld exporters on their own listeners (Debian's predate
+# --web.systemd-socket: the drain alone). Three operations on the phase --
+# an upgrade of all three, `rollback`, a switch to a release that crashes
+# (automatic rollback) -- and, per operation, what Prometheus recorded over
+# exactly its window: failed scrapes and the longest gap between successful
+# ones. Asserted: 0 failed scrapes for the socket-activated node_exporter
+# during the upgrade and the rollback (issue 13's target). The crashing
+# release still costs it scrapes (the crash is detected after ~2 s, the
+# queued scrapes time out first): printed as a known gap, as are the plain
+# listeners' figures.
+PROM_URL=http://127.0.0.1:9090
+
+# stop_prometheus: SIGTERM to the Prometheus this scenario started, by its
+# recorded pid, once its cmdline shows it is that one.
+stop_prometheus() {
+    local pid=${PROM_PID:-} cmd
+    case $pid in ''|*[!0-9]*|0|1) return 0 ;; esac
+    cmd=$(ct cat "/proc/$pid/cmdline" 2>/dev/null | tr '\0' ' ') || true
+    case $cmd in
+        "/usr/bin/prometheus --config.file=$PROM_DIR/prometheus.yml --storage.tsdb.path=$PROM_DIR/data "*)
+            ct kill -TERM "$pid"
+            for _ in $(seq 1 100); do ct test -e "/proc/$pid" || break; sleep 0.1; done
+            ! ct test -e "/proc/$pid" || info "warning: Prometheus (pid $pid) still running 10 s after SIGTERM"
+            ;;
+        *) info "warning: pid $pid is no longer our Prometheus ('$cmd'): not signalled" ;;
+    esac
+    PROM_PID=""
+    ct rm -rf "$PROM_DIR"
+}
+
+# prom_op NAME ok|fail COMMAND...: one exporterctl operation, then what
+# Prometheus recorded over exactly its window.
+prom_op() {
+    local name=$1 want=$2 t0 t1 rc=0
+    shift 2
+    t0=$(date +%s.%N)
+    xctl "$@" || rc=$?
+    t1=$(date +%s.%N)
+    if [ "$want" = ok ]; then
+        [ "$rc" = 0 ] || fail "exporterctl $* exited $rc"
+    else
+        [ "$rc" != 0 ] || fail "exporterctl $* exited 0 (a crashing release must fail)"
+    fi
+    info "Prometheus over the window of '$name' ($(py -c "print(f'{$t1-$t0:.2f}')") s):"
+    ct_net /usr/bin/python3 "$E2E_DIR/tools/promq.py" window --url "$PROM_URL" --start "$t0" --end "$t1" \
+        --json "$WORK/logs/prometheus-figures.jsonl" --op "$name" | sed 's/^/      /' \
+        || fail "cannot read the window of '$name' from Prometheus"
+}
+
+scenario_11_prometheus() {
+    info "setup: node 1.5.0 socket-activated, nginx $NGINX_V1 and mysqld 0.14.0 plain (gen-a.yaml, node at 1.5.0)"
+    ct sh -c "sed -e '0,/version: \"1.5.1\"/s//version: \"1.5.0\"/' $M/gen-a.yaml > /tmp/prom-setup.yaml"
+    xctl_ok switch /tmp/prom-setup.yaml --mode fast --yes
+    assert_serving node_exporter 1.5.0
+    assert_socket_activated
+    assert_serving nginx_exporter "$NGINX_V1"
+    assert_serving mysqld_exporter 0.14.0
+    local n
+    for n in nginx_exporter mysqld_exporter; do
+        ! ct test -e "/etc/systemd/system/$n.socket" || fail "$n has a socket unit (Debian's build predates the flag)"
+    done
+
+    PROM_DIR=$(ct mktemp -d /tmp/e2e-prometheus.XXXXXX)
+    ct mkdir "$PROM_DIR/data"
+    ct sh -c "cat > $PROM_DIR/prometheus.yml" <<'YML'
+global:
+  scrape_interval: 100ms
+  scrape_timeout: 90ms
+scrape_configs:
+  - job_name: e2e-node
+    # node_exporter's full collector set takes longer than the 90 ms
+    # timeout here (run 1: most scrapes timed out even between restarts);
+    # a few collectors keep the figures about restarts, not collection.
+    params:
+      collect[]: [cpu, loadavg, meminfo, netdev, stat, time, uname, vmstat]
+    static_configs:
+      - targets: ["127.0.0.1:9100"]
+        labels: {exporter: node_exporter, listener: socket-activated}
+  - job_name: e2e
+    static_configs:
+      - targets: ["127.0.0.1:9113"]
+        labels: {exporter: nginx_exporter, listener: plain}
+      - targets: ["127.0.0.1:9104"]
+        labels: {exporter: mysqld_exporter, listener: plain}
+YML
+    ct systemd-run -q --unit=e2e-prometheus -p StandardError=journal /usr/bin/prometheus \
+        --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
+        --web.listen-address=127.0.0.1:9090
+    PROM_PID=$(main_pid e2e-prometheus.service)
+    trap stop_prometheus EXIT
+    case $PROM_PID in ''|0) fail "Prometheus did not start: $(ct journalctl -q -o cat -u e2e-prometheus.service | tail -n 5)" ;; esac
+    info "Prometheus $(ct /usr/bin/prometheus --version 2>&1 | head -n1 | cut -d' ' -f3) started, pid $PROM_PID, storage $PROM_DIR/data"
+    ct_net /usr/bin/python3 "$E2E_DIR/tools/promq.py" ready --url "$PROM_URL" --targets 3 --timeout 90 \
+        | sed 's/^/    /' || fail "Prometheus is not ready with all three targets up"
+    # a few scrape intervals of history, then a window without any
+    # operation: what the scrapes lose at rest (not asserted)
+    sleep 1
+    local b0 b1
+    b0=$(date +%s.%N)
+    sleep 3
+    b1=$(date +%s.%N)
+    info "Prometheus over 3 s without any operation (baseline):"
+    ct_net /usr/bin/python3 "$E2E_DIR/tools/promq.py" window --url "$PROM_URL" --start "$b0" --end "$b1" \
+        | sed 's/^/      /' || fail "cannot read the baseline window from Prometheus"
+
+    prom_op "upgrade (node 1.5.1, nginx $NGINX_V2, mysqld 0.14.1)" ok switch "$M/gen-b.yaml" --mode fast --yes
+    assert_serving node_exporter 1.5.1
+    assert_serving nginx_exporter "$NGINX_V2"
+    assert_serving mysqld_exporter 0.14.1
+    assert_socket_activated
+
+    prom_op "rollback" ok rollback
+    assert_serving node_exporter 1.5.0
+    assert_serving nginx_exporter "$NGINX_V1"
+    assert_serving mysqld_exporter 0.14.0
+    assert_socket_activated
+
+    prom_op "switch to a crashing node 1.5.9 (automatic rollback)" fail switch "$M/broken.yaml" --mode fast --yes
+    grep -q "broken on purpose" "$LAST_OUT" "$LAST_OUT.err" || fail "the failure does not quote the broken release's output"
+    assert_serving node_exporter 1.5.0
+    assert_socket_activated
+
+    stop_prometheus
+    trap - EXIT
+
+    info "summary (a scrape every 100 ms, timeout 90 ms; failed and longest gap per operation):"
+    py - "$WORK/logs/prometheus-figures.jsonl" <<'PY' | sed 's/^/      /' \
+        || fail "the socket-activated node_exporter lost scrapes (see above)"
+import json, sys
+ops = [json.loads(l) for l in open(sys.argv[1])]
+bad = []
+for name in ("node_exporter", "nginx_exporter", "mysqld_exporter"):
+    rows = [o["exporters"].get(name) for o in ops]
+    if any(r is None for r in rows):
+        bad.append(f"{name}: missing from a window")
+        continue
+    gaps = [r["longest_gap_ms"] for r in rows]
+    print(f"{name:<16} {rows[0]['listener']:<17} failed " + " / ".join(str(r["failed"]) for r in rows)
+          + f" (total {sum(r['failed'] for r in rows)}), longest gap "
+          + " / ".join("none" if g is None else f"{g} ms" for g in gaps)
+          + "  [upgrade / rollback / crash]")
+    if name == "node_exporter":
+        if any(r["scrapes"] == 0 for r in rows):
+            bad.append("node_exporter: a window without any scrape")
+        # upgrade and rollback: issue 13's target, asserted
+        if rows[0]["failed"] or rows[1]["failed"]:
+            bad.append(f"node_exporter (socket-activated): {rows[0]['failed']} / {rows[1]['failed']} failed scrapes "
+                       "during upgrade / rollback, want 0")
+        # The crashing release: scrapes queue on the socket while the
+        # health check watches the crash loop (~2 s) before rolling back,
+        # longer than the 90 ms scrape timeout. Not met yet: printed only.
+        if rows[2]["failed"]:
+            print(f"KNOWN GAP (issue 13, not asserted): {rows[2]['failed']} failed scrapes of the socket-activated "
+                  f"node_exporter while the crashing release is detected and rolled back")
+for b in bad:
+    print("ERROR: " + b)
+sys.exit(1 if bad else 0)
+PY
+    info "ok: 0 failed scrapes for the socket-activated node_exporter during the upgrade and the rollback"
+}
