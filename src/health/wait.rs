@@ -22,6 +22,8 @@ pub const FIRST_DELAY: Duration = Duration::from_millis(10);
 pub const MAX_DELAY: Duration = Duration::from_millis(500);
 /// A unit seen down this long after the restart is down for good.
 pub const FAIL_FAST_AFTER: Duration = Duration::from_millis(100);
+/// The shortest wait for one `/metrics` answer (see `attempt`).
+pub const FIRST_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Why one attempt did not pass.
 enum Miss {
@@ -159,11 +161,19 @@ impl Probe {
         restarted_at: Instant,
         deadline: Instant,
     ) -> Result<(), Miss> {
+        let since_restart = restarted_at.elapsed();
         if let Some(w) = watch {
-            w.check_unit(restarted_at.elapsed())?;
+            w.check_unit(since_restart)?;
         }
+        // A request may take as long as the exporter has been up (at least
+        // FIRST_ATTEMPT_TIMEOUT, at most the probe's timeout): behind a
+        // socket, a release that died at start leaves the request queued with
+        // nobody to answer it, and a full timeout would hide the dead unit
+        // that the next look at it reports. A slow exporter still gets its
+        // full allowance once it has been up that long.
+        let allowance = since_restart.clamp(FIRST_ATTEMPT_TIMEOUT, self.request_timeout().max(FIRST_ATTEMPT_TIMEOUT));
         let left = deadline.saturating_duration_since(Instant::now());
-        self.check_within(spec, version, self.request_timeout().min(left))
+        self.check_within(spec, version, allowance.min(left))
             .map_err(Miss::NotYet)
     }
 }
@@ -252,6 +262,31 @@ mod tests {
         let r = wait(&m, &spec(60_000, 150), &st("active", 0, Some(7))).unwrap();
         assert!(r.elapsed >= Duration::from_millis(150));
         assert!(r.attempts >= 2);
+    }
+
+    #[test]
+    fn a_dead_unit_behind_a_socket_is_seen_before_a_request_times_out() {
+        // A socket-activated unit whose release died at start: the port
+        // accepts (the kernel queues the connection) and nobody answers.
+        let queue = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let spec = HealthSpec {
+            url: Some(format!("http://{}/metrics", queue.local_addr().unwrap())),
+            timeout: Duration::from_secs(3),
+            settle: Duration::ZERO,
+            ..HealthSpec::default()
+        };
+        let dead = UnitStatus {
+            sub_state: "auto-restart".into(),
+            ..st("activating", 0, None)
+        };
+        let m = Scripted::new(ServiceManagerKind::Systemd, vec![st("active", 0, Some(7)), dead]);
+        // A request allowed the probe's whole timeout from the start would
+        // outlast the health timeout and report a timeout instead.
+        let e = Probe::with_request_timeout(Duration::from_secs(5))
+            .unwrap()
+            .wait_healthy(&m, &service(), &spec, "1", Instant::now(), &st("active", 0, Some(7)))
+            .unwrap_err();
+        assert!(matches!(e, HealthFailure::UnitDown { .. }), "{e}");
     }
 
     #[test]
