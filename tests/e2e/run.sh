@@ -46,6 +46,7 @@ source "$E2E_DIR/lib/packaging.sh"
 T_START=$(date +%s.%N)
 
 WORK=$(mktemp -d /tmp/exporterctl-e2e.XXXXXX)
+echo $$ >"$WORK/owner.pid"  # a concurrent run's cleanup keeps it while we live
 mkdir -p "$WORK/logs" "$WORK/facts" "$WORK/share/bin"
 SCRAPER_PID=""
 SCEN_PID=""

@@ -197,8 +197,17 @@ cleanup_stale_runs() {
     for d in /run/systemd/nspawn/propagate/exporterctl-e2e-*; do
         [ -e "$d" ] && rm -rf "$d"
     done
+    local owner
     for d in /tmp/exporterctl-e2e.*; do
-        [ -d "$d" ] && [ "$d" != "${WORK:-}" ] && { log "removing stale $d"; rm -rf "$d"; }
+        [ -d "$d" ] && [ "$d" != "${WORK:-}" ] || continue
+        # Another run waiting for the lock made its directory already: keep it.
+        owner=$(cat "$d/owner.pid" 2>/dev/null || true)
+        if [[ "$owner" =~ ^[0-9]+$ ]] && [ "$owner" -gt 1 ] && [ -r "/proc/$owner/cmdline" ] &&
+            tr '\0' ' ' <"/proc/$owner/cmdline" 2>/dev/null | grep -q 'tests/e2e/run\.sh'; then
+            continue
+        fi
+        log "removing stale $d"
+        rm -rf "$d"
     done
     remove_payload_cgroups
     rm -f "$CACHE_DIR"/.#rootfs-*.lck
