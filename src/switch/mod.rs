@@ -359,6 +359,20 @@ impl Engine<'_> {
         if self.svc.kind() == crate::manifest::ServiceManagerKind::None {
             return None;
         }
+        // Nothing serves a unit that is not active (a release that died at
+        // start): the connections on its port are queued on its socket,
+        // waiting for the process the restart brings, not in flight.
+        let spec = ServiceSpec {
+            exporter: running.name.clone(),
+            unit: running.unit.clone(),
+            exec: std::path::PathBuf::new(),
+            args: Vec::new(),
+            environment: Default::default(),
+            socket: running.socket_unit(),
+        };
+        if self.svc.status(&spec).is_ok_and(|st| !st.is_active()) {
+            return None;
+        }
         // A hand-edited state.json is not validated like a manifest.
         let bound = bound.min(crate::manifest::MAX_DRAIN);
         match drain::wait(&drain::listen_ports(running), bound) {

@@ -412,3 +412,30 @@ fn a_modified_socket_file_is_refused_before_anything_moves() {
     }
     assert!(svc.take().is_empty());
 }
+
+#[test]
+fn a_unit_that_is_not_running_is_not_drained() {
+    // A scrape queued on a dead release's socket: the kernel holds it with
+    // its request unread, which looks like a scrape in flight; waiting for it
+    // would only lengthen the gap before the rollback answers it.
+    let queue = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = queue.local_addr().unwrap().port();
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut client, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let host = Host::new();
+    let mut state = host.state("1.0.0", Some("127.0.0.1:9100"));
+    state.exporters[0].args = vec![format!("--web.listen-address=127.0.0.1:{port}")];
+    let running = &state.exporters[0];
+    let probe = Probe::new().unwrap();
+    let bound = Duration::from_millis(200);
+
+    // Active: the request counts as in flight and is waited for.
+    let up = Recorder::new(host.layout.rooted(Path::new("/etc/systemd/system")), false);
+    let d = host.engine(&up, &probe).drain(running, bound, "restarting");
+    assert!(d.as_ref().is_some_and(|d| d.in_flight >= 1), "{d:?}");
+
+    // Not active (the double says `failed` after a socket restart).
+    let down = Recorder::new(host.layout.rooted(Path::new("/etc/systemd/system")), true);
+    down.restart(&service_spec(&host.layout, &state, running)).unwrap();
+    assert_eq!(host.engine(&down, &probe).drain(running, bound, "restarting"), None);
+}
