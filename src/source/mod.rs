@@ -496,43 +496,31 @@ impl Fetcher {
                     .map_err(|e| AttemptError::Fatal(ctx.io("resetting the temp file", e)))?;
                 bar.message(&format!("retry {attempt}"));
             }
-            match allowed {
+            let (reader, len, remote): (Box<dyn Read>, Option<u64>, bool) = match allowed {
                 Allowed::File(path) => {
                     let f = std::fs::File::open(path).map_err(|e| AttemptError::Fatal(open_error(ctx, path, e)))?;
                     // A device (`/dev/zero`) has no length: the size limit stops it.
                     let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-                    meter.check_declared(len).map_err(|hit| ctx.limit_attempt(hit))?;
-                    self.check_space(ctx, len).map_err(AttemptError::Fatal)?;
-                    bar.start(len);
-                    let mut s = Stream {
-                        tmp: &mut tmp,
-                        buf: &mut buf,
-                        bar: &bar,
-                        ctx,
-                        meter: &mut meter,
-                        timeouts: &self.timeouts,
-                    };
-                    s.copy(f, false)
+                    (Box::new(f), len, false)
                 }
                 Allowed::Remote(url) => {
                     let resp = self.http.get(ctx, url, req.allow_http, &req.headers)?;
-                    meter
-                        .check_declared(resp.content_length())
-                        .map_err(|hit| ctx.limit_attempt(hit))?;
-                    self.check_space(ctx, resp.content_length())
-                        .map_err(AttemptError::Fatal)?;
-                    bar.start(resp.content_length());
-                    let mut s = Stream {
-                        tmp: &mut tmp,
-                        buf: &mut buf,
-                        bar: &bar,
-                        ctx,
-                        meter: &mut meter,
-                        timeouts: &self.timeouts,
-                    };
-                    s.copy(resp, true)
+                    let len = resp.content_length();
+                    (Box::new(resp), len, true)
                 }
-            }
+            };
+            meter.check_declared(len).map_err(|hit| ctx.limit_attempt(hit))?;
+            self.check_space(ctx, len).map_err(AttemptError::Fatal)?;
+            bar.start(len);
+            let mut s = Stream {
+                tmp: &mut tmp,
+                buf: &mut buf,
+                bar: &bar,
+                ctx,
+                meter: &mut meter,
+                timeouts: &self.timeouts,
+            };
+            s.copy(reader, remote)
         });
         if let Err(e) = result {
             bar.fail("failed");
