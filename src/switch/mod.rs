@@ -284,7 +284,7 @@ impl Engine<'_> {
         if !stop {
             return None;
         }
-        let drained = self.drain(o, new.map_or(o.health.drain, |n| n.health.drain), "stopping it");
+        let drained = self.drain(live, o, new.map_or(o.health.drain, |n| n.health.drain), "stopping it");
         if let Err(e) = self.svc.stop(&service_spec(self.layout, live, o)) {
             self.ui.note(&format!("warning: stopping {}: {e}", o.unit));
         }
@@ -330,7 +330,7 @@ impl Engine<'_> {
         let spec = service_spec(self.layout, state, e);
         // The bound is the target's: the manifest (or generation) being
         // applied says how long its restarts may wait.
-        *drain = previous.and_then(|r| self.drain(r, e.health.drain, "restarting"));
+        *drain = previous.and_then(|r| self.drain(state, r, e.health.drain, "restarting"));
         let started = Instant::now();
         if e.socket_store_path.is_some() && !previous.is_some_and(|p| same_socket(p, e)) {
             let service_only = ServiceSpec {
@@ -355,22 +355,24 @@ impl Engine<'_> {
     /// `bound` (a `health.drain`). Every restart and stop of the engine
     /// passes here; the `none` manager stops nothing, so nothing is drained
     /// for it. `doing`: what follows, for the messages (`restarting`).
-    fn drain(&self, running: &ExporterState, bound: Duration, doing: &str) -> Option<drain::DrainRecord> {
+    fn drain(
+        &self,
+        state: &ProfileState,
+        running: &ExporterState,
+        bound: Duration,
+        doing: &str,
+    ) -> Option<drain::DrainRecord> {
         if self.svc.kind() == crate::manifest::ServiceManagerKind::None {
             return None;
         }
         // Nothing serves a unit that is not active (a release that died at
         // start): the connections on its port are queued on its socket,
         // waiting for the process the restart brings, not in flight.
-        let spec = ServiceSpec {
-            exporter: running.name.clone(),
-            unit: running.unit.clone(),
-            exec: std::path::PathBuf::new(),
-            args: Vec::new(),
-            environment: Default::default(),
-            socket: running.socket_unit(),
-        };
-        if self.svc.status(&spec).is_ok_and(|st| !st.is_active()) {
+        if self
+            .svc
+            .status(&service_spec(self.layout, state, running))
+            .is_ok_and(|st| !st.is_active())
+        {
             return None;
         }
         // A hand-edited state.json is not validated like a manifest.
@@ -795,7 +797,7 @@ impl Engine<'_> {
             // What runs is not known: whatever it is listens where `e` will,
             // so its scrapes are drained; a socket is (re)bound as after a
             // plain listener.
-            self.drain(e, e.health.drain, "restarting");
+            self.drain(state, e, e.health.drain, "restarting");
             if let Err(why) = self.restart_and_check(state, e, None, &mut None) {
                 unhealthy.push(format!("{} {}: {why}", e.name, e.version));
             }

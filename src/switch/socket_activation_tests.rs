@@ -431,11 +431,14 @@ fn a_unit_that_is_not_running_is_not_drained() {
 
     // Active: the request counts as in flight and is waited for.
     let up = Recorder::new(host.layout.rooted(Path::new("/etc/systemd/system")), false);
-    let d = host.engine(&up, &probe).drain(running, bound, "restarting");
+    let d = host.engine(&up, &probe).drain(&state, running, bound, "restarting");
     assert!(d.as_ref().is_some_and(|d| d.in_flight >= 1), "{d:?}");
 
     // Not active (the double says `failed` after a socket restart).
     let down = Recorder::new(host.layout.rooted(Path::new("/etc/systemd/system")), true);
     down.restart(&service_spec(&host.layout, &state, running)).unwrap();
-    assert_eq!(host.engine(&down, &probe).drain(running, bound, "restarting"), None);
+    assert_eq!(
+        host.engine(&down, &probe).drain(&state, running, bound, "restarting"),
+        None
+    );
 }
