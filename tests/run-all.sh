@@ -30,11 +30,13 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --locked --all-targets --features fault-injection -- -D warnings
 
-# tests/unitfile.rs checks generated units with the real systemd-analyze:
-# as root (CI) install it if missing, and let that test fail, not skip.
+# tests/unitfile.rs checks generated units with the real systemd-analyze,
+# tests/history.rs counts system calls with strace: as root (CI) install
+# them if missing, and let those tests fail, not skip.
 if [ "$(id -u)" = 0 ]; then
   command -v systemd-analyze >/dev/null || { apt-get update -qq && apt-get install -y -qq systemd; }
-  export EXPORTERCTL_REQUIRE_SYSTEMD_ANALYZE=1
+  command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
+  export EXPORTERCTL_REQUIRE_SYSTEMD_ANALYZE=1 EXPORTERCTL_REQUIRE_STRACE=1
 fi
 
 step "fast tests (unit, integration, crash safety)"
