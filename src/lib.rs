@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod cli;
 pub mod commands;
 pub mod demo;
+pub mod exit;
 pub mod fsutil;
 pub mod gc;
 pub mod generation;

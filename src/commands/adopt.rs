@@ -1,7 +1,7 @@
 //! `exporterctl adopt MANIFEST`
 
 use super::realise::load_manifest;
-use super::{Ctx, Outcome, UsageError};
+use super::{Ctx, ExitStatus, UsageError};
 use crate::adopt::{check_importable, copy_importable, read_version, Found};
 use crate::catalogue::Catalogue;
 use crate::generation::history::{History, SwitchRecord, SwitchStatus};
@@ -15,7 +15,7 @@ use crate::switch::crash;
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 
-pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<ExitStatus> {
     let manifest = load_manifest(manifest_path)?;
     manifest
         .check_dirs(&ctx.layout)
@@ -142,7 +142,7 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
         "generation {n}: {} exporter(s) adopted; `exporterctl rollback --to {n}` returns here",
         state.exporters.len()
     );
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }
 
 /// The history record of an adopt that made generation `n`.
@@ -172,7 +172,7 @@ fn adopt_record(id: String, manifest: Option<&Path>, farm: &StorePath, state: &P
 /// adopt was killed after recording its generation but before replacing the
 /// hand-placed files. Those files are byte for byte in the store, so
 /// replacing them with our links now loses nothing; that finishes it.
-fn finish_interrupted(ctx: &Ctx, generation: Option<u64>, farm: &StorePath) -> Result<Outcome> {
+fn finish_interrupted(ctx: &Ctx, generation: Option<u64>, farm: &StorePath) -> Result<ExitStatus> {
     let already = || UsageError("exporterctl already manages this host; adopt only makes the first generation".into());
     let Some(n) = generation else {
         return Err(already().into());
@@ -194,5 +194,5 @@ fn finish_interrupted(ctx: &Ctx, generation: Option<u64>, farm: &StorePath) -> R
         println!("{}: replaced by its link into the store", p.display());
     }
     println!("generation {n}: finished the interrupted adopt");
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }

@@ -1,12 +1,12 @@
 //! `exporterctl check MANIFEST`
 
 use super::realise::{load_manifest, resolve, Resolved};
-use super::{print_json, Ctx, Outcome};
+use super::{print_json, Ctx, ExitStatus};
 use crate::resolve::{check_release, Upstream};
 use anyhow::Result;
 use std::path::Path;
 
-pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<ExitStatus> {
     let mut manifest = load_manifest(manifest_path)?;
     let Resolved { fetcher, tokens, .. } = resolve(ctx, &mut manifest, true)?;
     let up = Upstream {
@@ -45,5 +45,9 @@ pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<Outcome> {
             checks.len()
         );
     }
-    Ok(if failed == 0 { Outcome::Ok } else { Outcome::Failed })
+    Ok(if failed == 0 {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failed
+    })
 }

@@ -1,12 +1,12 @@
 //! `exporterctl lock MANIFEST`
 
 use super::realise::{load_manifest, realise_with, resolve};
-use super::{Ctx, Outcome};
+use super::{Ctx, ExitStatus};
 use crate::manifest::lock::{LockFile, LockedExporter, LOCK_VERSION};
 use anyhow::Result;
 use std::path::Path;
 
-pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<ExitStatus> {
     let mut manifest = load_manifest(manifest_path)?;
     let _lock = ctx.lock("lock")?;
     // A stale lock is what `lock` is for: resolve afresh (`latest` asks the
@@ -29,5 +29,5 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
     };
     let path = lock.write_for(manifest_path)?;
     println!("{}", path.display());
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }

@@ -1,12 +1,12 @@
 //! `exporterctl mirror MANIFEST DIR`
 
 use super::realise::{load_manifest, resolve, Resolved};
-use super::{Ctx, Outcome};
+use super::{Ctx, ExitStatus};
 use crate::mirror::mirror;
 use anyhow::{Context as _, Result};
 use std::path::Path;
 
-pub fn run(ctx: &Ctx, manifest_path: &Path, dir: &Path) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, manifest_path: &Path, dir: &Path) -> Result<ExitStatus> {
     let mut manifest = load_manifest(manifest_path)?;
     let Resolved { fetcher, tokens, lock } = resolve(ctx, &mut manifest, true)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -26,5 +26,5 @@ pub fn run(ctx: &Ctx, manifest_path: &Path, dir: &Path) -> Result<Outcome> {
         "to use it: set settings.github.download_url (and gitlab.download_url) to file://{} or to a static HTTP server of it",
         abs.display()
     );
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }

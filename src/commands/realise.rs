@@ -1,6 +1,6 @@
 //! `exporterctl realise MANIFEST`
 
-use super::{print_json, Ctx, Outcome, UsageError};
+use super::{print_json, Ctx, ExitStatus, UsageError};
 use crate::manifest::lock::LockFile;
 use crate::manifest::Manifest;
 use crate::realise::{self, RealiseError, Realised};
@@ -140,7 +140,7 @@ fn fetch_exporter(e: &FetchError) -> Option<&str> {
     }
 }
 
-pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<ExitStatus> {
     let mut manifest = load_manifest(manifest_path)?;
     let _lock = ctx.lock("realise")?;
     let realised = realise_locked(ctx, &mut manifest)?;
@@ -163,5 +163,5 @@ pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<Outcome> {
             println!("{}", r.path);
         }
     }
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }

@@ -1,7 +1,7 @@
 //! `exporterctl resume [--abort] [--json]`
 
 use super::switch::{nothing_done, report};
-use super::{print_json, BlockedError, Ctx, Host, Outcome};
+use super::{print_json, BlockedError, Ctx, ExitStatus, Host};
 use crate::generation::history::StepStatus;
 use crate::generation::journal;
 use crate::generation::profile::{self, Current, Profiles};
@@ -10,7 +10,7 @@ use crate::switch::Options;
 use anyhow::Result;
 use std::time::Duration;
 
-pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<ExitStatus> {
     let _lock = ctx.lock("resume")?;
     let mut record = match journal::load(&ctx.layout) {
         Ok(Some(r)) => r,
@@ -62,9 +62,9 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<Outcome> {
 /// checked) and sets the journal aside; with the link at a transient farm
 /// the generation to return to is unknown, so it sets the journal aside and
 /// says how to pick one.
-fn abort_damaged(ctx: &Ctx, e: &journal::JournalError, quiet: bool, json: bool) -> Result<Outcome> {
+fn abort_damaged(ctx: &Ctx, e: &journal::JournalError, quiet: bool, json: bool) -> Result<ExitStatus> {
     let current = Profiles::new(&ctx.layout).current()?;
-    let mut outcome = Outcome::Ok;
+    let mut outcome = ExitStatus::Success;
     let mut unhealthy = Vec::new();
     if let Current::Generation(n, farm) = &current {
         let store = ctx.store()?;
@@ -75,7 +75,7 @@ fn abort_damaged(ctx: &Ctx, e: &journal::JournalError, quiet: bool, json: bool) 
         }
         unhealthy = host.engine(ctx, &store).return_to_generation(*n, &state)?;
         if !unhealthy.is_empty() {
-            outcome = Outcome::Failed;
+            outcome = ExitStatus::Failed;
         }
     }
     let aside = journal::set_aside(&ctx.layout)?;

@@ -1,7 +1,7 @@
 //! `exporterctl rollback [--to N] [--json]`
 
 use super::switch::{nothing_done, report};
-use super::{Ctx, Host, Outcome, UsageError};
+use super::{Ctx, ExitStatus, Host, UsageError};
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::Generations;
 use crate::store::{Store, StorePath};
@@ -9,7 +9,7 @@ use crate::switch::{self, Options};
 use anyhow::Result;
 use std::time::Duration;
 
-pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<ExitStatus> {
     let _lock = ctx.lock("rollback")?;
     ctx.ensure_no_interrupted_switch()?;
     let store = ctx.store()?;

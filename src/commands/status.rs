@@ -1,6 +1,6 @@
 //! `exporterctl status`
 
-use super::{print_json, Ctx, Outcome};
+use super::{print_json, Ctx, ExitStatus};
 use crate::generation::history::{Counts, History, SwitchRecord};
 use crate::generation::journal;
 use crate::generation::profile::{self, Current, Profiles};
@@ -74,7 +74,7 @@ fn last_switch(r: &SwitchRecord, status: String) -> LastSwitch {
     }
 }
 
-pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, json: bool) -> Result<ExitStatus> {
     let current = Profiles::new(&ctx.layout).current()?;
     let mut rows = Vec::new();
     if let Some(farm) = current.farm() {
@@ -171,5 +171,5 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
             println!("{why}");
         }
     }
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }

@@ -1,7 +1,7 @@
 //! `exporterctl store verify`, `store repair` and `store ls`
 
 use super::realise::{load_manifest, realise_with, resolve, Resolved};
-use super::{print_json, Ctx, Outcome};
+use super::{print_json, Ctx, ExitStatus};
 use crate::generation::profile;
 use crate::manifest::Manifest;
 use crate::source::{Expected, FetchRequest};
@@ -27,7 +27,7 @@ fn entries(ctx: &Ctx) -> Result<Option<(Store, Vec<StoreMeta>)>> {
     Ok(Some((store, entries)))
 }
 
-pub fn verify(ctx: &Ctx, json: bool) -> Result<Outcome> {
+pub fn verify(ctx: &Ctx, json: bool) -> Result<ExitStatus> {
     let mut problems = Vec::new();
     let mut checked = 0;
     if let Some((store, entries)) = entries(ctx)? {
@@ -60,7 +60,7 @@ pub fn verify(ctx: &Ctx, json: bool) -> Result<Outcome> {
                 store_path: "-".into(),
                 problem: format!(
                     "cannot tell which store paths the generations need: {}",
-                    super::error_report(&e)
+                    crate::exit::error_report(&e)
                 ),
             }),
         }
@@ -81,17 +81,17 @@ pub fn verify(ctx: &Ctx, json: bool) -> Result<Outcome> {
         }
     }
     Ok(if problems.is_empty() {
-        Outcome::Ok
+        ExitStatus::Success
     } else {
-        Outcome::Failed
+        ExitStatus::Failed
     })
 }
 
-pub fn ls(ctx: &Ctx, json: bool) -> Result<Outcome> {
+pub fn ls(ctx: &Ctx, json: bool) -> Result<ExitStatus> {
     let entries = entries(ctx)?.map(|(_, e)| e).unwrap_or_default();
     if json {
         print_json(&entries)?;
-        return Ok(Outcome::Ok);
+        return Ok(ExitStatus::Success);
     }
     println!(
         "{:<10} {:<28} {:<14} {:>10}  STORE PATH",
@@ -107,7 +107,7 @@ pub fn ls(ctx: &Ctx, json: bool) -> Result<Outcome> {
             m.store_path
         );
     }
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }
 
 pub use crate::source::space::human_bytes;
@@ -125,7 +125,7 @@ struct Repaired {
 /// each path in place with one rename (the path stays valid throughout).
 /// It runs even while a switch is interrupted: `resume` refuses a damaged
 /// path, and this is how it gets repaired.
-pub fn repair(ctx: &Ctx, manifest_path: Option<&Path>, json: bool) -> Result<Outcome> {
+pub fn repair(ctx: &Ctx, manifest_path: Option<&Path>, json: bool) -> Result<ExitStatus> {
     let _lock = ctx.lock("store repair")?;
     let Some((store, entries)) = entries(ctx)? else {
         return finish_repair(Vec::new(), json);
@@ -178,7 +178,7 @@ pub fn repair(ctx: &Ctx, manifest_path: Option<&Path>, json: bool) -> Result<Out
     if !missing.is_empty() {
         if let (Some(m), Some(up)) = (manifest.as_ref(), up.as_ref()) {
             if let Err(e) = realise_with(ctx, m, up) {
-                tracing::warn!("realising {}: {}", m.path.display(), super::error_report(&e));
+                tracing::warn!("realising {}: {}", m.path.display(), crate::exit::error_report(&e));
             }
         }
         for sp in missing {
@@ -198,7 +198,7 @@ pub fn repair(ctx: &Ctx, manifest_path: Option<&Path>, json: bool) -> Result<Out
     finish_repair(done, json)
 }
 
-fn finish_repair(done: Vec<Repaired>, json: bool) -> Result<Outcome> {
+fn finish_repair(done: Vec<Repaired>, json: bool) -> Result<ExitStatus> {
     let failed = done.iter().filter(|r| !r.repaired).count();
     if json {
         print_json(&done)?;
@@ -214,7 +214,11 @@ fn finish_repair(done: Vec<Repaired>, json: bool) -> Result<Outcome> {
             );
         }
     }
-    Ok(if failed == 0 { Outcome::Ok } else { Outcome::Failed })
+    Ok(if failed == 0 {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failed
+    })
 }
 
 /// A release is rebuilt from its archive: the metadata's sha256 names it, the

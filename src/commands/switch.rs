@@ -1,7 +1,7 @@
 //! `exporterctl switch MANIFEST [--dry-run] [--json]`
 
 use super::realise::{load_manifest, realise_locked, resolve, Resolved};
-use super::{print_json, Ctx, Host, Outcome, UsageError};
+use super::{print_json, Ctx, ExitStatus, Host, UsageError};
 use crate::cli::Mode;
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
@@ -194,7 +194,7 @@ pub fn target_state(
     Ok(target)
 }
 
-pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
     let mut manifest = load_manifest(a.manifest)?;
     for name in a.only {
         if manifest.exporter(name).is_none() {
@@ -319,7 +319,7 @@ fn refuse_foreign(ctx: &Ctx, target: &ProfileState, manifest_path: &Path) -> Res
 
 /// Ends a command that ran the engine (switch, rollback, resume): the
 /// finished record as JSON on stdout with `--json`, else its summary.
-pub fn report(record: &SwitchRecord, json: bool) -> Result<Outcome> {
+pub fn report(record: &SwitchRecord, json: bool) -> Result<ExitStatus> {
     if json {
         print_json(record)?;
     } else {
@@ -330,7 +330,7 @@ pub fn report(record: &SwitchRecord, json: bool) -> Result<Outcome> {
 
 /// Ends such a command when it had nothing to do. There is no record then:
 /// `--json` prints `null`, and the message goes to stderr (unless `-q`).
-pub fn nothing_done(message: &str, json: bool, quiet: bool) -> Result<Outcome> {
+pub fn nothing_done(message: &str, json: bool, quiet: bool) -> Result<ExitStatus> {
     if json {
         if !quiet {
             eprintln!("{message}");
@@ -339,16 +339,16 @@ pub fn nothing_done(message: &str, json: bool, quiet: bool) -> Result<Outcome> {
     } else {
         println!("{message}");
     }
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }
 
-fn outcome_of(record: &SwitchRecord) -> Outcome {
+fn outcome_of(record: &SwitchRecord) -> ExitStatus {
     if record.status == SwitchStatus::Stopped {
-        Outcome::Stopped
+        ExitStatus::Stopped
     } else if record.steps.iter().any(|s| s.status == StepStatus::Failed) {
-        Outcome::Failed
+        ExitStatus::Failed
     } else {
-        Outcome::Ok
+        ExitStatus::Success
     }
 }
 
@@ -481,7 +481,7 @@ impl Plan {
 /// same target and changes as the real switch, with a release the store
 /// lacks standing in as the running binary of the same version, else as a
 /// path no store holds.
-fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Result<Outcome> {
+fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Result<ExitStatus> {
     let current = Profiles::new(&ctx.layout).current()?;
     // Opening the store creates it; a host without one has nothing live or realised.
     let store = if ctx.layout.store_dir().is_dir() {
@@ -539,5 +539,5 @@ fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Res
             println!("{l}");
         }
     }
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }
