@@ -131,7 +131,7 @@ pub struct SocketSupport {
 }
 
 /// What an exporter needs that the default sandbox of a generated unit
-/// (`DynamicUser=yes`, `ProtectSystem=strict`, …; see `switch::sandbox`) would
+/// (`DynamicUser=yes`, `ProtectSystem=strict`, …; see `units::sandbox`) would
 /// take away.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

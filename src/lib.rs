@@ -25,3 +25,4 @@ pub mod service;
 pub mod source;
 pub mod store;
 pub mod switch;
+pub mod units;

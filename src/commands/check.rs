@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<ExitStatus> {
                 println!("      {p}");
             }
         }
-        for l in super::switch::unit_security_lines(&manifest) {
+        for l in crate::units::unit_security_lines(&manifest) {
             println!("{l}");
         }
         println!(

@@ -259,10 +259,10 @@ pub struct Exporter {
     pub insecure_skip_verify: bool,
     /// Allow plain `http://` to a non-loopback host for this exporter.
     pub allow_http: bool,
-    /// The sandbox of a generated unit (`switch::sandbox`).
+    /// The sandbox of a generated unit (`units::sandbox`).
     pub sandbox: SandboxSpec,
     /// `socket_activation:` as written; `None`: the catalogue decides
-    /// (`switch::socket_activation::enabled`).
+    /// (`units::socket_activation::enabled`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub socket_activation: Option<bool>,
 }

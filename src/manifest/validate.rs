@@ -4,7 +4,7 @@
 
 use super::raw::{RawExporter, RawForge, RawSettings};
 use super::*;
-use crate::switch::socket_activation::SOCKET_FLAG;
+use crate::units::socket_activation::SOCKET_FLAG;
 use serde_saphyr::Location;
 
 pub(super) struct Validator<'a> {
@@ -441,7 +441,7 @@ impl Validator<'_> {
         let mut args = Vec::new();
         for (i, a) in raw.args.map(|a| a.value).unwrap_or_default().into_iter().enumerate() {
             self.plain_text(&a.referenced, &format!("{key}.args[{i}]"), &a.value)?;
-            if unit_written && crate::switch::socket_activation::has_flag(std::slice::from_ref(&a.value), SOCKET_FLAG) {
+            if unit_written && crate::units::socket_activation::has_flag(std::slice::from_ref(&a.value), SOCKET_FLAG) {
                 return self.err(
                     &a.referenced,
                     format!("{key}.args[{i}]"),
@@ -748,7 +748,7 @@ impl Validator<'_> {
     /// is not resolved, only an explicit `socket_activation: true` is checked
     /// (this runs again once it is).
     fn check_socket(&self, settings: &Settings, e: &Exporter, p: &Pending) -> Result<(), ManifestError> {
-        use crate::switch::socket_activation as socket;
+        use crate::units::socket_activation as socket;
         let key = format!("{}.socket_activation", p.key);
         if e.socket_activation == Some(true) && e.resolved {
             if let Some(entry) = e.catalogue_entry() {
@@ -830,7 +830,7 @@ impl Validator<'_> {
         };
         for (i, p) in map.read_write_paths.iter().flatten().enumerate() {
             let k = format!("{key}.read_write_paths[{i}]");
-            if let Err(msg) = crate::switch::sandbox::check_path(p) {
+            if let Err(msg) = crate::units::sandbox::check_path(p) {
                 return self.err(&at, k, msg);
             }
             spec.read_write_paths.push(p.clone());
@@ -879,8 +879,8 @@ impl Validator<'_> {
         let Some(entry) = e.catalogue_entry() else {
             return Ok(());
         };
-        for (i, path) in crate::switch::sandbox::credential_args(&entry.sandbox, &e.args) {
-            if let Err(msg) = crate::switch::sandbox::check_path(path) {
+        for (i, path) in crate::units::sandbox::credential_args(&entry.sandbox, &e.args) {
+            if let Err(msg) = crate::units::sandbox::check_path(path) {
                 return self.err(
                     at,
                     format!("{key}.args[{i}]"),

@@ -6,9 +6,6 @@
 pub mod crash;
 pub mod drain;
 pub mod interrupt;
-pub mod sandbox;
-pub mod socket_activation;
-pub mod unitfile;
 
 use crate::fsutil;
 use crate::generation::history::{History, StepRecord, StepStatus, SwitchRecord, SwitchStatus};
