@@ -4,8 +4,10 @@
 //! when a requested one does not exist.
 
 use crate::catalogue::{self, VersionRequest};
+use crate::exit::UsageError;
 use crate::manifest::lock::LockFile;
 use crate::manifest::{Exporter, Manifest, ManifestError, Settings};
+use crate::paths::Layout;
 use crate::source::forge::{version_from_tag, ForgeClient, ForgeError, ForgeKind, Tokens};
 use crate::source::{FetchError, Fetcher};
 use serde::Serialize;
@@ -350,4 +352,40 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
         c.sha256 = src.sha256.clone();
     }
     c
+}
+
+/// What a command that talks to upstream works with: the fetcher, the forge
+/// tokens (read from the environment once, here), and the lock the manifest
+/// was checked against (if used).
+pub struct Resolved {
+    pub fetcher: Fetcher,
+    pub tokens: Tokens,
+    pub lock: Option<LockFile>,
+}
+
+/// Resolves `latest`/range versions — from the lock beside the manifest when
+/// `use_lock` and it has them, else by asking the forge — and checks that lock
+/// against the manifest. What the user can fix is bad input (exit 2).
+pub fn resolve(layout: &Layout, manifest: &mut Manifest, use_lock: bool) -> anyhow::Result<Resolved> {
+    let lock = if use_lock {
+        LockFile::load_for(&manifest.path).map_err(|e| UsageError(e.to_string()))?
+    } else {
+        None
+    };
+    let fetcher = Fetcher::new(layout)?.with_limits(manifest.settings.download);
+    let tokens = Tokens::from_env();
+    resolve_versions(manifest, &fetcher, &tokens, lock.as_ref()).map_err(resolve_error)?;
+    if let Some(l) = &lock {
+        l.check_matches(manifest).map_err(|e| UsageError(e.to_string()))?;
+    }
+    Ok(Resolved { fetcher, tokens, lock })
+}
+
+/// Bad input (exit 2) for what the user can fix in the manifest; other
+/// failures (network, rate limits) stay ordinary errors (exit 1).
+pub fn resolve_error(e: ResolveError) -> anyhow::Error {
+    match e {
+        ResolveError::Forge { .. } => e.into(),
+        other => UsageError(other.to_string()).into(),
+    }
 }

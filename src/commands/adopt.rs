@@ -1,6 +1,5 @@
 //! `exporterctl adopt MANIFEST`
 
-use super::realise::load_manifest;
 use super::{Ctx, ExitStatus, UsageError};
 use crate::adopt::{check_importable, copy_importable, read_version, Found};
 use crate::catalogue::Catalogue;
@@ -16,7 +15,7 @@ use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 
 pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<ExitStatus> {
-    let manifest = load_manifest(manifest_path)?;
+    let manifest = crate::manifest::Manifest::load(manifest_path)?;
     manifest
         .check_dirs(&ctx.layout)
         .map_err(|e| UsageError(e.to_string()))?;

@@ -1,14 +1,15 @@
 //! `exporterctl check MANIFEST`
 
-use super::realise::{load_manifest, resolve, Resolved};
 use super::{print_json, Ctx, ExitStatus};
+use crate::resolve::resolve;
+use crate::resolve::Resolved;
 use crate::resolve::{check_release, Upstream};
 use anyhow::Result;
 use std::path::Path;
 
 pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<ExitStatus> {
-    let mut manifest = load_manifest(manifest_path)?;
-    let Resolved { fetcher, tokens, .. } = resolve(ctx, &mut manifest, true)?;
+    let mut manifest = crate::manifest::Manifest::load(manifest_path)?;
+    let Resolved { fetcher, tokens, .. } = resolve(&ctx.layout, &mut manifest, true)?;
     let up = Upstream {
         fetcher: &fetcher,
         tokens: &tokens,

@@ -1,9 +1,11 @@
 //! `exporterctl store verify`, `store repair` and `store ls`
 
-use super::realise::{load_manifest, realise_with, resolve, Resolved};
 use super::{print_json, Ctx, ExitStatus};
 use crate::generation::profile;
 use crate::manifest::Manifest;
+use crate::realise::realise_with;
+use crate::resolve::resolve;
+use crate::resolve::Resolved;
 use crate::source::{Expected, FetchRequest};
 use crate::store::{AddRelease, EntryKind, Store, StoreMeta, StorePath, VerifyOutcome};
 use anyhow::Result;
@@ -130,9 +132,9 @@ pub fn repair(ctx: &Ctx, manifest_path: Option<&Path>, json: bool) -> Result<Exi
     let Some((store, entries)) = entries(ctx)? else {
         return finish_repair(Vec::new(), json);
     };
-    let mut manifest = manifest_path.map(load_manifest).transpose()?;
+    let mut manifest = manifest_path.map(crate::manifest::Manifest::load).transpose()?;
     let up = match manifest.as_mut() {
-        Some(m) => Some(resolve(ctx, m, true)?),
+        Some(m) => Some(resolve(&ctx.layout, m, true)?),
         None => None,
     };
     let source = manifest.as_ref().zip(up.as_ref());
@@ -177,7 +179,7 @@ pub fn repair(ctx: &Ctx, manifest_path: Option<&Path>, json: bool) -> Result<Exi
     let missing = crate::gc::reachable(&ctx.layout, &store, &[])?.missing;
     if !missing.is_empty() {
         if let (Some(m), Some(up)) = (manifest.as_ref(), up.as_ref()) {
-            if let Err(e) = realise_with(ctx, m, up) {
+            if let Err(e) = realise_with(&ctx.layout, m, up) {
                 tracing::warn!("realising {}: {}", m.path.display(), crate::exit::error_report(&e));
             }
         }

@@ -1,6 +1,5 @@
 //! `exporterctl switch MANIFEST [--dry-run] [--json]`
 
-use super::realise::{load_manifest, realise_locked, resolve, Resolved};
 use super::{print_json, Ctx, ExitStatus, Host, UsageError};
 use crate::cli::Mode;
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
@@ -9,6 +8,9 @@ use crate::generation::profile::{self, Current, Profiles};
 use crate::generation::state::{self, Change, ExporterState, ProfileState};
 use crate::manifest::Manifest;
 use crate::realise;
+use crate::realise::realise_locked;
+use crate::resolve::resolve;
+use crate::resolve::Resolved;
 use crate::store::{self, EntryKind, Store, StorePath, HASH_TEXT_LEN};
 use crate::switch::{self, crash, Options};
 use crate::units::{generated_units, unit_security_lines, GeneratedUnit};
@@ -84,7 +86,7 @@ pub fn target_state(
 }
 
 pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
-    let mut manifest = load_manifest(a.manifest)?;
+    let mut manifest = crate::manifest::Manifest::load(a.manifest)?;
     for name in a.only {
         if manifest.exporter(name).is_none() {
             return Err(UsageError(format!(
@@ -106,7 +108,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
     if a.dry_run {
         // The real switch would refuse (exit 3): so does its plan.
         ctx.ensure_no_interrupted_switch()?;
-        let up = resolve(ctx, &mut manifest, true)?;
+        let up = resolve(&ctx.layout, &mut manifest, true)?;
         return dry_run(ctx, &manifest, a, &up);
     }
     let _lock = ctx.lock("switch")?;
@@ -119,7 +121,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
     manifest
         .check_installed_settings(&from)
         .map_err(|e| UsageError(e.to_string()))?;
-    let realised = realise_locked(ctx, &mut manifest)?;
+    let realised = realise_locked(&ctx.layout, &mut manifest)?;
     crash::point("after-realise");
     let paths: Vec<(String, StorePath)> = realised
         .iter()
@@ -390,8 +392,7 @@ fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Res
     for e in &manifest.exporters {
         let src = e.resolve_source(&manifest.settings).map_err(UsageError)?;
         let locked = up.lock.as_ref().and_then(|l| l.entry(&e.name));
-        let known =
-            realise::known(store.as_ref(), e, &src, locked, &manifest.path).map_err(super::realise::bad_lock)?;
+        let known = realise::known(store.as_ref(), e, &src, locked, &manifest.path).map_err(realise::bad_lock)?;
         let running = from.exporter(&e.name).filter(|l| l.version == e.version);
         if !known.as_ref().is_some_and(|k| k.in_store) {
             downloads.push(Download {

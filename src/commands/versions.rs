@@ -1,9 +1,9 @@
 //! `exporterctl versions NAME`
 
-use super::realise::{load_manifest, resolve_error};
 use super::{print_json, Ctx, ExitStatus, UsageError};
 use crate::catalogue::Catalogue;
 use crate::manifest::Manifest;
+use crate::resolve::resolve_error;
 use crate::resolve::Upstream;
 use crate::source::forge::Tokens;
 use crate::source::Fetcher;
@@ -28,7 +28,7 @@ fn catalogue_manifest(name: &str) -> Result<Manifest> {
 
 pub fn run(ctx: &Ctx, name: &str, manifest: Option<&Path>, json: bool) -> Result<ExitStatus> {
     let m = match manifest {
-        Some(p) => load_manifest(p)?,
+        Some(p) => crate::manifest::Manifest::load(p)?,
         None => catalogue_manifest(name)?,
     };
     let Some(e) = m.exporter(name) else {
