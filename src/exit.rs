@@ -3,6 +3,7 @@
 //! returns an [`ExitStatus`] or an error; `main` asks [`ExitStatus::of_error`]
 //! which status an error gets, so bad input exits 2 whichever command met it.
 
+use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::statelock::LockError;
 use crate::manifest::ManifestError;
 
@@ -61,6 +62,17 @@ impl ExitStatus {
             .map(|s| format!("{} {}", s.code(), s.meaning()))
             .collect::<Vec<_>>()
             .join("; ")
+    }
+
+    /// How a run of the engine (switch, rollback, resume) ended.
+    pub fn of_record(record: &SwitchRecord) -> ExitStatus {
+        if record.status == SwitchStatus::Stopped {
+            ExitStatus::Stopped
+        } else if record.steps.iter().any(|s| s.status == StepStatus::Failed) {
+            ExitStatus::Failed
+        } else {
+            ExitStatus::Success
+        }
     }
 
     /// The status an error ends a command with: bad input (a manifest or

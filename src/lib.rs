@@ -18,6 +18,7 @@ pub mod health;
 pub mod manifest;
 pub mod mirror;
 pub mod paths;
+pub mod plan;
 pub mod realise;
 pub mod redact;
 pub mod resolve;

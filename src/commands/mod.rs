@@ -26,7 +26,7 @@ use crate::manifest::ServiceManagerKind;
 use crate::paths::Layout;
 use crate::service::{manager_for, ServiceManager};
 use crate::store::Store;
-use crate::switch::Engine;
+use crate::switch::{Engine, NoHooks};
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
 
@@ -118,6 +118,7 @@ impl Host {
             svc: self.svc.as_ref(),
             probe: &self.probe,
             ui: &self.ui,
+            hooks: &NoHooks,
         }
     }
 }

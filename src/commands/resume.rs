@@ -6,7 +6,7 @@ use crate::generation::history::StepStatus;
 use crate::generation::journal;
 use crate::generation::profile::{self, Current, Profiles};
 use crate::generation::state::ProfileState;
-use crate::switch::Options;
+use crate::plan::Options;
 use anyhow::Result;
 use std::time::Duration;
 
@@ -52,7 +52,7 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<ExitStatus
             confirm_each: false,
             pause: Duration::ZERO,
         };
-        engine.run(&mut record, &from, &target, &opts)?;
+        engine.resume(&mut record, &from, &target, &opts)?;
     }
     report(&record, json)
 }

@@ -4,10 +4,9 @@ use super::switch::{nothing_done, report};
 use super::{Ctx, ExitStatus, Host, UsageError};
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::Generations;
+use crate::plan::{Options, Plan};
 use crate::store::{Store, StorePath};
-use crate::switch::{self, Options};
 use anyhow::Result;
-use std::time::Duration;
 
 pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<ExitStatus> {
     let _lock = ctx.lock("rollback")?;
@@ -55,22 +54,18 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<ExitSt
         None => crate::generation::state::ProfileState::empty_like(&target),
     };
     let host = Host::new(ctx, target.service_manager, quiet)?;
-    let mut record = switch::new_record("rollback", None, &current, &from, &target, target_farm, false);
-    record.target_generation = Some(n);
     if !quiet {
         match cur_n {
             Some(c) => eprintln!("rolling back from generation {c} to generation {n}"),
             None => eprintln!("rolling back to generation {n}"),
         }
     }
+    let mut plan = Plan::between(&ctx.layout, "rollback", None, current, from, target, Options::default())?;
+    plan.target_generation = Some(n);
+    let mut record = plan.new_record(target_farm);
     let engine = host.engine(ctx, &store);
-    engine.preflight(&record, &target)?;
-    let opts = Options {
-        atomic: false,
-        confirm_each: false,
-        pause: Duration::ZERO,
-    };
-    engine.run(&mut record, &from, &target, &opts)?;
+    engine.preflight(&record, &plan.target)?;
+    engine.run(&mut record, &plan)?;
     report(&record, json)
 }
 

@@ -1,7 +1,8 @@
-//! The switch engine: moves the host from its live state to a target state
-//! one exporter at a time — farm, journal, flip, restart, health check — and
-//! flips back on failure. Rollback and resume use the same engine; only the
-//! way the target is obtained differs (see `commands/`).
+//! The switch engine: executes a [`Plan`] (`crate::plan`) — moves the host
+//! from its live state to the plan's target one exporter at a time — farm,
+//! journal, flip, restart, health check — and flips back on failure. It
+//! decides nothing the plan already decided. Rollback executes a plan too;
+//! resume finishes a record from the journal.
 
 pub mod crash;
 pub mod drain;
@@ -10,12 +11,13 @@ pub mod interrupt;
 use crate::fsutil;
 use crate::generation::history::{History, StepRecord, StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
-use crate::generation::profile::{self, Current, ProfileError, Profiles};
+use crate::generation::profile::{self, ProfileError, Profiles};
 use crate::generation::record::{GenerationRecord, Generations, RecordError};
-use crate::generation::state::{self, Action, ExporterState, ProfileState};
+use crate::generation::state::{Action, ExporterState, ProfileState};
 use crate::generation::{journal, now_rfc3339};
 use crate::health::Probe;
 use crate::paths::Layout;
+use crate::plan::{describe, refuse_foreign, ForeignCheck, Options, Plan};
 use crate::service::{ServiceManager, ServiceSpec};
 use crate::store::{Store, StorePath};
 use std::time::{Duration, Instant};
@@ -49,24 +51,8 @@ pub enum EngineError {
     Damaged { store_path: String, problem: String },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("refusing to replace files exporterctl did not create: {0}; move them away first (nothing was changed)")]
-    Foreign(String),
-}
-
-/// Links are made with a rename over whatever is there: never over a file
-/// someone put in bin_dir or unit_dir since.
-fn refuse_foreign(links: &Links, state: &ProfileState) -> Result<(), EngineError> {
-    let foreign = links
-        .foreign_entries(state)
-        .map_err(io_err("looking at bin_dir and unit_dir"))?;
-    if foreign.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = foreign
-        .iter()
-        .map(|(p, what)| format!("{} is {what}", p.display()))
-        .collect();
-    Err(EngineError::Foreign(list.join("; ")))
+    #[error(transparent)]
+    Foreign(#[from] ForeignCheck),
 }
 
 fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
@@ -89,13 +75,21 @@ pub trait Ui {
     fn pause(&self, d: Duration);
 }
 
-pub struct Options {
-    pub atomic: bool,
-    /// Ask before each step (`--mode safe`).
-    pub confirm_each: bool,
-    /// Pause between steps.
-    pub pause: Duration,
+/// What watches a run of the engine from outside (monitoring): called
+/// around the steps, never able to change them. Each method's default does
+/// nothing.
+pub trait Hooks {
+    /// The journal is written and no step has started: before the first
+    /// flip or restart.
+    fn before_first_step(&self, _record: &SwitchRecord) {}
+    /// The record is filed: the run ended, whatever its status.
+    fn after_end(&self, _record: &SwitchRecord) {}
 }
+
+/// No hooks.
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
 
 pub struct Engine<'a> {
     pub layout: &'a Layout,
@@ -103,6 +97,7 @@ pub struct Engine<'a> {
     pub svc: &'a dyn ServiceManager,
     pub probe: &'a Probe,
     pub ui: &'a dyn Ui,
+    pub hooks: &'a dyn Hooks,
 }
 
 /// The service as the manager sees it, for one exporter of one state.
@@ -114,56 +109,6 @@ pub fn service_spec(layout: &Layout, state: &ProfileState, e: &ExporterState) ->
         args: e.args.clone(),
         environment: e.environment.clone(),
         socket: e.socket_unit(),
-    }
-}
-
-/// Builds the steps of a new switch record from `from` to `target`.
-pub fn new_record(
-    kind: &str,
-    manifest: Option<std::path::PathBuf>,
-    current: &Current,
-    from: &ProfileState,
-    target: &ProfileState,
-    target_profile: StorePath,
-    atomic: bool,
-) -> SwitchRecord {
-    let changes = state::changes(from, target);
-    let unchanged = target
-        .exporters
-        .iter()
-        .filter(|t| !changes.iter().any(|c| c.name == t.name))
-        .map(|t| t.name.clone())
-        .collect();
-    SwitchRecord {
-        id: SwitchRecord::new_id(),
-        kind: kind.to_string(),
-        manifest,
-        started_at: now_rfc3339(),
-        ended_at: None,
-        status: SwitchStatus::Running,
-        atomic,
-        from_generation: current.generation(),
-        from_profile: current.farm().cloned(),
-        target_profile,
-        target_generation: None,
-        live_profile: current.farm().cloned(),
-        current_step: None,
-        steps: changes
-            .into_iter()
-            .map(|c| StepRecord {
-                name: c.name,
-                action: c.action,
-                from_version: c.from_version,
-                to_version: c.to_version,
-                status: StepStatus::Pending,
-                reason: None,
-                duration_ms: None,
-                drain: None,
-            })
-            .collect(),
-        unchanged,
-        result_generation: None,
-        resumed: false,
     }
 }
 
@@ -406,13 +351,15 @@ impl Engine<'_> {
     /// and every unit a step will start that exporterctl does not
     /// write itself must exist for the service manager, or the switch would
     /// flip links and then fail at each restart.
+    ///
+    /// The plan refused files exporterctl did not create already. This is
+    /// the place for checks between realising and the first flip.
     pub fn preflight(&self, record: &SwitchRecord, target: &ProfileState) -> Result<(), EngineError> {
         // A store path deleted by hand would leave a link resolving to nothing.
         if let Some(sp) = target.references().find(|sp| !self.store.is_valid(sp)) {
             return Err(EngineError::MissingStorePath(sp.to_string()));
         }
         self.verify_activated(record, target)?;
-        refuse_foreign(&Links::new(self.layout), target)?;
         for step in record.steps.iter().filter(|s| s.action != Action::Remove) {
             if let Some(e) = target.exporter(&step.name).filter(|e| e.unit_store_path.is_none()) {
                 self.svc.check_startable(&service_spec(self.layout, target, e))?;
@@ -452,23 +399,40 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Runs every step not yet finished, then records the outcome. `from` is
-    /// the state the switch started from, `target` where it goes.
-    pub fn run(
+    /// The farm of `plan`'s target in the store and the switch record the
+    /// journal starts from.
+    pub fn record(&self, plan: &Plan) -> Result<SwitchRecord, EngineError> {
+        let farm = profile::build_farm(self.store, &plan.target)?;
+        Ok(plan.new_record(farm))
+    }
+
+    /// Executes `plan` (made under the state lock this run still holds, so
+    /// its live state is the host's): every step of `record`, then the
+    /// outcome recorded.
+    pub fn run(&self, record: &mut SwitchRecord, plan: &Plan) -> Result<(), EngineError> {
+        self.prepare(&[&plan.from, &plan.target])?;
+        let live_farm = match plan.current.farm() {
+            Some(f) => f.clone(),
+            None => profile::build_farm(self.store, &plan.from)?,
+        };
+        let live = Live {
+            state: plan.from.clone(),
+            farm: live_farm,
+        };
+        self.run_steps(record, &plan.from, &plan.target, live, &plan.options)
+    }
+
+    /// Finishes a record an interrupted run left in the journal: what is
+    /// live is read again (a step may have flipped), `from` is where the
+    /// switch started.
+    pub fn resume(
         &self,
         record: &mut SwitchRecord,
         from: &ProfileState,
         target: &ProfileState,
         opts: &Options,
     ) -> Result<(), EngineError> {
-        // Before the journal exists: from then on a stop request must find
-        // the handler (a test, or an operator, may signal as soon as it appears).
-        interrupt::install();
-        // Everything the switch will read at its end, read now: a damaged
-        // counter found after the flips would leave a journal to resume.
-        Generations::new(self.layout).peek_next()?;
-        self.profiles().ensure_dir()?;
-        self.remove_dead_temps(&[from, target]);
+        self.prepare(&[from, target])?;
         let current = self.profiles().current()?;
         let live_state = match current.farm() {
             Some(f) => profile::read_farm_state(self.store, f)?,
@@ -478,10 +442,36 @@ impl Engine<'_> {
             Some(f) => f.clone(),
             None => profile::build_farm(self.store, &live_state)?,
         };
-        let mut live = Live {
+        let live = Live {
             state: live_state,
             farm: live_farm,
         };
+        self.run_steps(record, from, target, live, opts)
+    }
+
+    fn prepare(&self, states: &[&ProfileState]) -> Result<(), EngineError> {
+        // Before the journal exists: from then on a stop request must find
+        // the handler (a test, or an operator, may signal as soon as it appears).
+        interrupt::install();
+        // Everything the switch will read at its end, read now: a damaged
+        // counter found after the flips would leave a journal to resume.
+        Generations::new(self.layout).peek_next()?;
+        self.profiles().ensure_dir()?;
+        self.remove_dead_temps(states);
+        Ok(())
+    }
+
+    /// Runs every step not yet finished, then records the outcome. `from` is
+    /// the state the switch started from, `target` where it goes, `live`
+    /// what runs now.
+    fn run_steps(
+        &self,
+        record: &mut SwitchRecord,
+        from: &ProfileState,
+        target: &ProfileState,
+        mut live: Live,
+        opts: &Options,
+    ) -> Result<(), EngineError> {
         let order: Vec<String> = target
             .exporters
             .iter()
@@ -490,6 +480,7 @@ impl Engine<'_> {
             .collect();
         self.save(record)?;
         crash::point("after-journal");
+        self.hooks.before_first_step(record);
 
         let total = record.steps.len();
         for i in 0..total {
@@ -544,7 +535,9 @@ impl Engine<'_> {
         if !all_or_nothing_failed && !record.steps.iter().any(|s| s.status == StepStatus::Undone) {
             self.take_unrestarted_changes(record, target, &order, &mut live)?;
         }
-        self.finish(record, from, target, &live)
+        self.finish(record, from, target, &live)?;
+        self.hooks.after_end(record);
+        Ok(())
     }
 
     /// Exporters whose change needs no restart (a new health check, say) take
@@ -784,8 +777,8 @@ impl Engine<'_> {
     /// the stable links as `n` has them, then every exporter restarted and
     /// checked. Returns what is not healthy.
     pub fn return_to_generation(&self, n: u64, state: &ProfileState) -> Result<Vec<String>, EngineError> {
+        refuse_foreign(self.layout, state, None)?;
         let links = Links::new(self.layout);
-        refuse_foreign(&links, state)?;
         self.profiles().flip_to_generation(n)?;
         links.install_all(state).map_err(io_err("creating stable links"))?;
         self.reload_units();
@@ -863,20 +856,9 @@ fn same_socket(a: &ExporterState, b: &ExporterState) -> bool {
     a.unit == b.unit && a.socket_store_path.is_some() && a.socket_store_path == b.socket_store_path
 }
 
+/// A step as the progress lines and `generations` show it (as the plan does).
 pub fn describe_action(s: &StepRecord) -> String {
     describe(s.action, &s.from_version, &s.to_version)
-}
-
-/// A step (or a planned change) as the plan, the progress lines and
-/// `generations` show it: `add 1.0.0`, `1.0.0 → 2.0.0`, `reconfigure 1.0.0`.
-pub fn describe(action: Action, from: &Option<String>, to: &Option<String>) -> String {
-    match (action, from, to) {
-        (Action::Add, _, Some(t)) => format!("add {t}"),
-        (Action::Remove, Some(f), _) => format!("remove {f}"),
-        (Action::Reconfigure, _, Some(t)) => format!("reconfigure {t}"),
-        (_, Some(f), Some(t)) => format!("{f} → {t}"),
-        _ => format!("{action:?}").to_lowercase(),
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use super::*;
 use crate::generation::state::ExporterState;
 use crate::manifest::{HealthSpec, ServiceManagerKind};
+use crate::plan::{Options, Plan};
 use crate::service::{ServiceError, UnitStatus};
 use crate::store::EntryKind;
 use std::path::{Path, PathBuf};
@@ -198,6 +199,7 @@ impl Host {
             svc,
             probe: &probe,
             ui: &Quiet,
+            hooks: &NoHooks,
         };
         let current = Profiles::new(&self.layout).current().unwrap();
         let from = match current.farm() {
@@ -205,13 +207,9 @@ impl Host {
             None => ProfileState::empty_like(target),
         };
         let farm = profile::build_farm(&self.store, target).unwrap();
-        let mut record = new_record("switch", None, &current, &from, target, farm, false);
-        let opts = Options {
-            atomic: false,
-            confirm_each: false,
-            pause: Duration::ZERO,
-        };
-        engine.run(&mut record, &from, target, &opts).unwrap();
+        let plan = Plan::new("switch", None, current, from, target.clone(), Options::default());
+        let mut record = plan.new_record(farm);
+        engine.run(&mut record, &plan).unwrap();
         record
     }
 }
@@ -317,7 +315,15 @@ impl Host {
         let current = Profiles::new(&self.layout).current().unwrap();
         let from = profile::read_farm_state(&self.store, current.farm().unwrap()).unwrap();
         let farm = profile::build_farm(&self.store, target).unwrap();
-        let mut record = new_record("switch", None, &current, &from, target, farm.clone(), false);
+        let plan = Plan::new(
+            "switch",
+            None,
+            current,
+            from.clone(),
+            target.clone(),
+            Options::default(),
+        );
+        let mut record = plan.new_record(farm.clone());
         record.steps[0].status = StepStatus::Running;
         record.current_step = Some(0);
         record.live_profile = Some(farm.clone());
@@ -336,6 +342,7 @@ impl Host {
             svc,
             probe,
             ui: &Quiet,
+            hooks: &NoHooks,
         }
     }
 }
@@ -355,7 +362,9 @@ fn a_step_to_a_socket_cut_short_by_a_crash_is_resumed_or_aborted_in_order() {
     let target = h.state("1.5.0", Some("9100"));
     let (mut record, from) = h.crashed_after_flip(&target);
     svc.take();
-    h.engine(&svc, &probe).run(&mut record, &from, &target, &opts).unwrap();
+    h.engine(&svc, &probe)
+        .resume(&mut record, &from, &target, &opts)
+        .unwrap();
     assert_eq!(record.status, SwitchStatus::Succeeded, "{record:?}");
     assert_eq!(
         restarts_and_stops(&svc.take()),
@@ -404,7 +413,7 @@ fn a_modified_socket_file_is_refused_before_anything_moves() {
     let current = Profiles::new(&h.layout).current().unwrap();
     let from = profile::read_farm_state(&h.store, current.farm().unwrap()).unwrap();
     let farm = profile::build_farm(&h.store, &target).unwrap();
-    let record = new_record("switch", None, &current, &from, &target, farm, false);
+    let record = Plan::new("switch", None, current, from, target.clone(), Options::default()).new_record(farm);
     svc.take();
     match h.engine(&svc, &probe).preflight(&record, &target) {
         Err(EngineError::Damaged { store_path, .. }) => assert_eq!(store_path, sp.to_string()),
