@@ -21,6 +21,7 @@ pub mod paths;
 pub mod plan;
 pub mod realise;
 pub mod redact;
+pub mod repair;
 pub mod resolve;
 pub mod service;
 pub mod source;
