@@ -4,6 +4,7 @@
 
 use crate::catalogue::Catalogue;
 use crate::exit::UsageError;
+use crate::fault;
 use crate::generation::history::{History, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
 use crate::generation::now_rfc3339;
@@ -14,7 +15,6 @@ use crate::manifest::is_version;
 use crate::manifest::Manifest;
 use crate::paths::Layout;
 use crate::store::{EntryKind, Store, StorePath};
-use crate::switch::crash;
 use anyhow::{bail, Context as _, Result};
 use std::io::Read;
 use std::path::Path;
@@ -289,7 +289,7 @@ pub fn adopt(layout: &Layout, manifest: &Manifest, manifest_path: &Path, say: &m
     })?;
     profiles.link_generation(n, &farm)?;
     profiles.flip_to_generation(n)?;
-    crash::point("adopt-after-flip");
+    fault::point("adopt-after-flip");
     // The hand-placed files are in the store now: replace each with our link
     // (a rename over it, so the path never disappears). Running processes keep
     // the inode they started from.

@@ -202,7 +202,7 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
     // for good.
     if !policy.dry_run {
         generations.delete_many(&doomed)?;
-        crate::switch::crash::point("gc-after-generations");
+        crate::fault::point("gc-after-generations");
         // A damaged record's link stays: it is all that says what ran.
         let listed: BTreeSet<u64> = records
             .iter()

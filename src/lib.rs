@@ -2,7 +2,8 @@
 //! the Nix way. The binary (`src/main.rs`) is a thin shell over this library.
 //!
 //! Layers, each talking only to the ones below it:
-//! `commands` → `switch`/`realise` → `generation`, `store`, `source`,
+//! `commands` → `adopt`, `repair`, `gc` → `switch` (the engine) → `plan` →
+//! `units`, `realise`, `resolve`, `generation`, `store`, `source`,
 //! `service`, `health` → `fsutil`, `paths`.
 
 pub mod adopt;
@@ -11,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod demo;
 pub mod exit;
+pub mod fault;
 pub mod fsutil;
 pub mod gc;
 pub mod generation;

@@ -345,7 +345,7 @@ pub fn switch(layout: &Layout, manifest: &mut Manifest, req: &SwitchRequest) -> 
         known_paths(store.as_ref(), manifest, &from, up.lock.as_ref())?
     } else {
         let realised = realise::realise_with(layout, manifest, &up)?;
-        crate::switch::crash::point("after-realise");
+        crate::fault::point("after-realise");
         let paths = realised.into_iter().map(|r| (r.name, r.store_path)).collect();
         (paths, Vec::new())
     };

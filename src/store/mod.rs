@@ -622,12 +622,12 @@ impl Store {
             }
         }
         fsutil::fsync_dir(&self.meta_dir).map_err(io_err(format!("syncing {}", self.meta_dir.display())))?;
-        crate::switch::crash::point("gc-after-invalidate");
+        crate::fault::point("gc-after-invalidate");
         for (i, sp) in paths.iter().enumerate() {
             let path = self.path_of(sp);
             fsutil::remove_tree(&path).map_err(io_err(format!("removing {}", path.display())))?;
             if i == 0 {
-                crate::switch::crash::point("gc-mid-delete");
+                crate::fault::point("gc-mid-delete");
             }
         }
         fsutil::fsync_dir(&self.dir).map_err(io_err(format!("syncing {}", self.dir.display())))

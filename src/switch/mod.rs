@@ -4,10 +4,10 @@
 //! decides nothing the plan already decided. Rollback executes a plan too;
 //! resume finishes a record from the journal.
 
-pub mod crash;
 pub mod drain;
 pub mod interrupt;
 
+use crate::fault;
 use crate::fsutil;
 use crate::generation::history::{History, StepRecord, StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
@@ -133,11 +133,11 @@ impl Engine<'_> {
         self.disable_leaving(live, target);
         let links = Links::new(self.layout);
         links.prune_for(live, target).map_err(io_err("removing stable links"))?;
-        crash::point("after-prune");
+        fault::point("after-prune");
         self.profiles().flip_to_farm(farm)?;
-        crash::point("after-flip");
+        fault::point("after-flip");
         links.install_all(target).map_err(io_err("creating stable links"))?;
-        crash::point("after-links");
+        fault::point("after-links");
         Ok(())
     }
 
@@ -283,13 +283,13 @@ impl Engine<'_> {
             self.svc.start_socket(&spec).map_err(|err| err.to_string())?;
         }
         self.svc.restart(&spec).map_err(|err| err.to_string())?;
-        crash::point("after-restart");
+        fault::point("after-restart");
         let baseline = self.svc.status(&spec).map_err(|err| err.to_string())?;
         let report = self
             .probe
             .wait_healthy(self.svc, &spec, &e.health, &e.version, started, &baseline)
             .map_err(|f| f.to_string())?;
-        crash::point("after-health");
+        fault::point("after-health");
         Ok(report.elapsed)
     }
 
@@ -479,7 +479,7 @@ impl Engine<'_> {
             .chain(from.exporters.iter().map(|e| e.name.clone()))
             .collect();
         self.save(record)?;
-        crash::point("after-journal");
+        fault::point("after-journal");
         self.hooks.before_first_step(record);
 
         let total = record.steps.len();
@@ -622,14 +622,14 @@ impl Engine<'_> {
             }
             Err(reason) => {
                 record.steps[i].duration_ms = Some(started.elapsed().as_millis() as u64);
-                crash::point("before-revert");
+                fault::point("before-revert");
                 let mut reason = reason;
                 // Back to what ran before this step.
                 record.live_profile = Some(live.farm.clone());
                 self.save(record)?;
                 self.stop_before_flip(&new_state, new.as_ref(), old.as_ref());
                 self.flip(&new_state, &live.state, &live.farm)?;
-                crash::point("after-revert-flip");
+                fault::point("after-revert-flip");
                 if Self::units_changed(old.as_ref(), new.as_ref()) {
                     self.reload_and_enable(&live.state, old.as_ref());
                 }
@@ -716,7 +716,7 @@ impl Engine<'_> {
         let undone = record.steps.iter().any(|s| s.status == StepStatus::Undone);
         let succeeded = record.steps.iter().any(|s| s.status == StepStatus::Succeeded);
         let stopped = record.steps.iter().any(|s| s.reason.as_deref() == Some(STOPPED));
-        crash::point("before-generation");
+        fault::point("before-generation");
         let generations = Generations::new(self.layout);
         if let Some(n) = record.target_generation.filter(|_| live.state == *target) {
             profiles.flip_to_generation(n)?;
@@ -753,10 +753,10 @@ impl Engine<'_> {
                     "succeeded".into()
                 },
             })?;
-            crash::point("after-generation-record");
+            fault::point("after-generation-record");
             profiles.link_generation(n, &live.farm)?;
             profiles.flip_to_generation(n)?;
-            crash::point("after-generation-flip");
+            fault::point("after-generation-flip");
             record.result_generation = Some(n);
         }
         record.status = match (failed, succeeded, undone) {
