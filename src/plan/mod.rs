@@ -464,3 +464,84 @@ fn narrow(live: &ProfileState, target: ProfileState, only: &[String], manifest: 
     }
     narrowed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(exporters: &[(&str, &str, &str)]) -> ProfileState {
+        let list: Vec<String> = exporters
+            .iter()
+            .map(|(name, version, timeout)| {
+                format!(
+                    r#"{{"name":"{name}","version":"{version}","store_path":"0123456789abcdef0123456789abcdef-{name}-{version}",
+                    "unit":"{name}.service","unit_store_path":null,"args":[],"environment":{{}},
+                    "health":{{"url":null,"build_info":null,"build_info_label":"version","expect":[],"timeout":"{timeout}","settle":"2s"}}}}"#
+                )
+            })
+            .collect();
+        let json = format!(
+            r#"{{"bin_dir":"/usr/local/bin","unit_dir":"/etc/systemd/system","service_manager":"systemd","exporters":[{}]}}"#,
+            list.join(",")
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn the_record_carries_the_plans_steps_and_the_json_only_what_operators_read() {
+        let from = state(&[
+            ("node", "1.5.0", "30s"),
+            ("blackbox", "0.24.0", "30s"),
+            ("gone", "1.0.0", "30s"),
+        ]);
+        let target = state(&[
+            ("node", "1.6.0", "30s"),
+            ("blackbox", "0.24.0", "10s"),
+            ("new", "2.0.0", "30s"),
+        ]);
+        let options = Options {
+            atomic: true,
+            ..Options::default()
+        };
+        let plan = Plan::new("switch", None, Current::None, from, target, options);
+        let names: Vec<&str> = plan.steps.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["node", "new", "gone"]);
+        assert_eq!(plan.no_restart, ["blackbox"]);
+        assert!(plan.unchanged.is_empty());
+        assert_eq!(plan.removed().collect::<Vec<_>>(), ["gone"]);
+        let sp = StorePath::parse(&format!("{}-profile", "1".repeat(HASH_TEXT_LEN))).unwrap();
+        let record = plan.new_record(sp);
+        let steps: Vec<&str> = record.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(steps, names);
+        assert!(record.steps.iter().all(|s| s.status == StepStatus::Pending));
+        // A change without a restart is no step: the record lists it unchanged.
+        assert_eq!(record.unchanged, ["blackbox"]);
+        assert!(record.atomic);
+        let json = serde_json::to_value(&plan).unwrap();
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "downloads",
+                "from_generation",
+                "no_restart",
+                "nothing_to_do",
+                "steps",
+                "unchanged"
+            ]
+        );
+    }
+
+    #[test]
+    fn files_not_created_by_exporterctl_are_refused_with_the_adopt_advice_when_a_manifest_is_known() {
+        let found = |manifest: Option<&str>| {
+            ForeignFiles {
+                list: "/usr/local/bin/node is a regular file".into(),
+                manifest: manifest.map(PathBuf::from),
+            }
+            .to_string()
+        };
+        assert!(found(Some("m.yaml")).contains("run `exporterctl adopt m.yaml` to import them first"));
+        assert!(found(None).ends_with("move them away first (nothing was changed)"));
+    }
+}
