@@ -9,7 +9,7 @@ use crate::generation::history::{History, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
 use crate::generation::now_rfc3339;
 use crate::generation::profile::{self, Profiles};
-use crate::generation::record::{GenerationRecord, Generations};
+use crate::generation::record::{GenerationRecord, Generations, Outcome};
 use crate::generation::state::{ExporterState, ProfileState};
 use crate::manifest::is_version;
 use crate::manifest::Manifest;
@@ -285,7 +285,7 @@ pub fn adopt(layout: &Layout, manifest: &Manifest, manifest_path: &Path, say: &m
         origin: "adopt".into(),
         switch_id: id.clone(),
         manifest: Some(manifest_path.to_path_buf()),
-        outcome: "succeeded".into(),
+        outcome: Outcome::Succeeded,
     })?;
     profiles.link_generation(n, &farm)?;
     profiles.flip_to_generation(n)?;

@@ -85,7 +85,7 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<ExitStatus> {
             current: Some(g.number) == current,
             created_at: g.created_at,
             origin: g.origin,
-            outcome: g.outcome,
+            outcome: g.outcome.as_str().to_string(),
             switch_id: g.switch_id,
             exporters,
             failed_steps: failed,

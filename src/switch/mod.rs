@@ -12,7 +12,7 @@ use crate::fsutil;
 use crate::generation::history::{History, StepRecord, StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
 use crate::generation::profile::{self, ProfileError, Profiles};
-use crate::generation::record::{GenerationRecord, Generations, RecordError};
+use crate::generation::record::{GenerationRecord, Generations, Outcome, RecordError};
 use crate::generation::state::{Action, ExporterState, ProfileState};
 use crate::generation::{journal, now_rfc3339};
 use crate::health::Probe;
@@ -748,9 +748,9 @@ impl Engine<'_> {
                 switch_id: record.id.clone(),
                 manifest: record.manifest.clone(),
                 outcome: if failed || stopped {
-                    "partial".into()
+                    Outcome::Partial
                 } else {
-                    "succeeded".into()
+                    Outcome::Succeeded
                 },
             })?;
             fault::point("after-generation-record");
