@@ -6,8 +6,8 @@
 
 use exporterctl::demo::exporter::{self, Behaviour, ExporterOpts};
 use exporterctl::demo::http::{self, ServerHandle};
+use exporterctl::health::HealthSpec;
 use exporterctl::health::{HealthFailure, Probe};
-use exporterctl::manifest::HealthSpec;
 use exporterctl::service::pidfile::{read_proc_stat, PidRecord};
 use exporterctl::service::{NoneManager, ProcessManager, ServiceManager, ServiceSpec, UnitStatus};
 use nix::sys::signal::{kill, Signal};

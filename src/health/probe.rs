@@ -3,7 +3,7 @@
 
 use super::expect::parse_expectation;
 use super::{text, HealthFailure};
-use crate::manifest::HealthSpec;
+use crate::health::HealthSpec;
 use crate::redact;
 use crate::source::http::TlsClient;
 use reqwest::blocking::Client;

@@ -17,11 +17,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::fsutil::humantime_serde_compat;
+use crate::health::{HealthSpec, MAX_HEALTH_WAIT};
+use crate::service::ServiceManagerKind;
+use crate::store::ArchiveKind;
+
 pub const API_VERSION: &str = "exporterctl/v1";
 
-/// Longest `health.timeout` and `health.settle`. The engine clamps to it too,
-/// so a state written by hand cannot make a deadline overflow.
-pub const MAX_HEALTH_WAIT: Duration = Duration::from_secs(60 * 60);
 /// Longest `settings.pause_safe` and `settings.pause_standard`.
 pub const MAX_PAUSE: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -42,24 +44,6 @@ pub enum ManifestError {
         key: String,
         message: String,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServiceManagerKind {
-    Systemd,
-    Process,
-    None,
-}
-
-impl ServiceManagerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceManagerKind::Systemd => "systemd",
-            ServiceManagerKind::Process => "process",
-            ServiceManagerKind::None => "none",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,17 +100,6 @@ impl Default for Settings {
     }
 }
 
-/// Durations as humane strings (`30s`, `2m`) in every JSON record.
-pub mod humantime_serde_compat {
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
-        let s = <String as serde::Deserialize>::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
-    }
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-}
-
 /// Where a release comes from, before template expansion.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase", tag = "kind")]
@@ -160,14 +133,6 @@ pub struct Source {
     pub arches: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ArchiveKind {
-    TarGz,
-    /// The download is the executable itself.
-    Raw,
-}
-
 /// A source with every template expanded for one version and architecture.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ResolvedSource {
@@ -178,56 +143,6 @@ pub struct ResolvedSource {
     pub sha256: Option<String>,
     pub binary: Option<String>,
     pub archive: ArchiveKind,
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct HealthSpec {
-    pub url: Option<String>,
-    pub build_info: Option<String>,
-    pub build_info_label: String,
-    pub expect: Vec<String>,
-    #[serde(with = "humantime_serde_compat")]
-    pub timeout: Duration,
-    #[serde(with = "humantime_serde_compat")]
-    pub settle: Duration,
-    /// Before a restart, wait at most this long for scrapes in flight on the
-    /// exporter's port to be answered (`0s`: do not wait). Left out of
-    /// `state.json` at its default, so states written before it existed
-    /// read the same and keep their farms' hashes.
-    #[serde(
-        default = "default_drain",
-        with = "humantime_serde_compat",
-        skip_serializing_if = "is_default_drain"
-    )]
-    pub drain: Duration,
-}
-
-/// `health.drain` when the manifest does not say.
-pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
-/// Longest `health.drain`: a scrape's own timeout is at most its interval,
-/// and a restart should not wait on a client that never finishes.
-pub const MAX_DRAIN: Duration = Duration::from_secs(60);
-
-fn default_drain() -> Duration {
-    DEFAULT_DRAIN
-}
-
-fn is_default_drain(d: &Duration) -> bool {
-    *d == DEFAULT_DRAIN
-}
-
-impl Default for HealthSpec {
-    fn default() -> Self {
-        HealthSpec {
-            url: None,
-            build_info: None,
-            build_info_label: "version".into(),
-            expect: Vec::new(),
-            timeout: Duration::from_secs(30),
-            settle: Duration::from_secs(2),
-            drain: DEFAULT_DRAIN,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -4,6 +4,7 @@
 
 use super::raw::{RawExporter, RawForge, RawSettings};
 use super::*;
+use crate::health::MAX_DRAIN;
 use crate::units::socket_activation::SOCKET_FLAG;
 use serde_saphyr::Location;
 

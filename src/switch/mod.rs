@@ -304,7 +304,7 @@ impl Engine<'_> {
         bound: Duration,
         doing: &str,
     ) -> Option<drain::DrainRecord> {
-        if self.svc.kind() == crate::manifest::ServiceManagerKind::None {
+        if self.svc.kind() == crate::service::ServiceManagerKind::None {
             return None;
         }
         // Nothing serves a unit that is not active (a release that died at
@@ -318,7 +318,7 @@ impl Engine<'_> {
             return None;
         }
         // A hand-edited state.json is not validated like a manifest.
-        let bound = bound.min(crate::manifest::MAX_DRAIN);
+        let bound = bound.min(crate::health::MAX_DRAIN);
         match drain::wait(&drain::listen_ports(running), bound) {
             Ok(Some(d)) if d.timed_out => {
                 self.ui.note(&format!(

@@ -4,8 +4,9 @@
 
 use super::*;
 use crate::generation::state::ExporterState;
-use crate::manifest::{HealthSpec, ServiceManagerKind};
+use crate::health::HealthSpec;
 use crate::plan::{Options, Plan};
+use crate::service::ServiceManagerKind;
 use crate::service::{ServiceError, UnitStatus};
 use crate::store::EntryKind;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,8 @@ pub mod sandbox;
 pub mod socket_activation;
 pub mod unitfile;
 
-use crate::manifest::{Exporter, Manifest, ServiceManagerKind};
+use crate::manifest::{Exporter, Manifest};
+use crate::service::ServiceManagerKind;
 
 /// One generated unit file: the name part of its store path, its file name
 /// and its text.

@@ -11,7 +11,8 @@
 //! `socket_activation:` if given, else the catalogue entry's support for the
 //! version; only for units exporterctl writes, under systemd.
 
-use crate::manifest::{Exporter, ServiceManagerKind};
+use crate::manifest::Exporter;
+use crate::service::ServiceManagerKind;
 use std::net::SocketAddr;
 
 /// The flag exporter-toolkit reads its listen address from.

@@ -111,7 +111,7 @@ pub fn wait(ports: &[u16], bound: Duration) -> Result<Option<DrainRecord>, std::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::HealthSpec;
+    use crate::health::HealthSpec;
     use crate::store::StorePath;
 
     fn exporter(args: &[&str], url: Option<&str>) -> ExporterState {
