@@ -1,13 +1,12 @@
 //! Realise: turn a manifest (and its lock, if any) into verified store paths.
 //! Shared by `realise`, `lock`, `store repair` and the switch plan.
 
-use crate::catalogue::Forge;
 use crate::exit::UsageError;
 use crate::manifest::lock::{LockError, LockFile, LockedExporter};
 use crate::manifest::{Exporter, Manifest, ResolvedSource};
 use crate::paths::Layout;
 use crate::resolve::{explain_not_found, resolve, Resolved, Upstream};
-use crate::source::forge::{ForgeKind, Tokens};
+use crate::source::forge::Tokens;
 use crate::source::{Expected, FetchError, FetchRequest, Fetcher, SecretHeaders};
 use crate::store::{AddRelease, EntryKind, Store, StoreError, StorePath};
 
@@ -308,8 +307,7 @@ pub fn expected_for(src: &ResolvedSource, locked: Option<&LockedExporter>) -> Ex
 /// redirect to another host.
 pub fn download_headers(e: &Exporter, url: &str, m: &Manifest, tokens: &Tokens) -> SecretHeaders {
     match e.forge() {
-        Some((Forge::Github, _)) => tokens.headers_for(ForgeKind::Github, url, &m.settings.github),
-        Some((Forge::Gitlab, _)) => tokens.headers_for(ForgeKind::Gitlab, url, &m.settings.gitlab),
+        Some((forge, _)) => tokens.headers_for(forge, url, m.settings.forge(forge)),
         None => SecretHeaders::new(),
     }
 }

@@ -8,7 +8,7 @@ use crate::exit::UsageError;
 use crate::manifest::lock::LockFile;
 use crate::manifest::{Exporter, Manifest, ManifestError, Settings};
 use crate::paths::Layout;
-use crate::source::forge::{version_from_tag, ForgeClient, ForgeError, ForgeKind, Tokens};
+use crate::source::forge::{version_from_tag, Forge, ForgeClient, ForgeError, Tokens};
 use crate::source::{FetchError, Fetcher};
 use serde::Serialize;
 
@@ -83,10 +83,7 @@ impl Upstream<'_> {
             .filter(|c| c.repo == repo)
             .map(|c| c.former_repos.clone())
             .unwrap_or_default();
-        let (kind, urls) = match forge {
-            catalogue::Forge::Github => (ForgeKind::Github, &self.settings.github),
-            catalogue::Forge::Gitlab => (ForgeKind::Gitlab, &self.settings.gitlab),
-        };
+        let (kind, urls) = (forge, self.settings.forge(forge));
         let client = ForgeClient {
             fetcher: self.fetcher,
             tokens: self.tokens,
@@ -168,14 +165,11 @@ impl Upstream<'_> {
         let (forge, repo) = e
             .forge()
             .map(|(f, r)| (f, r.to_string()))
-            .unwrap_or((catalogue::Forge::Github, String::new()));
+            .unwrap_or((Forge::Github, String::new()));
         Err(ResolveError::Missing {
             exporter: e.name.clone(),
             version: e.version.clone(),
-            forge: match forge {
-                catalogue::Forge::Github => "GitHub",
-                catalogue::Forge::Gitlab => "GitLab",
-            },
+            forge: forge.name(),
             repo,
             nearest: if near.is_empty() {
                 "none (the repository lists no release)".into()

@@ -10,7 +10,8 @@ mod validate;
 
 use validate::Validator;
 
-use crate::catalogue::{Catalogue, Entry, Forge, VersionRequest};
+use crate::catalogue::{Catalogue, Entry, VersionRequest};
+use crate::source::forge::{Forge, ForgeUrls};
 use raw::{RawHealth, RawManifest, RawSource, S};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -47,15 +48,6 @@ pub enum ManifestError {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ForgeUrls {
-    pub api_url: String,
-    pub download_url: String,
-    /// Send the forge's token to `api_url`'s and `download_url`'s origins
-    /// too (a self-hosted forge or a proxy), not just to the forge's own hosts.
-    pub send_token: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct Settings {
     /// Absolute host path (not yet under `--root`).
     pub bin_dir: PathBuf,
@@ -73,6 +65,16 @@ pub struct Settings {
     pub gitlab: ForgeUrls,
     /// `settings.download`: size, time and rate limits of every download.
     pub download: crate::source::DownloadLimits,
+}
+
+impl Settings {
+    /// `settings.github` or `settings.gitlab`.
+    pub fn forge(&self, forge: Forge) -> &ForgeUrls {
+        match forge {
+            Forge::Github => &self.github,
+            Forge::Gitlab => &self.gitlab,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -430,10 +432,7 @@ impl Exporter {
     /// (`owner/repo/releases/download/TAG/FILE`), for forge sources.
     pub fn release_path(&self, settings: &Settings) -> Option<String> {
         let url = self.resolve_source(settings).ok()?.url;
-        let base = match self.forge()?.0 {
-            Forge::Github => &settings.github.download_url,
-            Forge::Gitlab => &settings.gitlab.download_url,
-        };
+        let base = &settings.forge(self.forge()?.0).download_url;
         url.strip_prefix(base.trim_end_matches('/'))
             .map(|p| p.trim_start_matches('/').to_string())
     }
