@@ -5,7 +5,8 @@
 use crate::catalogue::Catalogue;
 use crate::exit::UsageError;
 use crate::fault;
-use crate::generation::history::{History, SwitchRecord, SwitchStatus};
+use crate::generation::history::{SwitchRecord, SwitchStatus};
+use crate::generation::journal;
 use crate::generation::links::Links;
 use crate::generation::now_rfc3339;
 use crate::generation::profile::{self, Profiles};
@@ -295,7 +296,7 @@ pub fn adopt(layout: &Layout, manifest: &Manifest, manifest_path: &Path, say: &m
     // the inode they started from.
     links.install_all(&state).context("linking adopted exporters")?;
     let record = adopt_record(id, Some(manifest_path), &farm, &state, n);
-    History::new(layout).finish(layout, &record)?;
+    journal::close(layout, &record)?;
     say(Said::Done(format!(
         "generation {n}: {} exporter(s) adopted; `exporterctl rollback --to {n}` returns here",
         state.exporters.len()
@@ -352,7 +353,7 @@ fn finish_interrupted(
     }
     links.install_all(&state).context("linking adopted exporters")?;
     let record = adopt_record(gen.switch_id, gen.manifest.as_deref(), farm, &state, n);
-    History::new(layout).finish(layout, &record)?;
+    journal::close(layout, &record)?;
     for p in &left {
         say(Said::Done(format!(
             "{}: replaced by its link into the store",

@@ -7,7 +7,7 @@
 //! interrupted switch, so changes stay refused, but every command says what
 //! is known and the way out (`resume --abort`) instead of a bare parse error.
 
-use super::history::SwitchRecord;
+use super::history::{History, HistoryError, SwitchRecord};
 use crate::fsutil;
 use crate::paths::Layout;
 use std::io;
@@ -183,6 +183,16 @@ pub fn damaged_advice(layout: &Layout) -> String {
             layout.profile_link().display()
         ),
     }
+}
+
+/// Files the finished record and removes the journal, in that order, so a
+/// crash in between leaves a journal that `resume` can still close.
+pub fn close(layout: &Layout, record: &SwitchRecord) -> Result<(), HistoryError> {
+    History::new(layout).file(record)?;
+    remove(layout).map_err(|source| HistoryError::Io {
+        context: "removing journal.json".into(),
+        source,
+    })
 }
 
 #[cfg(test)]

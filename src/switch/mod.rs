@@ -9,7 +9,7 @@ pub mod interrupt;
 
 use crate::fault;
 use crate::fsutil;
-use crate::generation::history::{History, StepRecord, StepStatus, SwitchRecord, SwitchStatus};
+use crate::generation::history::{StepRecord, StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
 use crate::generation::profile::{self, ProfileError, Profiles};
 use crate::generation::record::{GenerationRecord, Generations, Outcome, RecordError};
@@ -768,7 +768,7 @@ impl Engine<'_> {
         };
         record.ended_at = Some(now_rfc3339());
         record.live_profile = Some(live.farm.clone());
-        History::new(self.layout).finish(self.layout, record)?;
+        journal::close(self.layout, record)?;
         Ok(())
     }
 
@@ -846,7 +846,7 @@ impl Engine<'_> {
         record.status = SwitchStatus::Aborted;
         record.current_step = None;
         record.ended_at = Some(now_rfc3339());
-        History::new(self.layout).finish(self.layout, record)?;
+        journal::close(self.layout, record)?;
         Ok(())
     }
 }
