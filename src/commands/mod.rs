@@ -19,7 +19,6 @@ pub mod switch;
 mod ui;
 pub mod versions;
 
-use crate::generation::journal;
 use crate::generation::statelock::StateLock;
 use crate::health::Probe;
 use crate::paths::Layout;
@@ -81,14 +80,10 @@ impl Ctx {
         Ok(StateLock::acquire(&self.layout, what)?)
     }
 
-    /// Refuses to start a new change while a switch is running, was
-    /// interrupted, or left a journal that cannot be read; says which.
+    /// Refuses to start a new change while a switch is in flight
+    /// (`switch::recovery`).
     pub fn ensure_no_interrupted_switch(&self) -> Result<()> {
-        let in_flight = journal::InFlight::read(&self.layout)?;
-        match in_flight.refusal(&self.layout) {
-            Some(why) => Err(BlockedError(why).into()),
-            None => Ok(()),
-        }
+        crate::switch::recovery::refuse_if_interrupted(&self.layout)
     }
 }
 

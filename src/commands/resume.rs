@@ -2,13 +2,11 @@
 
 use super::switch::{nothing_done, report};
 use super::{print_json, BlockedError, Ctx, ExitStatus, Host};
-use crate::generation::history::StepStatus;
 use crate::generation::journal;
 use crate::generation::profile::{self, Current, Profiles};
 use crate::generation::state::ProfileState;
-use crate::plan::Options;
+use crate::switch::recovery::Way;
 use anyhow::Result;
-use std::time::Duration;
 
 pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<ExitStatus> {
     let _lock = ctx.lock("resume")?;
@@ -19,7 +17,7 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<ExitStatus
         Err(e @ journal::JournalError::Damaged { .. }) => {
             return Err(BlockedError(format!(
                 "{e}: what it was doing is unknown, so it cannot be finished; {}",
-                journal::damaged_advice(&ctx.layout)
+                crate::switch::recovery::damaged_advice(&ctx.layout)
             ))
             .into())
         }
@@ -33,27 +31,15 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<ExitStatus
     };
     let host = Host::new(ctx, target.service_manager, quiet)?;
     let engine = host.engine(ctx, &store);
-    // An atomic switch that had already failed was undoing itself: finish that.
-    let failed_atomic = record.atomic && record.steps.iter().any(|s| s.status == StepStatus::Failed);
-    if abort || failed_atomic {
-        if !quiet {
-            eprintln!("undoing interrupted {} {}", record.kind, record.id);
-        }
-        engine.abort(&mut record, &from)?;
-    } else {
-        if !quiet {
-            eprintln!("finishing interrupted {} {}", record.kind, record.id);
-        }
-        // What is still to start must be intact, as for a switch.
-        engine.verify_activated(&record, &target)?;
-        record.resumed = true;
-        let opts = Options {
-            atomic: record.atomic,
-            confirm_each: false,
-            pause: Duration::ZERO,
+    let way = Way::of(&record, abort);
+    if !quiet {
+        let doing = match way {
+            Way::Undo => "undoing",
+            Way::Finish => "finishing",
         };
-        engine.resume(&mut record, &from, &target, &opts)?;
+        eprintln!("{doing} interrupted {} {}", record.kind, record.id);
     }
+    engine.recover(&mut record, &from, &target, way)?;
     report(&record, json)
 }
 

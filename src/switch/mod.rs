@@ -6,6 +6,7 @@
 
 pub mod drain;
 pub mod interrupt;
+pub mod recovery;
 
 use crate::fault;
 use crate::fsutil;
@@ -17,7 +18,7 @@ use crate::generation::state::{Action, ExporterState, ProfileState};
 use crate::generation::{journal, now_rfc3339};
 use crate::health::Probe;
 use crate::paths::Layout;
-use crate::plan::{describe, refuse_foreign, ForeignCheck, Options, Plan};
+use crate::plan::{describe, ForeignCheck, Options, Plan};
 use crate::service::{ServiceManager, ServiceSpec};
 use crate::store::{Store, StorePath};
 use std::time::{Duration, Instant};
@@ -422,33 +423,6 @@ impl Engine<'_> {
         self.run_steps(record, &plan.from, &plan.target, live, &plan.options)
     }
 
-    /// Finishes a record an interrupted run left in the journal: what is
-    /// live is read again (a step may have flipped), `from` is where the
-    /// switch started.
-    pub fn resume(
-        &self,
-        record: &mut SwitchRecord,
-        from: &ProfileState,
-        target: &ProfileState,
-        opts: &Options,
-    ) -> Result<(), EngineError> {
-        self.prepare(&[from, target])?;
-        let current = self.profiles().current()?;
-        let live_state = match current.farm() {
-            Some(f) => profile::read_farm_state(self.store, f)?,
-            None => from.clone(),
-        };
-        let live_farm = match current.farm() {
-            Some(f) => f.clone(),
-            None => profile::build_farm(self.store, &live_state)?,
-        };
-        let live = Live {
-            state: live_state,
-            farm: live_farm,
-        };
-        self.run_steps(record, from, target, live, opts)
-    }
-
     fn prepare(&self, states: &[&ProfileState]) -> Result<(), EngineError> {
         // Before the journal exists: from then on a stop request must find
         // the handler (a test, or an operator, may signal as soon as it appears).
@@ -768,84 +742,6 @@ impl Engine<'_> {
         };
         record.ended_at = Some(now_rfc3339());
         record.live_profile = Some(live.farm.clone());
-        journal::close(self.layout, record)?;
-        Ok(())
-    }
-
-    /// Makes the host run generation `n` (`state`) again when what its
-    /// exporters run is not known (a damaged journal): the profile link and
-    /// the stable links as `n` has them, then every exporter restarted and
-    /// checked. Returns what is not healthy.
-    pub fn return_to_generation(&self, n: u64, state: &ProfileState) -> Result<Vec<String>, EngineError> {
-        refuse_foreign(self.layout, state, None)?;
-        let links = Links::new(self.layout);
-        self.profiles().flip_to_generation(n)?;
-        links.install_all(state).map_err(io_err("creating stable links"))?;
-        self.reload_units();
-        let mut unhealthy = Vec::new();
-        for e in &state.exporters {
-            // What runs is not known: whatever it is listens where `e` will,
-            // so its scrapes are drained; a socket is (re)bound as after a
-            // plain listener.
-            self.drain(state, e, e.health.drain, "restarting");
-            if let Err(why) = self.restart_and_check(state, e, None, &mut None) {
-                unhealthy.push(format!("{} {}: {why}", e.name, e.version));
-            }
-        }
-        Ok(unhealthy)
-    }
-
-    /// Returns every exporter an interrupted switch touched to `from`.
-    pub fn abort(&self, record: &mut SwitchRecord, from: &ProfileState) -> Result<(), EngineError> {
-        let current = self.profiles().current()?;
-        let live_state = match current.farm() {
-            Some(f) => profile::read_farm_state(self.store, f)?,
-            None => from.clone(),
-        };
-        let from_farm = match &record.from_profile {
-            Some(f) => f.clone(),
-            None => profile::build_farm(self.store, from)?,
-        };
-        record.live_profile = Some(from_farm.clone());
-        self.save(record)?;
-        let touched: Vec<usize> = (0..record.steps.len())
-            .filter(|&i| !matches!(record.steps[i].status, StepStatus::Pending | StepStatus::Skipped))
-            .collect();
-        for &i in &touched {
-            let name = &record.steps[i].name;
-            self.stop_before_flip(&live_state, live_state.exporter(name), from.exporter(name));
-        }
-        self.flip(&live_state, from, &from_farm)?;
-        let changed: Vec<&ExporterState> = touched
-            .iter()
-            .filter_map(|&i| from.exporter(&record.steps[i].name))
-            .filter(|o| Self::units_changed(live_state.exporter(&o.name), Some(o)))
-            .collect();
-        self.reload_and_enable(from, changed);
-        for &i in &touched {
-            let name = record.steps[i].name.clone();
-            if let Some(o) = from.exporter(&name) {
-                if let Err(e) = self.restart_and_check(from, o, live_state.exporter(&name), &mut None) {
-                    record.steps[i].reason = Some(format!("aborted, but {} {} is NOT healthy: {e}", o.name, o.version));
-                }
-            }
-            if record.steps[i].status != StepStatus::Failed {
-                record.steps[i].status = StepStatus::Undone;
-            }
-        }
-        for s in &mut record.steps {
-            if s.status == StepStatus::Pending {
-                s.status = StepStatus::Skipped;
-            }
-        }
-        match record.from_generation {
-            Some(n) => self.profiles().flip_to_generation(n)?,
-            None => self.profiles().remove_system_link()?,
-        }
-        record.result_generation = record.from_generation;
-        record.status = SwitchStatus::Aborted;
-        record.current_step = None;
-        record.ended_at = Some(now_rfc3339());
         journal::close(self.layout, record)?;
         Ok(())
     }
