@@ -13,7 +13,7 @@ pub mod probe;
 pub mod text;
 pub mod wait;
 
-pub use expect::{parse_expectation, Expectation};
+pub use expect::{parse_expectation, Expect, Expectation};
 pub use probe::{check_body, Probe};
 
 use crate::service::{ServiceError, UnitStatus};
@@ -61,8 +61,6 @@ pub enum HealthFailure {
     },
     #[error("expected sample `{expectation}` not found ({seen})")]
     ExpectationNotMet { expectation: String, seen: String },
-    #[error("invalid expectation `{expectation}`: {reason}")]
-    BadExpectation { expectation: String, reason: String },
     /// `failed`, `inactive`, or waiting to be restarted: the exporter's process is gone.
     /// `output`: the last lines its run printed (see `ServiceManager::recent_output`).
     #[error("{unit} is not running: its process exited ({}){}", status.state(), output_suffix(.output))]
@@ -119,7 +117,7 @@ pub struct HealthSpec {
     pub url: Option<String>,
     pub build_info: Option<String>,
     pub build_info_label: String,
-    pub expect: Vec<String>,
+    pub expect: Vec<Expect>,
     #[serde(with = "crate::fsutil::humantime_serde_compat")]
     pub timeout: Duration,
     #[serde(with = "crate::fsutil::humantime_serde_compat")]

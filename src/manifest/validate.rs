@@ -707,16 +707,19 @@ impl Validator<'_> {
             if h.url.is_none() {
                 return self.err(&e.referenced, k, "needs `health.url` to scrape");
             }
-            if let Err(msg) = crate::health::parse_expectation(&e.value) {
-                return self.err(&e.referenced, k, msg);
+            match crate::health::Expect::parse(&e.value) {
+                Ok(parsed) => h.expect.push(parsed),
+                Err(msg) => return self.err(&e.referenced, k, msg),
             }
-            h.expect.push(e.value);
         }
         if let Some(up) = raw.up.filter(|u| u.value) {
             match entry.and_then(|e| e.up.clone()) {
                 Some(sample) if h.url.is_some() => {
-                    if !h.expect.contains(&sample) {
-                        h.expect.push(sample);
+                    if !h.expect.iter().any(|e| *e == sample) {
+                        match crate::health::Expect::parse(&sample) {
+                            Ok(parsed) => h.expect.push(parsed),
+                            Err(msg) => return self.err(&up.referenced, format!("{key}.up"), msg),
+                        }
                     }
                 }
                 Some(_) => return self.err(&up.referenced, format!("{key}.up"), "needs `health.url` to scrape"),
