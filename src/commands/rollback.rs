@@ -60,7 +60,8 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<ExitSt
             None => eprintln!("rolling back to generation {n}"),
         }
     }
-    let mut plan = Plan::between(&ctx.layout, "rollback", None, current, from, target, Options::default())?;
+    let mut plan =
+        Plan::new("rollback", None, current, from, target, Options::default()).refusing_foreign(&ctx.layout)?;
     plan.target_generation = Some(n);
     let mut record = plan.new_record(target_farm);
     let engine = host.engine(ctx, &store);

@@ -8,7 +8,8 @@
 //! state once, resolves and realises the manifest (tokens read once, each
 //! source resolved once), renders the unit files (`crate::units`), narrows
 //! to `--only`, refuses files exporterctl did not create, and computes the
-//! changes once. `rollback` builds its plan with [`Plan::between`].
+//! changes once. `rollback` builds its plan with [`Plan::new`] from the
+//! target generation's state.
 
 use crate::exit::UsageError;
 use crate::generation::history::{StepRecord, StepStatus, SwitchRecord, SwitchStatus};
@@ -176,19 +177,11 @@ impl Plan {
         }
     }
 
-    /// As [`Plan::new`], after refusing files exporterctl did not create
-    /// where `target`'s links go.
-    pub fn between(
-        layout: &Layout,
-        kind: &'static str,
-        manifest: Option<PathBuf>,
-        current: Current,
-        from: ProfileState,
-        target: ProfileState,
-        options: Options,
-    ) -> Result<Plan, ForeignCheck> {
-        refuse_foreign(layout, &target, manifest.as_deref())?;
-        Ok(Plan::new(kind, manifest, current, from, target, options))
+    /// The plan, once no file exporterctl did not create sits where one of
+    /// its target's links goes.
+    pub fn refusing_foreign(self, layout: &Layout) -> Result<Plan, ForeignCheck> {
+        refuse_foreign(layout, &self.target, self.manifest.as_deref())?;
+        Ok(self)
     }
 
     /// Exporters the plan removes.
@@ -356,15 +349,15 @@ pub fn switch(layout: &Layout, manifest: &mut Manifest, req: &SwitchRequest) -> 
         req.only,
         manifest,
     );
-    let mut plan = Plan::between(
-        layout,
+    let mut plan = Plan::new(
         "switch",
         Some(req.manifest_path.to_path_buf()),
         current,
         from,
         target,
         req.options.clone(),
-    )?;
+    )
+    .refusing_foreign(layout)?;
     plan.downloads = downloads;
     Ok(plan)
 }
