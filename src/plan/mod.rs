@@ -11,6 +11,8 @@
 //! changes once. `rollback` builds its plan with [`Plan::new`] from the
 //! target generation's state.
 
+pub mod rollback;
+
 use crate::exit::UsageError;
 use crate::generation::history::{StepRecord, StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
@@ -73,6 +75,10 @@ pub struct Plan {
     /// A rollback returns to this existing generation.
     #[serde(skip)]
     pub target_generation: Option<u64>,
+    /// The target's farm when the store has it already (a generation's);
+    /// else the engine builds it.
+    #[serde(skip)]
+    pub target_farm: Option<StorePath>,
     #[serde(skip)]
     pub options: Options,
 }
@@ -173,6 +179,7 @@ impl Plan {
             from,
             target,
             target_generation: None,
+            target_farm: None,
             options,
         }
     }

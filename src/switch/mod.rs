@@ -403,7 +403,10 @@ impl Engine<'_> {
     /// The farm of `plan`'s target in the store and the switch record the
     /// journal starts from.
     pub fn record(&self, plan: &Plan) -> Result<SwitchRecord, EngineError> {
-        let farm = profile::build_farm(self.store, &plan.target)?;
+        let farm = match &plan.target_farm {
+            Some(f) => f.clone(),
+            None => profile::build_farm(self.store, &plan.target)?,
+        };
         Ok(plan.new_record(farm))
     }
 
