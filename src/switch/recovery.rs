@@ -13,10 +13,11 @@ use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::journal::{self, JournalError};
 use crate::generation::links::Links;
 use crate::generation::now_rfc3339;
-use crate::generation::profile;
+use crate::generation::profile::{self, Current, Profiles};
 use crate::generation::state::{ExporterState, ProfileState};
 use crate::paths::Layout;
 use crate::plan::refuse_foreign;
+use crate::store::Store;
 
 /// Refuses to start a new change while a switch is running, was
 /// interrupted, or left a journal that cannot be read; says which (exit 3).
@@ -123,6 +124,91 @@ pub fn damaged_advice(layout: &Layout) -> String {
             layout.profile_link().display()
         ),
     }
+}
+
+/// What `resume` finds in the journal.
+pub enum Interrupted {
+    /// No switch was interrupted.
+    Nothing,
+    /// The interrupted switch, where it started and where it went.
+    Switch {
+        record: Box<SwitchRecord>,
+        from: ProfileState,
+        target: ProfileState,
+    },
+    /// The journal cannot be read (`--abort` only): what the profile link
+    /// names now, and with a generation, that generation's state to return to.
+    Damaged {
+        error: JournalError,
+        current: Current,
+        back_to: Option<(u64, ProfileState)>,
+    },
+}
+
+/// Reads what an interrupted switch left (the caller holds the state lock).
+/// A damaged journal can only be aborted: without `abort` it is refused
+/// (exit 3) with what can still be done.
+pub fn interrupted(layout: &Layout, abort: bool) -> anyhow::Result<Interrupted> {
+    let record = match journal::load(layout) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(Interrupted::Nothing),
+        Err(error @ JournalError::Damaged { .. }) if abort => {
+            let current = Profiles::new(layout).current()?;
+            let back_to = match &current {
+                Current::Generation(n, farm) => {
+                    let store = Store::open(layout)?;
+                    Some((*n, profile::read_farm_state(&store, farm)?))
+                }
+                _ => None,
+            };
+            return Ok(Interrupted::Damaged {
+                error,
+                current,
+                back_to,
+            });
+        }
+        Err(e @ JournalError::Damaged { .. }) => {
+            return Err(BlockedError(format!(
+                "{e}: what it was doing is unknown, so it cannot be finished; {}",
+                damaged_advice(layout)
+            ))
+            .into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let store = Store::open(layout)?;
+    let target = profile::read_farm_state(&store, &record.target_profile)?;
+    let from = match &record.from_profile {
+        Some(f) => profile::read_farm_state(&store, f)?,
+        None => ProfileState::empty_like(&target),
+    };
+    Ok(Interrupted::Switch {
+        record: Box::new(record),
+        from,
+        target,
+    })
+}
+
+/// After `resume --abort` of a damaged journal returned to the generation
+/// the profile link names (`unhealthy`: what is not healthy there), or could
+/// not: sets the journal aside and says where the host is and where the
+/// journal went.
+pub fn set_damaged_journal_aside(
+    layout: &Layout,
+    current: &Current,
+    unhealthy: &[String],
+) -> anyhow::Result<(String, String)> {
+    let aside = journal::set_aside(layout)?;
+    let message = match current {
+        Current::Generation(n, _) if unhealthy.is_empty() => format!("back at generation {n}, healthy"),
+        Current::Generation(n, _) => format!("back at generation {n}, but NOT healthy: {}", unhealthy.join("; ")),
+        Current::None => "no generation was ever made: nothing to return to".into(),
+        Current::Transient(farm) => format!(
+            "profiles/system points at farm {farm}, not at a generation: run `exporterctl rollback --to N` \
+             to return to generation N (`exporterctl generations` lists them)"
+        ),
+    };
+    Ok((message, format!("the damaged journal was moved to {}", aside.display())))
 }
 
 /// How `resume` ends an interrupted switch.
