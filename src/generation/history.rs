@@ -71,7 +71,7 @@ pub struct StepRecord {
     /// The wait for scrapes in flight before the step's restart; absent
     /// when nothing was restarted or no port is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drain: Option<crate::switch::drain::DrainRecord>,
+    pub drain: Option<DrainRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,6 +257,20 @@ impl History {
         out.sort_by_cached_key(|r| id_order(&r.id));
         Ok((out, damaged))
     }
+}
+
+/// What one drain saw and did, as the step record keeps it
+/// (`switch::drain` waits and fills it in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainRecord {
+    /// The ports looked at: the exporter's listen ports.
+    pub ports: Vec<u16>,
+    /// Scrapes in flight when the drain began.
+    pub in_flight: usize,
+    /// From the first look until none was in flight (or the bound passed).
+    pub waited_ms: u64,
+    /// Scrapes were still in flight when the bound passed: restarted anyway.
+    pub timed_out: bool,
 }
 
 #[cfg(test)]

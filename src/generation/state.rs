@@ -87,7 +87,7 @@ impl ExporterState {
     pub fn socket_unit(&self) -> Option<String> {
         self.socket_store_path
             .as_ref()
-            .map(|_| crate::units::socket_activation::socket_unit(&self.unit))
+            .map(|_| crate::service::socket_unit(&self.unit))
     }
 
     /// Differs from `old` only in what a restart does not pick up (the health

@@ -237,6 +237,13 @@ pub fn manager_for(kind: ServiceManagerKind, layout: &Layout) -> Box<dyn Service
     }
 }
 
+/// `node_exporter.service` → `node_exporter.socket` (the socket systemd
+/// pairs with the service by name). Unit names are validated to end in
+/// `.service`.
+pub fn socket_unit(unit: &str) -> String {
+    format!("{}.socket", unit.strip_suffix(".service").unwrap_or(unit))
+}
+
 /// Which service manager runs the exporters (`settings.service_manager`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
