@@ -193,6 +193,10 @@ impl Host {
 
     /// Switches the host from what it runs to `target`; the record's steps.
     fn switch(&self, svc: &Recorder, target: &ProfileState) -> SwitchRecord {
+        self.switch_with(svc, target, &NoHooks)
+    }
+
+    fn switch_with(&self, svc: &Recorder, target: &ProfileState, hooks: &dyn Hooks) -> SwitchRecord {
         let probe = Probe::new().unwrap();
         let engine = Engine {
             layout: &self.layout,
@@ -200,7 +204,7 @@ impl Host {
             svc,
             probe: &probe,
             ui: &Quiet,
-            hooks: &NoHooks,
+            hooks,
         };
         let current = Profiles::new(&self.layout).current().unwrap();
         let from = match current.farm() {
@@ -451,4 +455,53 @@ fn a_unit_that_is_not_running_is_not_drained() {
         host.engine(&down, &probe).drain(&state, running, bound, "restarting"),
         None
     );
+}
+
+/// Hooks that log into the service double's call list, so their place
+/// among the engine's service calls shows.
+struct LoggingHooks<'a>(&'a Recorder, &'a Layout);
+
+impl Hooks for LoggingHooks<'_> {
+    fn before_first_step(&self, record: &SwitchRecord) {
+        let journal = journal::load(self.1).ok().flatten();
+        self.0.log(format!(
+            "hook before-first-step: {} step(s), journal {}",
+            record.steps.len(),
+            if journal.is_some_and(|j| j.id == record.id) {
+                "written"
+            } else {
+                "missing"
+            }
+        ));
+    }
+    fn after_end(&self, record: &SwitchRecord) {
+        self.0.log(format!(
+            "hook after-end: {} → generation {:?}",
+            record.status.as_str(),
+            record.result_generation
+        ));
+    }
+}
+
+#[test]
+fn hooks_run_once_the_journal_is_written_and_once_the_record_is_filed() {
+    let h = Host::new();
+    let svc = Recorder::new(h.layout.rooted(Path::new("/etc/systemd/system")), false);
+    h.switch(&svc, &h.state("1.5.0", None));
+    svc.take();
+    let r = h.switch_with(&svc, &h.state("1.6.0", None), &LoggingHooks(&svc, &h.layout));
+    assert_eq!(r.status, SwitchStatus::Succeeded, "{r:?}");
+    let calls = svc.take();
+    let hooks: Vec<&String> = calls.iter().filter(|c| c.starts_with("hook")).collect();
+    assert_eq!(
+        hooks,
+        [
+            "hook before-first-step: 1 step(s), journal written",
+            &format!("hook after-end: succeeded → generation {:?}", r.result_generation),
+        ]
+    );
+    // Before the first restart, after the last service call.
+    assert!(calls.first().is_some_and(|c| c.starts_with("hook before")), "{calls:?}");
+    assert!(calls.last().is_some_and(|c| c.starts_with("hook after")), "{calls:?}");
+    assert!(calls.iter().any(|c| c.starts_with("restart node.service")), "{calls:?}");
 }
