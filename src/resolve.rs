@@ -285,7 +285,7 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
     c.checksums_url = src.checksums_url.clone();
     if let (Some(entry), Some(base)) = (e.catalogue_entry(), src.url.rsplit_once('/').map(|(d, _)| d)) {
         if let Some(sig) = &entry.signature {
-            let vars = crate::manifest::template::Vars {
+            let vars = crate::template::Vars {
                 version: &e.version,
                 arch: entry.asset_arch(&up.settings.arch),
                 tag: &e.tag_for(&e.version, up.settings).unwrap_or_default(),
@@ -293,7 +293,7 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
             c.signatures = sig
                 .files
                 .iter()
-                .filter_map(|f| crate::manifest::template::expand(f, &vars).ok())
+                .filter_map(|f| crate::template::expand(f, &vars).ok())
                 .map(|f| format!("{base}/{f} ({})", sig.kind))
                 .collect();
         }

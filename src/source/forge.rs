@@ -412,7 +412,7 @@ impl ForgeClient<'_> {
 pub fn version_from_tag(template: &str, tag: &str) -> Option<String> {
     let (prefix, suffix) = template.split_once("{version}")?;
     let v = tag.strip_prefix(prefix)?.strip_suffix(suffix)?;
-    crate::manifest::is_version(v).then(|| v.to_string())
+    crate::names::is_version(v).then(|| v.to_string())
 }
 
 #[cfg(test)]
