@@ -182,7 +182,7 @@ fn repair_unit(
     };
     let mut units = Vec::new();
     for e in manifest.exporters.iter().filter(|e| e.manage_unit) {
-        units.extend(crate::units::generated_units(manifest, e).map_err(|e| e.to_string())?);
+        units.extend(crate::units::generated_units(&e.unit_spec(&manifest.settings)).map_err(|e| e.to_string())?);
     }
     for u in units {
         if crate::store::one_file_path(&u.rest, &u.file, u.text.as_bytes())

@@ -13,6 +13,7 @@ use validate::Validator;
 // found it before.
 pub use crate::names::{is_safe_name, is_version};
 pub use crate::template;
+pub use crate::units::SandboxSpec;
 
 use crate::catalogue::{Catalogue, Entry, VersionRequest};
 use crate::source::forge::{Forge, ForgeUrls};
@@ -188,34 +189,6 @@ pub struct Exporter {
     pub socket_activation: Option<bool>,
 }
 
-/// What the manifest says about a generated unit's sandbox: on by default;
-/// the rest adds to what the catalogue entry asks for.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct SandboxSpec {
-    pub enabled: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub read_write_paths: Vec<String>,
-    /// Replaces the catalogue's groups when given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub address_families: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub capabilities: Vec<String>,
-}
-
-impl Default for SandboxSpec {
-    fn default() -> Self {
-        SandboxSpec {
-            enabled: true,
-            read_write_paths: Vec::new(),
-            groups: None,
-            address_families: Vec::new(),
-            capabilities: Vec::new(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
     #[serde(skip)]
@@ -237,6 +210,11 @@ struct SettingsAt {
 }
 
 impl Manifest {
+    /// What the unit files of each exporter are made from, in manifest order.
+    pub fn unit_specs(&self) -> impl Iterator<Item = crate::units::UnitSpec<'_>> {
+        self.exporters.iter().map(|e| e.unit_spec(&self.settings))
+    }
+
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
             path: path.to_path_buf(),
@@ -362,6 +340,24 @@ impl Exporter {
             SourceKind::Github { repo, .. } => Some((Forge::Github, repo)),
             SourceKind::Gitlab { project, .. } => Some((Forge::Gitlab, project)),
             SourceKind::Url { .. } => None,
+        }
+    }
+
+    /// What its unit files are made from (`units::generated_units`).
+    pub fn unit_spec<'a>(&'a self, settings: &Settings) -> crate::units::UnitSpec<'a> {
+        crate::units::UnitSpec {
+            name: &self.name,
+            version: &self.version,
+            unit: &self.unit,
+            exec: settings.bin_dir.join(&self.name),
+            service_manager: settings.service_manager,
+            manage_unit: self.manage_unit,
+            user: self.user.as_deref(),
+            environment: &self.environment,
+            args: &self.args,
+            sandbox: &self.sandbox,
+            socket_activation: self.socket_activation,
+            catalogue: self.catalogue_entry(),
         }
     }
 

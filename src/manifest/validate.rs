@@ -774,14 +774,14 @@ impl Validator<'_> {
             }
         }
         let applies = if e.resolved {
-            socket::enabled(e, settings.service_manager)
+            socket::enabled(&e.unit_spec(settings))
         } else {
             e.socket_activation == Some(true)
         };
         if !applies {
             return Ok(());
         }
-        if let Err(msg) = socket::plan(e) {
+        if let Err(msg) = socket::plan(&e.unit_spec(settings)) {
             let how = if e.socket_activation == Some(true) {
                 "`socket_activation: true`"
             } else {

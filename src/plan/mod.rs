@@ -432,7 +432,7 @@ pub fn target_state(
             .map(|(_, p)| p.clone())
             .with_context(|| format!("{} was not realised", e.name))?;
         let (unit_store_path, socket_store_path) = if e.manage_unit {
-            let units = generated_units(manifest, e)?;
+            let units = generated_units(&e.unit_spec(&manifest.settings))?;
             let service = unit_store_path(store, &units[0])?;
             let socket = units.get(1).map(|u| unit_store_path(store, u)).transpose()?;
             (Some(service), socket)
