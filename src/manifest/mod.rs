@@ -24,9 +24,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::fsutil::humantime_serde_compat;
+use crate::generation::state::{ExporterState, ProfileState};
 use crate::health::{HealthSpec, MAX_HEALTH_WAIT};
 use crate::service::ServiceManagerKind;
-use crate::store::ArchiveKind;
+use crate::store::{ArchiveKind, StorePath};
 
 pub const API_VERSION: &str = "exporterctl/v1";
 
@@ -82,6 +83,13 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The state of a host with these settings and no exporter yet.
+    pub fn empty_state(&self) -> ProfileState {
+        ProfileState::empty(self.bin_dir.clone(), self.unit_dir.clone(), self.service_manager)
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -92,16 +100,8 @@ impl Default for Settings {
             arch: template::host_arch().to_string(),
             pause_safe: Duration::from_secs(30),
             pause_standard: Duration::from_secs(10),
-            github: ForgeUrls {
-                api_url: "https://api.github.com".into(),
-                download_url: "https://github.com".into(),
-                send_token: false,
-            },
-            gitlab: ForgeUrls {
-                api_url: "https://gitlab.com/api/v4".into(),
-                download_url: "https://gitlab.com".into(),
-                send_token: false,
-            },
+            github: ForgeUrls::public(Forge::Github),
+            gitlab: ForgeUrls::public(Forge::Gitlab),
             download: Default::default(),
         }
     }
@@ -340,6 +340,22 @@ impl Exporter {
             SourceKind::Github { repo, .. } => Some((Forge::Github, repo)),
             SourceKind::Gitlab { project, .. } => Some((Forge::Gitlab, project)),
             SourceKind::Url { .. } => None,
+        }
+    }
+
+    /// This exporter as a state entry, running `store_path` at `version`
+    /// (with `unit_store_path` its generated or adopted unit file).
+    pub fn state(&self, version: String, store_path: StorePath, unit_store_path: Option<StorePath>) -> ExporterState {
+        ExporterState {
+            name: self.name.clone(),
+            version,
+            store_path,
+            unit: self.unit.clone(),
+            unit_store_path,
+            socket_store_path: None,
+            args: self.args.clone(),
+            environment: self.environment.clone(),
+            health: self.health.clone(),
         }
     }
 

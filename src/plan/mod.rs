@@ -18,7 +18,7 @@ use crate::generation::history::{StepRecord, StepStatus, SwitchRecord, SwitchSta
 use crate::generation::links::Links;
 use crate::generation::now_rfc3339;
 use crate::generation::profile::{self, Current, Profiles};
-use crate::generation::state::{self, Action, Change, ExporterState, ProfileState};
+use crate::generation::state::{self, Action, Change, ProfileState};
 use crate::manifest::Manifest;
 use crate::paths::Layout;
 use crate::realise;
@@ -336,7 +336,7 @@ pub fn switch(layout: &Layout, manifest: &mut Manifest, req: &SwitchRequest) -> 
     };
     let from = match (&store, current.farm()) {
         (Some(s), Some(f)) => profile::read_farm_state(s, f)?,
-        _ => ProfileState::from_settings(manifest),
+        _ => manifest.settings.empty_state(),
     };
     // Before any download: the switch could not carry this out.
     manifest.check_installed_settings(&from)?;
@@ -424,7 +424,7 @@ pub fn target_state(
     live: &ProfileState,
     paths: &[(String, StorePath)],
 ) -> Result<ProfileState> {
-    let mut target = ProfileState::from_settings(manifest);
+    let mut target = manifest.settings.empty_state();
     for e in &manifest.exporters {
         let store_path = paths
             .iter()
@@ -445,7 +445,7 @@ pub fn target_state(
                 .and_then(|l| l.unit_store_path.clone());
             (adopted, None)
         };
-        let mut state = ExporterState::from_manifest(e, e.version.clone(), store_path, unit_store_path);
+        let mut state = e.state(e.version.clone(), store_path, unit_store_path);
         state.socket_store_path = socket_store_path;
         target.exporters.push(state);
     }
