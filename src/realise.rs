@@ -5,9 +5,10 @@ use crate::exit::UsageError;
 use crate::manifest::lock::{LockError, LockFile, LockedExporter};
 use crate::manifest::{Exporter, Manifest, ResolvedSource};
 use crate::paths::Layout;
+pub use crate::resolve::download_headers;
 use crate::resolve::{explain_not_found, resolve, Resolved, Upstream};
 use crate::source::forge::Tokens;
-use crate::source::{Expected, FetchError, FetchRequest, Fetcher, SecretHeaders};
+use crate::source::{Expected, FetchError, FetchRequest, Fetcher};
 use crate::store::{AddRelease, EntryKind, Store, StoreError, StorePath};
 
 #[derive(Debug, thiserror::Error)]
@@ -298,17 +299,6 @@ pub fn expected_for(src: &ResolvedSource, locked: Option<&LockedExporter>) -> Ex
         }
     } else {
         Expected::Unverified
-    }
-}
-
-/// The forge token for a download of a forge source (a private repository
-/// needs it), where [`Tokens::headers_for`] lets it go; nothing for `url`
-/// sources. The HTTP layer sends it to that URL's origin only, never along a
-/// redirect to another host.
-pub fn download_headers(e: &Exporter, url: &str, m: &Manifest, tokens: &Tokens) -> SecretHeaders {
-    match e.forge() {
-        Some((forge, _)) => tokens.headers_for(forge, url, m.settings.forge(forge)),
-        None => SecretHeaders::new(),
     }
 }
 
