@@ -82,7 +82,7 @@ pub fn realise_all(
     let mut done: Vec<Option<Realised>> = vec![None; manifest.exporters.len()];
     let mut to_fetch: Vec<(usize, FetchRequest)> = Vec::new();
     for (i, e) in manifest.exporters.iter().enumerate() {
-        let src = source_of(e, manifest)?;
+        let src = source_of(e)?;
         let locked = lock.and_then(|l| l.entry(&e.name));
         if let Some(k) = known(Some(store), e, &src, locked, &manifest.path)?.filter(|k| k.in_store) {
             done[i] = Some(Realised {
@@ -131,7 +131,7 @@ pub fn realise_all(
                 (
                     *i,
                     s.spawn(move || -> Result<Realised, RealiseError> {
-                        let src = source_of(e, manifest)?;
+                        let src = source_of(e)?;
                         let sp = store
                             .add_release(&AddRelease {
                                 name: &e.name,
@@ -277,8 +277,8 @@ fn check_locked_path(
     })
 }
 
-fn source_of(e: &Exporter, m: &Manifest) -> Result<crate::manifest::ResolvedSource, RealiseError> {
-    e.resolve_source(&m.settings).map_err(|message| RealiseError::Source {
+fn source_of(e: &Exporter) -> Result<crate::manifest::ResolvedSource, RealiseError> {
+    e.resolved_source().cloned().map_err(|message| RealiseError::Source {
         exporter: e.name.clone(),
         version: e.version.clone(),
         message,

@@ -138,7 +138,7 @@ fn repair_release(
     let Some(sha256) = m.archive_sha256.clone() else {
         return Err("its metadata records no archive sha256 to check a download against".into());
     };
-    let src = e.resolve_source(&manifest.settings)?;
+    let src = e.resolved_source()?;
     let req = FetchRequest {
         allow_http: e.allow_http,
         headers: crate::realise::download_headers(e, &src.url, manifest, &up.tokens),

@@ -274,7 +274,7 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
         signatures: Vec::new(),
         problems: Vec::new(),
     };
-    let src = match e.resolve_source(up.settings) {
+    let src = match e.resolved_source() {
         Ok(s) => s,
         Err(m) => {
             c.problems.push(m);

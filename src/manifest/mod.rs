@@ -170,6 +170,9 @@ pub struct Exporter {
     #[serde(skip)]
     pending: Option<Box<Pending>>,
     pub source: Source,
+    /// `source` expanded for `version` once it is exact ([`Exporter::resolved_source`]).
+    #[serde(skip)]
+    resolved_source: Option<ResolvedSource>,
     /// systemd unit name (`<name>.service` by default).
     pub unit: String,
     /// exporterctl writes the unit file and links it into `unit_dir`.
@@ -312,15 +315,18 @@ struct Pending {
 }
 
 impl Exporter {
-    /// Expands the source templates for this exporter's version.
-    pub fn resolve_source(&self, settings: &Settings) -> Result<ResolvedSource, String> {
-        if !self.resolved {
-            return Err(format!(
+    /// The source with its templates expanded for this exporter's version:
+    /// expanded once, when the version became exact (at validation, or by
+    /// [`Exporter::set_version`]), and read from here by the lock check,
+    /// the realise, the dry run and the mirror.
+    pub fn resolved_source(&self) -> Result<&ResolvedSource, String> {
+        match &self.resolved_source {
+            Some(s) if self.resolved => Ok(s),
+            _ => Err(format!(
                 "version `{}` is not resolved to an exact version yet (internal error: resolve versions first)",
                 self.version
-            ));
+            )),
         }
-        resolve_source(&self.source, &self.version, settings)
     }
 
     /// The catalogue entry this exporter uses, with its overrides for the
@@ -425,6 +431,7 @@ impl Exporter {
         let Some(p) = self.pending.clone() else {
             self.version = version.to_string();
             self.resolved = true;
+            self.resolved_source = resolve_source(&self.source, version, settings).ok();
             return Ok(());
         };
         let v = Validator { path: &p.path };
@@ -440,14 +447,15 @@ impl Exporter {
         self.source = source;
         self.health = health;
         self.resolved = true;
-        v.check_release(settings, self, &p)?;
+        self.resolved_source = None;
+        self.resolved_source = v.check_release(settings, self, &p)?;
         Ok(())
     }
 
     /// The path of the download below the forge's download base URL
     /// (`owner/repo/releases/download/TAG/FILE`), for forge sources.
     pub fn release_path(&self, settings: &Settings) -> Option<String> {
-        let url = self.resolve_source(settings).ok()?.url;
+        let url = &self.resolved_source().ok()?.url;
         let base = &settings.forge(self.forge()?.0).download_url;
         url.strip_prefix(base.trim_end_matches('/'))
             .map(|p| p.trim_start_matches('/').to_string())

@@ -383,7 +383,7 @@ fn known_paths(
     let mut paths = Vec::new();
     let mut downloads = Vec::new();
     for e in &manifest.exporters {
-        let src = e.resolve_source(&manifest.settings).map_err(UsageError)?;
+        let src = e.resolved_source().map_err(UsageError)?;
         let locked = lock.and_then(|l| l.entry(&e.name));
         let known = realise::known(store, e, &src, locked, &manifest.path).map_err(realise::bad_lock)?;
         let running = from.exporter(&e.name).filter(|l| l.version == e.version);
