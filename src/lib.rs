@@ -2,9 +2,10 @@
 //! the Nix way. The binary (`src/main.rs`) is a thin shell over this library.
 //!
 //! Layers, each talking only to the ones below it:
-//! `commands` → `adopt`, `repair`, `gc` → `switch` (the engine) → `plan` →
-//! `units`, `realise`, `resolve`, `generation`, `store`, `source`,
-//! `service`, `health` → `fsutil`, `paths`.
+//! `commands` → `adopt`, `repair`, `gc`, `mirror` → `switch` (the engine) →
+//! `plan` → `realise` → `resolve` → `manifest` → `units` → `catalogue`,
+//! `generation` → `health`, `source`, `store` → `service` → `names`,
+//! `template`, `fsutil`, `paths`.
 
 pub mod adopt;
 pub mod catalogue;
