@@ -167,6 +167,7 @@ pub fn new_record(
         unchanged,
         result_generation: None,
         resumed: false,
+        monitoring: None,
     }
 }
 

@@ -1,0 +1,156 @@
+//! exporterctl's own metrics for node_exporter's textfile collector:
+//! `<textfile_dir>/exporterctl.prom`, written atomically (temp name without
+//! the `.prom` suffix, fsync, rename) after every command that changes the
+//! host, so the collector never reads half a file. No sample carries a
+//! timestamp (the collector refuses them).
+
+use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+pub const FILE_NAME: &str = "exporterctl.prom";
+
+/// What the file describes.
+pub struct Snapshot<'a> {
+    /// The current generation (`None`: none yet).
+    pub generation: Option<u64>,
+    /// Exporter name and version of the current generation.
+    pub exporters: Vec<(&'a str, &'a str)>,
+    /// The last switch, rollback or resume.
+    pub last: Option<&'a SwitchRecord>,
+}
+
+/// A label value in the exposition format.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn seconds(rfc3339: &str) -> Option<u64> {
+    let t = humantime::parse_rfc3339_weak(rfc3339).ok()?;
+    t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
+}
+
+fn metric(out: &mut String, name: &str, help: &str, samples: &[(String, String)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+pub fn render(s: &Snapshot) -> String {
+    let mut out = String::new();
+    metric(
+        &mut out,
+        "exporterctl_generation",
+        "The generation the host runs (0: none yet).",
+        &[(String::new(), s.generation.unwrap_or(0).to_string())],
+    );
+    let info: Vec<(String, String)> = s
+        .exporters
+        .iter()
+        .map(|(n, v)| {
+            (
+                format!("{{exporter=\"{}\",version=\"{}\"}}", label(n), label(v)),
+                "1".into(),
+            )
+        })
+        .collect();
+    metric(
+        &mut out,
+        "exporterctl_exporter_info",
+        "The exporters of the current generation, with their versions.",
+        &info,
+    );
+    let Some(r) = s.last else {
+        return out;
+    };
+    let success = matches!(r.status, SwitchStatus::Succeeded);
+    metric(
+        &mut out,
+        "exporterctl_last_switch_info",
+        "The last switch, rollback or resume: its kind and outcome.",
+        &[(
+            format!(
+                "{{kind=\"{}\",status=\"{}\"}}",
+                label(&r.kind),
+                label(r.status.as_str())
+            ),
+            "1".into(),
+        )],
+    );
+    metric(
+        &mut out,
+        "exporterctl_last_switch_success",
+        "1 when the last switch, rollback or resume succeeded in every step, else 0.",
+        &[(String::new(), u8::from(success).to_string())],
+    );
+    let end = r.ended_at.as_deref().and_then(seconds);
+    if let Some(end) = end {
+        metric(
+            &mut out,
+            "exporterctl_last_switch_timestamp_seconds",
+            "When the last switch, rollback or resume ended (Unix time).",
+            &[(String::new(), end.to_string())],
+        );
+    }
+    if let (Some(start), Some(end)) = (seconds(&r.started_at), end) {
+        metric(
+            &mut out,
+            "exporterctl_last_switch_duration_seconds",
+            "How long the last switch, rollback or resume took.",
+            &[(String::new(), end.saturating_sub(start).to_string())],
+        );
+    }
+    let count = |st: StepStatus| r.steps.iter().filter(|x| x.status == st).count().to_string();
+    metric(
+        &mut out,
+        "exporterctl_last_switch_steps",
+        "Steps of the last switch by outcome: failed steps were rolled back, undone ones reverted with an atomic switch.",
+        &[
+            ("{status=\"succeeded\"}".into(), count(StepStatus::Succeeded)),
+            ("{status=\"failed\"}".into(), count(StepStatus::Failed)),
+            ("{status=\"undone\"}".into(), count(StepStatus::Undone)),
+            ("{status=\"skipped\"}".into(), count(StepStatus::Skipped)),
+        ],
+    );
+    metric(
+        &mut out,
+        "exporterctl_last_switch_rolled_back_steps",
+        "Steps the last switch rolled back (failed and undone).",
+        &[(
+            String::new(),
+            r.steps
+                .iter()
+                .filter(|x| matches!(x.status, StepStatus::Failed | StepStatus::Undone))
+                .count()
+                .to_string(),
+        )],
+    );
+    out
+}
+
+/// Writes `text` to `dir/exporterctl.prom` atomically; returns the path.
+pub fn write(dir: &Path, text: &str) -> std::io::Result<PathBuf> {
+    let path = dir.join(FILE_NAME);
+    crate::fsutil::write_atomic_mode(&path, text.as_bytes(), 0o644)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_switch_only_generation_and_versions() {
+        let text = render(&Snapshot {
+            generation: None,
+            exporters: vec![("node_exporter", "1.9.1"), ("odd\"name", "1.0")],
+            last: None,
+        });
+        assert!(text.contains("exporterctl_generation 0\n"));
+        assert!(text.contains("exporterctl_exporter_info{exporter=\"node_exporter\",version=\"1.9.1\"} 1\n"));
+        assert!(text.contains("exporter=\"odd\\\"name\""));
+        assert!(!text.contains("last_switch"));
+    }
+}
