@@ -611,3 +611,7 @@ pub fn plan_lines(s: &MonitoringSettings, targets: &[ExporterTarget]) -> Vec<Str
     }
     out
 }
+
+#[cfg(test)]
+#[path = "window_tests.rs"]
+mod tests;
