@@ -166,6 +166,7 @@ impl Host {
             svc: self.svc.as_ref(),
             probe: &self.probe,
             ui: &self.ui,
+            monitor: None,
         }
     }
 }

@@ -32,7 +32,12 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<Outcome> {
         None => ProfileState::empty_like(&target),
     };
     let host = Host::new(ctx, target.service_manager, quiet)?;
-    let engine = host.engine(ctx, &store);
+    // The manifest's monitoring settings if it can still be read, else
+    // enough to expire the silence the journal names.
+    let monitoring = record.manifest.as_deref().and_then(crate::monitoring::settings_of);
+    let window = crate::monitoring::window::Window::for_record(monitoring.clone(), &record);
+    let mut engine = host.engine(ctx, &store);
+    engine.monitor = window.as_ref();
     // An atomic switch that had already failed was undoing itself: finish that.
     let failed_atomic = record.atomic && record.steps.iter().any(|s| s.status == StepStatus::Failed);
     if abort || failed_atomic {
@@ -54,6 +59,7 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<Outcome> {
         };
         engine.run(&mut record, &from, &target, &opts)?;
     }
+    super::switch::refresh_textfile(ctx, &store, monitoring.as_ref(), Some(&record));
     report(&record, json)
 }
 

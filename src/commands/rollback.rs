@@ -44,9 +44,15 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<Outcom
     };
     // The target's record is the only one read: a damaged one is said, and
     // its profile link still says what ran.
-    if let Some(Err(d)) = generations.read(n)? {
-        tracing::warn!("generation {n} record {}; rolling back by its profile link", d.record);
-    }
+    // Its manifest (if it can still be read) says how to tell the monitoring.
+    let monitoring = match generations.read(n)? {
+        Some(Err(d)) => {
+            tracing::warn!("generation {n} record {}; rolling back by its profile link", d.record);
+            None
+        }
+        Some(Ok(r)) => r.manifest.as_deref().and_then(crate::monitoring::settings_of),
+        None => None,
+    };
     let cur_n = current.generation();
     let target_farm = generation_farm(ctx, &store, &profiles, n, &numbers, quiet)?;
     let target = profile::read_farm_state(&store, &target_farm)?;
@@ -63,7 +69,9 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<Outcom
             None => eprintln!("rolling back to generation {n}"),
         }
     }
-    let engine = host.engine(ctx, &store);
+    let window = monitoring.clone().map(crate::monitoring::window::Window::new);
+    let mut engine = host.engine(ctx, &store);
+    engine.monitor = window.as_ref();
     engine.preflight(&record, &target)?;
     let opts = Options {
         atomic: false,
@@ -71,6 +79,7 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<Outcom
         pause: Duration::ZERO,
     };
     engine.run(&mut record, &from, &target, &opts)?;
+    super::switch::refresh_textfile(ctx, &store, monitoring.as_ref(), Some(&record));
     report(&record, json)
 }
 

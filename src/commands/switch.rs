@@ -8,6 +8,7 @@ use crate::generation::links::Links;
 use crate::generation::profile::{self, Current, Profiles};
 use crate::generation::state::{self, Change, ExporterState, ProfileState};
 use crate::manifest::{Exporter, Manifest};
+use crate::monitoring::window::{ExporterTarget, Window};
 use crate::realise;
 use crate::store::{self, EntryKind, Store, StorePath, HASH_TEXT_LEN};
 use crate::switch::{self, crash, unitfile, Options};
@@ -243,7 +244,12 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         &manifest,
     );
     refuse_foreign(ctx, &target, a.manifest)?;
+    let window = manifest.settings.monitoring.clone().map(Window::new);
     if target == from {
+        if let Some(w) = &window {
+            use crate::switch::Ui;
+            w.sweep(&|m| host.ui.note(m));
+        }
         let message = format!("nothing to do: the host already matches {}", a.manifest.display());
         return nothing_done(&message, a.json, a.quiet);
     }
@@ -281,8 +287,28 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
             Mode::Fast => Duration::ZERO,
         },
     };
+    let mut engine = engine;
+    engine.monitor = window.as_ref();
     engine.run(&mut record, &from, &target, &opts)?;
+    refresh_textfile(ctx, &store, manifest.settings.monitoring.as_ref(), Some(&record));
     report(&record, a.json)
+}
+
+/// Rewrites the textfile of `settings.monitoring.textfile_dir`, if set,
+/// after a command changed the host. A failure is a warning: the change
+/// is made and recorded.
+pub fn refresh_textfile(
+    ctx: &Ctx,
+    store: &Store,
+    settings: Option<&crate::monitoring::MonitoringSettings>,
+    last: Option<&SwitchRecord>,
+) {
+    let Some(dir) = settings.and_then(|s| s.textfile_dir.as_ref()) else {
+        return;
+    };
+    if let Err(e) = crate::monitoring::textfile::refresh(&ctx.layout, store, dir, last) {
+        eprintln!("warning: monitoring: {e}");
+    }
 }
 
 /// `target` narrowed to `--only NAMES`: `live` with just those exporters changed.
@@ -382,6 +408,14 @@ fn print_summary(record: &SwitchRecord) {
             switch::describe_action(s)
         );
     }
+    for l in record
+        .monitoring
+        .as_ref()
+        .map(|m| crate::monitoring::summary_lines(m, true))
+        .unwrap_or_default()
+    {
+        println!("  monitoring: {l}");
+    }
     if matches!(
         record.status,
         SwitchStatus::Failed | SwitchStatus::Partial | SwitchStatus::RolledBack
@@ -406,6 +440,10 @@ struct Plan {
     unchanged: Vec<String>,
     /// Releases the store does not have: the switch downloads them first.
     downloads: Vec<Download>,
+    /// What it would silence, annotate, notify, verify and write
+    /// (`settings.monitoring`); nothing when there is no step.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    monitoring: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -436,6 +474,7 @@ impl Plan {
             no_restart,
             unchanged,
             downloads,
+            monitoring: Vec::new(),
         }
     }
 
@@ -472,6 +511,9 @@ impl Plan {
                 })
                 .collect();
             out += &format!("would download: {}\n", list.join(", "));
+        }
+        for l in &self.monitoring {
+            out += &format!("monitoring: {l}\n");
         }
         out
     }
@@ -521,7 +563,19 @@ fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Res
     }
     let target = narrow(&from, target_state(None, manifest, &from, &paths)?, a.only, manifest);
     refuse_foreign(ctx, &target, a.manifest)?;
-    let plan = Plan::new(&current, &from, &target, downloads);
+    let mut plan = Plan::new(&current, &from, &target, downloads);
+    if let Some(m) = &manifest.settings.monitoring {
+        let targets: Vec<ExporterTarget> = plan
+            .steps
+            .iter()
+            .filter(|c| c.action != state::Action::Remove)
+            .filter_map(|c| target.exporter(&c.name))
+            .map(ExporterTarget::of)
+            .collect();
+        if !plan.steps.is_empty() {
+            plan.monitoring = crate::monitoring::window::plan_lines(m, &targets);
+        }
+    }
     if a.json {
         print_json(&plan)?;
     } else if plan.nothing_to_do {

@@ -254,3 +254,60 @@ pub fn rfc3339_ms(ms: u64) -> String {
     let t = std::time::UNIX_EPOCH + Duration::from_millis(ms);
     humantime::format_rfc3339_millis(t).to_string()
 }
+
+/// The monitoring settings of the manifest at `path` (resume and rollback
+/// take them from the manifest the switch named); `None` when it cannot be
+/// read any more or has none.
+pub fn settings_of(path: &std::path::Path) -> Option<MonitoringSettings> {
+    match crate::manifest::Manifest::load(path) {
+        Ok(m) => m.settings.monitoring,
+        Err(e) => {
+            tracing::debug!("monitoring settings unknown: {e}");
+            None
+        }
+    }
+}
+
+/// What a record says about its monitoring, one line each, for the summary
+/// and `status`.
+/// `finished`: the switch is over (a silence still active is left over).
+pub fn summary_lines(m: &MonitoringRecord, finished: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(s) = &m.silence {
+        out.push(if s.expired {
+            format!("silence {} in Alertmanager {}: expired", s.id, s.alertmanager)
+        } else if !finished {
+            format!(
+                "silence {} in Alertmanager {}: active until {}",
+                s.id, s.alertmanager, s.ends_at
+            )
+        } else {
+            format!(
+                "silence {} in Alertmanager {}: STILL ACTIVE until {} (the next switch expires it)",
+                s.id, s.alertmanager, s.ends_at
+            )
+        });
+    }
+    if let Some(a) = &m.annotation {
+        if let Some(id) = a.id {
+            out.push(format!(
+                "Grafana annotation {id} in {}{}",
+                a.grafana,
+                if a.ended { "" } else { " (open)" }
+            ));
+        }
+    }
+    let sent = m.notifications.iter().filter(|n| n.ok).count();
+    if !m.notifications.is_empty() {
+        out.push(format!("notifications: {sent} of {} sent", m.notifications.len()));
+    }
+    if let Some(v) = &m.verification {
+        for e in &v.exporters {
+            out.push(format!("Prometheus: {}", e.line()));
+        }
+    }
+    for p in &m.problems {
+        out.push(format!("problem: {p}"));
+    }
+    out
+}

@@ -137,6 +137,33 @@ pub fn write(dir: &Path, text: &str) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
+/// Rewrites `dir/exporterctl.prom` for the host as it is now: the current
+/// generation and its exporters, and `last`.
+pub fn refresh(
+    layout: &crate::paths::Layout,
+    store: &crate::store::Store,
+    dir: &Path,
+    last: Option<&SwitchRecord>,
+) -> Result<PathBuf, String> {
+    let current = crate::generation::profile::Profiles::new(layout)
+        .current()
+        .map_err(|e| e.to_string())?;
+    let state = match current.farm() {
+        Some(f) => Some(crate::generation::profile::read_farm_state(store, f).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let exporters = state
+        .iter()
+        .flat_map(|s| s.exporters.iter().map(|e| (e.name.as_str(), e.version.as_str())))
+        .collect();
+    let text = render(&Snapshot {
+        generation: current.generation(),
+        exporters,
+        last,
+    });
+    write(&layout.rooted(dir), &text).map_err(|e| format!("writing {}: {e}", dir.join(FILE_NAME).display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -344,15 +344,11 @@ impl Window {
         else {
             return Ok(());
         };
-        let all = prometheus::targets(&self.client, &p.url)
+        let deadline = Instant::now() + p.wait;
+        let found = self
+            .targets_of(p, t, deadline)
             .map_err(|e| format!("verify: require: Prometheus cannot be asked: {e}"))?;
-        let found = prometheus::matching(
-            &all,
-            &self.settings.host,
-            &t.ports,
-            p.job.as_deref(),
-            p.instance.as_deref(),
-        );
+        let found: Vec<&prometheus::Target> = found.iter().collect();
         if found.is_empty() {
             return Err(format!(
                 "verify: require: Prometheus scrapes no target of {} (this host at port {})",
@@ -360,7 +356,8 @@ impl Window {
                 t.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
             ));
         }
-        match prometheus::wait_scraped(&self.client, &p.url, &found, now, p.wait) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match prometheus::wait_scraped(&self.client, &p.url, &found, now, left) {
             Ok(true) => Ok(()),
             Ok(false) => Err(format!(
                 "verify: require: Prometheus has not scraped {} successfully within {} of its health check passing",
@@ -368,6 +365,36 @@ impl Window {
                 humantime::format_duration(p.wait)
             )),
             Err(e) => Err(format!("verify: require: Prometheus cannot be asked: {e}")),
+        }
+    }
+
+    /// The targets of `t`, asked again until there is one or `deadline`
+    /// passes: a target new to Prometheus appears only after its service
+    /// discovery runs (static configs too: every 5 s at most).
+    fn targets_of(
+        &self,
+        p: &super::PrometheusSettings,
+        t: &ExporterTarget,
+        deadline: Instant,
+    ) -> Result<Vec<prometheus::Target>, String> {
+        let mut pause = std::time::Duration::from_millis(100);
+        loop {
+            let all = prometheus::targets(&self.client, &p.url)?;
+            let found: Vec<prometheus::Target> = prometheus::matching(
+                &all,
+                &self.settings.host,
+                &t.ports,
+                p.job.as_deref(),
+                p.instance.as_deref(),
+            )
+            .into_iter()
+            .cloned()
+            .collect();
+            if !found.is_empty() || Instant::now() >= deadline {
+                return Ok(found);
+            }
+            std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+            pause = (pause * 3 / 2).min(std::time::Duration::from_secs(1));
         }
     }
 
@@ -388,23 +415,17 @@ impl Window {
                 .iter()
                 .any(|s| s.name == name && !matches!(s.status, StepStatus::Pending | StepStatus::Skipped))
         };
-        let all = match prometheus::targets(&self.client, &p.url) {
-            Ok(a) => a,
-            Err(e) => {
-                problem(record, note, format!("prometheus: cannot read its targets: {e}"));
-                return;
-            }
-        };
         let deadline = Instant::now() + p.wait;
         let mut out = Vec::new();
         for t in targets.iter().filter(|t| attempted(&t.name)) {
-            let found = prometheus::matching(
-                &all,
-                &self.settings.host,
-                &t.ports,
-                p.job.as_deref(),
-                p.instance.as_deref(),
-            );
+            let found = match self.targets_of(p, t, deadline) {
+                Ok(f) => f,
+                Err(e) => {
+                    problem(record, note, format!("prometheus: cannot read its targets: {e}"));
+                    return;
+                }
+            };
+            let found: Vec<&prometheus::Target> = found.iter().collect();
             let mut v = ExporterVerification {
                 exporter: t.name.clone(),
                 targets: found.iter().map(|t| t.name()).collect(),
@@ -501,6 +522,26 @@ impl Window {
             }
         }
         self.notify(record, "end", note);
+    }
+
+    /// Expires the silences this host's earlier switches left behind (a
+    /// crash before its id reached the journal, an Alertmanager unreachable
+    /// at a switch's end): what a switch with nothing to do still does.
+    pub fn sweep(&self, note: &dyn Fn(&str)) {
+        let Some(am) = &self.settings.alertmanager else {
+            return;
+        };
+        match alertmanager::sweep(&self.client, &am.url, &self.settings.host, None) {
+            Ok(ids) if !ids.is_empty() => note(&format!(
+                "monitoring: expired {} silence(s) an earlier switch left behind: {}",
+                ids.len(),
+                ids.join(", ")
+            )),
+            Ok(_) => {}
+            Err(e) => note(&format!(
+                "warning: monitoring: alertmanager: cannot list silences left by earlier switches: {e}"
+            )),
+        }
     }
 
     /// Expires the record's silence, if it has one still active.

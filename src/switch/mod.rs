@@ -18,6 +18,7 @@ use crate::generation::record::{GenerationRecord, Generations, RecordError};
 use crate::generation::state::{self, Action, ExporterState, ProfileState};
 use crate::generation::{journal, now_rfc3339};
 use crate::health::Probe;
+use crate::monitoring::window;
 use crate::paths::Layout;
 use crate::service::{ServiceManager, ServiceSpec};
 use crate::store::{Store, StorePath};
@@ -106,6 +107,9 @@ pub struct Engine<'a> {
     pub svc: &'a dyn ServiceManager,
     pub probe: &'a Probe,
     pub ui: &'a dyn Ui,
+    /// `settings.monitoring` around the switch: opened before the first
+    /// restart, asked after each healthy step, closed at the end.
+    pub monitor: Option<&'a crate::monitoring::window::Window>,
 }
 
 /// The service as the manager sees it, for one exporter of one state.
@@ -492,6 +496,11 @@ impl Engine<'_> {
             .map(|e| e.name.clone())
             .chain(from.exporters.iter().map(|e| e.name.clone()))
             .collect();
+        // Before the journal is first written: the silence's id is in it
+        // before any restart, so a crash leaves it to `resume`.
+        if let Some(w) = self.monitor.filter(|_| !record.steps.is_empty()) {
+            w.open(record, &window::targets_of(record, target, from), &|m| self.ui.note(m));
+        }
         self.save(record)?;
         crash::point("after-journal");
 
@@ -621,7 +630,13 @@ impl Engine<'_> {
         }
         let outcome = match &new {
             None => Ok(started.elapsed()),
-            Some(n) => self.restart_and_check(&new_state, n, old.as_ref(), &mut record.steps[i].drain),
+            Some(n) => self
+                .restart_and_check(&new_state, n, old.as_ref(), &mut record.steps[i].drain)
+                .and_then(|d| match self.monitor {
+                    // `verify: require` fails a step Prometheus cannot scrape.
+                    Some(w) => w.step_healthy(&window::ExporterTarget::of(n)).map(|()| d),
+                    None => Ok(d),
+                }),
         };
         match outcome {
             Ok(_) => {
@@ -779,8 +794,25 @@ impl Engine<'_> {
         };
         record.ended_at = Some(now_rfc3339());
         record.live_profile = Some(live.farm.clone());
+        self.close_window(record, &[target, from]);
         History::new(self.layout).finish(self.layout, record)?;
         Ok(())
+    }
+
+    /// The monitoring's end of a switch whose window was opened: before its
+    /// record is filed, so what it did is in the record.
+    fn close_window(&self, record: &mut SwitchRecord, states: &[&ProfileState]) {
+        let Some(w) = self.monitor.filter(|_| record.monitoring.is_some()) else {
+            return;
+        };
+        let targets: Vec<window::ExporterTarget> = record
+            .steps
+            .iter()
+            .filter(|s| s.action != Action::Remove)
+            .filter_map(|s| states.iter().find_map(|st| st.exporter(&s.name)))
+            .map(window::ExporterTarget::of)
+            .collect();
+        w.close(record, &targets, &|m| self.ui.note(m));
     }
 
     /// Makes the host run generation `n` (`state`) again when what its
@@ -857,6 +889,7 @@ impl Engine<'_> {
         record.status = SwitchStatus::Aborted;
         record.current_step = None;
         record.ended_at = Some(now_rfc3339());
+        self.close_window(record, &[&live_state, from]);
         History::new(self.layout).finish(self.layout, record)?;
         Ok(())
     }

@@ -198,6 +198,7 @@ impl Host {
             svc,
             probe: &probe,
             ui: &Quiet,
+            monitor: None,
         };
         let current = Profiles::new(&self.layout).current().unwrap();
         let from = match current.farm() {
@@ -336,6 +337,7 @@ impl Host {
             svc,
             probe,
             ui: &Quiet,
+            monitor: None,
         }
     }
 }
