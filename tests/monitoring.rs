@@ -649,3 +649,58 @@ fn the_textfile_passes_promtool_and_node_exporter_serves_it() {
     );
     assert!(body.contains("node_textfile_scrape_error 0"), "{body}");
 }
+
+#[test]
+fn dry_run_says_what_it_would_silence_annotate_notify_and_verify_and_asks_nobody() {
+    let mut fx = Fixture::new();
+    let port = common::fixture::free_port();
+    fx.publish("demo_exporter", "1.0.0", Behaviour::Ok);
+    let hook_file = fx.root().join("hook-url");
+    std::fs::write(&hook_file, format!("https://hooks.example.org/{HOOK_SECRET}\n")).unwrap();
+    // Nothing listens on port 9 of the loopback: a dry run must not ask.
+    let monitoring = format!(
+        "    host: testhost\n    alertmanager: {{ url: \"http://127.0.0.1:9\", duration: 30m }}\n\
+         \x20   grafana: {{ url: \"https://grafana.example.org\", token_env: TEST_GRAFANA_TOKEN, dashboard_uid: upgrades }}\n\
+         \x20   notify:\n      - {{ url_file: {}, format: slack }}\n      - {{ url_env: TEST_HOOK_UNSET, format: json }}\n\
+         \x20   prometheus: {{ url: \"http://127.0.0.1:9\", verify: require }}\n    textfile_dir: /textfile\n",
+        hook_file.display()
+    );
+    let m = manifest(
+        &fx,
+        "m1.yaml",
+        "process",
+        &monitoring,
+        &[entry(&fx, "demo_exporter", "1.0.0", port, "10s")],
+    );
+    let env = [("TEST_GRAFANA_TOKEN", TOKEN)];
+    let out = fx.run_env(&["switch", m.to_str().unwrap(), "--dry-run"], &env);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for want in [
+        format!(
+            r#"monitoring: would silence in Alertmanager http://127.0.0.1:9: {{instance=~"(testhost|localhost|127\.0\.0\.1|\[::1\]):({port})"}} for the switch (at most 30m)"#
+        ),
+        "monitoring: would annotate Grafana https://grafana.example.org from the switch's start to its end \
+         (token from $TEST_GRAFANA_TOKEN, dashboard upgrades)"
+            .to_string(),
+        format!(
+            "monitoring: would notify webhook 1 (slack, URL from file {}) at the start and the end",
+            hook_file.display()
+        ),
+        "monitoring: would notify webhook 2 (json, URL NOT readable: $TEST_HOOK_UNSET is not set) at the start and the end"
+            .to_string(),
+        "monitoring: would verify with Prometheus http://127.0.0.1:9 (require, waiting at most 1m): demo_exporter"
+            .to_string(),
+        "monitoring: would write /textfile/exporterctl.prom".to_string(),
+    ] {
+        assert!(text.contains(&want), "missing {want}\n{text}");
+    }
+    assert!(!text.contains(TOKEN) && !text.contains(HOOK_SECRET), "{text}");
+    assert!(!fx.root().join("textfile").exists());
+    let plan: serde_json::Value = serde_json::from_slice(
+        &fx.run_env(&["switch", m.to_str().unwrap(), "--dry-run", "--json"], &env)
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(plan["monitoring"].as_array().unwrap().len(), 6, "{plan}");
+}

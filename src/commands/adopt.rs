@@ -138,6 +138,7 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
     links.install_all(&state).context("linking adopted exporters")?;
     let record = adopt_record(id, Some(manifest_path), &farm, &state, n);
     History::new(&ctx.layout).finish(&ctx.layout, &record)?;
+    super::switch::refresh_textfile(ctx, &store, manifest.settings.monitoring.as_ref(), Some(&record));
     println!(
         "generation {n}: {} exporter(s) adopted; `exporterctl rollback --to {n}` returns here",
         state.exporters.len()
