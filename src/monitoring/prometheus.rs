@@ -203,10 +203,24 @@ pub fn up_samples(client: &Client, base: &str, t: &Target, from_ms: u64, at_ms: 
     Ok(out)
 }
 
-/// Failed scrapes and the longest gap between successful ones.
-pub fn analyse(samples: &[Sample]) -> (u64, Option<u64>) {
-    let failed = samples.iter().filter(|(_, ok)| !ok).count() as u64;
-    let ok: Vec<u64> = samples.iter().filter(|(_, ok)| *ok).map(|(t, _)| *t).collect();
+/// How far before the window the samples are read: the last successful
+/// scrape before it starts the first gap, the one a restart opens.
+pub const LOOKBACK_MS: u64 = 5 * 60 * 1000;
+
+/// Failed scrapes from `start_ms` on, and the longest gap between successful
+/// ones, counting from the last success before `start_ms` (a short window
+/// may hold a single scrape; the gap that matters is the one across it).
+pub fn analyse(samples: &[Sample], start_ms: u64) -> (u64, Option<u64>) {
+    let failed = samples.iter().filter(|(t, ok)| !ok && *t >= start_ms).count() as u64;
+    let before = samples
+        .iter()
+        .filter(|(t, ok)| *ok && *t < start_ms)
+        .map(|(t, _)| *t)
+        .max();
+    let ok: Vec<u64> = before
+        .into_iter()
+        .chain(samples.iter().filter(|(t, ok)| *ok && *t >= start_ms).map(|(t, _)| *t))
+        .collect();
     let gap = ok.windows(2).map(|w| w[1].saturating_sub(w[0])).max();
     (failed, gap)
 }
@@ -262,8 +276,12 @@ mod tests {
     #[test]
     fn failed_scrapes_and_longest_gap() {
         let s = [(1000, true), (1100, false), (1200, false), (1300, true), (1400, true)];
-        assert_eq!(analyse(&s), (2, Some(300)));
-        assert_eq!(analyse(&[]), (0, None));
+        assert_eq!(analyse(&s, 0), (2, Some(300)));
+        assert_eq!(analyse(&[], 0), (0, None));
+        // Before the window: not a failure of the switch, but the last
+        // success before it starts the gap across it.
+        let w = [(500, true), (600, false), (1000, false), (1700, true)];
+        assert_eq!(analyse(&w, 900), (1, Some(1200)));
         assert!(scraped_since(&s, 1300));
         assert!(!scraped_since(&s, 1401));
     }

@@ -452,8 +452,16 @@ impl Window {
                 let mut failed = 0u64;
                 let mut gap: Option<u64> = None;
                 for target in &found {
-                    let (f, g) =
-                        prometheus::analyse(&prometheus::up_samples(&self.client, &p.url, target, start, now)?);
+                    let (f, g) = prometheus::analyse(
+                        &prometheus::up_samples(
+                            &self.client,
+                            &p.url,
+                            target,
+                            start.saturating_sub(prometheus::LOOKBACK_MS),
+                            now,
+                        )?,
+                        start,
+                    );
                     failed = failed.saturating_add(f);
                     gap = gap.max(g);
                 }

@@ -498,8 +498,12 @@ impl Engine<'_> {
             .collect();
         // Before the journal is first written: the silence's id is in it
         // before any restart, so a crash leaves it to `resume`.
-        if let Some(w) = self.monitor.filter(|_| !record.steps.is_empty()) {
-            w.open(record, &window::targets_of(record, target, from), &|m| self.ui.note(m));
+        // A switch without a step (health settings only) opens no window,
+        // but still clears what earlier ones left.
+        match self.monitor {
+            Some(w) if record.steps.is_empty() => w.sweep(&|m| self.ui.note(m)),
+            Some(w) => w.open(record, &window::targets_of(record, target, from), &|m| self.ui.note(m)),
+            None => {}
         }
         self.save(record)?;
         crash::point("after-journal");
