@@ -591,6 +591,36 @@ fn the_textfile_passes_promtool_and_node_exporter_serves_it() {
         "{text}"
     );
     assert!(text.contains("exporterctl_last_switch_rolled_back_steps 1\n"), "{text}");
+    assert!(text.contains("exporterctl_switches_total 2\n"), "{text}");
+    assert!(text.contains("exporterctl_failed_steps_total 1\n"), "{text}");
+    assert!(text.contains("exporterctl_rollbacks_total 0\n"), "{text}");
+    // Another generation, then a rollback from it: the totals go on from the file.
+    let m3 = manifest(
+        &fx,
+        "m3.yaml",
+        "process",
+        monitoring,
+        &[entry(&fx, "demo_exporter", "3.0.0", port, "10s")],
+    );
+    fx.publish("demo_exporter", "3.0.0", Behaviour::Ok);
+    let (_, out, code) = switch_json(&fx, &m3, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let out = fx.run(&["rollback"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&file).unwrap();
+    // Back at generation 1 (a rollback returns to a generation, it makes none).
+    assert!(text.contains("exporterctl_generation 1\n"), "{text}");
+    assert!(
+        text.contains("exporterctl_exporter_info{exporter=\"demo_exporter\",version=\"1.0.0\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("exporterctl_switches_total 4\n"), "{text}");
+    assert!(text.contains("exporterctl_failed_steps_total 1\n"), "{text}");
+    assert!(text.contains("exporterctl_rollbacks_total 1\n"), "{text}");
+    assert!(
+        text.contains("exporterctl_last_switch_info{kind=\"rollback\",status=\"succeeded\"} 1\n"),
+        "{text}"
+    );
     // Only the file: no temp name left beside it.
     let names: Vec<String> = std::fs::read_dir(fx.root().join("textfile"))
         .unwrap()

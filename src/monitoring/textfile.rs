@@ -18,6 +18,66 @@ pub struct Snapshot<'a> {
     pub exporters: Vec<(&'a str, &'a str)>,
     /// The last switch, rollback or resume.
     pub last: Option<&'a SwitchRecord>,
+    /// The running totals before `last` (read back from the file this
+    /// writes; see [`Totals::read`]).
+    pub totals: Totals,
+}
+
+/// Counters across switches. They live in the textfile itself: when it is
+/// lost they start again from 0, which Prometheus treats as any counter
+/// reset (`rate`, `increase` stay right), and nothing reads the history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Switches, rollbacks and resumes that ran steps (and adopts).
+    pub switches: u64,
+    /// Steps that failed their check and were rolled back.
+    pub failed_steps: u64,
+    /// `exporterctl rollback` runs.
+    pub rollbacks: u64,
+}
+
+impl Totals {
+    /// The totals in an earlier file's text; a missing or mangled value is 0.
+    pub fn parse(text: &str) -> Totals {
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Totals {
+            switches: value("exporterctl_switches_total"),
+            failed_steps: value("exporterctl_failed_steps_total"),
+            rollbacks: value("exporterctl_rollbacks_total"),
+        }
+    }
+
+    /// The file in `dir`, if it is there and small (it is ours).
+    pub fn read(dir: &Path) -> Totals {
+        use std::io::Read;
+        let mut text = String::new();
+        let read = std::fs::File::open(dir.join(FILE_NAME)).and_then(|f| f.take(1 << 20).read_to_string(&mut text));
+        match read {
+            Ok(_) => Totals::parse(&text),
+            Err(_) => Totals::default(),
+        }
+    }
+
+    /// These totals with `r` counted.
+    pub fn with(self, r: &SwitchRecord) -> Totals {
+        let failed = r.steps.iter().filter(|x| x.status == StepStatus::Failed).count() as u64;
+        Totals {
+            switches: self.switches.saturating_add(1),
+            failed_steps: self.failed_steps.saturating_add(failed),
+            rollbacks: self.rollbacks.saturating_add(u64::from(r.kind == "rollback")),
+        }
+    }
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    let _ = writeln!(out, "{name} {value}");
 }
 
 /// A label value in the exposition format.
@@ -61,6 +121,28 @@ pub fn render(s: &Snapshot) -> String {
         "exporterctl_exporter_info",
         "The exporters of the current generation, with their versions.",
         &info,
+    );
+    let totals = match s.last {
+        Some(r) => s.totals.with(r),
+        None => s.totals,
+    };
+    counter(
+        &mut out,
+        "exporterctl_switches_total",
+        "Switches, rollbacks, resumes and adopts that changed the host, since this file was first written.",
+        totals.switches,
+    );
+    counter(
+        &mut out,
+        "exporterctl_failed_steps_total",
+        "Steps that failed their check and were rolled back, since this file was first written.",
+        totals.failed_steps,
+    );
+    counter(
+        &mut out,
+        "exporterctl_rollbacks_total",
+        "exporterctl rollback runs, since this file was first written.",
+        totals.rollbacks,
     );
     let Some(r) = s.last else {
         return out;
@@ -156,12 +238,14 @@ pub fn refresh(
         .iter()
         .flat_map(|s| s.exporters.iter().map(|e| (e.name.as_str(), e.version.as_str())))
         .collect();
+    let dir_rooted = layout.rooted(dir);
     let text = render(&Snapshot {
         generation: current.generation(),
         exporters,
         last,
+        totals: Totals::read(&dir_rooted),
     });
-    write(&layout.rooted(dir), &text).map_err(|e| format!("writing {}: {e}", dir.join(FILE_NAME).display()))
+    write(&dir_rooted, &text).map_err(|e| format!("writing {}: {e}", dir.join(FILE_NAME).display()))
 }
 
 #[cfg(test)]
@@ -174,10 +258,32 @@ mod tests {
             generation: None,
             exporters: vec![("node_exporter", "1.9.1"), ("odd\"name", "1.0")],
             last: None,
+            totals: Totals::default(),
         });
         assert!(text.contains("exporterctl_generation 0\n"));
         assert!(text.contains("exporterctl_exporter_info{exporter=\"node_exporter\",version=\"1.9.1\"} 1\n"));
         assert!(text.contains("exporter=\"odd\\\"name\""));
         assert!(!text.contains("last_switch"));
+        assert!(text.contains("exporterctl_switches_total 0\n"));
+    }
+
+    #[test]
+    fn totals_are_read_back_and_counted_on() {
+        let before = Totals {
+            switches: 4,
+            failed_steps: 2,
+            rollbacks: 1,
+        };
+        let text = render(&Snapshot {
+            generation: Some(3),
+            exporters: vec![],
+            last: None,
+            totals: before,
+        });
+        assert_eq!(Totals::parse(&text), before);
+        assert_eq!(
+            Totals::parse("garbage\nexporterctl_switches_total -1\n"),
+            Totals::default()
+        );
     }
 }
