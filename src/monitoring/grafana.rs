@@ -28,8 +28,17 @@ fn body(a: &Annotation) -> serde_json::Value {
     b
 }
 
+/// `e` without `token`, should anything on the way have quoted it.
+fn scrub(e: String, token: &str) -> String {
+    e.replace(token, "<redacted>")
+}
+
 /// Creates an annotation; returns its id.
 pub fn create(client: &Client, base: &str, token: &str, a: &Annotation) -> Result<u64, String> {
+    create_inner(client, base, token, a).map_err(|e| scrub(e, token))
+}
+
+fn create_inner(client: &Client, base: &str, token: &str, a: &Annotation) -> Result<u64, String> {
     let reply = client.send(
         Method::Post,
         &join(base, "api/annotations"),
@@ -49,6 +58,10 @@ pub fn create(client: &Client, base: &str, token: &str, a: &Annotation) -> Resul
 
 /// Sets the end (and the final text and tags) of annotation `id`.
 pub fn finish(client: &Client, base: &str, token: &str, id: u64, a: &Annotation) -> Result<(), String> {
+    finish_inner(client, base, token, id, a).map_err(|e| scrub(e, token))
+}
+
+fn finish_inner(client: &Client, base: &str, token: &str, id: u64, a: &Annotation) -> Result<(), String> {
     let reply = client.send(
         Method::Patch,
         &join(base, &format!("api/annotations/{id}")),

@@ -18,7 +18,9 @@ pub fn send(
         WebhookFormat::Slack => serde_json::json!({ "text": text }),
         WebhookFormat::Json => record.clone(),
     };
-    let reply = client.send(Method::Post, url, None, Some(&body), SMALL_BODY)?;
+    let reply = client
+        .send(Method::Post, url, None, Some(&body), SMALL_BODY)
+        .map_err(|e| e.replace(url, "<webhook URL>"))?;
     if !reply.ok() {
         // The answer's text could echo the URL (some services do): only the status.
         return Err(format!("HTTP {}", reply.status));
