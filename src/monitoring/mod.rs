@@ -108,7 +108,7 @@ pub struct MonitoringSettings {
     /// This host's name in Prometheus' `instance` labels and in the
     /// messages (default: the kernel's host name).
     pub host: String,
-    #[serde(with = "crate::manifest::humantime_serde_compat")]
+    #[serde(with = "crate::fsutil::humantime_serde_compat")]
     pub timeout: Duration,
     pub alertmanager: Option<AlertmanagerSettings>,
     pub grafana: Option<GrafanaSettings>,
@@ -122,7 +122,7 @@ pub struct AlertmanagerSettings {
     pub url: String,
     /// Replace the default matcher (this host's exporter instances).
     pub matchers: Vec<alertmanager::Matcher>,
-    #[serde(with = "crate::manifest::humantime_serde_compat")]
+    #[serde(with = "crate::fsutil::humantime_serde_compat")]
     pub duration: Duration,
 }
 
@@ -164,7 +164,7 @@ pub struct PrometheusSettings {
     /// name, `localhost` or a loopback address, with the exporter's port).
     /// `{port}` stands for the exporter's port.
     pub instance: Option<String>,
-    #[serde(with = "crate::manifest::humantime_serde_compat")]
+    #[serde(with = "crate::fsutil::humantime_serde_compat")]
     pub wait: Duration,
 }
 
@@ -310,4 +310,13 @@ pub fn summary_lines(m: &MonitoringRecord, finished: bool) -> Vec<String> {
         out.push(format!("problem: {p}"));
     }
     out
+}
+
+/// The monitoring settings of the manifest that made generation `n`, if its
+/// record names one that can still be read.
+pub fn settings_of_generation(layout: &crate::paths::Layout, n: u64) -> Option<MonitoringSettings> {
+    match crate::generation::record::Generations::new(layout).read(n) {
+        Ok(Some(Ok(r))) => r.manifest.as_deref().and_then(settings_of),
+        _ => None,
+    }
 }

@@ -586,6 +586,48 @@ impl Window {
     }
 }
 
+/// The window as the engine's hooks (`switch::Hooks`), its notes on `ui`.
+pub struct MonitorHooks<'a> {
+    pub window: &'a Window,
+    pub ui: &'a dyn crate::switch::Ui,
+}
+
+impl crate::switch::Hooks for MonitorHooks<'_> {
+    fn opening(
+        &self,
+        record: &mut SwitchRecord,
+        from: &crate::generation::state::ProfileState,
+        target: &crate::generation::state::ProfileState,
+    ) {
+        let note = |m: &str| self.ui.note(m);
+        // A run without a step (health settings only) opens no window, but
+        // still clears what earlier ones left.
+        if record.steps.is_empty() {
+            self.window.sweep(&note);
+        } else {
+            self.window.open(record, &targets_of(record, target, from), &note);
+        }
+    }
+
+    fn step_healthy(&self, exporter: &ExporterState) -> Result<(), String> {
+        self.window.step_healthy(&ExporterTarget::of(exporter))
+    }
+
+    fn closing(&self, record: &mut SwitchRecord, states: &[&crate::generation::state::ProfileState]) {
+        if record.monitoring.is_none() {
+            return;
+        }
+        let targets: Vec<ExporterTarget> = record
+            .steps
+            .iter()
+            .filter(|s| s.action != Action::Remove)
+            .filter_map(|s| states.iter().find_map(|st| st.exporter(&s.name)))
+            .map(ExporterTarget::of)
+            .collect();
+        self.window.close(record, &targets, &|m| self.ui.note(m));
+    }
+}
+
 /// What a switch changing `targets` would do with its monitoring.
 pub fn plan_lines(s: &MonitoringSettings, targets: &[ExporterTarget]) -> Vec<String> {
     let mut out = Vec::new();
