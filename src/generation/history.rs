@@ -102,7 +102,7 @@ pub struct SwitchRecord {
     /// What it did with the monitoring (`settings.monitoring`): the
     /// silence, annotation, notifications, Prometheus' verification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub monitoring: Option<crate::monitoring::MonitoringRecord>,
+    pub monitoring: Option<super::monitoring::MonitoringRecord>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

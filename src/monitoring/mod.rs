@@ -17,7 +17,10 @@ pub mod prometheus;
 pub mod textfile;
 pub mod window;
 
-use serde::{Deserialize, Serialize};
+pub use crate::generation::monitoring::{
+    AnnotationRecord, MonitoringRecord, NotificationRecord, SilenceRecord, VerifyMode, WebhookFormat,
+};
+use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -134,24 +137,10 @@ pub struct GrafanaSettings {
     pub dashboard_uid: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WebhookFormat {
-    Slack,
-    Json,
-}
-
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Webhook {
     pub url: Secret,
     pub format: WebhookFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerifyMode {
-    Warn,
-    Require,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -177,68 +166,6 @@ pub fn host_name() -> String {
             !s.is_empty() && s.len() <= 253 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
         })
         .unwrap_or_else(|| "localhost".into())
-}
-
-/// What a switch did with its monitoring: in the journal while it runs (so
-/// `resume` can expire the silence) and in its record afterwards. Holds no
-/// secret: webhooks are named by their position in `notify:`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MonitoringRecord {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub silence: Option<SilenceRecord>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotation: Option<AnnotationRecord>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notifications: Vec<NotificationRecord>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verification: Option<prometheus::Verification>,
-    /// Start of the window (RFC 3339): when the silence and the annotation began.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window_start: Option<String>,
-    /// Start of the window in milliseconds since the epoch (for Prometheus queries after a resume).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window_start_ms: Option<u64>,
-    /// Everything that could not be reached or done, one line each.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<String>,
-}
-
-impl MonitoringRecord {
-    pub fn is_empty(&self) -> bool {
-        *self == MonitoringRecord::default()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SilenceRecord {
-    /// The Alertmanager it lives in (no credentials: refused in the manifest).
-    pub alertmanager: String,
-    pub id: String,
-    pub ends_at: String,
-    /// Set once exporterctl expired it.
-    #[serde(default)]
-    pub expired: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AnnotationRecord {
-    pub grafana: String,
-    pub id: Option<u64>,
-    /// The region's end was written.
-    #[serde(default)]
-    pub ended: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NotificationRecord {
-    /// 1-based position in `notify:`.
-    pub webhook: usize,
-    pub format: WebhookFormat,
-    /// `start` or `end`.
-    pub event: String,
-    pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// Milliseconds since the epoch.

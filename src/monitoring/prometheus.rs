@@ -5,61 +5,8 @@
 //! `up` samples (`up{job,instance}[W]`), so one query answers all three.
 
 use super::client::{encode, join, Client, Method, LARGE_BODY, SMALL_BODY};
-use super::VerifyMode;
-use serde::{Deserialize, Serialize};
+pub use crate::generation::monitoring::{ExporterVerification, Verification};
 use std::time::{Duration, Instant};
-
-/// What the verification found, in the switch record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verification {
-    pub mode: VerifyMode,
-    pub exporters: Vec<ExporterVerification>,
-}
-
-impl Verification {
-    /// Every exporter scraped since its restart, none with a failed scrape.
-    pub fn clean(&self) -> bool {
-        self.exporters
-            .iter()
-            .all(|e| e.problem.is_none() && e.scraped_since_restart && e.failed_scrapes == 0)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExporterVerification {
-    pub exporter: String,
-    /// `job/instance` of each target found for it.
-    pub targets: Vec<String>,
-    /// Every target has a successful scrape since the exporter's restart.
-    pub scraped_since_restart: bool,
-    /// `up == 0` samples in the switch's window, all targets together.
-    pub failed_scrapes: u64,
-    /// Longest time between two successful scrapes in the window.
-    pub longest_gap_ms: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
-}
-
-impl ExporterVerification {
-    pub fn line(&self) -> String {
-        let mut s = format!(
-            "{}: {} failed scrape{}",
-            self.exporter,
-            self.failed_scrapes,
-            if self.failed_scrapes == 1 { "" } else { "s" }
-        );
-        if let Some(g) = self.longest_gap_ms {
-            s += &format!(", longest gap {g} ms");
-        }
-        if !self.scraped_since_restart {
-            s += ", NOT scraped successfully since its restart";
-        }
-        if let Some(p) = &self.problem {
-            s += &format!(" ({p})");
-        }
-        s
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
