@@ -735,3 +735,55 @@ fn dry_run_says_what_it_would_silence_annotate_notify_and_verify_and_asks_nobody
     .unwrap();
     assert_eq!(plan["monitoring"].as_array().unwrap().len(), 6, "{plan}");
 }
+
+#[test]
+fn unreachable_monitoring_never_fails_a_switch_and_is_reported_in_summary_status_and_record() {
+    let mut fx = Fixture::new();
+    let port = common::fixture::free_port();
+    fx.publish("demo_exporter", "1.0.0", Behaviour::Ok);
+    // A loopback port nothing listens on: every request is refused at once.
+    let dead = free_local_port();
+    let monitoring = format!(
+        "    host: testhost\n    timeout: 1s\n    alertmanager: {{ url: \"http://127.0.0.1:{dead}\" }}\n\
+         \x20   grafana: {{ url: \"http://127.0.0.1:{dead}\", token_env: TEST_GRAFANA_TOKEN }}\n\
+         \x20   notify:\n      - {{ url: \"http://127.0.0.1:{dead}/{HOOK_SECRET}\", format: slack }}\n"
+    );
+    let m = manifest(
+        &fx,
+        "m1.yaml",
+        "process",
+        &monitoring,
+        &[entry(&fx, "demo_exporter", "1.0.0", port, "10s")],
+    );
+    let env = [("TEST_GRAFANA_TOKEN", TOKEN)];
+    let out = fx.run_env(&["switch", m.to_str().unwrap(), "--mode", "fast"], &env);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        common::fixture::served_version("demo_exporter", port).as_deref(),
+        Some("1.0.0")
+    );
+    for want in [
+        "monitoring: problem: alertmanager: cannot create the silence",
+        "monitoring: problem: grafana: cannot create the annotation",
+        "monitoring: problem: webhook 1 (start)",
+        "monitoring: problem: webhook 1 (end)",
+        "monitoring: notifications: 0 of 2 sent",
+    ] {
+        assert!(text.contains(want), "missing {want}\n{text}");
+    }
+    let status = String::from_utf8_lossy(&fx.run(&["status"]).stdout).to_string();
+    assert!(
+        status.contains("monitoring: problem: alertmanager: cannot create the silence"),
+        "{status}"
+    );
+    let v = fx.json(&["status"]);
+    let problems = v["last_switch"]["monitoring"]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 6, "{problems:?}");
+    assert!(!text.contains(TOKEN) && !text.contains(HOOK_SECRET), "{text}");
+    assert!(!status.contains(HOOK_SECRET));
+}
