@@ -322,6 +322,7 @@ fn adopt_record(id: String, manifest: Option<&Path>, farm: &StorePath, state: &P
         unchanged: state.exporters.iter().map(|e| e.name.clone()).collect(),
         result_generation: Some(n),
         resumed: false,
+        monitoring: None,
     }
 }
 

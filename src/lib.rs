@@ -20,6 +20,7 @@ pub mod generation;
 pub mod health;
 pub mod manifest;
 pub mod mirror;
+pub mod monitoring;
 pub mod names;
 pub mod paths;
 pub mod plan;

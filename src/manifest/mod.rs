@@ -4,6 +4,7 @@
 mod download;
 mod host;
 pub mod lock;
+mod monitoring;
 mod raw;
 mod validate;
 
@@ -71,6 +72,9 @@ pub struct Settings {
     pub gitlab: ForgeUrls,
     /// `settings.download`: size, time and rate limits of every download.
     pub download: crate::source::DownloadLimits,
+    /// `settings.monitoring`: silences, annotations, notifications,
+    /// Prometheus' verification, the textfile (`crate::monitoring`).
+    pub monitoring: Option<crate::monitoring::MonitoringSettings>,
 }
 
 impl Settings {
@@ -103,6 +107,7 @@ impl Default for Settings {
             github: ForgeUrls::public(Forge::Github),
             gitlab: ForgeUrls::public(Forge::Gitlab),
             download: Default::default(),
+            monitoring: None,
         }
     }
 }

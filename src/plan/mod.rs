@@ -240,6 +240,7 @@ impl Plan {
             unchanged,
             result_generation: None,
             resumed: false,
+            monitoring: None,
         }
     }
 
