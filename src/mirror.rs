@@ -108,7 +108,7 @@ pub fn mirror(
         let req = FetchRequest {
             allow_http: e.allow_http,
             headers: download_headers(e, &src.url, manifest, tokens),
-            ..FetchRequest::new(&e.name, &e.version, &src.url, expected_for(&src, locked))
+            ..FetchRequest::new(&e.name, &e.version, &src.url, expected_for(src, locked))
         };
         jobs.push((e, src, rel_path, req));
     }
