@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<ExitStatus> {
                 println!("      {p}");
             }
         }
-        for l in crate::units::unit_security_lines(&manifest) {
+        for l in crate::units::unit_security_lines(manifest.unit_specs()) {
             println!("{l}");
         }
         println!(

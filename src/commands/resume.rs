@@ -20,7 +20,10 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<ExitStatus
     let host = Host::new(ctx, target.service_manager, quiet)?;
     // The manifest's monitoring settings if it can still be read, else
     // enough to expire the silence the journal names.
-    let monitoring = record.manifest.as_deref().and_then(crate::monitoring::settings_of);
+    let monitoring = record
+        .manifest
+        .as_deref()
+        .and_then(crate::monitoring::window::settings_of);
     let window = crate::monitoring::window::Window::for_record(monitoring.clone(), &record);
     let hooks = window.as_ref().map(|w| crate::monitoring::window::MonitorHooks {
         window: w,

@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<ExitSt
     // be read) says how to tell the monitoring.
     let monitoring = plan
         .target_generation
-        .and_then(|n| crate::monitoring::settings_of_generation(&ctx.layout, n));
+        .and_then(|n| crate::monitoring::window::settings_of_generation(&ctx.layout, n));
     let window = monitoring.clone().map(Window::new);
     let hooks = window.as_ref().map(|w| MonitorHooks {
         window: w,

@@ -214,7 +214,7 @@ fn dry_run(manifest: &Manifest, a: &SwitchArgs, plan: &Plan) -> Result<ExitStatu
         }
     }
     if !a.json {
-        for l in unit_security_lines(manifest) {
+        for l in unit_security_lines(manifest.unit_specs()) {
             println!("{l}");
         }
     }

@@ -182,19 +182,6 @@ pub fn rfc3339_ms(ms: u64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// The monitoring settings of the manifest at `path` (resume and rollback
-/// take them from the manifest the switch named); `None` when it cannot be
-/// read any more or has none.
-pub fn settings_of(path: &std::path::Path) -> Option<MonitoringSettings> {
-    match crate::manifest::Manifest::load(path) {
-        Ok(m) => m.settings.monitoring,
-        Err(e) => {
-            tracing::debug!("monitoring settings unknown: {e}");
-            None
-        }
-    }
-}
-
 /// What a record says about its monitoring, one line each, for the summary
 /// and `status`.
 /// `finished`: the switch is over (a silence still active is left over).
@@ -237,13 +224,4 @@ pub fn summary_lines(m: &MonitoringRecord, finished: bool) -> Vec<String> {
         out.push(format!("problem: {p}"));
     }
     out
-}
-
-/// The monitoring settings of the manifest that made generation `n`, if its
-/// record names one that can still be read.
-pub fn settings_of_generation(layout: &crate::paths::Layout, n: u64) -> Option<MonitoringSettings> {
-    match crate::generation::record::Generations::new(layout).read(n) {
-        Ok(Some(Ok(r))) => r.manifest.as_deref().and_then(settings_of),
-        _ => None,
-    }
 }

@@ -9,6 +9,11 @@
 //! the journal: a `resume` finds the silence there and expires it. Nothing
 //! here returns an error to the switch except `step_healthy` under
 //! `require`; every other failure is a line in `problems`.
+//!
+//! This file is the part of `monitoring` above the engine and the manifest
+//! (it implements `switch::Hooks` and reads a switch's manifest again for
+//! `resume` and `rollback`); the rest of the folder sits below the
+//! manifest, which builds its settings.
 
 use super::client::Client;
 use super::prometheus::{self, ExporterVerification, Verification};
@@ -701,6 +706,28 @@ pub fn plan_lines(s: &MonitoringSettings, targets: &[ExporterTarget]) -> Vec<Str
         out.push(format!("would write {}", d.join(super::textfile::FILE_NAME).display()));
     }
     out
+}
+
+/// The monitoring settings of the manifest at `path` (resume and rollback
+/// take them from the manifest the switch named); `None` when it cannot be
+/// read any more or has none.
+pub fn settings_of(path: &std::path::Path) -> Option<super::MonitoringSettings> {
+    match crate::manifest::Manifest::load(path) {
+        Ok(m) => m.settings.monitoring,
+        Err(e) => {
+            tracing::debug!("monitoring settings unknown: {e}");
+            None
+        }
+    }
+}
+
+/// The monitoring settings of the manifest that made generation `n`, if its
+/// record names one that can still be read.
+pub fn settings_of_generation(layout: &crate::paths::Layout, n: u64) -> Option<super::MonitoringSettings> {
+    match crate::generation::record::Generations::new(layout).read(n) {
+        Ok(Some(Ok(r))) => r.manifest.as_deref().and_then(settings_of),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
