@@ -84,7 +84,11 @@ pub fn repair(layout: &Layout, manifest_path: Option<&Path>) -> Result<Vec<Repai
     if !missing.is_empty() {
         if let (Some(m), Some(up)) = (manifest.as_ref(), up.as_ref()) {
             if let Err(e) = realise_with(layout, m, up) {
-                tracing::warn!("realising {}: {}", m.path.display(), crate::exit::error_report(&e));
+                tracing::warn!(
+                    "realising {}: {}",
+                    m.path.display(),
+                    crate::exit::error_report(&e.into())
+                );
             }
         }
         for sp in missing {

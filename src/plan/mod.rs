@@ -386,7 +386,7 @@ fn known_paths(
     for e in &manifest.exporters {
         let src = e.resolved_source().map_err(UsageError)?;
         let locked = lock.and_then(|l| l.entry(&e.name));
-        let known = realise::known(store, e, src, locked, &manifest.path).map_err(realise::bad_lock)?;
+        let known = realise::known(store, e, src, locked, &manifest.path)?;
         let running = from.exporter(&e.name).filter(|l| l.version == e.version);
         if !known.as_ref().is_some_and(|k| k.in_store) {
             downloads.push(Download {
