@@ -1,13 +1,12 @@
 //! The plan of `exporterctl rollback`: back to an existing generation, by
 //! its profile link (its record is only read to say it is damaged).
 
-use super::{Options, Plan};
+use super::{Options, Plan, Result};
 use crate::exit::UsageError;
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::Generations;
 use crate::paths::Layout;
 use crate::store::{Store, StorePath};
-use anyhow::Result;
 
 pub enum Rollback {
     /// `--to N` names the current generation: nothing to do.
