@@ -100,10 +100,24 @@ pub struct Reachable {
     pub missing: BTreeSet<StorePath>,
 }
 
+/// Why the roots could not be followed (a record, link, journal or store
+/// path that cannot be read).
+#[derive(Debug, thiserror::Error)]
+pub enum ReachError {
+    #[error(transparent)]
+    Record(#[from] crate::generation::record::RecordError),
+    #[error(transparent)]
+    Profile(#[from] crate::generation::profile::ProfileError),
+    #[error("reading journal.json")]
+    Journal(#[source] journal::JournalError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
 /// Marks from the roots: every generation but those in `skip`, the current
 /// profile, an interrupted switch's profiles, and the store path of every
 /// running executable; profiles reference their binaries and units.
-pub fn reachable(layout: &Layout, store: &Store, skip: &[u64]) -> Result<Reachable> {
+pub fn reachable(layout: &Layout, store: &Store, skip: &[u64]) -> Result<Reachable, ReachError> {
     let (records, damaged) = Generations::new(layout).scan()?;
     reachable_from(layout, store, &records, &damaged, skip)
 }
@@ -115,7 +129,7 @@ fn reachable_from(
     records: &[GenerationRecord],
     damaged: &[DamagedGeneration],
     skip: &[u64],
-) -> Result<Reachable> {
+) -> Result<Reachable, ReachError> {
     let profiles = Profiles::new(layout);
     let skip: BTreeSet<u64> = skip.iter().copied().collect();
     let mut roots: BTreeSet<StorePath> = BTreeSet::new();
@@ -138,7 +152,7 @@ fn reachable_from(
     if let Some(f) = profiles.current()?.farm() {
         roots.insert(f.clone());
     }
-    if let Some(j) = journal::load(layout).context("reading journal.json")? {
+    if let Some(j) = journal::load(layout).map_err(ReachError::Journal)? {
         roots.extend(j.from_profile.iter().cloned());
         roots.extend(j.live_profile.iter().cloned());
         roots.insert(j.target_profile.clone());
@@ -180,7 +194,7 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
     // An interrupted switch returns to one of its generations on `resume`
     // (or `--abort`): while it is interrupted there is no current one.
     let mut protected: Vec<u64> = current.generation().into_iter().collect();
-    if let Some(j) = journal::load(layout).context("reading journal.json")? {
+    if let Some(j) = journal::load(layout).map_err(ReachError::Journal)? {
         protected.extend(j.from_generation);
         protected.extend(j.target_generation);
     }
