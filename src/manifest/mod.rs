@@ -61,6 +61,8 @@ pub struct Settings {
     pub pause_safe: Duration,
     #[serde(with = "humantime_serde_compat")]
     pub pause_standard: Duration,
+    /// How many exporters `--mode fast` switches side by side.
+    pub parallel: usize,
     pub github: ForgeUrls,
     pub gitlab: ForgeUrls,
     /// `settings.download`: size, time and rate limits of every download.
@@ -87,6 +89,7 @@ impl Default for Settings {
             arch: template::host_arch().to_string(),
             pause_safe: Duration::from_secs(30),
             pause_standard: Duration::from_secs(10),
+            parallel: crate::plan::DEFAULT_PARALLEL,
             github: ForgeUrls {
                 api_url: "https://api.github.com".into(),
                 download_url: "https://github.com".into(),

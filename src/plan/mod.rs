@@ -39,6 +39,41 @@ pub struct Options {
     pub confirm_each: bool,
     /// Pause between steps.
     pub pause: Duration,
+    /// How many steps run side by side (`--mode fast` with `--parallel N`
+    /// or `settings.parallel`, and rollback); 0 and 1 are one at a time.
+    pub parallel: usize,
+    /// The longest settle window a step's health check waits: a rollback's
+    /// return to a generation that was healthy before ([`ROLLBACK_SETTLE`]).
+    pub settle_cap: Option<Duration>,
+}
+
+/// How many steps a fast switch (`settings.parallel`) and a rollback run
+/// side by side unless told otherwise.
+pub const DEFAULT_PARALLEL: usize = 8;
+
+/// Most steps side by side (`--parallel`, `settings.parallel`): each is a
+/// thread waiting on a restart; more is a typo, not a wish.
+pub const MAX_PARALLEL: usize = 64;
+
+/// The settle window of a rollback's health checks, at most: the release,
+/// unit and arguments it returns to passed their whole settle window on
+/// this host when their generation was made; see docs/design.md, "Rollback".
+pub const ROLLBACK_SETTLE: Duration = Duration::from_millis(500);
+
+impl Options {
+    /// Steps side by side: at least one, at most [`MAX_PARALLEL`].
+    pub fn width(&self) -> usize {
+        self.parallel.clamp(1, MAX_PARALLEL)
+    }
+
+    /// `e` as its step checks it: the settle window capped by `settle_cap`.
+    pub fn settled(&self, e: &ExporterState) -> ExporterState {
+        let mut e = e.clone();
+        if let Some(cap) = self.settle_cap {
+            e.health.settle = e.health.settle.min(cap);
+        }
+        e
+    }
 }
 
 /// What a switch from `from` to `target` does. Serialised (the dry run's
