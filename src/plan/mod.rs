@@ -504,6 +504,28 @@ fn narrow(live: &ProfileState, target: ProfileState, only: &[String], manifest: 
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_settle_cap_shortens_only_longer_settle_windows_and_width_is_bounded() {
+        let e = state(&[("a", "1.0.0", "30s")]).exporters[0].clone();
+        let mut long = e.clone();
+        long.health.settle = Duration::from_secs(2);
+        let mut short = e.clone();
+        short.health.settle = Duration::from_millis(100);
+        let rollback = Options {
+            settle_cap: Some(ROLLBACK_SETTLE),
+            ..Options::default()
+        };
+        assert_eq!(rollback.settled(&long).health.settle, ROLLBACK_SETTLE);
+        assert_eq!(rollback.settled(&short).health.settle, Duration::from_millis(100));
+        assert_eq!(Options::default().settled(&long).health.settle, Duration::from_secs(2));
+        assert_eq!(Options::default().width(), 1);
+        let wide = Options {
+            parallel: 10_000,
+            ..Options::default()
+        };
+        assert_eq!(wide.width(), MAX_PARALLEL);
+    }
+
     fn state(exporters: &[(&str, &str, &str)]) -> ProfileState {
         let list: Vec<String> = exporters
             .iter()
