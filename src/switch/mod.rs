@@ -1,6 +1,7 @@
 //! The switch engine: executes a [`Plan`] (`crate::plan`) — moves the host
-//! from its live state to the plan's target one exporter at a time — farm,
-//! journal, flip, restart, health check — and flips back on failure. It
+//! from its live state to the plan's target one step per exporter — farm,
+//! journal, flip, restart, health check — and flips back on failure; the
+//! steps run one at a time, or side by side (`Options::parallel`). It
 //! decides nothing the plan already decided. Rollback executes a plan too;
 //! resume finishes a record from the journal.
 
