@@ -88,6 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             only,
             mode,
             atomic,
+            parallel,
             yes,
             json,
         } => commands::switch::run(
@@ -98,12 +99,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 only: &only,
                 mode,
                 atomic,
+                parallel: parallel.map(usize::from),
                 yes,
                 quiet,
                 json,
             },
         ),
-        Command::Rollback { to, json } => commands::rollback::run(&ctx, to, quiet, json),
+        Command::Rollback { to, parallel, json } => {
+            commands::rollback::run(&ctx, to, parallel.map(usize::from), quiet, json)
+        }
         Command::Generations { json } => commands::generations::run(&ctx, json.json),
         Command::Diff { a, b, json } => commands::diff::run(&ctx, a, b, json.json),
         Command::Status { json } => commands::status::run(&ctx, json.json),
