@@ -10,7 +10,6 @@ use crate::generation::profile::{self, Profiles};
 use crate::generation::record::{DamagedGeneration, GenerationRecord, Generations, Outcome};
 use crate::paths::Layout;
 use crate::store::{EntryKind, Store, StorePath};
-use anyhow::{Context as _, Result};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -114,6 +113,25 @@ pub enum ReachError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// Why gc stopped: following the roots, or deleting.
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    #[error(transparent)]
+    Reach(#[from] ReachError),
+    #[error(transparent)]
+    Record(#[from] crate::generation::record::RecordError),
+    #[error(transparent)]
+    Profile(#[from] crate::generation::profile::ProfileError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("removing {}", path.display())]
+    RemoveDownload {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Marks from the roots: every generation but those in `skip`, the current
 /// profile, an interrupted switch's profiles, and the store path of every
 /// running executable; profiles reference their binaries and units.
@@ -186,7 +204,7 @@ fn reachable_from(
     Ok(r)
 }
 
-pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report> {
+pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report, GcError> {
     let profiles = Profiles::new(layout);
     let generations = Generations::new(layout);
     let current = profiles.current()?;
@@ -266,7 +284,10 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
             report.bytes_freed += size;
             report.downloads_deleted.push(name);
             if !policy.dry_run {
-                std::fs::remove_file(entry.path()).with_context(|| format!("removing {}", entry.path().display()))?;
+                std::fs::remove_file(entry.path()).map_err(|source| GcError::RemoveDownload {
+                    path: entry.path(),
+                    source,
+                })?;
             }
         }
     }
@@ -282,6 +303,18 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_download_that_cannot_be_removed_is_named_with_its_cause() {
+        let e = anyhow::Error::new(GcError::RemoveDownload {
+            path: "/var/lib/exporterctl/downloads/abc".into(),
+            source: std::io::Error::other("read-only file system"),
+        });
+        assert_eq!(
+            crate::exit::error_report(&e),
+            "removing /var/lib/exporterctl/downloads/abc: read-only file system"
+        );
+    }
     use crate::generation::record::GenerationRecord;
 
     fn rec(n: u64, outcome: &str, created_at: &str) -> GenerationRecord {
