@@ -20,6 +20,7 @@ pub mod paths;
 pub mod realise;
 pub mod redact;
 pub mod resolve;
+pub mod rollout;
 pub mod service;
 pub mod source;
 pub mod store;

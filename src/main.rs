@@ -90,6 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             atomic,
             yes,
             json,
+            rollout_id,
         } => commands::switch::run(
             &ctx,
             &commands::switch::SwitchArgs {
@@ -101,9 +102,10 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 yes,
                 quiet,
                 json,
+                rollout_id: rollout_id.as_deref(),
             },
         ),
-        Command::Rollback { to, json } => commands::rollback::run(&ctx, to, quiet, json),
+        Command::Rollback { to, rollout, json } => commands::rollback::run(&ctx, to, rollout.as_deref(), quiet, json),
         Command::Generations { json } => commands::generations::run(&ctx, json.json),
         Command::Diff { a, b, json } => commands::diff::run(&ctx, a, b, json.json),
         Command::Status { json } => commands::status::run(&ctx, json.json),

@@ -90,6 +90,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
                 yes: true,
                 quiet: false,
                 json: false,
+                rollout_id: None,
             },
         )
     };
@@ -110,7 +111,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
             if outcome == Outcome::Failed { 1 } else { 0 }
         );
         banner("5. rollback --to 1: no download, just a flip, a restart and a check");
-        super::rollback::run(&ctx, Some(1), false, false)?;
+        super::rollback::run(&ctx, Some(1), None, false, false)?;
         banner("6. generations");
         super::generations::run(&ctx, false)?;
         banner("7. status");

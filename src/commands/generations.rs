@@ -117,7 +117,11 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
         damaged_switches,
     };
     if json {
-        print_json(&listing)?;
+        print_json(&crate::rollout::with_schema(
+            crate::rollout::SCHEMA_GENERATIONS,
+            serde_json::to_value(&listing)?,
+            None,
+        ))?;
         return Ok(Outcome::Ok);
     }
     if listing.generations.is_empty() {

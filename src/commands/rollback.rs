@@ -2,19 +2,44 @@
 
 use super::switch::{nothing_done, report};
 use super::{Ctx, Host, Outcome, UsageError};
+use crate::generation::history::History;
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::Generations;
+use crate::rollout::{self, RolloutTarget};
 use crate::store::{Store, StorePath};
 use crate::switch::{self, Options};
 use anyhow::Result;
 use std::time::Duration;
 
-pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, to: Option<u64>, rollout: Option<&str>, quiet: bool, json: bool) -> Result<Outcome> {
     let _lock = ctx.lock("rollback")?;
     ctx.ensure_no_interrupted_switch()?;
     let store = ctx.store()?;
     let profiles = Profiles::new(&ctx.layout);
     let current = profiles.current()?;
+    let to = match rollout {
+        None => to,
+        Some(id) => match rollout::rollback_target(&History::new(&ctx.layout).list()?, id) {
+            RolloutTarget::NeverReached => {
+                return nothing_done(&format!("rollout {id} never switched this host"), json, quiet)
+            }
+            RolloutTarget::Generation { number, .. } if current.generation() == Some(number) => {
+                return nothing_done(
+                    &format!("generation {number}, current before rollout {id}, is current"),
+                    json,
+                    quiet,
+                )
+            }
+            RolloutTarget::Generation { number, .. } => Some(number),
+            RolloutTarget::NoGenerationBefore { switch_id } => {
+                return Err(UsageError(format!(
+                    "rollout {id} (switch {switch_id}) made this host's first generation: there is none before it \
+                     to return to"
+                ))
+                .into())
+            }
+        },
+    };
     let generations = Generations::new(&ctx.layout);
     // Names only: damaged records count too (the previous generation is the
     // one before by number, and its profile link, not its record, says what
@@ -57,6 +82,7 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<Outcom
     let host = Host::new(ctx, target.service_manager, quiet)?;
     let mut record = switch::new_record("rollback", None, &current, &from, &target, target_farm, false);
     record.target_generation = Some(n);
+    record.rollout_id = rollout.map(str::to_string);
     if !quiet {
         match cur_n {
             Some(c) => eprintln!("rolling back from generation {c} to generation {n}"),

@@ -9,6 +9,7 @@ use crate::generation::profile::{self, Current, Profiles};
 use crate::generation::state::{self, Change, ExporterState, ProfileState};
 use crate::manifest::{Exporter, Manifest};
 use crate::realise;
+use crate::rollout::{with_schema, SCHEMA_PLAN, SCHEMA_RECORD};
 use crate::store::{self, EntryKind, Store, StorePath, HASH_TEXT_LEN};
 use crate::switch::{self, crash, unitfile, Options};
 use anyhow::{bail, Context as _, Result};
@@ -25,6 +26,8 @@ pub struct SwitchArgs<'a> {
     pub yes: bool,
     pub quiet: bool,
     pub json: bool,
+    /// `--rollout-id`, already validated by the command line.
+    pub rollout_id: Option<&'a str>,
 }
 
 /// The state the host is in now: the current farm's, or empty.
@@ -195,7 +198,12 @@ pub fn target_state(
 }
 
 pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
-    let mut manifest = load_manifest(a.manifest)?;
+    let mut manifest = if a.manifest == Path::new("-") {
+        let text = crate::rollout::read_manifest(std::io::stdin().lock()).map_err(|e| UsageError(e.to_string()))?;
+        crate::manifest::Manifest::parse(&text, Path::new("-")).map_err(|e| UsageError(e.to_string()))?
+    } else {
+        load_manifest(a.manifest)?
+    };
     for name in a.only {
         if manifest.exporter(name).is_none() {
             return Err(UsageError(format!(
@@ -257,6 +265,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
         target_farm,
         a.atomic,
     );
+    record.rollout_id = a.rollout_id.map(str::to_string);
     let plan = Plan::new(&current, &from, &target, Vec::new()).text();
     // With --json stdout holds the record only; the plan goes with the progress lines.
     match (a.json, a.quiet) {
@@ -321,7 +330,7 @@ fn refuse_foreign(ctx: &Ctx, target: &ProfileState, manifest_path: &Path) -> Res
 /// finished record as JSON on stdout with `--json`, else its summary.
 pub fn report(record: &SwitchRecord, json: bool) -> Result<Outcome> {
     if json {
-        print_json(record)?;
+        print_json(&with_schema(SCHEMA_RECORD, serde_json::to_value(record)?, None))?;
     } else {
         print_summary(record);
     }
@@ -335,7 +344,7 @@ pub fn nothing_done(message: &str, json: bool, quiet: bool) -> Result<Outcome> {
         if !quiet {
             eprintln!("{message}");
         }
-        print_json(&serde_json::Value::Null)?;
+        print_json(&with_schema(SCHEMA_RECORD, serde_json::Value::Null, Some(message)))?;
     } else {
         println!("{message}");
     }
@@ -523,7 +532,7 @@ fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Res
     refuse_foreign(ctx, &target, a.manifest)?;
     let plan = Plan::new(&current, &from, &target, downloads);
     if a.json {
-        print_json(&plan)?;
+        print_json(&with_schema(SCHEMA_PLAN, serde_json::to_value(&plan)?, None))?;
     } else if plan.nothing_to_do {
         println!(
             "dry run: nothing to do: the host already matches {}",

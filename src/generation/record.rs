@@ -24,6 +24,9 @@ pub struct GenerationRecord {
     /// `succeeded` (every step passed) or `partial` (some steps failed and
     /// were rolled back; this is the state that was achieved).
     pub outcome: String,
+    /// The fleet rollout whose switch made it (`switch --rollout-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +249,7 @@ mod tests {
             switch_id: String::new(),
             manifest: None,
             outcome: "succeeded".into(),
+            rollout_id: None,
         }
     }
 

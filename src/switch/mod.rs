@@ -167,6 +167,7 @@ pub fn new_record(
         unchanged,
         result_generation: None,
         resumed: false,
+        rollout_id: None,
     }
 }
 
@@ -757,6 +758,7 @@ impl Engine<'_> {
                 origin: record.kind.clone(),
                 switch_id: record.id.clone(),
                 manifest: record.manifest.clone(),
+                rollout_id: record.rollout_id.clone(),
                 outcome: if failed || stopped {
                     "partial".into()
                 } else {
