@@ -249,6 +249,23 @@ scenario_setup() {
     done
 }
 
+# The modules' documentation parses (ansible-doc), the playbooks pass
+# --syntax-check, and galaxy.yml builds a tarball.
+scenario_docs_syntax() {
+    local m
+    for m in switch rollback status; do
+        env ANSIBLE_CONFIG="$WORK/ansible.cfg" HOME="$WORK" "$ANSIBLE_PATH/ansible-doc" -t module "exporterctl.fleet.$m" \
+            >"$WORK/logs/$FLAVOUR-doc-$m.txt" 2>&1 || { cat "$WORK/logs/$FLAVOUR-doc-$m.txt"; fail "ansible-doc $m"; }
+        grep -q "rollout" "$WORK/logs/$FLAVOUR-doc-$m.txt" || [ "$m" = status ] || fail "ansible-doc $m: no options listed"
+    done
+    write_inventory "$WORK/inventory/base.yml"
+    playbook rollout "$FLAVOUR-syntax-rollout.log" -i "$WORK/inventory/base.yml" --syntax-check || fail "rollout.yml syntax"
+    playbook rollback "$FLAVOUR-syntax-rollback.log" -i "$WORK/inventory/base.yml" --syntax-check || fail "rollback.yml syntax"
+    (cd "$WORK" && env ANSIBLE_CONFIG="$WORK/ansible.cfg" HOME="$WORK" "$ANSIBLE_PATH/ansible-galaxy" collection build \
+        --force "$REPO/contrib/ansible" >"$WORK/logs/$FLAVOUR-build.log" 2>&1) || { cat "$WORK/logs/$FLAVOUR-build.log"; fail "collection build"; }
+    [ -f "$WORK/exporterctl-fleet-0.1.0.tar.gz" ] || fail "no collection tarball"
+}
+
 scenario_1_rollout() {
     local i gen
     write_inventory "$WORK/inventory/v2.yml" $(for i in $(all_hosts); do echo "$i=v2.yaml"; done)
@@ -362,6 +379,7 @@ for entry in "${ANSIBLE_BINS[@]}"; do
                                /etc/systemd/system/node_exporter.* /etc/systemd/system/nginx_exporter.*
                         systemctl daemon-reload'
     done
+    run_scenario 0 docs-and-syntax scenario_docs_syntax
     before=$FAILED
     run_scenario 0 setup scenario_setup
     [ "$FAILED" = "$before" ] || { log "[$FLAVOUR] setup failed: skipping its scenarios"; continue; }

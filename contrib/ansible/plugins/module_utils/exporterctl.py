@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import time
 
 SCHEMA_RECORD = "exporterctl/record/v1"
 SCHEMA_PLAN = "exporterctl/plan/v1"
@@ -34,14 +35,23 @@ def base_argv(module):
 
 
 def run(module, argv, data=None):
-    """Runs argv (a list) with `data` on stdin; returns (rc, stdout, stderr)."""
-    return module.run_command(
+    """Runs argv (a list) with `data` on stdin; returns (rc, stdout, stderr).
+    The wall time of the last run is kept in LAST_MS (returned as
+    `exporterctl_ms`: what the host's own work took, against Ansible's)."""
+    global LAST_MS
+    t0 = time.monotonic()
+    result = module.run_command(
         argv,
         data=data,
         binary_data=True,
         check_rc=False,
         environ_update={"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "NO_COLOR": "1"},
     )
+    LAST_MS = int((time.monotonic() - t0) * 1000)
+    return result
+
+
+LAST_MS = None
 
 
 def parse(module, argv, rc, out, err, schema):

@@ -54,6 +54,7 @@ generation:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.exporterctl.fleet.plugins.module_utils import exporterctl as xc
 from ansible_collections.exporterctl.fleet.plugins.module_utils.exporterctl import (
     COMMON_ARGS,
     EXIT_FAILED,
@@ -98,9 +99,10 @@ def main():
         blocked_or_bad(module, argv, rc, out, err)
     record = parse(module, argv, rc, out, err, SCHEMA_RECORD)
     if record.get("nothing_to_do"):
-        module.exit_json(changed=False, record=record, generation=None, msg=record.get("message"))
+        module.exit_json(changed=False, record=record, generation=None, exporterctl_ms=xc.LAST_MS, msg=record.get("message"))
     failed = failed_steps(record)
     result = dict(
+        exporterctl_ms=xc.LAST_MS,
         changed=bool(record.get("steps")),
         record=record,
         generation=record.get("result_generation"),

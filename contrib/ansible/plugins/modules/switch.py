@@ -77,9 +77,14 @@ failed_steps:
   description: Steps that failed (name, change, reason).
   returned: always
   type: list
+exporterctl_ms:
+  description: How long exporterctl itself ran on the host, in milliseconds.
+  returned: always
+  type: int
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.exporterctl.fleet.plugins.module_utils import exporterctl as xc
 from ansible_collections.exporterctl.fleet.plugins.module_utils.exporterctl import (
     COMMON_ARGS,
     EXIT_FAILED,
@@ -136,6 +141,7 @@ def main():
             plan=plan,
             generation=plan.get("from_generation"),
             failed_steps=[],
+            exporterctl_ms=xc.LAST_MS,
             diff=diff_of(plan.get("steps") or []),
         )
 
@@ -152,10 +158,11 @@ def main():
         blocked_or_bad(module, argv, rc, out, err)
     record = parse(module, argv, rc, out, err, SCHEMA_RECORD)
     if record.get("nothing_to_do"):
-        module.exit_json(changed=False, record=record, generation=None, failed_steps=[], msg=record.get("message"))
+        module.exit_json(changed=False, record=record, generation=None, exporterctl_ms=xc.LAST_MS, failed_steps=[], msg=record.get("message"))
     steps = record.get("steps") or []
     failed = failed_steps(record)
     result = dict(
+        exporterctl_ms=xc.LAST_MS,
         record=record,
         generation=record.get("result_generation"),
         failed_steps=failed,
