@@ -195,6 +195,7 @@ playbook() {
     env ANSIBLE_CONFIG="$WORK/ansible.cfg" HOME="$WORK" NO_COLOR=1 \
         "$ANSIBLE_PATH/ansible-playbook" "exporterctl.fleet.$name" "$@" >"$WORK/logs/$logf" 2>&1 || rc=$?
     t1=$(date +%s.%N)
+    printf '%s %s\n' "$logf" "$(py -c "print(f'{$t1-$t0:.1f}')")" >>"$WORK/logs/walltimes.txt"
     log "ansible-playbook $name $* -> exit $rc ($(py -c "print(f'{$t1-$t0:.1f}')") s)"
     return $rc
 }
@@ -281,6 +282,8 @@ scenario_1_rollout() {
              py -c 'import json,sys; print(json.load(sys.stdin).get("rollout_id"))')" = "r1-$FLAVOUR" ] ||
             fail "host$i: generation $gen does not carry rollout id r1-$FLAVOUR"
     done
+    # exporterctl's own time per host against the wall time of the rollout (a figure).
+    echo "r1: $(grep -o 'exporterctl took [0-9]* ms' "$WORK/logs/$FLAVOUR-1-rollout.log" | awk '{print $3}' | paste -sd' ') ms of exporterctl per host"
     # The same manifests again: changed=0 on every host, nothing restarted.
     playbook rollout "$FLAVOUR-1-again.log" -i "$WORK/inventory/v2.yml" -e "rollout_id=r1b-$FLAVOUR" \
         || fail "the second run failed"
