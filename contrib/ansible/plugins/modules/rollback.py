@@ -13,10 +13,10 @@ description:
   - C(rollout=ID) runs C(exporterctl rollback --rollout ID --json), returning the host to the
     generation that was current before that rollout's switch; nothing changes (C(changed=false))
     on a host the rollout never switched or that is already back.
-  - C(to=N) runs C(exporterctl rollback --to N); neither returns to the previous generation.
-  - Nothing is downloaded: only link flips, restarts and health checks.
-  - Check mode reports what it would do from C(status) and the rollout's records without changing anything
-    (C(changed) is a prediction: true unless the target generation is already current).
+  - C(to=N) runs C(exporterctl rollback --to N); with neither, it returns to the previous generation.
+  - Nothing is downloaded; only link flips, restarts and health checks.
+  - Check mode changes nothing and reads C(status) only; C(changed) is then true for C(to=N) when N
+    is not current, and false for C(rollout=ID).
 version_added: "0.1.0"
 options:
   rollout:

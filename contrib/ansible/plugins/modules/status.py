@@ -11,7 +11,7 @@ module: status
 short_description: Gather exporterctl's view of a host as facts
 description:
   - Runs C(exporterctl status --json) and sets the fact C(exporterctl) to its content
-    (docs/json.md, schema exporterctl/status/v1): the current generation, each exporter's
+    (docs/json.md, schema exporterctl/status/v1), that is the current generation, each exporter's
     version, unit state and health now, the last switch.
   - Changes nothing; supports check mode.
 version_added: "0.1.0"
