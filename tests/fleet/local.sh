@@ -29,6 +29,7 @@ if [ -z "$BIN" ]; then
 fi
 [ -x "$BIN" ] || die "exporterctl binary not found: $BIN (cargo build --release)"
 [ -x "$ANSIBLE_BIN_DIR/ansible-playbook" ] || die "no $ANSIBLE_BIN_DIR/ansible-playbook (apt-get install ansible-core)"
+[ -x /usr/bin/time ] || die "no /usr/bin/time (apt-get install time)"
 
 WORK=$(mktemp -d /tmp/exporterctl-fleet-local.XXXXXX)
 mkdir -p "$WORK/logs" "$WORK/releases" "$WORK/share"
@@ -127,12 +128,14 @@ rollout() {  # rollout NAME VERSION -> wall seconds in WALL
         --server "http://127.0.0.1:$PORT" --version "$version" --base-port "$BASE_PORT" --exe "$XBIN" \
         >"$WORK/inventory-$name.json"
     t0=$(date +%s.%N)
-    "$ANSIBLE_BIN_DIR/ansible-playbook" -i "$WORK/inventory-$name.json" "$WORK/measure.yml" \
+    /usr/bin/time -f '%U %S' -o "$WORK/logs/$name.cpu" \
+        "$ANSIBLE_BIN_DIR/ansible-playbook" -i "$WORK/inventory-$name.json" "$WORK/measure.yml" \
         -e "rollout_id=local-$name" -e "measure_name=$name" >"$WORK/logs/$name.log" 2>&1 ||
         { tail -n 40 "$WORK/logs/$name.log" >&2; die "rollout $name failed"; }
     t1=$(date +%s.%N)
     WALL=$(/usr/bin/python3 -c "print(f'{$t1-$t0:.2f}')")
-    log "rollout $name ($version) on $HOSTS hosts: $WALL s"
+    CPU=$(awk '/^[0-9.]+ [0-9.]+$/ {print $1 + $2}' "$WORK/logs/$name.cpu")
+    log "rollout $name ($version) on $HOSTS hosts: $WALL s, controller CPU $CPU s (Ansible, its forks and the local modules)"
 }
 
 log "$("$ANSIBLE_BIN_DIR/ansible-playbook" --version 2>/dev/null | sed -n 1p), $HOSTS hosts, forks $FORKS"

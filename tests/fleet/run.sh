@@ -74,7 +74,7 @@ cp "$(readlink -f "$BIN")" "$WORK/share/bin/exporterctl"
 XBIN=$WORK/share/bin/exporterctl
 
 # ------------------------------------------------------------ packages, rootfs, releases
-HOST_PKGS+=(openssh-client iproute2 ansible-core)
+HOST_PKGS+=(openssh-client iproute2 ansible-core time)
 case " $FLEET_ANSIBLE " in *" pip "*) HOST_PKGS+=(python3-venv python3-pip) ;; esac
 install_host_packages
 ensure_fleet_rootfs
@@ -192,10 +192,13 @@ playbook() {
     local name=$1 logf=$2; shift 2
     local rc=0 t0 t1
     t0=$(date +%s.%N)
+    # /usr/bin/time: the controller's CPU seconds (Ansible and its ssh clients).
     env ANSIBLE_CONFIG="$WORK/ansible.cfg" HOME="$WORK" NO_COLOR=1 \
+        /usr/bin/time -f '%U %S' -o "$WORK/logs/$logf.cpu" \
         "$ANSIBLE_PATH/ansible-playbook" "exporterctl.fleet.$name" "$@" >"$WORK/logs/$logf" 2>&1 || rc=$?
     t1=$(date +%s.%N)
-    printf '%s %s\n' "$logf" "$(py -c "print(f'{$t1-$t0:.1f}')")" >>"$WORK/logs/walltimes.txt"
+    printf '%s wall %s s, controller cpu %s s\n' "$logf" "$(py -c "print(f'{$t1-$t0:.1f}')")" \
+        "$(awk '/^[0-9.]+ [0-9.]+$/ {print $1 + $2}' "$WORK/logs/$logf.cpu" 2>/dev/null)" >>"$WORK/logs/walltimes.txt"
     log "ansible-playbook $name $* -> exit $rc ($(py -c "print(f'{$t1-$t0:.1f}')") s)"
     return $rc
 }
@@ -398,6 +401,8 @@ for entry in "${ANSIBLE_BINS[@]}"; do
 done
 
 echo
+echo "=== wall and controller CPU per playbook run"
+cat "$WORK/logs/walltimes.txt"
 log "total wall time $(py -c "print(f'{$(date +%s.%N)-$T_START:.1f}')") s"
 [ "$FAILED" = 0 ] || echo "failed: ${FAILED_NAMES[*]}"
 echo "fleet: $PASSED passed, $FAILED failed"
