@@ -38,6 +38,7 @@ T_START=$(date +%s.%N)
 
 WORK=$(mktemp -d /tmp/exporterctl-fleet.XXXXXX)
 chmod 0755 "$WORK"
+echo $$ >"$WORK/owner.pid"  # a later run's stale cleanup keeps it while we live
 mkdir -p "$WORK/share/bin" "$WORK/ssh" "$WORK/logs" "$WORK/manifests" "$WORK/inventory"
 SERVER_PID=""
 PASSED=0
@@ -77,6 +78,7 @@ XBIN=$WORK/share/bin/exporterctl
 HOST_PKGS+=(openssh-client iproute2 ansible-core time)
 case " $FLEET_ANSIBLE " in *" pip "*) HOST_PKGS+=(python3-venv python3-pip) ;; esac
 install_host_packages
+cleanup_stale_fleet
 ensure_fleet_rootfs
 
 REL_KEY=$( { cat "$E2E_DIR/tools/make_releases.py"

@@ -175,3 +175,50 @@ teardown_fleet() {
     HOST_NSPAWN=(); HOST_CG=(); HOST_VETH=(); HOST_NS=()
     return 0
 }
+
+# A run killed with SIGKILL leaves its containers, namespaces, veths and
+# cgroups behind, all named after its pid: clean up those whose run is gone
+# (never another live run's).
+run_alive() {
+    [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -gt 1 ] && kill -0 "$1" 2>/dev/null &&
+        tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q 'tests/fleet/run\.sh'
+}
+
+cleanup_stale_fleet() {
+    local pid args owner ns link root cg
+    for pid in $(pgrep -x systemd-nspawn 2>/dev/null); do
+        args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+        owner=$(sed -n 's/.* -M xfleet-\([0-9]*\)-[0-9]* .*/\1/p' <<<"$args")
+        [ -n "$owner" ] && ! run_alive "$owner" || continue
+        log "stopping a stale fleet container (nspawn pid $pid, run $owner)"
+        stop_pid "$pid" "-M xfleet-$owner-"
+    done
+    for ns in $(ip netns list 2>/dev/null | sed -n 's/^\(fl[0-9]*-[0-9]*\).*/\1/p'); do
+        owner=${ns#fl}; owner=${owner%-*}
+        run_alive "$owner" || { log "removing stale namespace $ns"; ip netns del "$ns"; }
+    done
+    for link in $(ip -o link show 2>/dev/null | sed -n 's/^[0-9]*: \(vf[0-9]*h[0-9]*\)@.*/\1/p'); do
+        owner=${link#vf}; owner=${owner%h*}
+        run_alive "$owner" || ip link del "$link" 2>/dev/null
+    done
+    # The release server and work directory of a killed run (its owner.pid).
+    local d
+    for d in /tmp/exporterctl-fleet.*; do
+        [ -d "$d" ] && [ "$d" != "${WORK:-}" ] || continue
+        owner=$(cat "$d/owner.pid" 2>/dev/null || true)
+        ! run_alive "$owner" || continue
+        for pid in $(pgrep -f "release_server\.py --bind 127\.0\.0\.1 .*--log $d/" 2>/dev/null); do
+            stop_pid "$pid" "--log $d/"
+        done
+        log "removing stale $d"
+        rm -rf "$d"
+    done
+    for root in $(cgroup_roots); do
+        for cg in "$root"/xfleet-*; do
+            [ -d "$cg" ] || continue
+            owner=${cg##*/xfleet-}; owner=${owner%-*}
+            run_alive "$owner" || find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
+        done
+    done
+    return 0
+}

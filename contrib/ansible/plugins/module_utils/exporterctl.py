@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
 import time
 
 SCHEMA_RECORD = "exporterctl/record/v1"
@@ -28,7 +29,14 @@ COMMON_ARGS = dict(
 
 
 def base_argv(module):
-    argv = [module.params["binary"]]
+    binary = module.params["binary"]
+    # A missing binary would read as exporterctl's "bad input" (exit 2).
+    if not os.path.isfile(binary) or not os.access(binary, os.X_OK):
+        module.fail_json(
+            msg="no exporterctl binary at %s on this host: install it (role exporterctl.fleet.install) "
+            "or set exporterctl_binary" % binary
+        )
+    argv = [binary]
     if module.params.get("root"):
         argv += ["--root", module.params["root"]]
     return argv
