@@ -1,6 +1,6 @@
 //! `exporterctl diff A B`
 
-use super::{print_json, Ctx, Outcome, UsageError};
+use super::{print_json, Ctx, ExitStatus, UsageError};
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::Generations;
 use crate::generation::state::{changes, Action, ProfileState};
@@ -37,7 +37,7 @@ fn state_of(ctx: &Ctx, profiles: &Profiles, store: &Store, n: u64) -> Result<Pro
     }
 }
 
-pub fn run(ctx: &Ctx, a: u64, b: u64, json: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, a: u64, b: u64, json: bool) -> Result<ExitStatus> {
     let profiles = Profiles::new(&ctx.layout);
     // A read command creates nothing: without a store there is no generation.
     if !ctx.layout.store_dir().is_dir() {
@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx, a: u64, b: u64, json: bool) -> Result<Outcome> {
         .collect();
     if json {
         print_json(&rows)?;
-        return Ok(Outcome::Ok);
+        return Ok(ExitStatus::Success);
     }
     if rows.is_empty() {
         println!("generations {a} and {b} run the same exporters");
@@ -72,5 +72,5 @@ pub fn run(ctx: &Ctx, a: u64, b: u64, json: bool) -> Result<Outcome> {
         };
         println!("{:<28} {what}", r.name);
     }
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }
