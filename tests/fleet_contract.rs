@@ -216,6 +216,11 @@ fn every_field_docs_json_lists_appears_in_real_output() {
     samples.push(serde_json::from_str(&failed).unwrap());
     samples.push(f.json(&["status"]));
     samples.push(f.json(&["generations"]));
+    // A damaged journal set aside by `resume --abort`: the no-record shape.
+    std::fs::write(f.state().join("journal.json"), "{").unwrap();
+    let aside = f.json(&["resume", "--abort"]);
+    assert_eq!(aside["aborted_damaged_journal"], true, "{aside}");
+    samples.push(aside);
 
     let docs = documented_fields();
     let schemas: Vec<&str> = docs.iter().map(|(s, _)| s.as_str()).collect();
