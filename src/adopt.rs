@@ -326,6 +326,7 @@ fn adopt_record(id: String, manifest: Option<&Path>, farm: &StorePath, state: &P
         result_generation: Some(n),
         resumed: false,
         rollout_id: None,
+        monitoring: None,
     }
 }
 

@@ -19,6 +19,7 @@ pub mod generation;
 pub mod health;
 pub mod manifest;
 pub mod mirror;
+pub mod monitoring;
 pub mod paths;
 pub mod plan;
 pub mod realise;

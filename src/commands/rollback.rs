@@ -4,6 +4,7 @@ use super::switch::{nothing_done, report};
 use super::{Ctx, ExitStatus, Host, UsageError};
 use crate::generation::history::History;
 use crate::generation::profile::Profiles;
+use crate::monitoring::window::{MonitorHooks, Window};
 use crate::plan::rollback::{rollback, Rollback};
 use crate::rollout::{self, RolloutTarget};
 use anyhow::Result;
@@ -54,10 +55,24 @@ pub fn run(ctx: &Ctx, to: Option<u64>, rollout: Option<&str>, quiet: bool, json:
             None => eprintln!("rolling back to generation {n}"),
         }
     }
-    let engine = host.engine(ctx, &store);
+    // The manifest that made the generation it returns to (if it can still
+    // be read) says how to tell the monitoring.
+    let monitoring = plan
+        .target_generation
+        .and_then(|n| crate::monitoring::settings_of_generation(&ctx.layout, n));
+    let window = monitoring.clone().map(Window::new);
+    let hooks = window.as_ref().map(|w| MonitorHooks {
+        window: w,
+        ui: &host.ui,
+    });
+    let mut engine = host.engine(ctx, &store);
+    if let Some(h) = &hooks {
+        engine.hooks = h;
+    }
     let mut record = engine.record(&plan)?;
     record.rollout_id = rollout.map(str::to_string);
     engine.preflight(&record, &plan.target)?;
     engine.run(&mut record, &plan)?;
+    super::switch::refresh_textfile(ctx, &store, monitoring.as_ref(), Some(&record));
     report(&record, json)
 }

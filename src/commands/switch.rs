@@ -4,6 +4,7 @@ use super::{print_json, Ctx, ExitStatus, Host, UsageError};
 use crate::cli::Mode;
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::manifest::Manifest;
+use crate::monitoring::window::{ExporterTarget, MonitorHooks, Window};
 use crate::plan::{self, Options, Plan, SwitchRequest};
 use crate::rollout::{with_schema, SCHEMA_PLAN, SCHEMA_RECORD};
 use crate::switch;
@@ -58,12 +59,24 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
     ctx.ensure_no_interrupted_switch()?;
     let host = Host::new(ctx, manifest.settings.service_manager, a.quiet)?;
     let plan = plan::switch(&ctx.layout, &mut manifest, &request)?;
+    let window = manifest.settings.monitoring.clone().map(Window::new);
     if plan.nothing_to_do {
+        if let Some(w) = &window {
+            use crate::switch::Ui;
+            w.sweep(&|m| host.ui.note(m));
+        }
         let message = format!("nothing to do: the host already matches {}", a.manifest.display());
         return nothing_done(&message, a.json, a.quiet);
     }
     let store = ctx.store()?;
-    let engine = host.engine(ctx, &store);
+    let hooks = window.as_ref().map(|w| MonitorHooks {
+        window: w,
+        ui: &host.ui,
+    });
+    let mut engine = host.engine(ctx, &store);
+    if let Some(h) = &hooks {
+        engine.hooks = h;
+    }
     let mut record = engine.record(&plan)?;
     // With --json stdout holds the record only; the plan goes with the progress lines.
     match (a.json, a.quiet) {
@@ -79,7 +92,25 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
         }
     }
     engine.run(&mut record, &plan)?;
+    refresh_textfile(ctx, &store, manifest.settings.monitoring.as_ref(), Some(&record));
     report(&record, a.json)
+}
+
+/// Rewrites the textfile of `settings.monitoring.textfile_dir`, if set,
+/// after a command changed the host. A failure is a warning: the change
+/// is made and recorded.
+pub fn refresh_textfile(
+    ctx: &Ctx,
+    store: &crate::store::Store,
+    settings: Option<&crate::monitoring::MonitoringSettings>,
+    last: Option<&SwitchRecord>,
+) {
+    let Some(dir) = settings.and_then(|s| s.textfile_dir.as_ref()) else {
+        return;
+    };
+    if let Err(e) = crate::monitoring::textfile::refresh(&ctx.layout, store, dir, last) {
+        eprintln!("warning: monitoring: {e}");
+    }
 }
 
 /// Ends a command that ran the engine (switch, rollback, resume): the
@@ -138,6 +169,14 @@ fn print_summary(record: &SwitchRecord) {
             switch::describe_action(s)
         );
     }
+    for l in record
+        .monitoring
+        .as_ref()
+        .map(|m| crate::monitoring::summary_lines(m, true))
+        .unwrap_or_default()
+    {
+        println!("  monitoring: {l}");
+    }
     if matches!(
         record.status,
         SwitchStatus::Failed | SwitchStatus::Partial | SwitchStatus::RolledBack
@@ -146,11 +185,31 @@ fn print_summary(record: &SwitchRecord) {
     }
 }
 
+/// The exporters `plan`'s steps start, as the monitoring sees them.
+fn plan_targets(plan: &Plan) -> Vec<ExporterTarget> {
+    plan.steps
+        .iter()
+        .filter(|c| c.action != crate::generation::state::Action::Remove)
+        .filter_map(|c| plan.target.exporter(&c.name))
+        .map(ExporterTarget::of)
+        .collect()
+}
+
 /// Prints the plan of a switch that changed nothing, not even the store
 /// (as JSON with `--json`).
 fn dry_run(manifest: &Manifest, a: &SwitchArgs, plan: &Plan) -> Result<ExitStatus> {
+    // What it would silence, annotate, notify, verify and write; nothing
+    // when there is no step.
+    let monitoring = match &manifest.settings.monitoring {
+        Some(m) if !plan.steps.is_empty() => crate::monitoring::window::plan_lines(m, &plan_targets(plan)),
+        _ => Vec::new(),
+    };
     if a.json {
-        print_json(&with_schema(SCHEMA_PLAN, serde_json::to_value(plan)?, None))?;
+        let mut v = serde_json::to_value(plan)?;
+        if !monitoring.is_empty() {
+            v["monitoring"] = serde_json::json!(monitoring);
+        }
+        print_json(&with_schema(SCHEMA_PLAN, v, None))?;
     } else if plan.nothing_to_do {
         println!(
             "dry run: nothing to do: the host already matches {}",
@@ -160,6 +219,9 @@ fn dry_run(manifest: &Manifest, a: &SwitchArgs, plan: &Plan) -> Result<ExitStatu
     } else {
         println!("dry run: nothing was changed; the switch would do this:");
         print!("{}", plan.text());
+        for l in &monitoring {
+            println!("monitoring: {l}");
+        }
     }
     if !a.json {
         for l in unit_security_lines(manifest) {

@@ -103,6 +103,10 @@ pub struct SwitchRecord {
     /// that a rollback undid (`rollback --rollout`).
     #[serde(default)]
     pub rollout_id: Option<String>,
+    /// What it did with the monitoring (`settings.monitoring`): the
+    /// silence, annotation, notifications, Prometheus' verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<super::monitoring::MonitoringRecord>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

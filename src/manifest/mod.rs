@@ -4,6 +4,7 @@
 mod download;
 mod host;
 pub mod lock;
+mod monitoring;
 mod raw;
 pub mod template;
 mod validate;
@@ -65,6 +66,9 @@ pub struct Settings {
     pub gitlab: ForgeUrls,
     /// `settings.download`: size, time and rate limits of every download.
     pub download: crate::source::DownloadLimits,
+    /// `settings.monitoring`: silences, annotations, notifications,
+    /// Prometheus' verification, the textfile (`crate::monitoring`).
+    pub monitoring: Option<crate::monitoring::MonitoringSettings>,
 }
 
 impl Settings {
@@ -98,6 +102,7 @@ impl Default for Settings {
                 send_token: false,
             },
             download: Default::default(),
+            monitoring: None,
         }
     }
 }

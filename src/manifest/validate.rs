@@ -109,7 +109,7 @@ impl Validator<'_> {
     /// (a NUL cannot be passed to exec) and at worst a new directive (systemd
     /// ends a line at a carriage return, so the rest would be read as, say,
     /// an `ExecStartPre=` running as root).
-    fn plain_text(&self, at: &Location, key: &str, value: &str) -> Result<(), ManifestError> {
+    pub(super) fn plain_text(&self, at: &Location, key: &str, value: &str) -> Result<(), ManifestError> {
         match value.chars().find(|c| c.is_control()) {
             None => Ok(()),
             Some(c) => self.err(
@@ -263,6 +263,9 @@ impl Validator<'_> {
         }
         if let Some(d) = &raw.download {
             s.download = self.download(d)?;
+        }
+        if let Some(m) = &raw.monitoring {
+            s.monitoring = Some(self.monitoring(m)?);
         }
         Ok(s)
     }

@@ -244,6 +244,7 @@ impl Plan {
             result_generation: None,
             resumed: false,
             rollout_id: self.options.rollout_id.clone(),
+            monitoring: None,
         }
     }
 
