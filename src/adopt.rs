@@ -306,6 +306,7 @@ pub fn adopt(layout: &Layout, manifest: &Manifest, manifest_path: &Path, say: &m
         switch_id: id.clone(),
         manifest: Some(manifest_path.to_path_buf()),
         outcome: Outcome::Succeeded,
+        rollout_id: None,
     })?;
     profiles.link_generation(n, &farm)?;
     profiles.flip_to_generation(n)?;
@@ -343,6 +344,7 @@ fn adopt_record(id: String, manifest: Option<&Path>, farm: &StorePath, state: &P
         unchanged: state.exporters.iter().map(|e| e.name.clone()).collect(),
         result_generation: Some(n),
         resumed: false,
+        rollout_id: None,
         monitoring: None,
     }
 }

@@ -93,7 +93,8 @@ pub enum Command {
     /// Move the host to MANIFEST's state: realise everything first, then for each changed exporter
     /// flip its link, restart its unit and health-check it, rolling back that step on failure.
     Switch {
-        /// The manifest (YAML); its lock file, if any, is MANIFEST.lock beside it.
+        /// The manifest (YAML); its lock file, if any, is MANIFEST.lock beside it. `-` reads it
+        /// from stdin (at most 1 MiB; no lock file is used).
         manifest: PathBuf,
         /// Print the plan the switch would carry out and change nothing at all, not even the
         /// store: releases it lacks are listed as downloads, not fetched.
@@ -118,10 +119,14 @@ pub enum Command {
         yes: bool,
         /// Print JSON on stdout instead of text: with --dry-run the plan (steps, health-only
         /// changes, unchanged exporters, downloads); otherwise the finished switch record (as
-        /// `switches/<id>.json` holds it), or `null` when there was nothing to do, while the plan
-        /// and progress lines go to stderr.
+        /// `switches/<id>.json` holds it, plus `schema`), or `nothing_to_do: true` when there was
+        /// nothing to do, while the plan and progress lines go to stderr. See docs/json.md.
         #[arg(long)]
         json: bool,
+        /// Tag this switch (its record and the generation it makes) with a fleet rollout's id,
+        /// for `rollback --rollout ID`: 1-64 letters, digits, `.`, `_`, `-`, `:`.
+        #[arg(long, value_name = "ID", value_parser = parse_rollout_id)]
+        rollout_id: Option<String>,
     },
     /// Return to the previous generation (or to generation N): only flips, restarts and health
     /// checks; nothing is downloaded, it works offline.
@@ -132,8 +137,12 @@ pub enum Command {
         /// Return at most N exporters side by side (default 8; 1 = one at a time).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
         parallel: Option<u16>,
-        /// Print the finished rollback's record as JSON on stdout instead of the summary (`null`
-        /// when N is already current); progress lines go to stderr.
+        /// Return to the generation that was current before rollout ID's switch on this host;
+        /// nothing to do (exit 0) where the rollout never switched or that generation is current.
+        #[arg(long, value_name = "ID", value_parser = parse_rollout_id, conflicts_with = "to")]
+        rollout: Option<String>,
+        /// Print the finished rollback's record as JSON on stdout instead of the summary (with
+        /// `nothing_to_do: true` when N is already current); progress lines go to stderr.
         #[arg(long)]
         json: bool,
     },
@@ -189,8 +198,8 @@ pub enum Command {
         /// Undo the interrupted switch instead of finishing it.
         #[arg(long)]
         abort: bool,
-        /// Print the finished switch record as JSON on stdout instead of the summary (`null` when
-        /// nothing was interrupted); progress lines go to stderr.
+        /// Print the finished switch record as JSON on stdout instead of the summary
+        /// (`nothing_to_do: true` when nothing was interrupted); progress lines go to stderr.
         #[arg(long)]
         json: bool,
     },
@@ -256,6 +265,11 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
         rest: Vec<String>,
     },
+}
+
+fn parse_rollout_id(s: &str) -> Result<String, String> {
+    crate::rollout::validate_rollout_id(s).map_err(|e| e.to_string())?;
+    Ok(s.to_string())
 }
 
 impl Command {

@@ -326,6 +326,7 @@ mod tests {
             switch_id: String::new(),
             manifest: None,
             outcome: serde_json::from_value(outcome.into()).unwrap(),
+            rollout_id: None,
         }
     }
 

@@ -28,6 +28,7 @@ pub mod realise;
 pub mod redact;
 pub mod repair;
 pub mod resolve;
+pub mod rollout;
 pub mod service;
 pub mod source;
 pub mod store;

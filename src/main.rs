@@ -91,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             parallel,
             yes,
             json,
+            rollout_id,
         } => commands::switch::run(
             &ctx,
             &commands::switch::SwitchArgs {
@@ -103,11 +104,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 yes,
                 quiet,
                 json,
+                rollout_id: rollout_id.as_deref(),
             },
         ),
-        Command::Rollback { to, parallel, json } => {
-            commands::rollback::run(&ctx, to, parallel.map(usize::from), quiet, json)
-        }
+        Command::Rollback {
+            to,
+            rollout,
+            parallel,
+            json,
+        } => commands::rollback::run(&ctx, to, rollout.as_deref(), parallel.map(usize::from), quiet, json),
         Command::Generations { json } => commands::generations::run(&ctx, json.json),
         Command::Diff { a, b, json } => commands::diff::run(&ctx, a, b, json.json),
         Command::Status { json } => commands::status::run(&ctx, json.json),

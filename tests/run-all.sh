@@ -2,7 +2,8 @@
 # The whole test suite: formatting and lints, the fast tests (unit,
 # integration, crash-at-every-point), then, as root, the Debian package
 # (built, lintian-checked) and the end-to-end suite on a real systemd in a
-# container with that package installed (installs what it needs with apt).
+# container with that package installed, and the Ansible fleet tests
+# (installs what it needs with apt and pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,6 +77,17 @@ if [ "$(id -u)" = 0 ] || [ "${EXPORTERCTL_E2E:-}" = required ]; then
 
   step "end-to-end on a real systemd (tests/e2e), with the package installed"
   tests/e2e/run.sh --deb "$deb"
+
+  # The Ansible collection (contrib/ansible) on a fleet of real-systemd
+  # containers reached over ssh, with Debian's ansible-core and the newest
+  # one from PyPI, then the 50-host local tier; both drive the packaged binary.
+  fleet_bin=$(mktemp -d /tmp/exporterctl-fleet-bin.XXXXXX)
+  dpkg-deb -x "$deb" "$fleet_bin"
+  step "fleet rollouts with Ansible on nspawn hosts (tests/fleet/run.sh)"
+  FLEET_ANSIBLE="debian pip" tests/fleet/run.sh "$fleet_bin/usr/bin/exporterctl"
+  step "fleet: 50 local hosts, rollout time per host (tests/fleet/local.sh)"
+  tests/fleet/local.sh "$fleet_bin/usr/bin/exporterctl"
+  rm -rf "$fleet_bin"
 else
   step "end-to-end suite skipped: it needs root (systemd-nspawn); run as root or see tests/e2e/README.md"
 fi

@@ -91,6 +91,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<ExitStatus> {
                 yes: true,
                 quiet: false,
                 json: false,
+                rollout_id: None,
             },
         )
     };
@@ -111,7 +112,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<ExitStatus> {
             if outcome == ExitStatus::Failed { 1 } else { 0 }
         );
         banner("5. rollback --to 1: no download, just a flip, a restart and a check");
-        super::rollback::run(&ctx, Some(1), None, false, false)?;
+        super::rollback::run(&ctx, Some(1), None, None, false, false)?;
         banner("6. generations");
         super::generations::run(&ctx, false)?;
         banner("7. status");

@@ -117,7 +117,11 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<ExitStatus> {
         damaged_switches,
     };
     if json {
-        print_json(&listing)?;
+        print_json(&crate::rollout::with_schema(
+            crate::rollout::SCHEMA_GENERATIONS,
+            serde_json::to_value(&listing)?,
+            None,
+        ))?;
         return Ok(ExitStatus::Success);
     }
     if listing.generations.is_empty() {

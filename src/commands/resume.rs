@@ -70,7 +70,12 @@ fn abort_damaged(
     }
     let (message, aside) = recovery::set_damaged_journal_aside(&ctx.layout, current, &unhealthy)?;
     if json {
-        print_json(&serde_json::json!({ "aborted_damaged_journal": true, "message": message, "journal": aside }))?;
+        // No record: the no-record shape of docs/json.md, plus what was set aside.
+        let mut doc =
+            crate::rollout::with_schema(crate::rollout::SCHEMA_RECORD, serde_json::Value::Null, Some(&message));
+        doc["aborted_damaged_journal"] = true.into();
+        doc["journal"] = serde_json::to_value(&aside)?;
+        print_json(&doc)?;
     } else {
         println!("{message}; {aside}");
     }

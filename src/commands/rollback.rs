@@ -1,15 +1,51 @@
 //! `exporterctl rollback [--to N] [--json]`
 
 use super::switch::{nothing_done, report};
-use super::{Ctx, ExitStatus, Host};
+use super::{Ctx, ExitStatus, Host, UsageError};
+use crate::generation::history::History;
+use crate::generation::profile::Profiles;
 use crate::monitoring::window::{MonitorHooks, Window};
 use crate::plan::rollback::{rollback, Rollback};
+use crate::rollout::{self, RolloutTarget};
 use anyhow::Result;
 
-pub fn run(ctx: &Ctx, to: Option<u64>, parallel: Option<usize>, quiet: bool, json: bool) -> Result<ExitStatus> {
+pub fn run(
+    ctx: &Ctx,
+    to: Option<u64>,
+    rollout: Option<&str>,
+    parallel: Option<usize>,
+    quiet: bool,
+    json: bool,
+) -> Result<ExitStatus> {
     let _lock = ctx.lock("rollback")?;
     ctx.ensure_no_interrupted_switch()?;
     let store = ctx.store()?;
+    let to = match rollout {
+        None => to,
+        Some(id) => {
+            let current = Profiles::new(&ctx.layout).current()?;
+            match rollout::rollback_target(&History::new(&ctx.layout).list()?, id) {
+                RolloutTarget::NeverReached => {
+                    return nothing_done(&format!("rollout {id} never switched this host"), json, quiet)
+                }
+                RolloutTarget::Generation { number, .. } if current.generation() == Some(number) => {
+                    return nothing_done(
+                        &format!("generation {number}, current before rollout {id}, is current"),
+                        json,
+                        quiet,
+                    )
+                }
+                RolloutTarget::Generation { number, .. } => Some(number),
+                RolloutTarget::NoGenerationBefore { switch_id } => {
+                    return Err(UsageError(format!(
+                        "rollout {id} (switch {switch_id}) made this host's first generation: there is none before it \
+                         to return to"
+                    ))
+                    .into())
+                }
+            }
+        }
+    };
     let say = &mut |line: String| {
         if !quiet {
             eprintln!("{line}");
@@ -41,6 +77,7 @@ pub fn run(ctx: &Ctx, to: Option<u64>, parallel: Option<usize>, quiet: bool, jso
         engine.hooks = h;
     }
     let mut record = engine.record(&plan)?;
+    record.rollout_id = rollout.map(str::to_string);
     engine.preflight(&record, &plan.target)?;
     engine.run(&mut record, &plan)?;
     super::switch::refresh_textfile(ctx, &store, monitoring.as_ref(), Some(&record));

@@ -135,7 +135,11 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<ExitStatus> {
         in_flight_advice: advice,
     };
     if json {
-        print_json(&status)?;
+        print_json(&crate::rollout::with_schema(
+            crate::rollout::SCHEMA_STATUS,
+            serde_json::to_value(&status)?,
+            None,
+        ))?;
     } else {
         match status.current_generation {
             Some(n) => println!("generation {n}"),

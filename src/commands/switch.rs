@@ -1,12 +1,12 @@
 //! `exporterctl switch MANIFEST [--dry-run] [--json]`
 
-use super::{print_json, Ctx, ExitStatus, Host};
+use super::{print_json, Ctx, ExitStatus, Host, UsageError};
 use crate::cli::Mode;
-use crate::exit::UsageError;
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::manifest::Manifest;
 use crate::monitoring::window::{ExporterTarget, MonitorHooks, Window};
 use crate::plan::{self, Options, Plan, SwitchRequest};
+use crate::rollout::{with_schema, SCHEMA_PLAN, SCHEMA_RECORD};
 use crate::switch;
 use crate::units::unit_security_lines;
 use anyhow::Result;
@@ -24,6 +24,8 @@ pub struct SwitchArgs<'a> {
     pub yes: bool,
     pub quiet: bool,
     pub json: bool,
+    /// `--rollout-id`, already validated by the command line.
+    pub rollout_id: Option<&'a str>,
 }
 
 pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
@@ -33,7 +35,12 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
         )
         .into());
     }
-    let mut manifest = Manifest::load(a.manifest)?;
+    let mut manifest = if a.manifest == Path::new("-") {
+        let text = crate::rollout::read_manifest(std::io::stdin().lock()).map_err(|e| UsageError(e.to_string()))?;
+        Manifest::parse(&text, Path::new("-"))?
+    } else {
+        Manifest::load(a.manifest)?
+    };
     let options = Options {
         atomic: a.atomic,
         confirm_each: a.mode == Mode::Safe && !a.yes,
@@ -47,6 +54,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
             Mode::Safe | Mode::Standard => 1,
         },
         settle_cap: None,
+        rollout_id: a.rollout_id.map(str::to_string),
     };
     let request = SwitchRequest {
         manifest_path: a.manifest,
@@ -122,7 +130,7 @@ pub fn refresh_textfile(
 /// finished record as JSON on stdout with `--json`, else its summary.
 pub fn report(record: &SwitchRecord, json: bool) -> Result<ExitStatus> {
     if json {
-        print_json(record)?;
+        print_json(&with_schema(SCHEMA_RECORD, serde_json::to_value(record)?, None))?;
     } else {
         print_summary(record);
     }
@@ -130,13 +138,14 @@ pub fn report(record: &SwitchRecord, json: bool) -> Result<ExitStatus> {
 }
 
 /// Ends such a command when it had nothing to do. There is no record then:
-/// `--json` prints `null`, and the message goes to stderr (unless `-q`).
+/// `--json` prints `{"schema", "nothing_to_do": true, "message"}`, and the
+/// message goes to stderr (unless `-q`).
 pub fn nothing_done(message: &str, json: bool, quiet: bool) -> Result<ExitStatus> {
     if json {
         if !quiet {
             eprintln!("{message}");
         }
-        print_json(&serde_json::Value::Null)?;
+        print_json(&with_schema(SCHEMA_RECORD, serde_json::Value::Null, Some(message)))?;
     } else {
         println!("{message}");
     }
@@ -213,7 +222,7 @@ fn dry_run(manifest: &Manifest, a: &SwitchArgs, plan: &Plan) -> Result<ExitStatu
         if !monitoring.is_empty() {
             v["monitoring"] = serde_json::json!(monitoring);
         }
-        print_json(&v)?;
+        print_json(&with_schema(SCHEMA_PLAN, v, None))?;
     } else if plan.nothing_to_do {
         println!(
             "dry run: nothing to do: the host already matches {}",

@@ -99,6 +99,10 @@ pub struct SwitchRecord {
     pub result_generation: Option<u64>,
     /// Set when an interrupted switch was finished by `resume`.
     pub resumed: bool,
+    /// The fleet rollout this switch belongs to (`switch --rollout-id`), or
+    /// that a rollback undid (`rollback --rollout`).
+    #[serde(default)]
+    pub rollout_id: Option<String>,
     /// What it did with the monitoring (`settings.monitoring`): the
     /// silence, annotation, notifications, Prometheus' verification.
     #[serde(default, skip_serializing_if = "Option::is_none")]

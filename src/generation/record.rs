@@ -22,6 +22,9 @@ pub struct GenerationRecord {
     pub switch_id: String,
     pub manifest: Option<PathBuf>,
     pub outcome: Outcome,
+    /// The fleet rollout whose switch made it (`switch --rollout-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_id: Option<String>,
 }
 
 /// How the switch that made a generation went; on disk as the same strings
@@ -265,6 +268,7 @@ mod tests {
             switch_id: String::new(),
             manifest: None,
             outcome: Outcome::Succeeded,
+            rollout_id: None,
         }
     }
 

@@ -105,6 +105,10 @@ pub fn lock_path_for(manifest: &Path) -> PathBuf {
 impl LockFile {
     /// Reads the lock beside `manifest`, if there is one.
     pub fn load_for(manifest: &Path) -> Result<Option<LockFile>, LockError> {
+        // A manifest read from stdin (`switch -`) has no file beside it.
+        if manifest == Path::new("-") {
+            return Ok(None);
+        }
         let path = lock_path_for(manifest);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,

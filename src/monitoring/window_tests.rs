@@ -95,6 +95,7 @@ fn record() -> SwitchRecord {
         result_generation: None,
         resumed: false,
         monitoring: None,
+        rollout_id: None,
     }
 }
 

@@ -64,8 +64,8 @@ pub enum PlanError {
 
 type Result<T, E = PlanError> = std::result::Result<T, E>;
 
-/// How the engine carries out a plan. A later `--rollout-id` (fleet) is
-/// carried here and copied into the record by [`Plan::new_record`].
+/// How the engine carries out a plan; the rollout id is copied into the
+/// record by [`Plan::new_record`].
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub atomic: bool,
@@ -79,6 +79,9 @@ pub struct Options {
     /// The longest settle window a step's health check waits: a rollback's
     /// return to a generation that was healthy before ([`ROLLBACK_SETTLE`]).
     pub settle_cap: Option<Duration>,
+    /// The fleet rollout this switch belongs to (`switch --rollout-id`), or
+    /// that a rollback undoes (`rollback --rollout`): copied into the record.
+    pub rollout_id: Option<String>,
 }
 
 pub use crate::manifest::{DEFAULT_PARALLEL, MAX_PARALLEL};
@@ -303,6 +306,7 @@ impl Plan {
             unchanged,
             result_generation: None,
             resumed: false,
+            rollout_id: self.options.rollout_id.clone(),
             monitoring: None,
         }
     }

@@ -955,6 +955,7 @@ impl Engine<'_> {
                 origin: record.kind.clone(),
                 switch_id: record.id.clone(),
                 manifest: record.manifest.clone(),
+                rollout_id: record.rollout_id.clone(),
                 outcome: if failed || stopped {
                     Outcome::Partial
                 } else {
