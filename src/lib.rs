@@ -17,6 +17,7 @@ pub mod health;
 pub mod manifest;
 pub mod mirror;
 pub mod paths;
+pub mod preflight;
 pub mod realise;
 pub mod redact;
 pub mod resolve;

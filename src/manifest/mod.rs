@@ -89,6 +89,8 @@ pub struct Settings {
     pub gitlab: ForgeUrls,
     /// `settings.download`: size, time and rate limits of every download.
     pub download: crate::source::DownloadLimits,
+    /// `settings.preflight`: the default of `switch --preflight`.
+    pub preflight: crate::preflight::Mode,
 }
 
 impl Default for Settings {
@@ -112,6 +114,7 @@ impl Default for Settings {
                 send_token: false,
             },
             download: Default::default(),
+            preflight: Default::default(),
         }
     }
 }
@@ -200,6 +203,10 @@ pub struct HealthSpec {
         skip_serializing_if = "is_default_drain"
     )]
     pub drain: Duration,
+    /// Families a release may not drop under `--preflight require`. Left
+    /// out of `state.json` when empty (older farms hash the same).
+    #[serde(default, skip_serializing_if = "crate::preflight::KeepMetrics::is_empty")]
+    pub keep_metrics: crate::preflight::KeepMetrics,
 }
 
 /// `health.drain` when the manifest does not say.
@@ -226,6 +233,7 @@ impl Default for HealthSpec {
             timeout: Duration::from_secs(30),
             settle: Duration::from_secs(2),
             drain: DEFAULT_DRAIN,
+            keep_metrics: Default::default(),
         }
     }
 }
@@ -265,6 +273,9 @@ pub struct Exporter {
     /// (`switch::socket_activation::enabled`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub socket_activation: Option<bool>,
+    /// Run a preflight copy before its first flip (`preflight:`; default
+    /// the catalogue entry's, else `true`).
+    pub preflight: bool,
 }
 
 /// What the manifest says about a generated unit's sandbox: on by default;

@@ -1,0 +1,265 @@
+//! Preflight: prove a release starts with this host's arguments and
+//! environment, and show what it changes in what Prometheus sees, before the
+//! running exporter is touched.
+//!
+//! For each exporter a switch would start anew, the release is started from
+//! the store beside the running one — same arguments and environment, same
+//! user, its listen address moved to a free loopback port ([`listen`]) —
+//! scraped once and stopped ([`child`] makes sure it is gone, whatever
+//! happens), and its metric families are compared with a scrape of the
+//! running exporter ([`families`]). The catalogue's knowledge of flag
+//! changes ([`flags`]) is applied to the arguments. [`verdict`] holds the
+//! modes and the `require` decision. Preflights of different exporters are
+//! independent and run concurrently; the summary reports each one's time.
+//!
+//! The copy does not run under the unit's sandbox (a transient systemd unit
+//! would, at the cost of a dependency on systemd and a unit a crash could
+//! leave behind): what the sandbox takes away is still caught by the health
+//! check after the flip.
+
+pub mod child;
+pub mod families;
+pub mod flags;
+pub mod listen;
+pub mod run;
+pub mod verdict;
+
+pub use verdict::{KeepMetrics, Mode};
+
+use crate::generation::state::{self, Action, ProfileState};
+use crate::manifest::{HealthSpec, Manifest};
+use crate::store::Store;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// One exporter to preflight.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    pub from_version: Option<String>,
+    pub to_version: String,
+    /// The new release's binary in the store.
+    pub exec: PathBuf,
+    pub args: Vec<String>,
+    pub environment: BTreeMap<String, String>,
+    pub user: Option<String>,
+    /// The target's health settings (URL path, build info, timeout, keep_metrics).
+    pub health: HealthSpec,
+    /// Where the running exporter serves, to compare with.
+    pub running_url: Option<String>,
+    /// The exporter listens on a known default port without a listen flag.
+    pub default_port: bool,
+    /// Why it is not run (`preflight: false`, not in the store yet).
+    pub skip: Option<String>,
+    pub advice: Vec<flags::Advice>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Started, served, the same families as the running one (or nothing to compare).
+    Passed,
+    /// Started and served; families removed, added or relabelled.
+    Changes,
+    /// Did not start, did not serve, or served the wrong version.
+    Failed,
+    Skipped,
+}
+
+/// What one preflight found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub name: String,
+    pub from_version: Option<String>,
+    pub to_version: String,
+    pub status: Status,
+    /// Why it failed (with the exporter's own last lines) or was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The arguments the copy ran with (its listen address moved).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_info_version: Option<String>,
+    /// How many families the copy served.
+    pub families: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<families::FamilyDiff>,
+    /// Why the families were not compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_compared: Option<String>,
+    /// Removed families that `health.keep_metrics` lists.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_removed: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flag_changes: Vec<flags::Advice>,
+    pub duration_ms: u64,
+}
+
+impl Report {
+    fn new(job: &Job) -> Report {
+        Report {
+            name: job.name.clone(),
+            from_version: job.from_version.clone(),
+            to_version: job.to_version.clone(),
+            status: Status::Skipped,
+            reason: None,
+            args: Vec::new(),
+            build_info_version: None,
+            families: 0,
+            metrics: None,
+            not_compared: None,
+            kept_removed: Vec::new(),
+            flag_changes: job.advice.clone(),
+            duration_ms: 0,
+        }
+    }
+
+    /// Would `require` refuse the switch for this one?
+    pub fn refuses(&self) -> bool {
+        self.status == Status::Failed || !self.kept_removed.is_empty()
+    }
+}
+
+/// Every preflight of one switch.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub mode: Mode,
+    /// Wall time of all of them (they run concurrently).
+    pub duration_ms: u64,
+    pub exporters: Vec<Report>,
+    /// `require` and a release that does not start or drops a kept family.
+    pub refused: bool,
+}
+
+impl Summary {
+    /// The lines a switch, a dry run and `exporterctl preflight` print.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "preflight ({}, {} exporter{}, {} ms):\n",
+            self.mode.as_str(),
+            self.exporters.len(),
+            if self.exporters.len() == 1 { "" } else { "s" },
+            self.duration_ms
+        );
+        for r in &self.exporters {
+            let from = r.from_version.as_deref().map(|f| format!("{f} → ")).unwrap_or_default();
+            let head = match r.status {
+                Status::Passed => "starts and serves".to_string(),
+                Status::Changes => "starts and serves; metrics change".to_string(),
+                Status::Failed => "FAILS".to_string(),
+                Status::Skipped => "not run".to_string(),
+            };
+            let ms = if r.status == Status::Skipped {
+                String::new()
+            } else {
+                format!(" ({} ms)", r.duration_ms)
+            };
+            out += &format!("  {:<28} {from}{}: {head}{ms}\n", r.name, r.to_version);
+            if let Some(why) = &r.reason {
+                out += &format!("      {why}\n");
+            }
+            if let Some(v) = &r.build_info_version {
+                out += &format!("      build info: version {v}\n");
+            }
+            for l in r.metrics.iter().flat_map(|m| m.lines()) {
+                out += &format!("      {l}\n");
+            }
+            if !r.kept_removed.is_empty() {
+                out += &format!(
+                    "      removes families health.keep_metrics keeps: {}\n",
+                    r.kept_removed.join(", ")
+                );
+            }
+            if let Some(n) = &r.not_compared {
+                out += &format!("      metrics not compared: {n}\n");
+            }
+            for a in &r.flag_changes {
+                out += &format!("      {}\n", a.line(&r.name, &r.to_version));
+            }
+        }
+        if self.refused {
+            out += "preflight: refused (--preflight require): nothing was changed\n";
+        }
+        out
+    }
+}
+
+/// The preflights a switch from `from` to `target` needs: every exporter
+/// it starts anew (added, upgraded, downgraded, reconfigured). `store`
+/// `None` (a dry run on a host without one) or a release not in it yet
+/// makes a skipped job that says how to run it.
+pub fn jobs(store: Option<&Store>, manifest: &Manifest, from: &ProfileState, target: &ProfileState) -> Vec<Job> {
+    let mut out = Vec::new();
+    for c in state::changes(from, target) {
+        if c.action == Action::Remove {
+            continue;
+        }
+        let (Some(t), Some(e)) = (target.exporter(&c.name), manifest.exporter(&c.name)) else {
+            continue;
+        };
+        let live = from.exporter(&c.name);
+        let entry = e.catalogue_entry();
+        let exec = store
+            .map(|s| s.path_of(&t.store_path).join("bin").join(&t.name))
+            .unwrap_or_default();
+        let skip = if !e.preflight {
+            Some("preflight: false (a second copy cannot run beside the running one)".to_string())
+        } else if !store.is_some_and(|s| s.is_valid(&t.store_path)) {
+            Some(format!(
+                "{} {} is not in the store yet: `exporterctl preflight {}` downloads it and runs the preflight",
+                t.name,
+                t.version,
+                manifest.path.display()
+            ))
+        } else {
+            None
+        };
+        out.push(Job {
+            name: t.name.clone(),
+            from_version: c.from_version.clone(),
+            to_version: t.version.clone(),
+            exec,
+            args: t.args.clone(),
+            environment: t.environment.clone(),
+            user: e.user.clone(),
+            health: t.health.clone(),
+            running_url: live.and_then(|l| l.health.url.clone()),
+            default_port: entry.is_some(),
+            skip,
+            advice: entry
+                .map(|en| flags::advise(&en, &t.version, &t.args, &t.environment))
+                .unwrap_or_default(),
+        });
+    }
+    out
+}
+
+/// Runs `jobs` concurrently (one thread each) and decides under `mode`.
+pub fn run_all(jobs: &[Job], mode: Mode, probe: &crate::health::Probe) -> Summary {
+    let started = Instant::now();
+    let exporters: Vec<Report> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs.iter().map(|j| s.spawn(move || run::run_one(j, probe))).collect();
+        handles
+            .into_iter()
+            .zip(jobs)
+            .map(|(h, j)| {
+                h.join().unwrap_or_else(|_| {
+                    let mut r = Report::new(j);
+                    r.status = Status::Failed;
+                    r.reason = Some("the preflight itself panicked".into());
+                    r
+                })
+            })
+            .collect()
+    });
+    let refused = mode == Mode::Require && exporters.iter().any(Report::refuses);
+    Summary {
+        mode,
+        duration_ms: started.elapsed().as_millis() as u64,
+        exporters,
+        refused,
+    }
+}
