@@ -110,6 +110,25 @@ pub enum Command {
         /// and progress lines go to stderr.
         #[arg(long)]
         json: bool,
+        /// Before the first flip, start each new release beside the running one on a free
+        /// loopback port, scrape it once and compare: `warn` reports and goes ahead, `require`
+        /// refuses (nothing flipped) a release that does not start or drops a family
+        /// `health.keep_metrics` keeps. Default: settings.preflight (warn).
+        #[arg(long, value_enum, value_name = "MODE")]
+        preflight: Option<crate::preflight::Mode>,
+    },
+    /// Start each release MANIFEST would switch to beside the running exporter (realising it
+    /// first), with this host's arguments and environment on a free loopback port; scrape it once,
+    /// stop it, and compare its metric families with the running one's. Exit 1 when a release
+    /// does not start or drops a family `health.keep_metrics` keeps.
+    Preflight {
+        /// The manifest (YAML); its lock file, if any, is MANIFEST.lock beside it.
+        manifest: PathBuf,
+        /// Only these exporters (repeatable).
+        #[arg(long, value_name = "NAME")]
+        only: Vec<String>,
+        #[command(flatten)]
+        json: JsonFlag,
     },
     /// Return to the previous generation (or to generation N): only flips, restarts and health
     /// checks; nothing is downloaded, it works offline.

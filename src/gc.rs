@@ -275,6 +275,7 @@ mod tests {
             switch_id: String::new(),
             manifest: None,
             outcome: outcome.into(),
+            metrics: Default::default(),
         }
     }
 

@@ -39,7 +39,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         version,
         listen,
         behaviour,
-        rest: _,
+        rest,
     } = &cli.command
     {
         let opts = exporterctl::demo::exporter::ExporterOpts {
@@ -50,6 +50,10 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 .map_err(|e| UsageError(format!("--listen {listen}: {e}")))?,
             behaviour: behaviour.parse().map_err(|e: String| UsageError(e))?,
         };
+        if let Err(refused) = exporterctl::demo::exporter::refused_flags(name, opts.behaviour, rest) {
+            eprintln!("{refused}");
+            std::process::exit(2);
+        }
         exporterctl::demo::exporter::run(&opts)?;
         return Ok(Outcome::Ok);
     }
@@ -90,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             atomic,
             yes,
             json,
+            preflight,
         } => commands::switch::run(
             &ctx,
             &commands::switch::SwitchArgs {
@@ -101,6 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 yes,
                 quiet,
                 json,
+                preflight,
             },
         ),
         Command::Rollback { to, json } => commands::rollback::run(&ctx, to, quiet, json),
@@ -127,6 +133,14 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             commands::versions::run(&ctx, &name, manifest.as_deref(), json.json)
         }
         Command::Check { manifest, json } => commands::check::run(&ctx, &manifest, json.json),
+        Command::Preflight { manifest, only, json } => commands::preflight::run(
+            &ctx,
+            &commands::preflight::PreflightArgs {
+                manifest: &manifest,
+                only: &only,
+                json: json.json,
+            },
+        ),
         Command::Mirror { manifest, dir } => commands::mirror::run(&ctx, &manifest, &dir),
         Command::DemoExporter { .. } | Command::Completions { .. } | Command::Man { .. } => {
             unreachable!("handled above")

@@ -128,6 +128,7 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
         switch_id: id.clone(),
         manifest: Some(manifest_path.to_path_buf()),
         outcome: "succeeded".into(),
+        metrics: Default::default(),
     })?;
     profiles.link_generation(n, &farm)?;
     profiles.flip_to_generation(n)?;
@@ -165,6 +166,7 @@ fn adopt_record(id: String, manifest: Option<&Path>, farm: &StorePath, state: &P
         unchanged: state.exporters.iter().map(|e| e.name.clone()).collect(),
         result_generation: Some(n),
         resumed: false,
+        preflight: None,
     }
 }
 

@@ -90,6 +90,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
                 yes: true,
                 quiet: false,
                 json: false,
+                preflight: None,
             },
         )
     };

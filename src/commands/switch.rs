@@ -25,6 +25,8 @@ pub struct SwitchArgs<'a> {
     pub yes: bool,
     pub quiet: bool,
     pub json: bool,
+    /// `--preflight`; `None`: `settings.preflight`.
+    pub preflight: Option<crate::preflight::Mode>,
 }
 
 /// The state the host is in now: the current farm's, or empty.
@@ -194,13 +196,13 @@ pub fn target_state(
     Ok(target)
 }
 
-pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
-    let mut manifest = load_manifest(a.manifest)?;
-    for name in a.only {
+/// Every `--only NAME` is an exporter of the manifest.
+pub(crate) fn check_only(manifest: &Manifest, path: &Path, only: &[String]) -> Result<()> {
+    for name in only {
         if manifest.exporter(name).is_none() {
             return Err(UsageError(format!(
                 "--only {name}: no such exporter in {} (it has: {})",
-                a.manifest.display(),
+                path.display(),
                 manifest
                     .exporters
                     .iter()
@@ -211,6 +213,12 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
             .into());
         }
     }
+    Ok(())
+}
+
+pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
+    let mut manifest = load_manifest(a.manifest)?;
+    check_only(&manifest, a.manifest, a.only)?;
     manifest
         .check_dirs(&ctx.layout)
         .map_err(|e| UsageError(e.to_string()))?;
@@ -266,6 +274,26 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
     }
     let engine = host.engine(ctx, &store);
     engine.preflight(&record, &target)?;
+    // Before the first flip: the new releases started beside the running ones.
+    let mode = a.preflight.unwrap_or(manifest.settings.preflight);
+    if mode != crate::preflight::Mode::Off && !record.steps.is_empty() {
+        let summary = super::preflight::run_for(Some(&store), &manifest, &from, &target, mode)?;
+        if !summary.exporters.is_empty() {
+            let text = summary.text();
+            match (a.json, a.quiet) {
+                (false, _) => print!("{text}"),
+                (true, false) => eprint!("{text}"),
+                (true, true) => {}
+            }
+            if summary.refused {
+                if a.json {
+                    print_json(&summary)?;
+                }
+                return Ok(Outcome::Failed);
+            }
+            record.preflight = Some(summary);
+        }
+    }
     if a.mode == Mode::Standard && !a.yes && host.ui.interactive() && !record.steps.is_empty() {
         use crate::switch::Ui;
         if !host.ui.confirm("proceed?") {
@@ -286,7 +314,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
 }
 
 /// `target` narrowed to `--only NAMES`: `live` with just those exporters changed.
-fn narrow(live: &ProfileState, target: ProfileState, only: &[String], manifest: &Manifest) -> ProfileState {
+pub(crate) fn narrow(live: &ProfileState, target: ProfileState, only: &[String], manifest: &Manifest) -> ProfileState {
     if only.is_empty() {
         return target;
     }
@@ -382,12 +410,45 @@ fn print_summary(record: &SwitchRecord) {
             switch::describe_action(s)
         );
     }
+    if let Some(p) = &record.preflight {
+        let found: Vec<String> = p
+            .exporters
+            .iter()
+            .flat_map(|r| {
+                preflight_findings(r)
+                    .into_iter()
+                    .map(move |l| format!("  {}: {l}", r.name))
+            })
+            .collect();
+        if !found.is_empty() {
+            println!("preflight ({}) found, and the switch went ahead:", p.mode.as_str());
+            for l in found {
+                println!("{l}");
+            }
+        }
+    }
     if matches!(
         record.status,
         SwitchStatus::Failed | SwitchStatus::Partial | SwitchStatus::RolledBack
     ) {
         println!("details: exporterctl status; history: exporterctl generations");
     }
+}
+
+/// What a preflight found that the operator should know after the switch:
+/// a failure, metric changes, flag changes.
+fn preflight_findings(r: &crate::preflight::Report) -> Vec<String> {
+    let mut out = Vec::new();
+    if r.status == crate::preflight::Status::Failed {
+        out.push(format!(
+            "{} did not pass: {}",
+            r.to_version,
+            r.reason.as_deref().unwrap_or("")
+        ));
+    }
+    out.extend(r.metrics.iter().flat_map(|m| m.lines()));
+    out.extend(r.flag_changes.iter().map(|a| a.line(&r.name, &r.to_version)));
+    out
 }
 
 /// What a switch from `from` to `target` does. The real switch prints it
@@ -406,6 +467,9 @@ struct Plan {
     unchanged: Vec<String>,
     /// Releases the store does not have: the switch downloads them first.
     downloads: Vec<Download>,
+    /// The preflight of the releases the store has (absent with `--preflight off`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preflight: Option<crate::preflight::Summary>,
 }
 
 #[derive(Serialize)]
@@ -436,6 +500,7 @@ impl Plan {
             no_restart,
             unchanged,
             downloads,
+            preflight: None,
         }
     }
 
@@ -521,7 +586,12 @@ fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Res
     }
     let target = narrow(&from, target_state(None, manifest, &from, &paths)?, a.only, manifest);
     refuse_foreign(ctx, &target, a.manifest)?;
-    let plan = Plan::new(&current, &from, &target, downloads);
+    let mut plan = Plan::new(&current, &from, &target, downloads);
+    let mode = a.preflight.unwrap_or(manifest.settings.preflight);
+    if !plan.steps.is_empty() {
+        let summary = super::preflight::run_for(store.as_ref(), manifest, &from, &target, mode)?;
+        plan.preflight = (!summary.exporters.is_empty()).then_some(summary);
+    }
     if a.json {
         print_json(&plan)?;
     } else if plan.nothing_to_do {
@@ -535,6 +605,9 @@ fn dry_run(ctx: &Ctx, manifest: &Manifest, a: &SwitchArgs, up: &Resolved) -> Res
         print!("{}", plan.text());
     }
     if !a.json {
+        if let Some(p) = &plan.preflight {
+            print!("{}", p.text());
+        }
         for l in unit_security_lines(manifest) {
             println!("{l}");
         }

@@ -100,6 +100,9 @@ pub struct SwitchRecord {
     pub result_generation: Option<u64>,
     /// Set when an interrupted switch was finished by `resume`.
     pub resumed: bool,
+    /// What the preflight before the first flip found (absent: none ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<crate::preflight::Summary>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -24,6 +24,10 @@ pub struct GenerationRecord {
     /// `succeeded` (every step passed) or `partial` (some steps failed and
     /// were rolled back; this is the state that was achieved).
     pub outcome: String,
+    /// The metric families each exporter served when the generation was
+    /// made (`preflight::record`); absent in records made before.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metrics: crate::preflight::record::Served,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +250,7 @@ mod tests {
             switch_id: String::new(),
             manifest: None,
             outcome: "succeeded".into(),
+            metrics: Default::default(),
         }
     }
 

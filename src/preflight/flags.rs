@@ -4,11 +4,11 @@
 //! instead. `check`, the dry run and preflight print the same advice.
 
 use crate::catalogue::{Entry, FlagChange};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One change that hits an exporter's command line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Advice {
     /// Upstream's change, as the catalogue words it.
     pub note: String,

@@ -21,6 +21,7 @@ pub mod child;
 pub mod families;
 pub mod flags;
 pub mod listen;
+pub mod record;
 pub mod run;
 pub mod verdict;
 
@@ -29,7 +30,7 @@ pub use verdict::{KeepMetrics, Mode};
 use crate::generation::state::{self, Action, ProfileState};
 use crate::manifest::{HealthSpec, Manifest};
 use crate::store::Store;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -56,7 +57,7 @@ pub struct Job {
     pub advice: Vec<flags::Advice>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Started, served, the same families as the running one (or nothing to compare).
@@ -69,31 +70,31 @@ pub enum Status {
 }
 
 /// What one preflight found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub name: String,
     pub from_version: Option<String>,
     pub to_version: String,
     pub status: Status,
     /// Why it failed (with the exporter's own last lines) or was skipped.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The arguments the copy ran with (its listen address moved).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_info_version: Option<String>,
     /// How many families the copy served.
     pub families: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<families::FamilyDiff>,
     /// Why the families were not compared.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_compared: Option<String>,
     /// Removed families that `health.keep_metrics` lists.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kept_removed: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flag_changes: Vec<flags::Advice>,
     pub duration_ms: u64,
 }
@@ -124,7 +125,7 @@ impl Report {
 }
 
 /// Every preflight of one switch.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub mode: Mode,
     /// Wall time of all of them (they run concurrently).

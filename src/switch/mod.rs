@@ -167,6 +167,7 @@ pub fn new_record(
         unchanged,
         result_generation: None,
         resumed: false,
+        preflight: None,
     }
 }
 
@@ -762,6 +763,7 @@ impl Engine<'_> {
                 } else {
                     "succeeded".into()
                 },
+                metrics: crate::preflight::record::scrape(self.probe, &live.state),
             })?;
             crash::point("after-generation-record");
             profiles.link_generation(n, &live.farm)?;
