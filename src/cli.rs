@@ -153,6 +153,10 @@ pub enum Command {
         a: u64,
         /// The generation to compare to.
         b: u64,
+        /// Also show what changed in what Prometheus sees: metric families removed, added and
+        /// relabelled, as each generation recorded them when it was made.
+        #[arg(long)]
+        metrics: bool,
         #[command(flatten)]
         json: JsonFlag,
     },

@@ -111,7 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         ),
         Command::Rollback { to, json } => commands::rollback::run(&ctx, to, quiet, json),
         Command::Generations { json } => commands::generations::run(&ctx, json.json),
-        Command::Diff { a, b, json } => commands::diff::run(&ctx, a, b, json.json),
+        Command::Diff { a, b, metrics, json } => commands::diff::run(&ctx, a, b, metrics, json.json),
         Command::Status { json } => commands::status::run(&ctx, json.json),
         Command::Gc {
             keep,

@@ -71,7 +71,22 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<Outcom
         pause: Duration::ZERO,
     };
     engine.run(&mut record, &from, &target, &opts)?;
-    report(&record, json)
+    let outcome = report(&record, json)?;
+    if let (Some(c), Some(back)) = (cur_n, record.result_generation) {
+        let lines = super::diff::metric_lines(&generations, c, back);
+        if !lines.is_empty() && !(json && quiet) {
+            let text = format!(
+                "what Prometheus sees again (generation {c} → {back}):\n{}",
+                lines.join("")
+            );
+            if json {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
+        }
+    }
+    Ok(outcome)
 }
 
 /// The farm of generation `n` from its link in `profiles/`. A link missing
