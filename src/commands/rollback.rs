@@ -74,7 +74,8 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<Outcom
     let outcome = report(&record, json)?;
     if let (Some(c), Some(back)) = (cur_n, record.result_generation) {
         let lines = super::diff::metric_lines(&generations, c, back);
-        if !lines.is_empty() && !(json && quiet) {
+        let shown = !(json && quiet);
+        if shown && !lines.is_empty() {
             let text = format!(
                 "what Prometheus sees again (generation {c} → {back}):\n{}",
                 lines.join("")
