@@ -31,12 +31,14 @@ step "cargo clippy"
 cargo clippy --locked --all-targets --features fault-injection -- -D warnings
 
 # tests/unitfile.rs checks generated units with the real systemd-analyze,
-# tests/history.rs counts system calls with strace: as root (CI) install
-# them if missing, and let those tests fail, not skip.
+# tests/history.rs counts system calls with strace, tests/preflight.rs runs
+# Debian's node_exporter as its own preflight: as root (CI) install them if
+# missing, and let those tests fail, not skip.
 if [ "$(id -u)" = 0 ]; then
   command -v systemd-analyze >/dev/null || { apt-get update -qq && apt-get install -y -qq systemd; }
   command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
-  export EXPORTERCTL_REQUIRE_SYSTEMD_ANALYZE=1 EXPORTERCTL_REQUIRE_STRACE=1
+  [ -x /usr/bin/prometheus-node-exporter ] || { apt-get update -qq && apt-get install -y -qq prometheus-node-exporter; }
+  export EXPORTERCTL_REQUIRE_SYSTEMD_ANALYZE=1 EXPORTERCTL_REQUIRE_STRACE=1 EXPORTERCTL_REQUIRE_NODE_EXPORTER=1
 fi
 
 step "fast tests (unit, integration, crash safety)"
