@@ -418,3 +418,45 @@ fn real_node_exporter_runs_as_its_own_preflight() {
     let out = f.ok(&["diff", "1", "2", "--metrics"]);
     assert!(out.contains("node_filesystem_avail_bytes"), "{out}");
 }
+
+#[test]
+fn settings_preflight_is_the_default_and_an_exporter_can_opt_out() {
+    let mut f = Fixture::new();
+    f.publish("b", "1.0.0", Behaviour::Ok);
+    f.publish("b", "2.0.0", Behaviour::DropFamily);
+    let port = free_port();
+    let m1 = f.manifest("m1.yaml", &[f.entry("b", "1.0.0", port)]);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let with_settings = |file: &str, settings: &str, entry_extra: &str| {
+        let m = f.manifest(file, &[f.entry("b", "2.0.0", port) + entry_extra]);
+        let text = std::fs::read_to_string(&m).unwrap().replace("settings:\n", &format!("settings:\n{settings}"));
+        std::fs::write(&m, text).unwrap();
+        m
+    };
+    // settings.preflight: require, and keep_metrics: all: refused; --json
+    // prints the preflight with `refused`.
+    let m = with_settings("req.yaml", "  preflight: require\n", "      keep_metrics: all\n");
+    let out = f.expect(&["switch", m.to_str().unwrap(), "--mode", "fast", "--json"], 1);
+    let s: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["refused"], true);
+    assert_eq!(s["mode"], "require");
+    assert_eq!(report(&s, "b")["kept_removed"][0], "b_scrapes_total");
+    assert_eq!(served_version("b", port).as_deref(), Some("1.0.0"));
+    // --preflight overrides the setting: off starts nothing and goes ahead.
+    let out = f.ok(&["switch", m.to_str().unwrap(), "--mode", "fast", "--preflight", "off"]);
+    assert!(!out.contains("preflight ("), "{out}");
+    assert_eq!(served_version("b", port).as_deref(), Some("2.0.0"));
+    // `preflight: false`: listed as not run, never started, never refused.
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast", "--preflight", "off"]);
+    let m = with_settings(
+        "optout.yaml",
+        "  preflight: require\n",
+        "      keep_metrics: all\n    preflight: false\n",
+    );
+    let out = f.ok(&["switch", m.to_str().unwrap(), "--mode", "fast"]);
+    assert!(
+        out.contains("b                            1.0.0 → 2.0.0: not run\n      preflight: false"),
+        "{out}"
+    );
+    assert_eq!(served_version("b", port).as_deref(), Some("2.0.0"));
+}
