@@ -218,6 +218,15 @@ pub fn jobs(store: Option<&Store>, manifest: &Manifest, from: &ProfileState, tar
         } else {
             None
         };
+        // A sandboxed unit gets its credential files (`--config.my-cnf`)
+        // through `LoadCredential=`, read by systemd as root: the copy reads
+        // them as root too, as the user could not.
+        let credentials = manifest.settings.service_manager == crate::manifest::ServiceManagerKind::Systemd
+            && e.manage_unit
+            && e.sandbox.enabled
+            && entry
+                .as_ref()
+                .is_some_and(|en| !crate::switch::sandbox::credential_args(&en.sandbox, &t.args).is_empty());
         out.push(Job {
             name: t.name.clone(),
             from_version: c.from_version.clone(),
@@ -225,7 +234,7 @@ pub fn jobs(store: Option<&Store>, manifest: &Manifest, from: &ProfileState, tar
             exec,
             args: t.args.clone(),
             environment: t.environment.clone(),
-            user: e.user.clone(),
+            user: e.user.clone().filter(|_| !credentials),
             health: t.health.clone(),
             running_url: live.and_then(|l| l.health.url.clone()),
             default_port: entry.is_some(),
