@@ -429,7 +429,9 @@ fn settings_preflight_is_the_default_and_an_exporter_can_opt_out() {
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
     let with_settings = |file: &str, settings: &str, entry_extra: &str| {
         let m = f.manifest(file, &[f.entry("b", "2.0.0", port) + entry_extra]);
-        let text = std::fs::read_to_string(&m).unwrap().replace("settings:\n", &format!("settings:\n{settings}"));
+        let text = std::fs::read_to_string(&m)
+            .unwrap()
+            .replace("settings:\n", &format!("settings:\n{settings}"));
         std::fs::write(&m, text).unwrap();
         m
     };
@@ -459,4 +461,32 @@ fn settings_preflight_is_the_default_and_an_exporter_can_opt_out() {
         "{out}"
     );
     assert_eq!(served_version("b", port).as_deref(), Some("2.0.0"));
+}
+
+#[test]
+fn bad_preflight_keys_are_refused_with_their_line() {
+    let f = Fixture::new();
+    let port = free_port();
+    for (extra, key, says) in [
+        (
+            "      keep_metrics: [b_up, \"b-up\"]\n",
+            "health.keep_metrics",
+            "`b-up` is not a metric family name",
+        ),
+        (
+            "      keep_metrics: some\n",
+            "health.keep_metrics",
+            "neither `all` nor a list",
+        ),
+        ("    preflight: maybe\n", "preflight", "bool"),
+    ] {
+        let m = f.manifest("bad.yaml", &[f.entry("b", "1.0.0", port) + extra]);
+        let out = f.run(&["switch", m.to_str().unwrap(), "--dry-run"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra}: {err}");
+        assert!(
+            err.contains("bad.yaml:") && err.contains(key) && err.contains(says),
+            "{extra}: {err}"
+        );
+    }
 }

@@ -205,8 +205,8 @@ pub struct HealthSpec {
     pub drain: Duration,
     /// Families a release may not drop under `--preflight require`. Left
     /// out of `state.json` when empty (older farms hash the same).
-    #[serde(default, skip_serializing_if = "crate::preflight::KeepMetrics::is_empty")]
-    pub keep_metrics: crate::preflight::KeepMetrics,
+    #[serde(default, skip_serializing_if = "crate::health::keep::KeepMetrics::is_empty")]
+    pub keep_metrics: crate::health::keep::KeepMetrics,
 }
 
 /// `health.drain` when the manifest does not say.

@@ -206,5 +206,5 @@ pub struct RawHealth {
     /// Also require the catalogue entry's "up" sample (e.g. `nginx_up 1`).
     pub up: Option<S<bool>>,
     /// `all`, or metric family names.
-    pub keep_metrics: Option<S<crate::preflight::KeepMetrics>>,
+    pub keep_metrics: Option<S<crate::health::keep::KeepMetrics>>,
 }

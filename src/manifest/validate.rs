@@ -756,8 +756,8 @@ impl Validator<'_> {
             h.drain = self.duration(t, &format!("{key}.drain"), MAX_DRAIN)?;
         }
         if let Some(k) = raw.keep_metrics {
-            if let crate::preflight::KeepMetrics::Names(names) = &k.value {
-                if let Some(bad) = names.iter().find(|n| !crate::preflight::verdict::is_metric_name(n)) {
+            if let crate::health::keep::KeepMetrics::Names(names) = &k.value {
+                if let Some(bad) = names.iter().find(|n| !crate::health::keep::is_metric_name(n)) {
                     return self.err(
                         &k.referenced,
                         format!("{key}.keep_metrics"),
