@@ -16,7 +16,8 @@ flips, unit restarts and health checks — rolling back on its own when a check 
 achieved state is a numbered generation that `rollback` returns to instantly.",
     after_help = "Files: state in /var/lib/exporterctl (store/, profiles/, generations/, journal.json, lock); \
 binaries linked from /usr/local/bin; units in /etc/systemd/system. `--root DIR` moves all of them under DIR.\n\
-Exit status: 0 success; 1 a step or check failed (also when it was rolled back); 2 bad input (manifest, lock, arguments); \
+Exit status: 0 success; 1 a step or check failed (also when it was rolled back, and when `--preflight require` \
+refused, nothing flipped); 2 bad input (manifest, lock, arguments); \
 3 another exporterctl holds the lock or an interrupted switch needs `resume`; \
 130 stopped by Ctrl-C (or SIGTERM) after the step in progress, what was done recorded as a generation \
 (a second Ctrl-C stops at once; `resume` then finishes or undoes).\n\

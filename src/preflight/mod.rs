@@ -273,3 +273,59 @@ pub fn run_all(jobs: &[Job], mode: Mode, probe: &crate::health::Probe) -> Summar
         refused,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StorePath;
+
+    fn manifest(settings: &str, exporters: &str) -> Manifest {
+        let text = format!("apiVersion: exporterctl/v1\nsettings:\n  arch: amd64\n{settings}exporters:\n{exporters}");
+        Manifest::parse(&text, std::path::Path::new("/m.yaml")).unwrap()
+    }
+
+    fn state(m: &Manifest, versions: &[(&str, &str)]) -> ProfileState {
+        let mut s = ProfileState::from_settings(m);
+        for (name, version) in versions {
+            let e = m.exporter(name).unwrap();
+            let sp = StorePath::parse(&format!("{}-{name}-{version}", "0".repeat(32))).unwrap();
+            s.exporters.push(crate::generation::state::ExporterState::from_manifest(
+                e,
+                version.to_string(),
+                sp,
+                None,
+            ));
+        }
+        s
+    }
+
+    #[test]
+    fn only_what_a_step_starts_gets_a_job_and_credentials_are_read_as_root() {
+        let m = manifest(
+            "  service_manager: systemd\n",
+            "  node_exporter: { version: \"1.9.1\", manage_unit: true, user: prometheus }\n  \
+             mysqld_exporter: { version: \"0.18.0\", manage_unit: true, user: prometheus, \
+             args: [\"--config.my-cnf=/etc/my.cnf\"], environment: { DATA_SOURCE_NAME: \"u:p@/\" } }\n  \
+             statsd_exporter: { version: \"0.28.0\", manage_unit: true }\n",
+        );
+        let from = state(&m, &[("node_exporter", "1.9.1"), ("statsd_exporter", "0.27.0")]);
+        let to = state(
+            &m,
+            &[
+                ("node_exporter", "1.9.1"),
+                ("mysqld_exporter", "0.18.0"),
+                ("statsd_exporter", "0.28.0"),
+            ],
+        );
+        let jobs = jobs(None, &m, &from, &to);
+        let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["mysqld_exporter", "statsd_exporter"], "unchanged node: no job");
+        let mysqld = &jobs[0];
+        assert_eq!(mysqld.user, None, "its my.cnf comes by LoadCredential=, read as root");
+        assert!(mysqld.skip.as_deref().unwrap().contains("not in the store yet"));
+        assert_eq!(mysqld.advice.len(), 1, "DATA_SOURCE_NAME is named");
+        assert!(mysqld.default_port);
+        assert!(jobs[1].skip.as_deref().unwrap().starts_with("preflight: false"));
+        assert_eq!(jobs[1].from_version.as_deref(), Some("0.27.0"));
+    }
+}
