@@ -277,6 +277,12 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<Outcome> {
     // Before the first flip: the new releases started beside the running ones.
     let mode = a.preflight.unwrap_or(manifest.settings.preflight);
     if mode != crate::preflight::Mode::Off && !record.steps.is_empty() {
+        if !a.quiet {
+            eprintln!(
+                "preflight ({}): starting the new releases beside the running ones …",
+                mode.as_str()
+            );
+        }
         let summary = super::preflight::run_for(Some(&store), &manifest, &from, &target, mode)?;
         if !summary.exporters.is_empty() {
             let text = summary.text();
