@@ -5,8 +5,8 @@
 //!
 //! Run: `cargo bench --bench realise` (optionally `-- RUNS`, default 9).
 
-use exporterctl::manifest::ArchiveKind;
 use exporterctl::paths::Layout;
+use exporterctl::store::ArchiveKind;
 use exporterctl::store::{AddRelease, Store};
 use sha2::{Digest, Sha256};
 use std::fs::File;

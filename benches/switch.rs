@@ -179,7 +179,7 @@ fn main() {
     // Baseline: the exporter's own restart, no exporterctl: restart through
     // the same process manager and wait until /metrics answers.
     let layout = Layout::new(&root);
-    let svc = manager_for(exporterctl::manifest::ServiceManagerKind::Process, &layout);
+    let svc = manager_for(exporterctl::service::ServiceManagerKind::Process, &layout);
     let spec = ServiceSpec {
         exporter: NAME.into(),
         unit: format!("{NAME}.service"),

@@ -1,8 +1,22 @@
-//! Reading what is already installed by hand: whether a file may be imported
-//! into the store at all, and an exporter binary's version, from its own
-//! `--version` output.
+//! Adopting what was installed by hand: whether a file may be imported into
+//! the store at all, an exporter binary's version from its own `--version`
+//! output, and the adopt transaction that makes them generation 1.
 
+use crate::catalogue::Catalogue;
+use crate::exit::UsageError;
+use crate::fault;
+use crate::generation::history::{SwitchRecord, SwitchStatus};
+use crate::generation::journal;
+use crate::generation::links::Links;
+use crate::generation::now_rfc3339;
+use crate::generation::profile::{self, Profiles};
+use crate::generation::record::{GenerationRecord, Generations, Outcome};
+use crate::generation::state::{ExporterState, ProfileState};
 use crate::manifest::is_version;
+use crate::manifest::Manifest;
+use crate::paths::Layout;
+use crate::store::{EntryKind, Store, StorePath};
+use anyhow::{bail, Context as _, Result};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -144,6 +158,212 @@ pub fn read_version(bin: &Path, preferred: &[String]) -> Option<String> {
         }
     }
     None
+}
+
+/// What adopting says as it goes: progress (stdout) and warnings (stderr).
+pub enum Said {
+    Done(String),
+    Warning(String),
+}
+
+/// The adopt transaction: imports the binaries (and unit files) of
+/// `manifest`'s exporters that were installed by hand into the store as
+/// generation 1, then replaces each with its link. The caller holds the
+/// state lock. A host exporterctl already manages is refused, unless an
+/// adopt was interrupted: that one is finished.
+pub fn adopt(layout: &Layout, manifest: &Manifest, manifest_path: &Path, say: &mut dyn FnMut(Said)) -> Result<()> {
+    let profiles = Profiles::new(layout);
+    let current = profiles.current()?;
+    if let Some(farm) = current.farm() {
+        return finish_interrupted(layout, current.generation(), farm, say);
+    }
+    let store = Store::open(layout)?;
+    store.clean_leftovers()?;
+    let mut state = ProfileState::from_settings(manifest);
+    let links = Links::new(layout);
+    // Every file is checked before anything is imported: a refusal for the
+    // last exporter must not leave the first one's copy in the store.
+    let mut found = Vec::new();
+    for e in &manifest.exporters {
+        let bin = links.bin_entry(&state, &e.name);
+        let what = format!("{}'s binary", e.name);
+        match check_importable(&bin, &what).map_err(UsageError)? {
+            Found::File => {}
+            Found::Nothing => {
+                say(Said::Warning(format!(
+                    "{}: nothing installed at {}; skipped",
+                    e.name,
+                    bin.display()
+                )));
+                continue;
+            }
+            Found::NotAFile(kind) => {
+                say(Said::Warning(format!(
+                    "{}: {} is {kind}, not an installed binary; skipped",
+                    e.name,
+                    bin.display()
+                )));
+                continue;
+            }
+        }
+        let unit_file = links.unit_entry(&state, &e.unit);
+        let unit_found = if std::fs::symlink_metadata(&unit_file).is_ok_and(|m| m.is_file()) {
+            check_importable(&unit_file, &format!("{}'s unit file", e.name)).map_err(UsageError)?
+        } else {
+            Found::Nothing
+        };
+        found.push((e, bin, unit_file, unit_found == Found::File));
+    }
+    for (e, bin, unit_file, adopt_unit) in found {
+        let version_args = e
+            .catalogue
+            .as_deref()
+            .and_then(|n| Catalogue::builtin().get(n))
+            .map(|c| c.for_version(&e.version).version_args)
+            .unwrap_or_default();
+        let version = match read_version(&bin, &version_args) {
+            Some(v) => v,
+            None if !e.resolved => {
+                return Err(UsageError(format!(
+                    "{}: could not read a version from `{} --version`, and the manifest asks for `{}`, not an exact version",
+                    e.name,
+                    bin.display(),
+                    e.version
+                ))
+                .into());
+            }
+            None => {
+                say(Said::Warning(format!(
+                    "{}: could not read a version from `{} --version`; recording the manifest's {}",
+                    e.name,
+                    bin.display(),
+                    e.version
+                )));
+                e.version.clone()
+            }
+        };
+        let mut copy_bin = |dir: &Path| -> std::io::Result<()> {
+            std::fs::create_dir(dir.join("bin"))?;
+            copy_importable(&bin, &dir.join("bin").join(&e.name))
+        };
+        let store_path = store.add_tree(
+            &format!("{}-{version}", e.name),
+            EntryKind::Adopted,
+            Some(&version),
+            &mut copy_bin,
+        )?;
+        let unit_store_path = if adopt_unit {
+            let mut copy_unit = |dir: &Path| copy_importable(&unit_file, &dir.join(&e.unit));
+            Some(store.add_tree(&format!("unit-{}", e.unit), EntryKind::Adopted, None, &mut copy_unit)?)
+        } else {
+            None
+        };
+        say(Said::Done(format!(
+            "{}: adopted {} {version} from {}",
+            e.name,
+            e.name,
+            bin.display()
+        )));
+        state
+            .exporters
+            .push(ExporterState::from_manifest(e, version, store_path, unit_store_path));
+    }
+    if state.exporters.is_empty() {
+        bail!(
+            "nothing to adopt: none of the manifest's exporters is installed under {}",
+            layout.rooted(&manifest.settings.bin_dir).display()
+        );
+    }
+    let farm = profile::build_farm(&store, &state)?;
+    profiles.ensure_dir()?;
+    let generations = Generations::new(layout);
+    let n = generations.allocate()?;
+    let id = SwitchRecord::new_id();
+    generations.save(&GenerationRecord {
+        number: n,
+        created_at: now_rfc3339(),
+        profile: farm.clone(),
+        origin: "adopt".into(),
+        switch_id: id.clone(),
+        manifest: Some(manifest_path.to_path_buf()),
+        outcome: Outcome::Succeeded,
+        metrics: Default::default(),
+    })?;
+    profiles.link_generation(n, &farm)?;
+    profiles.flip_to_generation(n)?;
+    fault::point("adopt-after-flip");
+    // The hand-placed files are in the store now: replace each with our link
+    // (a rename over it, so the path never disappears). Running processes keep
+    // the inode they started from.
+    links.install_all(&state).context("linking adopted exporters")?;
+    let record = adopt_record(id, Some(manifest_path), &farm, &state, n);
+    journal::close(layout, &record)?;
+    say(Said::Done(format!(
+        "generation {n}: {} exporter(s) adopted; `exporterctl rollback --to {n}` returns here",
+        state.exporters.len()
+    )));
+    Ok(())
+}
+
+/// The history record of an adopt that made generation `n`.
+fn adopt_record(id: String, manifest: Option<&Path>, farm: &StorePath, state: &ProfileState, n: u64) -> SwitchRecord {
+    SwitchRecord {
+        id,
+        kind: "adopt".into(),
+        manifest: manifest.map(Path::to_path_buf),
+        started_at: now_rfc3339(),
+        ended_at: Some(now_rfc3339()),
+        status: SwitchStatus::Succeeded,
+        atomic: false,
+        from_generation: None,
+        from_profile: None,
+        target_profile: farm.clone(),
+        target_generation: None,
+        live_profile: Some(farm.clone()),
+        current_step: None,
+        steps: Vec::new(),
+        unchanged: state.exporters.iter().map(|e| e.name.clone()).collect(),
+        result_generation: Some(n),
+        resumed: false,
+        preflight: None,
+    }
+}
+
+/// A host exporterctl already manages: adopting again is refused, unless an
+/// adopt was killed after recording its generation but before replacing the
+/// hand-placed files. Those files are byte for byte in the store, so
+/// replacing them with our links now loses nothing; that finishes it.
+fn finish_interrupted(
+    layout: &Layout,
+    generation: Option<u64>,
+    farm: &StorePath,
+    say: &mut dyn FnMut(Said),
+) -> Result<()> {
+    let already = || UsageError("exporterctl already manages this host; adopt only makes the first generation".into());
+    let Some(n) = generation else {
+        return Err(already().into());
+    };
+    let Some(gen) = Generations::new(layout).load(n)? else {
+        return Err(already().into());
+    };
+    let store = Store::open(layout)?;
+    let state = profile::read_farm_state(&store, farm)?;
+    let links = Links::new(layout);
+    let left = links.unlinked_copies(&state)?;
+    if gen.origin != "adopt" || left.is_empty() {
+        return Err(already().into());
+    }
+    links.install_all(&state).context("linking adopted exporters")?;
+    let record = adopt_record(gen.switch_id, gen.manifest.as_deref(), farm, &state, n);
+    journal::close(layout, &record)?;
+    for p in &left {
+        say(Said::Done(format!(
+            "{}: replaced by its link into the store",
+            p.display()
+        )));
+    }
+    say(Said::Done(format!("generation {n}: finished the interrupted adopt")));
+    Ok(())
 }
 
 #[cfg(test)]

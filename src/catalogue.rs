@@ -7,28 +7,13 @@
 //! Versions are compared as semver after padding (`1.9` → `1.9.0`), which is
 //! how every catalogued exporter numbers its releases.
 
+use crate::source::forge::Forge;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 /// The catalogue as shipped.
 pub const BUILTIN_YAML: &str = include_str!("../catalogue/exporters.yaml");
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Forge {
-    Github,
-    Gitlab,
-}
-
-impl Forge {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Forge::Github => "github",
-            Forge::Gitlab => "gitlab",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ArchiveFormat {
@@ -170,7 +155,7 @@ pub struct SocketSupport {
 }
 
 /// What an exporter needs that the default sandbox of a generated unit
-/// (`DynamicUser=yes`, `ProtectSystem=strict`, …; see `switch::sandbox`) would
+/// (`DynamicUser=yes`, `ProtectSystem=strict`, …; see `units::sandbox`) would
 /// take away.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,8 +2,21 @@
 //! and the man page.
 
 use crate::commands::RootUse;
+use crate::exit::ExitStatus;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+/// The text after `--help`: files, exit statuses (from [`ExitStatus`], the
+/// one place they are decided) and logging.
+fn after_help() -> String {
+    format!(
+        "Files: state in /var/lib/exporterctl (store/, profiles/, generations/, journal.json, lock); \
+binaries linked from /usr/local/bin; units in /etc/systemd/system. `--root DIR` moves all of them under DIR.\n\
+Exit status: {}.\n\
+Logging: RUST_LOG=debug for more detail; -q for errors only.",
+        ExitStatus::help()
+    )
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -14,14 +27,7 @@ use std::path::PathBuf;
 describes a host's exporters in a YAML manifest, and switches between states by atomic symlink \
 flips, unit restarts and health checks — rolling back on its own when a check fails. Every \
 achieved state is a numbered generation that `rollback` returns to instantly.",
-    after_help = "Files: state in /var/lib/exporterctl (store/, profiles/, generations/, journal.json, lock); \
-binaries linked from /usr/local/bin; units in /etc/systemd/system. `--root DIR` moves all of them under DIR.\n\
-Exit status: 0 success; 1 a step or check failed (also when it was rolled back, and when `--preflight require` \
-refused, nothing flipped); 2 bad input (manifest, lock, arguments); \
-3 another exporterctl holds the lock or an interrupted switch needs `resume`; \
-130 stopped by Ctrl-C (or SIGTERM) after the step in progress, what was done recorded as a generation \
-(a second Ctrl-C stops at once; `resume` then finishes or undoes).\n\
-Logging: RUST_LOG=debug for more detail; -q for errors only."
+    after_help = after_help()
 )]
 pub struct Cli {
     /// Put every path (state, store, bin_dir, unit_dir) under DIR: for tests and unprivileged demos.

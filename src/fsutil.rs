@@ -328,3 +328,14 @@ mod tests {
         assert_eq!(r.unwrap_err().raw_os_error(), Some(nix::libc::ETXTBSY));
     }
 }
+
+/// Durations as humane strings (`30s`, `2m`) in every JSON record.
+pub mod humantime_serde_compat {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}

@@ -7,7 +7,7 @@
 
 use crate::generation::journal;
 use crate::generation::profile::{self, Profiles};
-use crate::generation::record::{DamagedGeneration, GenerationRecord, Generations};
+use crate::generation::record::{DamagedGeneration, GenerationRecord, Generations, Outcome};
 use crate::paths::Layout;
 use crate::store::{EntryKind, Store, StorePath};
 use anyhow::{Context as _, Result};
@@ -43,7 +43,11 @@ fn doomed_generations(
     protected: &[u64],
     policy: &Policy,
 ) -> Vec<u64> {
-    let last_good = gens.iter().rev().find(|g| g.outcome == "succeeded").map(|g| g.number);
+    let last_good = gens
+        .iter()
+        .rev()
+        .find(|g| g.outcome == Outcome::Succeeded)
+        .map(|g| g.number);
     let protected = |n: u64| protected.contains(&n) || Some(n) == last_good;
     let mut doomed = BTreeSet::new();
     if let Some(keep) = policy.keep {
@@ -202,7 +206,7 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
     // for good.
     if !policy.dry_run {
         generations.delete_many(&doomed)?;
-        crate::switch::crash::point("gc-after-generations");
+        crate::fault::point("gc-after-generations");
         // A damaged record's link stays: it is all that says what ran.
         let listed: BTreeSet<u64> = records
             .iter()
@@ -274,7 +278,7 @@ mod tests {
             origin: "switch".into(),
             switch_id: String::new(),
             manifest: None,
-            outcome: outcome.into(),
+            outcome: serde_json::from_value(outcome.into()).unwrap(),
             metrics: Default::default(),
         }
     }

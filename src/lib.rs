@@ -2,7 +2,8 @@
 //! the Nix way. The binary (`src/main.rs`) is a thin shell over this library.
 //!
 //! Layers, each talking only to the ones below it:
-//! `commands` → `switch`/`realise` → `generation`, `store`, `source`,
+//! `commands` → `adopt`, `repair`, `gc` → `switch` (the engine) → `plan` →
+//! `units`, `realise`, `resolve`, `generation`, `store`, `source`,
 //! `service`, `health` → `fsutil`, `paths`.
 
 pub mod adopt;
@@ -10,6 +11,8 @@ pub mod catalogue;
 pub mod cli;
 pub mod commands;
 pub mod demo;
+pub mod exit;
+pub mod fault;
 pub mod fsutil;
 pub mod gc;
 pub mod generation;
@@ -17,11 +20,14 @@ pub mod health;
 pub mod manifest;
 pub mod mirror;
 pub mod paths;
+pub mod plan;
 pub mod preflight;
 pub mod realise;
 pub mod redact;
+pub mod repair;
 pub mod resolve;
 pub mod service;
 pub mod source;
 pub mod store;
 pub mod switch;
+pub mod units;

@@ -1,9 +1,9 @@
 //! Thin entry point: parse the command line, set up logging, run the command,
-//! map the outcome to an exit status.
+//! map the outcome to an exit status (`exporterctl::exit`).
 
 use clap::Parser;
 use exporterctl::cli::{Cli, Command, StoreCommand};
-use exporterctl::commands::{self, Ctx, Outcome, UsageError};
+use exporterctl::commands::{self, Ctx, ExitStatus, UsageError};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -33,7 +33,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .init();
 }
 
-fn run(cli: Cli) -> anyhow::Result<Outcome> {
+fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     if let Command::DemoExporter {
         name,
         version,
@@ -55,19 +55,19 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             std::process::exit(2);
         }
         exporterctl::demo::exporter::run(&opts)?;
-        return Ok(Outcome::Ok);
+        return Ok(ExitStatus::Success);
     }
     // Documentation of the command line itself: no host, no root.
     match &cli.command {
         Command::Completions { shell } => {
             commands::completions::completions(*shell, &mut std::io::stdout().lock())?;
-            return Ok(Outcome::Ok);
+            return Ok(ExitStatus::Success);
         }
         Command::Man { out_dir } => {
             for page in commands::completions::man_pages(out_dir)? {
                 println!("{}", page.display());
             }
-            return Ok(Outcome::Ok);
+            return Ok(ExitStatus::Success);
         }
         _ => {}
     }
@@ -152,13 +152,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
     match run(cli) {
-        Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::Failed) => ExitCode::from(1),
-        // 128 + SIGINT, as shells report a command stopped by Ctrl-C.
-        Ok(Outcome::Stopped) => ExitCode::from(130),
+        Ok(status) => ExitCode::from(status.code()),
         Err(e) => {
-            eprintln!("error: {}", commands::error_report(&e));
-            ExitCode::from(commands::exit_code(&e))
+            eprintln!("error: {}", exporterctl::exit::error_report(&e));
+            ExitCode::from(ExitStatus::of_error(&e).code())
         }
     }
 }

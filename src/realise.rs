@@ -1,10 +1,12 @@
 //! Realise: turn a manifest (and its lock, if any) into verified store paths.
-//! Shared by `realise`, `lock`, `switch` and `check`.
+//! Shared by `realise`, `lock`, `store repair` and the switch plan.
 
-use crate::catalogue::Forge;
+use crate::exit::UsageError;
 use crate::manifest::lock::{LockError, LockFile, LockedExporter};
 use crate::manifest::{Exporter, Manifest, ResolvedSource};
-use crate::source::forge::{ForgeKind, Tokens};
+use crate::paths::Layout;
+use crate::resolve::{explain_not_found, resolve, Resolved, Upstream};
+use crate::source::forge::Tokens;
 use crate::source::{Expected, FetchError, FetchRequest, Fetcher, SecretHeaders};
 use crate::store::{AddRelease, EntryKind, Store, StoreError, StorePath};
 
@@ -74,12 +76,12 @@ pub fn realise_all(
     fetcher: &Fetcher,
     manifest: &Manifest,
     lock: Option<&LockFile>,
+    tokens: &Tokens,
 ) -> Result<Vec<Realised>, RealiseError> {
     let mut done: Vec<Option<Realised>> = vec![None; manifest.exporters.len()];
     let mut to_fetch: Vec<(usize, FetchRequest)> = Vec::new();
-    let tokens = Tokens::from_env();
     for (i, e) in manifest.exporters.iter().enumerate() {
-        let src = resolve(e, manifest)?;
+        let src = source_of(e, manifest)?;
         let locked = lock.and_then(|l| l.entry(&e.name));
         if let Some(k) = known(Some(store), e, &src, locked, &manifest.path)?.filter(|k| k.in_store) {
             done[i] = Some(Realised {
@@ -97,7 +99,7 @@ pub fn realise_all(
             i,
             FetchRequest {
                 allow_http: e.allow_http,
-                headers: download_headers(e, &src.url, manifest, &tokens),
+                headers: download_headers(e, &src.url, manifest, tokens),
                 ..FetchRequest::new(&e.name, &e.version, &src.url, expected)
             },
         ));
@@ -128,7 +130,7 @@ pub fn realise_all(
                 (
                     *i,
                     s.spawn(move || -> Result<Realised, RealiseError> {
-                        let src = resolve(e, manifest)?;
+                        let src = source_of(e, manifest)?;
                         let sp = store
                             .add_release(&AddRelease {
                                 name: &e.name,
@@ -274,7 +276,7 @@ fn check_locked_path(
     })
 }
 
-fn resolve(e: &Exporter, m: &Manifest) -> Result<crate::manifest::ResolvedSource, RealiseError> {
+fn source_of(e: &Exporter, m: &Manifest) -> Result<crate::manifest::ResolvedSource, RealiseError> {
     e.resolve_source(&m.settings).map_err(|message| RealiseError::Source {
         exporter: e.name.clone(),
         version: e.version.clone(),
@@ -305,8 +307,7 @@ pub fn expected_for(src: &ResolvedSource, locked: Option<&LockedExporter>) -> Ex
 /// redirect to another host.
 pub fn download_headers(e: &Exporter, url: &str, m: &Manifest, tokens: &Tokens) -> SecretHeaders {
     match e.forge() {
-        Some((Forge::Github, _)) => tokens.headers_for(ForgeKind::Github, url, &m.settings.github),
-        Some((Forge::Gitlab, _)) => tokens.headers_for(ForgeKind::Gitlab, url, &m.settings.gitlab),
+        Some((forge, _)) => tokens.headers_for(forge, url, m.settings.forge(forge)),
         None => SecretHeaders::new(),
     }
 }
@@ -316,5 +317,84 @@ fn store_err(e: &Exporter, source: StoreError) -> RealiseError {
         exporter: e.name.clone(),
         version: e.version.clone(),
         source: Box::new(source),
+    }
+}
+
+/// Resolves `latest`/range versions (from the lock when it has them), checks
+/// the lock against the manifest, and realises it under the state lock the
+/// caller holds. A download that upstream does not have (404) is explained
+/// with the nearest versions that exist.
+pub fn realise_locked(layout: &Layout, manifest: &mut Manifest) -> anyhow::Result<Vec<Realised>> {
+    let up = resolve(layout, manifest, true)?;
+    realise_with(layout, manifest, &up)
+}
+
+/// Realises a resolved manifest, first clearing what interrupted runs left in
+/// the store and the download cache.
+pub fn realise_with(layout: &Layout, manifest: &Manifest, up: &Resolved) -> anyhow::Result<Vec<Realised>> {
+    let store = Store::open(layout)?;
+    store.clean_leftovers()?;
+    up.fetcher.clean_leftovers()?;
+    realise_all(&store, &up.fetcher, manifest, up.lock.as_ref(), &up.tokens)
+        .map_err(|e| explain_realise_error(e, manifest, &up.fetcher, &up.tokens))
+}
+
+/// A lock naming the wrong store path is bad input (exit 2); other realise
+/// errors stay as they are.
+pub fn bad_lock(e: RealiseError) -> anyhow::Error {
+    match e {
+        e @ RealiseError::LockedPathForeign { .. } => UsageError(e.to_string()).into(),
+        other => other.into(),
+    }
+}
+
+/// Turns "404" for a forge download into "VERSION does not exist; nearest: …".
+pub fn explain_realise_error(
+    e: RealiseError,
+    manifest: &Manifest,
+    fetcher: &Fetcher,
+    tokens: &Tokens,
+) -> anyhow::Error {
+    let up = Upstream {
+        fetcher,
+        tokens,
+        settings: &manifest.settings,
+    };
+    let errors = match e {
+        RealiseError::Several(v) => v,
+        other => vec![other],
+    };
+    let mut missing = Vec::new();
+    let mut rest = Vec::new();
+    for err in errors {
+        let explained = match &err {
+            RealiseError::Fetch(f) => fetch_exporter(f)
+                .and_then(|name| manifest.exporter(name))
+                .and_then(|ex| explain_not_found(&up, ex, f)),
+            _ => None,
+        };
+        match explained {
+            Some(m) => missing.push(m.to_string()),
+            None => rest.push(err),
+        }
+    }
+    if missing.is_empty() {
+        if rest.iter().any(|e| matches!(e, RealiseError::LockedPathForeign { .. })) {
+            let text: Vec<String> = rest.iter().map(|e| e.to_string()).collect();
+            return UsageError(text.join("\n")).into();
+        }
+        return match rest.len() {
+            1 => rest.remove(0).into(),
+            _ => RealiseError::Several(rest).into(),
+        };
+    }
+    missing.extend(rest.iter().map(|e| e.to_string()));
+    UsageError(missing.join("\n")).into()
+}
+
+fn fetch_exporter(e: &FetchError) -> Option<&str> {
+    match e {
+        FetchError::NotFound { exporter, .. } => Some(exporter),
+        _ => None,
     }
 }

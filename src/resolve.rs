@@ -4,9 +4,11 @@
 //! when a requested one does not exist.
 
 use crate::catalogue::{self, VersionRequest};
+use crate::exit::UsageError;
 use crate::manifest::lock::LockFile;
 use crate::manifest::{Exporter, Manifest, ManifestError, Settings};
-use crate::source::forge::{version_from_tag, ForgeClient, ForgeError, ForgeKind, Tokens};
+use crate::paths::Layout;
+use crate::source::forge::{version_from_tag, Forge, ForgeClient, ForgeError, Tokens};
 use crate::source::{FetchError, Fetcher};
 use serde::Serialize;
 
@@ -81,10 +83,7 @@ impl Upstream<'_> {
             .filter(|c| c.repo == repo)
             .map(|c| c.former_repos.clone())
             .unwrap_or_default();
-        let (kind, urls) = match forge {
-            catalogue::Forge::Github => (ForgeKind::Github, &self.settings.github),
-            catalogue::Forge::Gitlab => (ForgeKind::Gitlab, &self.settings.gitlab),
-        };
+        let (kind, urls) = (forge, self.settings.forge(forge));
         let client = ForgeClient {
             fetcher: self.fetcher,
             tokens: self.tokens,
@@ -166,14 +165,11 @@ impl Upstream<'_> {
         let (forge, repo) = e
             .forge()
             .map(|(f, r)| (f, r.to_string()))
-            .unwrap_or((catalogue::Forge::Github, String::new()));
+            .unwrap_or((Forge::Github, String::new()));
         Err(ResolveError::Missing {
             exporter: e.name.clone(),
             version: e.version.clone(),
-            forge: match forge {
-                catalogue::Forge::Github => "GitHub",
-                catalogue::Forge::Gitlab => "GitLab",
-            },
+            forge: forge.name(),
             repo,
             nearest: if near.is_empty() {
                 "none (the repository lists no release)".into()
@@ -355,4 +351,40 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
         c.sha256 = src.sha256.clone();
     }
     c
+}
+
+/// What a command that talks to upstream works with: the fetcher, the forge
+/// tokens (read from the environment once, here), and the lock the manifest
+/// was checked against (if used).
+pub struct Resolved {
+    pub fetcher: Fetcher,
+    pub tokens: Tokens,
+    pub lock: Option<LockFile>,
+}
+
+/// Resolves `latest`/range versions — from the lock beside the manifest when
+/// `use_lock` and it has them, else by asking the forge — and checks that lock
+/// against the manifest. What the user can fix is bad input (exit 2).
+pub fn resolve(layout: &Layout, manifest: &mut Manifest, use_lock: bool) -> anyhow::Result<Resolved> {
+    let lock = if use_lock {
+        LockFile::load_for(&manifest.path).map_err(|e| UsageError(e.to_string()))?
+    } else {
+        None
+    };
+    let fetcher = Fetcher::new(layout)?.with_limits(manifest.settings.download);
+    let tokens = Tokens::from_env();
+    resolve_versions(manifest, &fetcher, &tokens, lock.as_ref()).map_err(resolve_error)?;
+    if let Some(l) = &lock {
+        l.check_matches(manifest).map_err(|e| UsageError(e.to_string()))?;
+    }
+    Ok(Resolved { fetcher, tokens, lock })
+}
+
+/// Bad input (exit 2) for what the user can fix in the manifest; other
+/// failures (network, rate limits) stay ordinary errors (exit 1).
+pub fn resolve_error(e: ResolveError) -> anyhow::Error {
+    match e {
+        ResolveError::Forge { .. } => e.into(),
+        other => UsageError(other.to_string()).into(),
+    }
 }

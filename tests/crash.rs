@@ -79,10 +79,7 @@ const FAILURE_ONLY: &[&str] = &["before-revert", "after-revert-flip"];
 
 #[test]
 fn kill_at_every_point_of_a_successful_switch_then_resume() {
-    for point in exporterctl::switch::crash::POINTS
-        .iter()
-        .filter(|p| !FAILURE_ONLY.contains(p))
-    {
+    for point in exporterctl::fault::POINTS.iter().filter(|p| !FAILURE_ONLY.contains(p)) {
         crash_at(point, false);
     }
 }

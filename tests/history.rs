@@ -233,7 +233,7 @@ fn gc_killed_at_any_point_leaves_no_partial_store_path_nor_a_generation_without_
     let store = |h: &Host| store_names(&h.f.state().join("store"));
     let want = store(&control);
 
-    for point in exporterctl::switch::crash::GC_POINTS {
+    for point in exporterctl::fault::GC_POINTS {
         let h = Host::new(&all);
         for v in &all {
             h.switch(v);

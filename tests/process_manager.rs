@@ -6,8 +6,8 @@
 
 use exporterctl::demo::exporter::{self, Behaviour, ExporterOpts};
 use exporterctl::demo::http::{self, ServerHandle};
+use exporterctl::health::HealthSpec;
 use exporterctl::health::{HealthFailure, Probe};
-use exporterctl::manifest::HealthSpec;
 use exporterctl::service::pidfile::{read_proc_stat, PidRecord};
 use exporterctl::service::{NoneManager, ProcessManager, ServiceManager, ServiceSpec, UnitStatus};
 use nix::sys::signal::{kill, Signal};
@@ -249,7 +249,7 @@ fn health(url: String, timeout: Duration, settle: Duration) -> HealthSpec {
     HealthSpec {
         url: Some(url),
         build_info: Some("demo_build_info".into()),
-        expect: vec!["demo_up 1".into()],
+        expect: vec![exporterctl::health::Expect::parse("demo_up 1").unwrap()],
         timeout,
         settle,
         ..HealthSpec::default()
@@ -317,7 +317,7 @@ fn http_500_times_out_saying_so() {
 fn a_failing_expectation_names_the_sample() {
     let srv = demo_server("1.0.0", Behaviour::Ok);
     let mut spec = health(format!("{}/metrics", srv.url()), Duration::from_secs(1), Duration::ZERO);
-    spec.expect = vec!["demo_up 0".into()];
+    spec.expect = vec![exporterctl::health::Expect::parse("demo_up 0").unwrap()];
     let e = Probe::new().unwrap().check_once(&spec, "1.0.0").unwrap_err();
     assert_eq!(e.to_string(), "expected sample `demo_up 0` not found (demo_up is 1)");
 }
@@ -425,7 +425,7 @@ fn a_real_http_server_process_end_to_end() {
     let hs = HealthSpec {
         url: Some(format!("http://127.0.0.1:{port}/metrics")),
         build_info: Some("py_build_info".into()),
-        expect: vec!["py_up 1".into()],
+        expect: vec![exporterctl::health::Expect::parse("py_up 1").unwrap()],
         timeout: Duration::from_secs(60),
         settle: Duration::from_millis(100),
         ..HealthSpec::default()

@@ -4,8 +4,8 @@
 mod common;
 
 use common::archives::{self, Hostile};
-use exporterctl::manifest::ArchiveKind;
 use exporterctl::paths::Layout;
+use exporterctl::store::ArchiveKind;
 use exporterctl::store::{self, EntryKind, Store, StoreError, StoreMeta, StorePath, VerifyOutcome};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -8,7 +8,7 @@
 //! runs as root, after installing the `systemd` package if needed).
 
 use exporterctl::manifest::Manifest;
-use exporterctl::switch::unitfile::{render_checked, UnitParams};
+use exporterctl::units::unitfile::{render_checked, UnitParams};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -117,9 +117,9 @@ exporters:
 }
 
 /// The units of the manifest's first exporter, as the switch generates them.
-fn units_of(yaml: &str) -> Vec<exporterctl::commands::switch::GeneratedUnit> {
+fn units_of(yaml: &str) -> Vec<exporterctl::units::GeneratedUnit> {
     let m = Manifest::parse(yaml, Path::new("m.yaml")).unwrap();
-    exporterctl::commands::switch::generated_units(&m, &m.exporters[0]).unwrap()
+    exporterctl::units::generated_units(&m, &m.exporters[0]).unwrap()
 }
 
 fn exporter_yaml(bin_dir: &Path, body: &str) -> String {

@@ -1,14 +1,15 @@
 //! `exporterctl check MANIFEST`
 
-use super::realise::{load_manifest, resolve, Resolved};
-use super::{print_json, Ctx, Outcome};
+use super::{print_json, Ctx, ExitStatus};
+use crate::resolve::resolve;
+use crate::resolve::Resolved;
 use crate::resolve::{check_release, Upstream};
 use anyhow::Result;
 use std::path::Path;
 
-pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<Outcome> {
-    let mut manifest = load_manifest(manifest_path)?;
-    let Resolved { fetcher, tokens, .. } = resolve(ctx, &mut manifest, true)?;
+pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<ExitStatus> {
+    let mut manifest = crate::manifest::Manifest::load(manifest_path)?;
+    let Resolved { fetcher, tokens, .. } = resolve(&ctx.layout, &mut manifest, true)?;
     let up = Upstream {
         fetcher: &fetcher,
         tokens: &tokens,
@@ -48,7 +49,7 @@ pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<Outcome> {
                 println!("      {}", a.line(&c.name, &c.version));
             }
         }
-        for l in super::switch::unit_security_lines(&manifest) {
+        for l in crate::units::unit_security_lines(&manifest) {
             println!("{l}");
         }
         println!(
@@ -57,5 +58,9 @@ pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<Outcome> {
             checks.len()
         );
     }
-    Ok(if failed == 0 { Outcome::Ok } else { Outcome::Failed })
+    Ok(if failed == 0 {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failed
+    })
 }

@@ -2,7 +2,7 @@
 //! temporary root — switch to v1, upgrade to v2, a broken v3 rolled back on
 //! its own, `rollback --to 1`, `generations`, `gc`.
 
-use super::{Ctx, Outcome, RootUse};
+use super::{Ctx, ExitStatus, RootUse};
 use crate::cli::Mode;
 use crate::demo::releases;
 use crate::gc::Policy;
@@ -45,7 +45,7 @@ fn show(path: &Path) {
     }
 }
 
-pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
+pub fn run(given: &Ctx, keep: bool) -> Result<ExitStatus> {
     // Without --root the demo makes its own, so it never touches the host.
     let (tmp, ctx) = if given.layout.root() == Path::new("/") {
         let tmp = tempfile::Builder::new().prefix("exporterctl-demo-").tempdir()?;
@@ -108,7 +108,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
         let outcome = switch(&m3)?;
         println!(
             "   (exit status would be {}: a failed step is a failure even when rollback worked)",
-            if outcome == Outcome::Failed { 1 } else { 0 }
+            if outcome == ExitStatus::Failed { 1 } else { 0 }
         );
         banner("5. rollback --to 1: no download, just a flip, a restart and a check");
         super::rollback::run(&ctx, Some(1), false, false)?;
@@ -162,5 +162,5 @@ pub fn run(given: &Ctx, keep: bool) -> Result<Outcome> {
         }
         None => println!("\ndemo done; everything is under {}", root.display()),
     }
-    result.map(|()| Outcome::Ok)
+    result.map(|()| ExitStatus::Success)
 }

@@ -1,6 +1,6 @@
 //! `exporterctl diff A B`
 
-use super::{print_json, Ctx, Outcome, UsageError};
+use super::{print_json, Ctx, ExitStatus, UsageError};
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::Generations;
 use crate::generation::state::{changes, Action, ProfileState};
@@ -66,7 +66,7 @@ fn rows_text(rows: &[record::ExporterMetrics]) -> Vec<String> {
     out
 }
 
-pub fn run(ctx: &Ctx, a: u64, b: u64, metrics: bool, json: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, a: u64, b: u64, metrics: bool, json: bool) -> Result<ExitStatus> {
     let profiles = Profiles::new(&ctx.layout);
     // A read command creates nothing: without a store there is no generation.
     if !ctx.layout.store_dir().is_dir() {
@@ -94,7 +94,7 @@ pub fn run(ctx: &Ctx, a: u64, b: u64, metrics: bool, json: bool) -> Result<Outco
             Some(f) => print_json(&serde_json::json!({ "exporters": rows, "metrics": f }))?,
             None => print_json(&rows)?,
         }
-        return Ok(Outcome::Ok);
+        return Ok(ExitStatus::Success);
     }
     if rows.is_empty() {
         println!("generations {a} and {b} run the same exporters");
@@ -118,5 +118,5 @@ pub fn run(ctx: &Ctx, a: u64, b: u64, metrics: bool, json: bool) -> Result<Outco
             print!("{l}");
         }
     }
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }

@@ -1,11 +1,11 @@
 //! `exporterctl gc`
 
 use super::store::human_bytes;
-use super::{print_json, Ctx, Outcome};
+use super::{print_json, Ctx, ExitStatus};
 use crate::gc::{self, Policy};
 use anyhow::Result;
 
-pub fn run(ctx: &Ctx, policy: &Policy, json: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, policy: &Policy, json: bool) -> Result<ExitStatus> {
     let _lock = ctx.lock("gc")?;
     // Like every command that changes the host: an interrupted switch is
     // resumed or aborted first (its generations are protected all the same).
@@ -16,7 +16,7 @@ pub fn run(ctx: &Ctx, policy: &Policy, json: bool) -> Result<Outcome> {
     let report = gc::collect(&ctx.layout, &store, policy)?;
     if json {
         print_json(&report)?;
-        return Ok(Outcome::Ok);
+        return Ok(ExitStatus::Success);
     }
     let verb = if policy.dry_run { "would delete" } else { "deleted" };
     let gens: Vec<String> = report.generations_deleted.iter().map(|n| n.to_string()).collect();
@@ -42,5 +42,5 @@ pub fn run(ctx: &Ctx, policy: &Policy, json: bool) -> Result<Outcome> {
             d.number, d.record
         );
     }
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }

@@ -1,6 +1,6 @@
 //! `exporterctl generations`
 
-use super::{print_json, Ctx, Outcome};
+use super::{print_json, Ctx, ExitStatus};
 use crate::generation::history::{DamagedRecord, History, StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::{DamagedGeneration, Generations};
@@ -62,7 +62,7 @@ fn failed_steps(r: &SwitchRecord) -> Vec<FailedStep> {
         .collect()
 }
 
-pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, json: bool) -> Result<ExitStatus> {
     let current = Profiles::new(&ctx.layout).current()?.generation();
     // One damaged record is reported, never a reason to hide the others.
     let (history, damaged_switches) = History::new(&ctx.layout).scan()?;
@@ -85,7 +85,7 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
             current: Some(g.number) == current,
             created_at: g.created_at,
             origin: g.origin,
-            outcome: g.outcome,
+            outcome: g.outcome.as_str().to_string(),
             switch_id: g.switch_id,
             exporters,
             failed_steps: failed,
@@ -118,7 +118,7 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
     };
     if json {
         print_json(&listing)?;
-        return Ok(Outcome::Ok);
+        return Ok(ExitStatus::Success);
     }
     if listing.generations.is_empty() {
         println!("no generations yet: run `exporterctl switch MANIFEST` or `exporterctl adopt MANIFEST`");
@@ -168,5 +168,5 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
     for d in &listing.damaged_switches {
         println!("switch record not listed: {d}");
     }
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }

@@ -1,18 +1,19 @@
 //! `exporterctl lock MANIFEST`
 
-use super::realise::{load_manifest, realise_with, resolve};
-use super::{Ctx, Outcome};
+use super::{Ctx, ExitStatus};
 use crate::manifest::lock::{LockFile, LockedExporter, LOCK_VERSION};
+use crate::realise::realise_with;
+use crate::resolve::resolve;
 use anyhow::Result;
 use std::path::Path;
 
-pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
-    let mut manifest = load_manifest(manifest_path)?;
+pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<ExitStatus> {
+    let mut manifest = crate::manifest::Manifest::load(manifest_path)?;
     let _lock = ctx.lock("lock")?;
     // A stale lock is what `lock` is for: resolve afresh (`latest` asks the
     // forge again), ignoring it.
-    let up = resolve(ctx, &mut manifest, false)?;
-    let realised = realise_with(ctx, &manifest, &up)?;
+    let up = resolve(&ctx.layout, &mut manifest, false)?;
+    let realised = realise_with(&ctx.layout, &manifest, &up)?;
     let lock = LockFile {
         lock_version: LOCK_VERSION,
         arch: manifest.settings.arch.clone(),
@@ -29,5 +30,5 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<Outcome> {
     };
     let path = lock.write_for(manifest_path)?;
     println!("{}", path.display());
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }

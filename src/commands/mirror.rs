@@ -1,14 +1,15 @@
 //! `exporterctl mirror MANIFEST DIR`
 
-use super::realise::{load_manifest, resolve, Resolved};
-use super::{Ctx, Outcome};
+use super::{Ctx, ExitStatus};
 use crate::mirror::mirror;
+use crate::resolve::resolve;
+use crate::resolve::Resolved;
 use anyhow::{Context as _, Result};
 use std::path::Path;
 
-pub fn run(ctx: &Ctx, manifest_path: &Path, dir: &Path) -> Result<Outcome> {
-    let mut manifest = load_manifest(manifest_path)?;
-    let Resolved { fetcher, tokens, lock } = resolve(ctx, &mut manifest, true)?;
+pub fn run(ctx: &Ctx, manifest_path: &Path, dir: &Path) -> Result<ExitStatus> {
+    let mut manifest = crate::manifest::Manifest::load(manifest_path)?;
+    let Resolved { fetcher, tokens, lock } = resolve(&ctx.layout, &mut manifest, true)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let done = mirror(&manifest, lock.as_ref(), &fetcher, &tokens, dir)?;
     for m in &done {
@@ -26,5 +27,5 @@ pub fn run(ctx: &Ctx, manifest_path: &Path, dir: &Path) -> Result<Outcome> {
         "to use it: set settings.github.download_url (and gitlab.download_url) to file://{} or to a static HTTP server of it",
         abs.display()
     );
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }

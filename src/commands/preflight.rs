@@ -1,17 +1,16 @@
 //! `exporterctl preflight MANIFEST`, and the preflight a switch (and its
 //! dry run) runs before its first flip.
 
-use super::realise::{load_manifest, realise_locked};
-use super::switch::{check_only, live_state, narrow, target_state};
-use super::{print_json, Ctx, Outcome, UsageError};
-use crate::generation::profile::Profiles;
+use super::{print_json, Ctx, ExitStatus};
 use crate::generation::state::ProfileState;
 use crate::health::Probe;
 use crate::manifest::Manifest;
+use crate::plan::{self, Options, SwitchRequest};
 use crate::preflight::{self, Mode, Summary};
-use crate::store::{Store, StorePath};
+use crate::store::Store;
 use anyhow::Result;
 use std::path::Path;
+use std::time::Duration;
 
 pub struct PreflightArgs<'a> {
     pub manifest: &'a Path,
@@ -19,35 +18,30 @@ pub struct PreflightArgs<'a> {
     pub json: bool,
 }
 
-/// Realises MANIFEST (as `realise` does) and runs the preflight of every
-/// exporter a switch would start anew. Exit 1 when one does not start or
-/// drops a family `health.keep_metrics` keeps (what `require` refuses).
-pub fn run(ctx: &Ctx, a: &PreflightArgs) -> Result<Outcome> {
-    let mut manifest = load_manifest(a.manifest)?;
-    check_only(&manifest, a.manifest, a.only)?;
-    manifest
-        .check_dirs(&ctx.layout)
-        .map_err(|e| UsageError(e.to_string()))?;
+/// Realises MANIFEST (as a switch's plan does) and runs the preflight of
+/// every exporter a switch would start anew. Exit 1 when one does not start
+/// or drops a family `health.keep_metrics` keeps (what `require` refuses).
+pub fn run(ctx: &Ctx, a: &PreflightArgs) -> Result<ExitStatus> {
+    let mut manifest = Manifest::load(a.manifest)?;
     let _lock = ctx.lock("preflight")?;
+    ctx.ensure_no_interrupted_switch()?;
+    let request = SwitchRequest {
+        manifest_path: a.manifest,
+        only: a.only,
+        dry_run: false,
+        options: Options {
+            atomic: false,
+            confirm_each: false,
+            pause: Duration::ZERO,
+        },
+    };
+    let plan = plan::switch(&ctx.layout, &mut manifest, &request)?;
     let store = ctx.store()?;
-    let current = Profiles::new(&ctx.layout).current()?;
-    let from = live_state(&store, &current, &manifest)?;
-    let realised = realise_locked(ctx, &mut manifest)?;
-    let paths: Vec<(String, StorePath)> = realised
-        .iter()
-        .map(|r| (r.name.clone(), r.store_path.clone()))
-        .collect();
-    let target = narrow(
-        &from,
-        target_state(Some(&store), &manifest, &from, &paths)?,
-        a.only,
-        &manifest,
-    );
     let mode = match manifest.settings.preflight {
         Mode::Off => Mode::Warn,
         m => m,
     };
-    let summary = run_for(Some(&store), &manifest, &from, &target, mode)?;
+    let summary = run_for(Some(&store), &manifest, &plan.from, &plan.target, mode)?;
     let refuses = summary.exporters.iter().any(preflight::Report::refuses);
     if a.json {
         print_json(&summary)?;
@@ -59,7 +53,11 @@ pub fn run(ctx: &Ctx, a: &PreflightArgs) -> Result<Outcome> {
     } else {
         print!("{}", summary.text());
     }
-    Ok(if refuses { Outcome::Failed } else { Outcome::Ok })
+    Ok(if refuses {
+        ExitStatus::Failed
+    } else {
+        ExitStatus::Success
+    })
 }
 
 /// The preflight of a switch from `from` to `target` under `mode`.

@@ -1,8 +1,7 @@
 //! `exporterctl status`
 
-use super::{print_json, Ctx, Outcome};
+use super::{print_json, Ctx, ExitStatus};
 use crate::generation::history::{Counts, History, SwitchRecord};
-use crate::generation::journal;
 use crate::generation::profile::{self, Current, Profiles};
 use crate::health::Probe;
 use crate::service::manager_for;
@@ -74,7 +73,7 @@ fn last_switch(r: &SwitchRecord, status: String) -> LastSwitch {
     }
 }
 
-pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, json: bool) -> Result<ExitStatus> {
     let current = Profiles::new(&ctx.layout).current()?;
     let mut rows = Vec::new();
     if let Some(farm) = current.farm() {
@@ -110,13 +109,17 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
     // Never take the lock here: a read-only command must not make a
     // concurrent switch fail as busy, rewrite the lock file's text or need
     // write access. `InFlight::read` asks the kernel who holds it.
-    let in_flight = journal::InFlight::read(&ctx.layout)?;
+    let in_flight = crate::switch::recovery::InFlight::read(&ctx.layout)?;
     let advice = in_flight.refusal(&ctx.layout);
     let (last, journal_damaged) = match in_flight {
-        journal::InFlight::Running { record, .. } => (Some(last_switch(&record, "running".into())), None),
-        journal::InFlight::Interrupted(record) => (Some(last_switch(&record, "interrupted".into())), None),
-        journal::InFlight::Damaged(_) => (last_recorded(ctx)?, advice.clone()),
-        journal::InFlight::None => (last_recorded(ctx)?, None),
+        crate::switch::recovery::InFlight::Running { record, .. } => {
+            (Some(last_switch(&record, "running".into())), None)
+        }
+        crate::switch::recovery::InFlight::Interrupted(record) => {
+            (Some(last_switch(&record, "interrupted".into())), None)
+        }
+        crate::switch::recovery::InFlight::Damaged(_) => (last_recorded(ctx)?, advice.clone()),
+        crate::switch::recovery::InFlight::None => (last_recorded(ctx)?, None),
     };
     let status = Status {
         current_generation: current.generation(),
@@ -171,5 +174,5 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<Outcome> {
             println!("{why}");
         }
     }
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }

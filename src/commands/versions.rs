@@ -1,9 +1,9 @@
 //! `exporterctl versions NAME`
 
-use super::realise::{load_manifest, resolve_error};
-use super::{print_json, Ctx, Outcome, UsageError};
+use super::{print_json, Ctx, ExitStatus, UsageError};
 use crate::catalogue::Catalogue;
 use crate::manifest::Manifest;
+use crate::resolve::resolve_error;
 use crate::resolve::Upstream;
 use crate::source::forge::Tokens;
 use crate::source::Fetcher;
@@ -26,9 +26,9 @@ fn catalogue_manifest(name: &str) -> Result<Manifest> {
     Manifest::parse(&text, Path::new("(catalogue)")).map_err(|e| UsageError(e.to_string()).into())
 }
 
-pub fn run(ctx: &Ctx, name: &str, manifest: Option<&Path>, json: bool) -> Result<Outcome> {
+pub fn run(ctx: &Ctx, name: &str, manifest: Option<&Path>, json: bool) -> Result<ExitStatus> {
     let m = match manifest {
-        Some(p) => load_manifest(p)?,
+        Some(p) => crate::manifest::Manifest::load(p)?,
         None => catalogue_manifest(name)?,
     };
     let Some(e) = m.exporter(name) else {
@@ -48,7 +48,7 @@ pub fn run(ctx: &Ctx, name: &str, manifest: Option<&Path>, json: bool) -> Result
     let versions = up.versions(e).map_err(resolve_error)?;
     if json {
         print_json(&versions)?;
-        return Ok(Outcome::Ok);
+        return Ok(ExitStatus::Success);
     }
     let latest = versions
         .iter()
@@ -72,5 +72,5 @@ pub fn run(ctx: &Ctx, name: &str, manifest: Option<&Path>, json: bool) -> Result
         };
         println!("{:<14} {}{notes}", v.version, v.tag);
     }
-    Ok(Outcome::Ok)
+    Ok(ExitStatus::Success)
 }

@@ -3,7 +3,6 @@
 //! journal (`journal.json`); when it ends, it moves to `switches/<id>.json`.
 //! Failed attempts stay here even when they made no generation.
 
-use super::journal;
 use super::state::Action;
 use crate::fsutil;
 use crate::paths::Layout;
@@ -72,7 +71,7 @@ pub struct StepRecord {
     /// The wait for scrapes in flight before the step's restart; absent
     /// when nothing was restarted or no port is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drain: Option<crate::switch::drain::DrainRecord>,
+    pub drain: Option<DrainRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,16 +198,15 @@ impl History {
         }
     }
 
-    /// Files the finished record and removes the journal, in that order, so a
-    /// crash in between leaves a journal that `resume` can still close.
-    pub fn finish(&self, layout: &Layout, record: &SwitchRecord) -> Result<(), HistoryError> {
+    /// Files a finished record (`journal::close` files it and then removes
+    /// the journal).
+    pub fn file(&self, record: &SwitchRecord) -> Result<(), HistoryError> {
         let io_err = |context: String| move |source| HistoryError::Io { context, source };
         fsutil::create_dir_all_durable(&self.dir).map_err(io_err(format!("creating {}", self.dir.display())))?;
         let path = self.dir.join(format!("{}.json", record.id));
         let mut bytes = serde_json::to_vec_pretty(record).expect("records always serialise");
         bytes.push(b'\n');
-        fsutil::write_atomic(&path, &bytes).map_err(io_err(format!("writing {}", path.display())))?;
-        journal::remove(layout).map_err(io_err("removing journal.json".into()))
+        fsutil::write_atomic(&path, &bytes).map_err(io_err(format!("writing {}", path.display())))
     }
 
     /// Every finished record that can be read, oldest first; a damaged one
@@ -262,6 +260,20 @@ impl History {
         out.sort_by_cached_key(|r| id_order(&r.id));
         Ok((out, damaged))
     }
+}
+
+/// What one drain saw and did, as the step record keeps it
+/// (`switch::drain` waits and fills it in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainRecord {
+    /// The ports looked at: the exporter's listen ports.
+    pub ports: Vec<u16>,
+    /// Scrapes in flight when the drain began.
+    pub in_flight: usize,
+    /// From the first look until none was in flight (or the bound passed).
+    pub waited_ms: u64,
+    /// Scrapes were still in flight when the bound passed: restarted anyway.
+    pub timed_out: bool,
 }
 
 #[cfg(test)]

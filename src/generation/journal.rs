@@ -6,8 +6,9 @@
 //! system fault, or by hand) is [`JournalError::Damaged`]: still an
 //! interrupted switch, so changes stay refused, but every command says what
 //! is known and the way out (`resume --abort`) instead of a bare parse error.
+//! What is done about an interrupted switch is `switch::recovery`.
 
-use super::history::SwitchRecord;
+use super::history::{History, HistoryError, SwitchRecord};
 use crate::fsutil;
 use crate::paths::Layout;
 use std::io;
@@ -88,101 +89,14 @@ pub fn set_aside(layout: &Layout) -> io::Result<PathBuf> {
     ))
 }
 
-/// What `journal.json` says about the switch in flight, as every command
-/// tells it (`status`, a dry run, a refused change): one wording for all.
-pub enum InFlight {
-    None,
-    /// Another process holds the state lock: the switch is running now.
-    Running {
-        record: Box<SwitchRecord>,
-        holder: String,
-    },
-    /// Nobody runs it: a crash or a kill cut it short.
-    Interrupted(Box<SwitchRecord>),
-    /// The journal cannot be read.
-    Damaged(JournalError),
-}
-
-impl InFlight {
-    /// Reads the journal and asks the kernel whether its switch still runs
-    /// (never taking the lock: see `StateLock::holder`). The caller's own
-    /// lock does not count as running.
-    pub fn read(layout: &Layout) -> Result<InFlight, JournalError> {
-        let record = match load(layout) {
-            Ok(None) => return Ok(InFlight::None),
-            Ok(Some(r)) => r,
-            Err(e @ JournalError::Damaged { .. }) => return Ok(InFlight::Damaged(e)),
-            Err(e) => return Err(e),
-        };
-        let holder = super::statelock::StateLock::holder(layout)
-            .map_err(|source| JournalError::Io {
-                path: layout.lock_path(),
-                source,
-            })?
-            .filter(|h| h.pid != std::process::id());
-        Ok(match holder {
-            Some(h) => InFlight::Running {
-                record: Box::new(record),
-                holder: h.description,
-            },
-            None => InFlight::Interrupted(Box::new(record)),
-        })
-    }
-
-    /// Why a command that would change the host must not start now, and
-    /// what to do; `None` when nothing is in flight.
-    pub fn refusal(&self, layout: &Layout) -> Option<String> {
-        match self {
-            InFlight::None => None,
-            InFlight::Running { record, holder } => Some(format!(
-                "{} {} is running ({holder}){}; wait for it to finish",
-                record.kind,
-                record.id,
-                at_step(record)
-            )),
-            InFlight::Interrupted(record) => Some(format!(
-                "{} {} was interrupted{}; run `exporterctl resume` to finish it or `exporterctl resume --abort` to undo it",
-                record.kind,
-                record.id,
-                at_step(record)
-            )),
-            InFlight::Damaged(e) => Some(format!("{e}; {}", damaged_advice(layout))),
-        }
-    }
-}
-
-fn at_step(record: &SwitchRecord) -> String {
-    record
-        .current_step
-        .and_then(|i| Some((i, record.steps.get(i)?)))
-        .map(|(i, s)| format!(" at step {} ({})", i.saturating_add(1), s.name))
-        .unwrap_or_default()
-}
-
-/// What can still be done about a damaged journal, from what the profile
-/// link says.
-pub fn damaged_advice(layout: &Layout) -> String {
-    use super::profile::{Current, Profiles};
-    match Profiles::new(layout).current() {
-        Ok(Current::Generation(n, _)) => format!(
-            "profiles/system points at generation {n}: `exporterctl resume --abort` returns every exporter to it \
-             (restarted and checked) and sets the journal aside"
-        ),
-        Ok(Current::None) => {
-            "no generation was ever made and no link was flipped: `exporterctl resume --abort` sets the journal aside"
-                .into()
-        }
-        Ok(Current::Transient(farm)) => format!(
-            "profiles/system points at farm {farm}, not at a generation, so where the switch started is unknown: \
-             `exporterctl resume --abort` sets the journal aside, then `exporterctl rollback --to N` returns to \
-             generation N (`exporterctl generations` lists them)"
-        ),
-        Err(e) => format!(
-            "and the profile link cannot be read either ({e}): move {} away and repair {} by hand",
-            layout.journal_path().display(),
-            layout.profile_link().display()
-        ),
-    }
+/// Files the finished record and removes the journal, in that order, so a
+/// crash in between leaves a journal that `resume` can still close.
+pub fn close(layout: &Layout, record: &SwitchRecord) -> Result<(), HistoryError> {
+    History::new(layout).file(record)?;
+    remove(layout).map_err(|source| HistoryError::Io {
+        context: "removing journal.json".into(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -21,13 +21,32 @@ pub struct GenerationRecord {
     /// The switch that made it (`switches/<id>.json`).
     pub switch_id: String,
     pub manifest: Option<PathBuf>,
-    /// `succeeded` (every step passed) or `partial` (some steps failed and
-    /// were rolled back; this is the state that was achieved).
-    pub outcome: String,
+    pub outcome: Outcome,
     /// The metric families each exporter served when the generation was
     /// made (`preflight::record`); absent in records made before.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub metrics: crate::preflight::record::Served,
+}
+
+/// How the switch that made a generation went; on disk as the same strings
+/// records have always had (`succeeded`, `partial`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every step passed.
+    Succeeded,
+    /// Some steps failed (or were not attempted) and were rolled back: this
+    /// is the state that was achieved.
+    Partial,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Partial => "partial",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -249,9 +268,23 @@ mod tests {
             origin: "switch".into(),
             switch_id: String::new(),
             manifest: None,
-            outcome: "succeeded".into(),
+            outcome: Outcome::Succeeded,
             metrics: Default::default(),
         }
+    }
+
+    #[test]
+    fn outcomes_read_and_write_as_the_strings_on_disk() {
+        for (text, outcome) in [("succeeded", Outcome::Succeeded), ("partial", Outcome::Partial)] {
+            let mut json = serde_json::to_value(record(1)).unwrap();
+            json["outcome"] = text.into();
+            let read: GenerationRecord = serde_json::from_value(json).unwrap();
+            assert_eq!(read.outcome, outcome);
+            assert_eq!(serde_json::to_value(&read).unwrap()["outcome"], text);
+        }
+        let mut json = serde_json::to_value(record(1)).unwrap();
+        json["outcome"] = "exploded".into();
+        assert!(serde_json::from_value::<GenerationRecord>(json).is_err());
     }
 
     #[test]

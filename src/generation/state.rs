@@ -2,7 +2,9 @@
 //! as `state.json` inside each profile farm. Everything a switch, a rollback or
 //! a health check needs is here, so rollback never needs a manifest.
 
-use crate::manifest::{HealthSpec, Manifest, ServiceManagerKind};
+use crate::health::HealthSpec;
+use crate::manifest::Manifest;
+use crate::service::ServiceManagerKind;
 use crate::store::StorePath;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -85,7 +87,7 @@ impl ExporterState {
     pub fn socket_unit(&self) -> Option<String> {
         self.socket_store_path
             .as_ref()
-            .map(|_| crate::switch::socket_activation::socket_unit(&self.unit))
+            .map(|_| crate::service::socket_unit(&self.unit))
     }
 
     /// Differs from `old` only in what a restart does not pick up (the health
@@ -221,16 +223,16 @@ mod tests {
 
     #[test]
     fn health_drain_is_in_state_json_only_when_not_the_default() {
-        let mut h = crate::manifest::HealthSpec::default();
+        let mut h = crate::health::HealthSpec::default();
         let json = serde_json::to_value(&h).unwrap();
         assert!(json.get("drain").is_none(), "{json}");
         // A state written before `drain` existed reads with the default.
-        let back: crate::manifest::HealthSpec = serde_json::from_value(json).unwrap();
+        let back: crate::health::HealthSpec = serde_json::from_value(json).unwrap();
         assert_eq!(back, h);
         h.drain = std::time::Duration::from_millis(500);
         let json = serde_json::to_value(&h).unwrap();
         assert_eq!(json["drain"], "500ms");
-        assert_eq!(serde_json::from_value::<crate::manifest::HealthSpec>(json).unwrap(), h);
+        assert_eq!(serde_json::from_value::<crate::health::HealthSpec>(json).unwrap(), h);
     }
 
     #[test]

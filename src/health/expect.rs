@@ -38,6 +38,69 @@ pub fn parse_expectation(s: &str) -> Result<Expectation, String> {
     })
 }
 
+/// One `expect:` entry, parsed once — when the manifest is loaded or a
+/// `state.json` is read — not on every poll. Written back (state.json) as
+/// the text it was written as, so a farm's hash does not change.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct Expect {
+    text: String,
+    parsed: Expectation,
+}
+
+impl Expect {
+    pub fn parse(text: &str) -> Result<Expect, String> {
+        Ok(Expect {
+            parsed: parse_expectation(text)?,
+            text: text.to_string(),
+        })
+    }
+
+    /// As written in the manifest.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn expectation(&self) -> &Expectation {
+        &self.parsed
+    }
+}
+
+/// Two entries are the same when they are written the same (as state.json
+/// compares them).
+impl PartialEq for Expect {
+    fn eq(&self, other: &Expect) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Expect {}
+
+impl PartialEq<String> for Expect {
+    fn eq(&self, other: &String) -> bool {
+        self.text == *other
+    }
+}
+
+impl PartialEq<&str> for Expect {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
+impl From<Expect> for String {
+    fn from(e: Expect) -> String {
+        e.text
+    }
+}
+
+impl TryFrom<String> for Expect {
+    type Error = String;
+    fn try_from(text: String) -> Result<Expect, String> {
+        Expect::parse(&text)
+    }
+}
+
 impl Expectation {
     /// Name and every given label match (the value is not looked at).
     pub fn selects(&self, s: &Sample<'_>) -> bool {

@@ -14,10 +14,11 @@ pub mod probe;
 pub mod text;
 pub mod wait;
 
-pub use expect::{parse_expectation, Expectation};
+pub use expect::{parse_expectation, Expect, Expectation};
 pub use probe::{check_body, Probe};
 
 use crate::service::{ServiceError, UnitStatus};
+use serde::Serialize;
 use std::time::Duration;
 
 /// A passed health check.
@@ -61,8 +62,6 @@ pub enum HealthFailure {
     },
     #[error("expected sample `{expectation}` not found ({seen})")]
     ExpectationNotMet { expectation: String, seen: String },
-    #[error("invalid expectation `{expectation}`: {reason}")]
-    BadExpectation { expectation: String, reason: String },
     /// `failed`, `inactive`, or waiting to be restarted: the exporter's process is gone.
     /// `output`: the last lines its run printed (see `ServiceManager::recent_output`).
     #[error("{unit} is not running: its process exited ({}){}", status.state(), output_suffix(.output))]
@@ -108,6 +107,67 @@ impl HealthFailure {
         match self {
             HealthFailure::TimedOut { last, .. } => last.last_seen(),
             other => other,
+        }
+    }
+}
+
+/// How an exporter is checked after a restart (`health:` of the manifest,
+/// recorded in `state.json`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct HealthSpec {
+    pub url: Option<String>,
+    pub build_info: Option<String>,
+    pub build_info_label: String,
+    pub expect: Vec<Expect>,
+    #[serde(with = "crate::fsutil::humantime_serde_compat")]
+    pub timeout: Duration,
+    #[serde(with = "crate::fsutil::humantime_serde_compat")]
+    pub settle: Duration,
+    /// Before a restart, wait at most this long for scrapes in flight on the
+    /// exporter's port to be answered (`0s`: do not wait). Left out of
+    /// `state.json` at its default, so states written before it existed
+    /// read the same and keep their farms' hashes.
+    #[serde(
+        default = "default_drain",
+        with = "crate::fsutil::humantime_serde_compat",
+        skip_serializing_if = "is_default_drain"
+    )]
+    pub drain: Duration,
+    /// Families a release may not drop under `--preflight require`. Left
+    /// out of `state.json` when empty (older farms hash the same).
+    #[serde(default, skip_serializing_if = "keep::KeepMetrics::is_empty")]
+    pub keep_metrics: keep::KeepMetrics,
+}
+
+/// Longest `health.timeout` and `health.settle`. The engine clamps to it too,
+/// so a state written by hand cannot make a deadline overflow.
+pub const MAX_HEALTH_WAIT: Duration = Duration::from_secs(60 * 60);
+
+/// `health.drain` when the manifest does not say.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
+/// Longest `health.drain`: a scrape's own timeout is at most its interval,
+/// and a restart should not wait on a client that never finishes.
+pub const MAX_DRAIN: Duration = Duration::from_secs(60);
+
+fn default_drain() -> Duration {
+    DEFAULT_DRAIN
+}
+
+fn is_default_drain(d: &Duration) -> bool {
+    *d == DEFAULT_DRAIN
+}
+
+impl Default for HealthSpec {
+    fn default() -> Self {
+        HealthSpec {
+            url: None,
+            build_info: None,
+            build_info_label: "version".into(),
+            expect: Vec::new(),
+            timeout: Duration::from_secs(30),
+            settle: Duration::from_secs(2),
+            drain: DEFAULT_DRAIN,
+            keep_metrics: Default::default(),
         }
     }
 }

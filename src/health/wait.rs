@@ -14,7 +14,8 @@
 
 use super::probe::Probe;
 use super::{HealthFailure, HealthReport};
-use crate::manifest::{HealthSpec, ServiceManagerKind};
+use crate::health::HealthSpec;
+use crate::service::ServiceManagerKind;
 use crate::service::{ServiceManager, ServiceSpec, UnitStatus};
 use std::time::{Duration, Instant};
 
@@ -107,9 +108,9 @@ impl Probe {
         // Validation bounds both; a state.json edited by hand is held to the
         // same bound here, and the additions cannot overflow (an overflowing
         // deadline would panic after the flip, and again on resume).
-        let timeout = spec.timeout.min(crate::manifest::MAX_HEALTH_WAIT);
+        let timeout = spec.timeout.min(super::MAX_HEALTH_WAIT);
         let settle = if watch.is_some() {
-            spec.settle.min(crate::manifest::MAX_HEALTH_WAIT)
+            spec.settle.min(super::MAX_HEALTH_WAIT)
         } else {
             Duration::ZERO
         };

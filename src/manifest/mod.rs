@@ -10,18 +10,21 @@ mod validate;
 
 use validate::Validator;
 
-use crate::catalogue::{Catalogue, Entry, Forge, VersionRequest};
+use crate::catalogue::{Catalogue, Entry, VersionRequest};
+use crate::source::forge::{Forge, ForgeUrls};
 use raw::{RawHealth, RawManifest, RawSource, S};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::fsutil::humantime_serde_compat;
+use crate::health::{HealthSpec, MAX_HEALTH_WAIT};
+use crate::service::ServiceManagerKind;
+use crate::store::ArchiveKind;
+
 pub const API_VERSION: &str = "exporterctl/v1";
 
-/// Longest `health.timeout` and `health.settle`. The engine clamps to it too,
-/// so a state written by hand cannot make a deadline overflow.
-pub const MAX_HEALTH_WAIT: Duration = Duration::from_secs(60 * 60);
 /// Longest `settings.pause_safe` and `settings.pause_standard`.
 pub const MAX_PAUSE: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -44,33 +47,6 @@ pub enum ManifestError {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServiceManagerKind {
-    Systemd,
-    Process,
-    None,
-}
-
-impl ServiceManagerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceManagerKind::Systemd => "systemd",
-            ServiceManagerKind::Process => "process",
-            ServiceManagerKind::None => "none",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ForgeUrls {
-    pub api_url: String,
-    pub download_url: String,
-    /// Send the forge's token to `api_url`'s and `download_url`'s origins
-    /// too (a self-hosted forge or a proxy), not just to the forge's own hosts.
-    pub send_token: bool,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
     /// Absolute host path (not yet under `--root`).
@@ -91,6 +67,16 @@ pub struct Settings {
     pub download: crate::source::DownloadLimits,
     /// `settings.preflight`: the default of `switch --preflight`.
     pub preflight: crate::preflight::Mode,
+}
+
+impl Settings {
+    /// `settings.github` or `settings.gitlab`.
+    pub fn forge(&self, forge: Forge) -> &ForgeUrls {
+        match forge {
+            Forge::Github => &self.github,
+            Forge::Gitlab => &self.gitlab,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -116,17 +102,6 @@ impl Default for Settings {
             download: Default::default(),
             preflight: Default::default(),
         }
-    }
-}
-
-/// Durations as humane strings (`30s`, `2m`) in every JSON record.
-pub mod humantime_serde_compat {
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
-        let s = <String as serde::Deserialize>::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
-    }
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
     }
 }
 
@@ -163,14 +138,6 @@ pub struct Source {
     pub arches: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ArchiveKind {
-    TarGz,
-    /// The download is the executable itself.
-    Raw,
-}
-
 /// A source with every template expanded for one version and architecture.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ResolvedSource {
@@ -181,61 +148,6 @@ pub struct ResolvedSource {
     pub sha256: Option<String>,
     pub binary: Option<String>,
     pub archive: ArchiveKind,
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct HealthSpec {
-    pub url: Option<String>,
-    pub build_info: Option<String>,
-    pub build_info_label: String,
-    pub expect: Vec<String>,
-    #[serde(with = "humantime_serde_compat")]
-    pub timeout: Duration,
-    #[serde(with = "humantime_serde_compat")]
-    pub settle: Duration,
-    /// Before a restart, wait at most this long for scrapes in flight on the
-    /// exporter's port to be answered (`0s`: do not wait). Left out of
-    /// `state.json` at its default, so states written before it existed
-    /// read the same and keep their farms' hashes.
-    #[serde(
-        default = "default_drain",
-        with = "humantime_serde_compat",
-        skip_serializing_if = "is_default_drain"
-    )]
-    pub drain: Duration,
-    /// Families a release may not drop under `--preflight require`. Left
-    /// out of `state.json` when empty (older farms hash the same).
-    #[serde(default, skip_serializing_if = "crate::health::keep::KeepMetrics::is_empty")]
-    pub keep_metrics: crate::health::keep::KeepMetrics,
-}
-
-/// `health.drain` when the manifest does not say.
-pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
-/// Longest `health.drain`: a scrape's own timeout is at most its interval,
-/// and a restart should not wait on a client that never finishes.
-pub const MAX_DRAIN: Duration = Duration::from_secs(60);
-
-fn default_drain() -> Duration {
-    DEFAULT_DRAIN
-}
-
-fn is_default_drain(d: &Duration) -> bool {
-    *d == DEFAULT_DRAIN
-}
-
-impl Default for HealthSpec {
-    fn default() -> Self {
-        HealthSpec {
-            url: None,
-            build_info: None,
-            build_info_label: "version".into(),
-            expect: Vec::new(),
-            timeout: Duration::from_secs(30),
-            settle: Duration::from_secs(2),
-            drain: DEFAULT_DRAIN,
-            keep_metrics: Default::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -267,10 +179,10 @@ pub struct Exporter {
     pub insecure_skip_verify: bool,
     /// Allow plain `http://` to a non-loopback host for this exporter.
     pub allow_http: bool,
-    /// The sandbox of a generated unit (`switch::sandbox`).
+    /// The sandbox of a generated unit (`units::sandbox`).
     pub sandbox: SandboxSpec,
     /// `socket_activation:` as written; `None`: the catalogue decides
-    /// (`switch::socket_activation::enabled`).
+    /// (`units::socket_activation::enabled`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub socket_activation: Option<bool>,
     /// Run a preflight copy before its first flip (`preflight:`; default
@@ -526,10 +438,7 @@ impl Exporter {
     /// (`owner/repo/releases/download/TAG/FILE`), for forge sources.
     pub fn release_path(&self, settings: &Settings) -> Option<String> {
         let url = self.resolve_source(settings).ok()?.url;
-        let base = match self.forge()?.0 {
-            Forge::Github => &settings.github.download_url,
-            Forge::Gitlab => &settings.gitlab.download_url,
-        };
+        let base = &settings.forge(self.forge()?.0).download_url;
         url.strip_prefix(base.trim_end_matches('/'))
             .map(|p| p.trim_start_matches('/').to_string())
     }

@@ -4,7 +4,8 @@
 
 use super::raw::{RawExporter, RawForge, RawSettings};
 use super::*;
-use crate::switch::socket_activation::SOCKET_FLAG;
+use crate::health::MAX_DRAIN;
+use crate::units::socket_activation::SOCKET_FLAG;
 use serde_saphyr::Location;
 
 pub(super) struct Validator<'a> {
@@ -453,7 +454,7 @@ impl Validator<'_> {
         let mut args = Vec::new();
         for (i, a) in raw.args.map(|a| a.value).unwrap_or_default().into_iter().enumerate() {
             self.plain_text(&a.referenced, &format!("{key}.args[{i}]"), &a.value)?;
-            if unit_written && crate::switch::socket_activation::has_flag(std::slice::from_ref(&a.value), SOCKET_FLAG) {
+            if unit_written && crate::units::socket_activation::has_flag(std::slice::from_ref(&a.value), SOCKET_FLAG) {
                 return self.err(
                     &a.referenced,
                     format!("{key}.args[{i}]"),
@@ -723,16 +724,19 @@ impl Validator<'_> {
             if h.url.is_none() {
                 return self.err(&e.referenced, k, "needs `health.url` to scrape");
             }
-            if let Err(msg) = crate::health::parse_expectation(&e.value) {
-                return self.err(&e.referenced, k, msg);
+            match crate::health::Expect::parse(&e.value) {
+                Ok(parsed) => h.expect.push(parsed),
+                Err(msg) => return self.err(&e.referenced, k, msg),
             }
-            h.expect.push(e.value);
         }
         if let Some(up) = raw.up.filter(|u| u.value) {
             match entry.and_then(|e| e.up.clone()) {
                 Some(sample) if h.url.is_some() => {
-                    if !h.expect.contains(&sample) {
-                        h.expect.push(sample);
+                    if !h.expect.iter().any(|e| *e == sample) {
+                        match crate::health::Expect::parse(&sample) {
+                            Ok(parsed) => h.expect.push(parsed),
+                            Err(msg) => return self.err(&up.referenced, format!("{key}.up"), msg),
+                        }
                     }
                 }
                 Some(_) => return self.err(&up.referenced, format!("{key}.up"), "needs `health.url` to scrape"),
@@ -777,7 +781,7 @@ impl Validator<'_> {
     /// is not resolved, only an explicit `socket_activation: true` is checked
     /// (this runs again once it is).
     fn check_socket(&self, settings: &Settings, e: &Exporter, p: &Pending) -> Result<(), ManifestError> {
-        use crate::switch::socket_activation as socket;
+        use crate::units::socket_activation as socket;
         let key = format!("{}.socket_activation", p.key);
         if e.socket_activation == Some(true) && e.resolved {
             if let Some(entry) = e.catalogue_entry() {
@@ -859,7 +863,7 @@ impl Validator<'_> {
         };
         for (i, p) in map.read_write_paths.iter().flatten().enumerate() {
             let k = format!("{key}.read_write_paths[{i}]");
-            if let Err(msg) = crate::switch::sandbox::check_path(p) {
+            if let Err(msg) = crate::units::sandbox::check_path(p) {
                 return self.err(&at, k, msg);
             }
             spec.read_write_paths.push(p.clone());
@@ -908,8 +912,8 @@ impl Validator<'_> {
         let Some(entry) = e.catalogue_entry() else {
             return Ok(());
         };
-        for (i, path) in crate::switch::sandbox::credential_args(&entry.sandbox, &e.args) {
-            if let Err(msg) = crate::switch::sandbox::check_path(path) {
+        for (i, path) in crate::units::sandbox::credential_args(&entry.sandbox, &e.args) {
+            if let Err(msg) = crate::units::sandbox::check_path(path) {
                 return self.err(
                     at,
                     format!("{key}.args[{i}]"),

@@ -6,7 +6,7 @@
 //! `--listen`. A passed socket (`--web.systemd-socket`) is dropped: the copy
 //! binds its own.
 
-use crate::switch::socket_activation::SOCKET_FLAG;
+use crate::units::socket_activation::SOCKET_FLAG;
 
 /// Flags that carry a listen address, as `FLAG=ADDR` or `FLAG ADDR`.
 pub const LISTEN_FLAGS: [&str; 3] = ["--web.listen-address", "-web.listen-address", "--listen"];

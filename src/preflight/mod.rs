@@ -28,7 +28,8 @@ pub mod verdict;
 pub use verdict::{KeepMetrics, Mode};
 
 use crate::generation::state::{self, Action, ProfileState};
-use crate::manifest::{HealthSpec, Manifest};
+use crate::health::HealthSpec;
+use crate::manifest::Manifest;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -221,12 +222,12 @@ pub fn jobs(store: Option<&Store>, manifest: &Manifest, from: &ProfileState, tar
         // A sandboxed unit gets its credential files (`--config.my-cnf`)
         // through `LoadCredential=`, read by systemd as root: the copy reads
         // them as root too, as the user could not.
-        let credentials = manifest.settings.service_manager == crate::manifest::ServiceManagerKind::Systemd
+        let credentials = manifest.settings.service_manager == crate::service::ServiceManagerKind::Systemd
             && e.manage_unit
             && e.sandbox.enabled
             && entry
                 .as_ref()
-                .is_some_and(|en| !crate::switch::sandbox::credential_args(&en.sandbox, &t.args).is_empty());
+                .is_some_and(|en| !crate::units::sandbox::credential_args(&en.sandbox, &t.args).is_empty());
         out.push(Job {
             name: t.name.clone(),
             from_version: c.from_version.clone(),

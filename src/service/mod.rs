@@ -15,9 +15,8 @@ pub mod pidfile;
 pub mod process;
 pub mod systemd;
 
-use crate::manifest::ServiceManagerKind;
 use crate::paths::Layout;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -235,6 +234,32 @@ pub fn manager_for(kind: ServiceManagerKind, layout: &Layout) -> Box<dyn Service
         ServiceManagerKind::Systemd => Box::new(SystemdManager::new()),
         ServiceManagerKind::Process => Box::new(ProcessManager::new(layout.run_dir())),
         ServiceManagerKind::None => Box::new(NoneManager),
+    }
+}
+
+/// `node_exporter.service` → `node_exporter.socket` (the socket systemd
+/// pairs with the service by name). Unit names are validated to end in
+/// `.service`.
+pub fn socket_unit(unit: &str) -> String {
+    format!("{}.socket", unit.strip_suffix(".service").unwrap_or(unit))
+}
+
+/// Which service manager runs the exporters (`settings.service_manager`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceManagerKind {
+    Systemd,
+    Process,
+    None,
+}
+
+impl ServiceManagerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceManagerKind::Systemd => "systemd",
+            ServiceManagerKind::Process => "process",
+            ServiceManagerKind::None => "none",
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! exporter restarts it. Every call succeeds and the state is `unknown`.
 
 use super::{ServiceError, ServiceManager, ServiceSpec, UnitStatus};
-use crate::manifest::ServiceManagerKind;
+use crate::service::ServiceManagerKind;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoneManager;

@@ -15,7 +15,7 @@
 
 use super::pidfile::{read_proc_stat, reap_if_child, PidRecord};
 use super::{ServiceError, ServiceManager, ServiceSpec, UnitStatus};
-use crate::manifest::ServiceManagerKind;
+use crate::service::ServiceManagerKind;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use std::fs::OpenOptions;

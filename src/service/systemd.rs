@@ -9,7 +9,7 @@
 //! printed rather than an older run's lines.
 
 use super::{ServiceError, ServiceManager, ServiceSpec, UnitStatus};
-use crate::manifest::ServiceManagerKind;
+use crate::service::ServiceManagerKind;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;

@@ -8,7 +8,6 @@
 //! error, and only where [`token_may_go`] allows.
 
 use super::{is_loopback_host, FetchError, Fetcher, SecretHeaders, TextRequest};
-use crate::manifest::ForgeUrls;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,37 +16,58 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub const MAX_PAGES: u32 = 10;
 const PER_PAGE: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Where a forge's API and downloads are (`settings.github`, `settings.gitlab`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ForgeUrls {
+    pub api_url: String,
+    pub download_url: String,
+    /// Send the forge's token to `api_url`'s and `download_url`'s origins
+    /// too (a self-hosted forge or a proxy), not just to the forge's own hosts.
+    pub send_token: bool,
+}
+
+/// The forges exporterctl knows: the manifest's `github:`/`gitlab:` sources,
+/// the catalogue's `forge:`, the API client and the tokens all use this one
+/// enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ForgeKind {
+pub enum Forge {
     Github,
     Gitlab,
 }
 
-impl ForgeKind {
+impl Forge {
+    /// As the manifest and the catalogue spell it: `github`, `gitlab`.
     pub fn as_str(self) -> &'static str {
         match self {
-            ForgeKind::Github => "GitHub",
-            ForgeKind::Gitlab => "GitLab",
+            Forge::Github => "github",
+            Forge::Gitlab => "gitlab",
+        }
+    }
+    /// As messages name it: `GitHub`, `GitLab`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Forge::Github => "GitHub",
+            Forge::Gitlab => "GitLab",
         }
     }
     fn token_var(self) -> &'static str {
         match self {
-            ForgeKind::Github => "GITHUB_TOKEN",
-            ForgeKind::Gitlab => "GITLAB_TOKEN",
+            Forge::Github => "GITHUB_TOKEN",
+            Forge::Gitlab => "GITLAB_TOKEN",
         }
     }
     fn settings_key(self) -> &'static str {
         match self {
-            ForgeKind::Github => "settings.github.api_url",
-            ForgeKind::Gitlab => "settings.gitlab.api_url",
+            Forge::Github => "settings.github.api_url",
+            Forge::Gitlab => "settings.gitlab.api_url",
         }
     }
     /// The hosts the forge itself runs: its token is theirs to see.
     fn official_hosts(self) -> &'static [&'static str] {
         match self {
-            ForgeKind::Github => &["github.com", "api.github.com"],
-            ForgeKind::Gitlab => &["gitlab.com"],
+            Forge::Github => &["github.com", "api.github.com"],
+            Forge::Gitlab => &["gitlab.com"],
         }
     }
 }
@@ -59,7 +79,7 @@ impl ForgeKind {
 /// `send_token` (a self-hosted forge, an internal proxy) it also goes to the
 /// origins of the configured `api_url` and `download_url`, but never over
 /// plain http to a remote host, where anyone on the path could read it.
-pub fn token_may_go(forge: ForgeKind, url: &Url, urls: &ForgeUrls) -> bool {
+pub fn token_may_go(forge: Forge, url: &Url, urls: &ForgeUrls) -> bool {
     let host = url.host_str().unwrap_or_default();
     let https = url.scheme() == "https";
     if https && url.port_or_known_default() == Some(443) && forge.official_hosts().contains(&host) {
@@ -76,14 +96,14 @@ pub fn token_may_go(forge: ForgeKind, url: &Url, urls: &ForgeUrls) -> bool {
 
 /// Says once per forge and run that a token was held back, so that a 401 or
 /// 404 from a mirror that needs it can be understood. Names the origin only.
-fn held_back(forge: ForgeKind, url: &Url) {
+fn held_back(forge: Forge, url: &Url) {
     static SAID: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
     if SAID[forge as usize].swap(true, Ordering::Relaxed) {
         return;
     }
     let key = match forge {
-        ForgeKind::Github => "settings.github.send_token",
-        ForgeKind::Gitlab => "settings.gitlab.send_token",
+        Forge::Github => "settings.github.send_token",
+        Forge::Gitlab => "settings.gitlab.send_token",
     };
     tracing::debug!(
         "{} is set but not sent to {}: only {} over https get it unless `{key}: true` trusts the configured api_url and download_url",
@@ -130,7 +150,7 @@ impl Tokens {
 
     /// The header carrying `forge`'s token for a request to `url`, when there
     /// is a token and [`token_may_go`] there. `file://` needs none.
-    pub fn headers_for(&self, forge: ForgeKind, url: &str, urls: &ForgeUrls) -> SecretHeaders {
+    pub fn headers_for(&self, forge: Forge, url: &str, urls: &ForgeUrls) -> SecretHeaders {
         let Ok(u) = Url::parse(url) else {
             return SecretHeaders::new();
         };
@@ -145,23 +165,23 @@ impl Tokens {
     }
 
     /// Private: every request goes through [`Tokens::headers_for`]'s scope check.
-    fn headers(&self, forge: ForgeKind) -> SecretHeaders {
+    fn headers(&self, forge: Forge) -> SecretHeaders {
         match forge {
-            ForgeKind::Github => match &self.github {
+            Forge::Github => match &self.github {
                 Some(t) => SecretHeaders::new().with("Authorization", format!("Bearer {t}")),
                 None => SecretHeaders::new(),
             },
-            ForgeKind::Gitlab => match &self.gitlab {
+            Forge::Gitlab => match &self.gitlab {
                 Some(t) => SecretHeaders::new().with("PRIVATE-TOKEN", t.clone()),
                 None => SecretHeaders::new(),
             },
         }
     }
 
-    pub fn has(&self, forge: ForgeKind) -> bool {
+    pub fn has(&self, forge: Forge) -> bool {
         match forge {
-            ForgeKind::Github => self.github.is_some(),
-            ForgeKind::Gitlab => self.gitlab.is_some(),
+            Forge::Github => self.github.is_some(),
+            Forge::Gitlab => self.gitlab.is_some(),
         }
     }
 }
@@ -274,7 +294,7 @@ impl ForgeClient<'_> {
     /// `urls.api_url` (`https://api.github.com`, `https://gitlab.com/api/v4`).
     pub fn releases(
         &self,
-        forge: ForgeKind,
+        forge: Forge,
         urls: &ForgeUrls,
         repo: &str,
         former: &[String],
@@ -284,14 +304,14 @@ impl ForgeClient<'_> {
         for r in std::iter::once(repo).chain(former.iter().map(String::as_str)) {
             match self.releases_of(forge, urls, r, exporter) {
                 Err(ForgeError::Fetch(e)) if matches!(*e, FetchError::NotFound { .. }) => {
-                    tracing::debug!("{} {r}: not found", forge.as_str());
+                    tracing::debug!("{} {r}: not found", forge.name());
                     tried.push(r.to_string());
                 }
                 Ok(list) => {
                     if r != repo {
                         tracing::warn!(
                             "{exporter}: {} repository {repo} not found; using its former name {r}",
-                            forge.as_str()
+                            forge.name()
                         );
                     }
                     return Ok(list);
@@ -300,7 +320,7 @@ impl ForgeClient<'_> {
             }
         }
         Err(ForgeError::RepoNotFound {
-            forge: forge.as_str(),
+            forge: forge.name(),
             repo: repo.to_string(),
             api: urls.api_url.clone(),
             tried: tried.join(", "),
@@ -309,7 +329,7 @@ impl ForgeClient<'_> {
 
     fn releases_of(
         &self,
-        forge: ForgeKind,
+        forge: Forge,
         urls: &ForgeUrls,
         repo: &str,
         exporter: &str,
@@ -318,8 +338,8 @@ impl ForgeClient<'_> {
         let mut out = Vec::new();
         for page in 1..=MAX_PAGES {
             let url = match forge {
-                ForgeKind::Github => format!("{api}/repos/{repo}/releases?per_page={PER_PAGE}&page={page}"),
-                ForgeKind::Gitlab => format!(
+                Forge::Github => format!("{api}/repos/{repo}/releases?per_page={PER_PAGE}&page={page}"),
+                Forge::Gitlab => format!(
                     "{api}/projects/{}/releases?per_page={PER_PAGE}&page={page}",
                     encode_project(repo)
                 ),
@@ -331,12 +351,12 @@ impl ForgeClient<'_> {
             let sent = !req.headers.is_empty();
             let text = self.fetcher.get_text(&req).map_err(|e| self.classify(forge, e, sent))?;
             let parse_err = |e: serde_json::Error| ForgeError::Parse {
-                forge: forge.as_str(),
+                forge: forge.name(),
                 url: url.clone(),
                 message: e.to_string(),
             };
             let batch: Vec<ForgeRelease> = match forge {
-                ForgeKind::Github => serde_json::from_str::<Vec<GithubRelease>>(&text)
+                Forge::Github => serde_json::from_str::<Vec<GithubRelease>>(&text)
                     .map_err(parse_err)?
                     .into_iter()
                     .map(|r| ForgeRelease {
@@ -345,7 +365,7 @@ impl ForgeClient<'_> {
                         draft: r.draft,
                     })
                     .collect(),
-                ForgeKind::Gitlab => serde_json::from_str::<Vec<GitlabRelease>>(&text)
+                Forge::Gitlab => serde_json::from_str::<Vec<GitlabRelease>>(&text)
                     .map_err(parse_err)?
                     .into_iter()
                     .map(|r| ForgeRelease {
@@ -365,14 +385,14 @@ impl ForgeClient<'_> {
     }
 
     /// `sent`: the request carried the token (it may be set but held back).
-    fn classify(&self, forge: ForgeKind, e: FetchError, sent: bool) -> ForgeError {
+    fn classify(&self, forge: Forge, e: FetchError, sent: bool) -> ForgeError {
         let (url, reset) = match &e {
             FetchError::RateLimited { url, reset, .. } => (url.clone(), *reset),
             FetchError::Http { url, status: 429, .. } => (url.clone(), None),
             _ => return e.into(),
         };
         ForgeError::RateLimited {
-            forge: forge.as_str(),
+            forge: forge.name(),
             url,
             reset: reset_text(reset),
             token_var: forge.token_var(),
@@ -402,11 +422,7 @@ mod tests {
     #[test]
     fn tokens_never_show() {
         let t = Tokens::new(Some("ghp_secret".into()), Some("glpat_secret".into()));
-        let dbg = format!(
-            "{t:?} {:?} {:?}",
-            t.headers(ForgeKind::Github),
-            t.headers(ForgeKind::Gitlab)
-        );
+        let dbg = format!("{t:?} {:?} {:?}", t.headers(Forge::Github), t.headers(Forge::Gitlab));
         assert!(!dbg.contains("secret"), "{dbg}");
     }
 
@@ -418,7 +434,7 @@ mod tests {
         }
     }
 
-    fn may_go(forge: ForgeKind, url: &str, urls: &ForgeUrls) -> bool {
+    fn may_go(forge: Forge, url: &str, urls: &ForgeUrls) -> bool {
         token_may_go(forge, &Url::parse(url).unwrap(), urls)
     }
 
@@ -431,9 +447,9 @@ mod tests {
             "https://api.github.com/repos/o/r/releases",
             "https://GitHub.com:443/o/r",
         ] {
-            assert!(may_go(ForgeKind::Github, url, gh), "{url}");
+            assert!(may_go(Forge::Github, url, gh), "{url}");
         }
-        assert!(may_go(ForgeKind::Gitlab, "https://gitlab.com/api/v4/projects", gl));
+        assert!(may_go(Forge::Gitlab, "https://gitlab.com/api/v4/projects", gl));
         for url in [
             "https://github.com.evil.example/o/r",
             "https://api.github.com.evil.example/repos",
@@ -448,37 +464,29 @@ mod tests {
             "https://gitlab.com/o/r",
             "https://127.0.0.1/o/r",
         ] {
-            assert!(!may_go(ForgeKind::Github, url, gh), "{url}");
+            assert!(!may_go(Forge::Github, url, gh), "{url}");
         }
         for url in [
             "https://gitlab.com.evil.example/x",
             "https://github.com/x",
             "http://gitlab.com/x",
         ] {
-            assert!(!may_go(ForgeKind::Gitlab, url, gl), "{url}");
+            assert!(!may_go(Forge::Gitlab, url, gl), "{url}");
         }
     }
 
     #[test]
     fn send_token_trusts_the_configured_origins_only() {
         let mirror = urls("https://ghe.example.org/api/v3", "http://127.0.0.1:8080/gh", false);
-        assert!(!may_go(
-            ForgeKind::Github,
-            "https://ghe.example.org/api/v3/repos",
-            &mirror
-        ));
-        assert!(!may_go(ForgeKind::Github, "http://127.0.0.1:8080/gh/x", &mirror));
+        assert!(!may_go(Forge::Github, "https://ghe.example.org/api/v3/repos", &mirror));
+        assert!(!may_go(Forge::Github, "http://127.0.0.1:8080/gh/x", &mirror));
         let opted = ForgeUrls {
             send_token: true,
             ..mirror
         };
-        assert!(may_go(
-            ForgeKind::Github,
-            "https://ghe.example.org/api/v3/repos",
-            &opted
-        ));
-        assert!(may_go(ForgeKind::Github, "http://127.0.0.1:8080/other/path", &opted));
-        assert!(may_go(ForgeKind::Github, "https://github.com/o/r", &opted));
+        assert!(may_go(Forge::Github, "https://ghe.example.org/api/v3/repos", &opted));
+        assert!(may_go(Forge::Github, "http://127.0.0.1:8080/other/path", &opted));
+        assert!(may_go(Forge::Github, "https://github.com/o/r", &opted));
         for url in [
             "https://ghe.example.org.evil.example/api/v3",
             "https://ghe.example.org:8443/api/v3",
@@ -486,16 +494,12 @@ mod tests {
             "http://127.0.0.1:8081/gh/x",
             "https://127.0.0.1:8080/gh/x",
         ] {
-            assert!(!may_go(ForgeKind::Github, url, &opted), "{url}");
+            assert!(!may_go(Forge::Github, url, &opted), "{url}");
         }
         // Even opted in, never in clear text to a remote host (validation refuses it too).
         let clear = urls("http://mirror.example.org/api", "file:///srv/mirror", true);
-        assert!(!may_go(
-            ForgeKind::Github,
-            "http://mirror.example.org/api/repos",
-            &clear
-        ));
-        assert!(!may_go(ForgeKind::Github, "file:///srv/mirror/o/r", &clear));
+        assert!(!may_go(Forge::Github, "http://mirror.example.org/api/repos", &clear));
+        assert!(!may_go(Forge::Github, "file:///srv/mirror/o/r", &clear));
     }
 
     #[test]
@@ -503,19 +507,19 @@ mod tests {
         let t = Tokens::new(Some("ghp_secret".into()), Some("glpat_secret".into()));
         let defaults = crate::manifest::Settings::default();
         assert!(t
-            .headers_for(ForgeKind::Github, "http://127.0.0.1:1/x", &defaults.github)
+            .headers_for(Forge::Github, "http://127.0.0.1:1/x", &defaults.github)
             .is_empty());
         assert!(t
-            .headers_for(ForgeKind::Gitlab, "https://gitlab.com.evil.example/x", &defaults.gitlab)
+            .headers_for(Forge::Gitlab, "https://gitlab.com.evil.example/x", &defaults.gitlab)
             .is_empty());
         assert!(t
-            .headers_for(ForgeKind::Github, "file:///srv/x", &defaults.github)
+            .headers_for(Forge::Github, "file:///srv/x", &defaults.github)
             .is_empty());
         assert!(!t
-            .headers_for(ForgeKind::Github, "https://api.github.com/x", &defaults.github)
+            .headers_for(Forge::Github, "https://api.github.com/x", &defaults.github)
             .is_empty());
         assert!(Tokens::default()
-            .headers_for(ForgeKind::Github, "https://api.github.com/x", &defaults.github)
+            .headers_for(Forge::Github, "https://api.github.com/x", &defaults.github)
             .is_empty());
     }
 

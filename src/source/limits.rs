@@ -16,12 +16,12 @@ pub struct DownloadLimits {
     pub max_size: u64,
     /// Time one file may take, all attempts and retry pauses included
     /// (`settings.download.timeout`).
-    #[serde(with = "crate::manifest::humantime_serde_compat")]
+    #[serde(with = "crate::fsutil::humantime_serde_compat")]
     pub timeout: Duration,
     /// Bytes per second a transfer must keep up, averaged over
     /// `min_rate_window` (`settings.download.min_rate`); 0 = no minimum.
     pub min_rate: u64,
-    #[serde(with = "crate::manifest::humantime_serde_compat")]
+    #[serde(with = "crate::fsutil::humantime_serde_compat")]
     pub min_rate_window: Duration,
 }
 

@@ -17,7 +17,7 @@ pub use name::HASH_TEXT_LEN;
 pub use nar::hash_tree;
 
 use crate::fsutil;
-use crate::manifest::ArchiveKind;
+
 use crate::paths::Layout;
 use crate::redact::url_without_userinfo;
 use serde::{Deserialize, Serialize};
@@ -622,12 +622,12 @@ impl Store {
             }
         }
         fsutil::fsync_dir(&self.meta_dir).map_err(io_err(format!("syncing {}", self.meta_dir.display())))?;
-        crate::switch::crash::point("gc-after-invalidate");
+        crate::fault::point("gc-after-invalidate");
         for (i, sp) in paths.iter().enumerate() {
             let path = self.path_of(sp);
             fsutil::remove_tree(&path).map_err(io_err(format!("removing {}", path.display())))?;
             if i == 0 {
-                crate::switch::crash::point("gc-mid-delete");
+                crate::fault::point("gc-mid-delete");
             }
         }
         fsutil::fsync_dir(&self.dir).map_err(io_err(format!("syncing {}", self.dir.display())))
@@ -707,6 +707,15 @@ impl Store {
 /// Now as RFC 3339 UTC with seconds, e.g. `2026-05-01T12:00:00Z`.
 fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// How a release archive is unpacked into the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchiveKind {
+    TarGz,
+    /// The download is the executable itself.
+    Raw,
 }
 
 #[cfg(test)]

@@ -1,24 +1,24 @@
-//! The switch engine: moves the host from its live state to a target state
-//! one exporter at a time — farm, journal, flip, restart, health check — and
-//! flips back on failure. Rollback and resume use the same engine; only the
-//! way the target is obtained differs (see `commands/`).
+//! The switch engine: executes a [`Plan`] (`crate::plan`) — moves the host
+//! from its live state to the plan's target one exporter at a time — farm,
+//! journal, flip, restart, health check — and flips back on failure. It
+//! decides nothing the plan already decided. Rollback executes a plan too;
+//! resume finishes a record from the journal.
 
-pub mod crash;
 pub mod drain;
 pub mod interrupt;
-pub mod sandbox;
-pub mod socket_activation;
-pub mod unitfile;
+pub mod recovery;
 
+use crate::fault;
 use crate::fsutil;
-use crate::generation::history::{History, StepRecord, StepStatus, SwitchRecord, SwitchStatus};
+use crate::generation::history::{StepRecord, StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
-use crate::generation::profile::{self, Current, ProfileError, Profiles};
-use crate::generation::record::{GenerationRecord, Generations, RecordError};
-use crate::generation::state::{self, Action, ExporterState, ProfileState};
+use crate::generation::profile::{self, ProfileError, Profiles};
+use crate::generation::record::{GenerationRecord, Generations, Outcome, RecordError};
+use crate::generation::state::{Action, ExporterState, ProfileState};
 use crate::generation::{journal, now_rfc3339};
 use crate::health::Probe;
 use crate::paths::Layout;
+use crate::plan::{describe, ForeignCheck, Options, Plan};
 use crate::service::{ServiceManager, ServiceSpec};
 use crate::store::{Store, StorePath};
 use std::time::{Duration, Instant};
@@ -52,24 +52,8 @@ pub enum EngineError {
     Damaged { store_path: String, problem: String },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("refusing to replace files exporterctl did not create: {0}; move them away first (nothing was changed)")]
-    Foreign(String),
-}
-
-/// Links are made with a rename over whatever is there: never over a file
-/// someone put in bin_dir or unit_dir since.
-fn refuse_foreign(links: &Links, state: &ProfileState) -> Result<(), EngineError> {
-    let foreign = links
-        .foreign_entries(state)
-        .map_err(io_err("looking at bin_dir and unit_dir"))?;
-    if foreign.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = foreign
-        .iter()
-        .map(|(p, what)| format!("{} is {what}", p.display()))
-        .collect();
-    Err(EngineError::Foreign(list.join("; ")))
+    #[error(transparent)]
+    Foreign(#[from] ForeignCheck),
 }
 
 fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
@@ -92,13 +76,21 @@ pub trait Ui {
     fn pause(&self, d: Duration);
 }
 
-pub struct Options {
-    pub atomic: bool,
-    /// Ask before each step (`--mode safe`).
-    pub confirm_each: bool,
-    /// Pause between steps.
-    pub pause: Duration,
+/// What watches a run of the engine from outside (monitoring): called
+/// around the steps, never able to change them. Each method's default does
+/// nothing.
+pub trait Hooks {
+    /// The journal is written and no step has started: before the first
+    /// flip or restart.
+    fn before_first_step(&self, _record: &SwitchRecord) {}
+    /// The record is filed: the run ended, whatever its status.
+    fn after_end(&self, _record: &SwitchRecord) {}
 }
+
+/// No hooks.
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
 
 pub struct Engine<'a> {
     pub layout: &'a Layout,
@@ -106,6 +98,7 @@ pub struct Engine<'a> {
     pub svc: &'a dyn ServiceManager,
     pub probe: &'a Probe,
     pub ui: &'a dyn Ui,
+    pub hooks: &'a dyn Hooks,
 }
 
 /// The service as the manager sees it, for one exporter of one state.
@@ -117,57 +110,6 @@ pub fn service_spec(layout: &Layout, state: &ProfileState, e: &ExporterState) ->
         args: e.args.clone(),
         environment: e.environment.clone(),
         socket: e.socket_unit(),
-    }
-}
-
-/// Builds the steps of a new switch record from `from` to `target`.
-pub fn new_record(
-    kind: &str,
-    manifest: Option<std::path::PathBuf>,
-    current: &Current,
-    from: &ProfileState,
-    target: &ProfileState,
-    target_profile: StorePath,
-    atomic: bool,
-) -> SwitchRecord {
-    let changes = state::changes(from, target);
-    let unchanged = target
-        .exporters
-        .iter()
-        .filter(|t| !changes.iter().any(|c| c.name == t.name))
-        .map(|t| t.name.clone())
-        .collect();
-    SwitchRecord {
-        id: SwitchRecord::new_id(),
-        kind: kind.to_string(),
-        manifest,
-        started_at: now_rfc3339(),
-        ended_at: None,
-        status: SwitchStatus::Running,
-        atomic,
-        from_generation: current.generation(),
-        from_profile: current.farm().cloned(),
-        target_profile,
-        target_generation: None,
-        live_profile: current.farm().cloned(),
-        current_step: None,
-        steps: changes
-            .into_iter()
-            .map(|c| StepRecord {
-                name: c.name,
-                action: c.action,
-                from_version: c.from_version,
-                to_version: c.to_version,
-                status: StepStatus::Pending,
-                reason: None,
-                duration_ms: None,
-                drain: None,
-            })
-            .collect(),
-        unchanged,
-        result_generation: None,
-        resumed: false,
-        preflight: None,
     }
 }
 
@@ -192,11 +134,11 @@ impl Engine<'_> {
         self.disable_leaving(live, target);
         let links = Links::new(self.layout);
         links.prune_for(live, target).map_err(io_err("removing stable links"))?;
-        crash::point("after-prune");
+        fault::point("after-prune");
         self.profiles().flip_to_farm(farm)?;
-        crash::point("after-flip");
+        fault::point("after-flip");
         links.install_all(target).map_err(io_err("creating stable links"))?;
-        crash::point("after-links");
+        fault::point("after-links");
         Ok(())
     }
 
@@ -342,13 +284,13 @@ impl Engine<'_> {
             self.svc.start_socket(&spec).map_err(|err| err.to_string())?;
         }
         self.svc.restart(&spec).map_err(|err| err.to_string())?;
-        crash::point("after-restart");
+        fault::point("after-restart");
         let baseline = self.svc.status(&spec).map_err(|err| err.to_string())?;
         let report = self
             .probe
             .wait_healthy(self.svc, &spec, &e.health, &e.version, started, &baseline)
             .map_err(|f| f.to_string())?;
-        crash::point("after-health");
+        fault::point("after-health");
         Ok(report.elapsed)
     }
 
@@ -363,7 +305,7 @@ impl Engine<'_> {
         bound: Duration,
         doing: &str,
     ) -> Option<drain::DrainRecord> {
-        if self.svc.kind() == crate::manifest::ServiceManagerKind::None {
+        if self.svc.kind() == crate::service::ServiceManagerKind::None {
             return None;
         }
         // Nothing serves a unit that is not active (a release that died at
@@ -377,7 +319,7 @@ impl Engine<'_> {
             return None;
         }
         // A hand-edited state.json is not validated like a manifest.
-        let bound = bound.min(crate::manifest::MAX_DRAIN);
+        let bound = bound.min(crate::health::MAX_DRAIN);
         match drain::wait(&drain::listen_ports(running), bound) {
             Ok(Some(d)) if d.timed_out => {
                 self.ui.note(&format!(
@@ -410,13 +352,15 @@ impl Engine<'_> {
     /// and every unit a step will start that exporterctl does not
     /// write itself must exist for the service manager, or the switch would
     /// flip links and then fail at each restart.
+    ///
+    /// The plan refused files exporterctl did not create already. This is
+    /// the place for checks between realising and the first flip.
     pub fn preflight(&self, record: &SwitchRecord, target: &ProfileState) -> Result<(), EngineError> {
         // A store path deleted by hand would leave a link resolving to nothing.
         if let Some(sp) = target.references().find(|sp| !self.store.is_valid(sp)) {
             return Err(EngineError::MissingStorePath(sp.to_string()));
         }
         self.verify_activated(record, target)?;
-        refuse_foreign(&Links::new(self.layout), target)?;
         for step in record.steps.iter().filter(|s| s.action != Action::Remove) {
             if let Some(e) = target.exporter(&step.name).filter(|e| e.unit_store_path.is_none()) {
                 self.svc.check_startable(&service_spec(self.layout, target, e))?;
@@ -456,15 +400,33 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Runs every step not yet finished, then records the outcome. `from` is
-    /// the state the switch started from, `target` where it goes.
-    pub fn run(
-        &self,
-        record: &mut SwitchRecord,
-        from: &ProfileState,
-        target: &ProfileState,
-        opts: &Options,
-    ) -> Result<(), EngineError> {
+    /// The farm of `plan`'s target in the store and the switch record the
+    /// journal starts from.
+    pub fn record(&self, plan: &Plan) -> Result<SwitchRecord, EngineError> {
+        let farm = match &plan.target_farm {
+            Some(f) => f.clone(),
+            None => profile::build_farm(self.store, &plan.target)?,
+        };
+        Ok(plan.new_record(farm))
+    }
+
+    /// Executes `plan` (made under the state lock this run still holds, so
+    /// its live state is the host's): every step of `record`, then the
+    /// outcome recorded.
+    pub fn run(&self, record: &mut SwitchRecord, plan: &Plan) -> Result<(), EngineError> {
+        self.prepare(&[&plan.from, &plan.target])?;
+        let live_farm = match plan.current.farm() {
+            Some(f) => f.clone(),
+            None => profile::build_farm(self.store, &plan.from)?,
+        };
+        let live = Live {
+            state: plan.from.clone(),
+            farm: live_farm,
+        };
+        self.run_steps(record, &plan.from, &plan.target, live, &plan.options)
+    }
+
+    fn prepare(&self, states: &[&ProfileState]) -> Result<(), EngineError> {
         // Before the journal exists: from then on a stop request must find
         // the handler (a test, or an operator, may signal as soon as it appears).
         interrupt::install();
@@ -472,20 +434,21 @@ impl Engine<'_> {
         // counter found after the flips would leave a journal to resume.
         Generations::new(self.layout).peek_next()?;
         self.profiles().ensure_dir()?;
-        self.remove_dead_temps(&[from, target]);
-        let current = self.profiles().current()?;
-        let live_state = match current.farm() {
-            Some(f) => profile::read_farm_state(self.store, f)?,
-            None => from.clone(),
-        };
-        let live_farm = match current.farm() {
-            Some(f) => f.clone(),
-            None => profile::build_farm(self.store, &live_state)?,
-        };
-        let mut live = Live {
-            state: live_state,
-            farm: live_farm,
-        };
+        self.remove_dead_temps(states);
+        Ok(())
+    }
+
+    /// Runs every step not yet finished, then records the outcome. `from` is
+    /// the state the switch started from, `target` where it goes, `live`
+    /// what runs now.
+    fn run_steps(
+        &self,
+        record: &mut SwitchRecord,
+        from: &ProfileState,
+        target: &ProfileState,
+        mut live: Live,
+        opts: &Options,
+    ) -> Result<(), EngineError> {
         let order: Vec<String> = target
             .exporters
             .iter()
@@ -493,7 +456,8 @@ impl Engine<'_> {
             .chain(from.exporters.iter().map(|e| e.name.clone()))
             .collect();
         self.save(record)?;
-        crash::point("after-journal");
+        fault::point("after-journal");
+        self.hooks.before_first_step(record);
 
         let total = record.steps.len();
         for i in 0..total {
@@ -548,7 +512,9 @@ impl Engine<'_> {
         if !all_or_nothing_failed && !record.steps.iter().any(|s| s.status == StepStatus::Undone) {
             self.take_unrestarted_changes(record, target, &order, &mut live)?;
         }
-        self.finish(record, from, target, &live)
+        self.finish(record, from, target, &live)?;
+        self.hooks.after_end(record);
+        Ok(())
     }
 
     /// Exporters whose change needs no restart (a new health check, say) take
@@ -633,14 +599,14 @@ impl Engine<'_> {
             }
             Err(reason) => {
                 record.steps[i].duration_ms = Some(started.elapsed().as_millis() as u64);
-                crash::point("before-revert");
+                fault::point("before-revert");
                 let mut reason = reason;
                 // Back to what ran before this step.
                 record.live_profile = Some(live.farm.clone());
                 self.save(record)?;
                 self.stop_before_flip(&new_state, new.as_ref(), old.as_ref());
                 self.flip(&new_state, &live.state, &live.farm)?;
-                crash::point("after-revert-flip");
+                fault::point("after-revert-flip");
                 if Self::units_changed(old.as_ref(), new.as_ref()) {
                     self.reload_and_enable(&live.state, old.as_ref());
                 }
@@ -727,7 +693,7 @@ impl Engine<'_> {
         let undone = record.steps.iter().any(|s| s.status == StepStatus::Undone);
         let succeeded = record.steps.iter().any(|s| s.status == StepStatus::Succeeded);
         let stopped = record.steps.iter().any(|s| s.reason.as_deref() == Some(STOPPED));
-        crash::point("before-generation");
+        fault::point("before-generation");
         let generations = Generations::new(self.layout);
         if let Some(n) = record.target_generation.filter(|_| live.state == *target) {
             profiles.flip_to_generation(n)?;
@@ -759,16 +725,16 @@ impl Engine<'_> {
                 switch_id: record.id.clone(),
                 manifest: record.manifest.clone(),
                 outcome: if failed || stopped {
-                    "partial".into()
+                    Outcome::Partial
                 } else {
-                    "succeeded".into()
+                    Outcome::Succeeded
                 },
                 metrics: crate::preflight::record::scrape(self.probe, &live.state),
             })?;
-            crash::point("after-generation-record");
+            fault::point("after-generation-record");
             profiles.link_generation(n, &live.farm)?;
             profiles.flip_to_generation(n)?;
-            crash::point("after-generation-flip");
+            fault::point("after-generation-flip");
             record.result_generation = Some(n);
         }
         record.status = match (failed, succeeded, undone) {
@@ -780,85 +746,7 @@ impl Engine<'_> {
         };
         record.ended_at = Some(now_rfc3339());
         record.live_profile = Some(live.farm.clone());
-        History::new(self.layout).finish(self.layout, record)?;
-        Ok(())
-    }
-
-    /// Makes the host run generation `n` (`state`) again when what its
-    /// exporters run is not known (a damaged journal): the profile link and
-    /// the stable links as `n` has them, then every exporter restarted and
-    /// checked. Returns what is not healthy.
-    pub fn return_to_generation(&self, n: u64, state: &ProfileState) -> Result<Vec<String>, EngineError> {
-        let links = Links::new(self.layout);
-        refuse_foreign(&links, state)?;
-        self.profiles().flip_to_generation(n)?;
-        links.install_all(state).map_err(io_err("creating stable links"))?;
-        self.reload_units();
-        let mut unhealthy = Vec::new();
-        for e in &state.exporters {
-            // What runs is not known: whatever it is listens where `e` will,
-            // so its scrapes are drained; a socket is (re)bound as after a
-            // plain listener.
-            self.drain(state, e, e.health.drain, "restarting");
-            if let Err(why) = self.restart_and_check(state, e, None, &mut None) {
-                unhealthy.push(format!("{} {}: {why}", e.name, e.version));
-            }
-        }
-        Ok(unhealthy)
-    }
-
-    /// Returns every exporter an interrupted switch touched to `from`.
-    pub fn abort(&self, record: &mut SwitchRecord, from: &ProfileState) -> Result<(), EngineError> {
-        let current = self.profiles().current()?;
-        let live_state = match current.farm() {
-            Some(f) => profile::read_farm_state(self.store, f)?,
-            None => from.clone(),
-        };
-        let from_farm = match &record.from_profile {
-            Some(f) => f.clone(),
-            None => profile::build_farm(self.store, from)?,
-        };
-        record.live_profile = Some(from_farm.clone());
-        self.save(record)?;
-        let touched: Vec<usize> = (0..record.steps.len())
-            .filter(|&i| !matches!(record.steps[i].status, StepStatus::Pending | StepStatus::Skipped))
-            .collect();
-        for &i in &touched {
-            let name = &record.steps[i].name;
-            self.stop_before_flip(&live_state, live_state.exporter(name), from.exporter(name));
-        }
-        self.flip(&live_state, from, &from_farm)?;
-        let changed: Vec<&ExporterState> = touched
-            .iter()
-            .filter_map(|&i| from.exporter(&record.steps[i].name))
-            .filter(|o| Self::units_changed(live_state.exporter(&o.name), Some(o)))
-            .collect();
-        self.reload_and_enable(from, changed);
-        for &i in &touched {
-            let name = record.steps[i].name.clone();
-            if let Some(o) = from.exporter(&name) {
-                if let Err(e) = self.restart_and_check(from, o, live_state.exporter(&name), &mut None) {
-                    record.steps[i].reason = Some(format!("aborted, but {} {} is NOT healthy: {e}", o.name, o.version));
-                }
-            }
-            if record.steps[i].status != StepStatus::Failed {
-                record.steps[i].status = StepStatus::Undone;
-            }
-        }
-        for s in &mut record.steps {
-            if s.status == StepStatus::Pending {
-                s.status = StepStatus::Skipped;
-            }
-        }
-        match record.from_generation {
-            Some(n) => self.profiles().flip_to_generation(n)?,
-            None => self.profiles().remove_system_link()?,
-        }
-        record.result_generation = record.from_generation;
-        record.status = SwitchStatus::Aborted;
-        record.current_step = None;
-        record.ended_at = Some(now_rfc3339());
-        History::new(self.layout).finish(self.layout, record)?;
+        journal::close(self.layout, record)?;
         Ok(())
     }
 }
@@ -868,20 +756,9 @@ fn same_socket(a: &ExporterState, b: &ExporterState) -> bool {
     a.unit == b.unit && a.socket_store_path.is_some() && a.socket_store_path == b.socket_store_path
 }
 
+/// A step as the progress lines and `generations` show it (as the plan does).
 pub fn describe_action(s: &StepRecord) -> String {
     describe(s.action, &s.from_version, &s.to_version)
-}
-
-/// A step (or a planned change) as the plan, the progress lines and
-/// `generations` show it: `add 1.0.0`, `1.0.0 → 2.0.0`, `reconfigure 1.0.0`.
-pub fn describe(action: Action, from: &Option<String>, to: &Option<String>) -> String {
-    match (action, from, to) {
-        (Action::Add, _, Some(t)) => format!("add {t}"),
-        (Action::Remove, Some(f), _) => format!("remove {f}"),
-        (Action::Reconfigure, _, Some(t)) => format!("reconfigure {t}"),
-        (_, Some(f), Some(t)) => format!("{f} → {t}"),
-        _ => format!("{action:?}").to_lowercase(),
-    }
 }
 
 #[cfg(test)]

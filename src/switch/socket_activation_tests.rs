@@ -4,7 +4,9 @@
 
 use super::*;
 use crate::generation::state::ExporterState;
-use crate::manifest::{HealthSpec, ServiceManagerKind};
+use crate::health::HealthSpec;
+use crate::plan::{Options, Plan};
+use crate::service::ServiceManagerKind;
 use crate::service::{ServiceError, UnitStatus};
 use crate::store::EntryKind;
 use std::path::{Path, PathBuf};
@@ -191,6 +193,10 @@ impl Host {
 
     /// Switches the host from what it runs to `target`; the record's steps.
     fn switch(&self, svc: &Recorder, target: &ProfileState) -> SwitchRecord {
+        self.switch_with(svc, target, &NoHooks)
+    }
+
+    fn switch_with(&self, svc: &Recorder, target: &ProfileState, hooks: &dyn Hooks) -> SwitchRecord {
         let probe = Probe::new().unwrap();
         let engine = Engine {
             layout: &self.layout,
@@ -198,6 +204,7 @@ impl Host {
             svc,
             probe: &probe,
             ui: &Quiet,
+            hooks,
         };
         let current = Profiles::new(&self.layout).current().unwrap();
         let from = match current.farm() {
@@ -205,13 +212,9 @@ impl Host {
             None => ProfileState::empty_like(target),
         };
         let farm = profile::build_farm(&self.store, target).unwrap();
-        let mut record = new_record("switch", None, &current, &from, target, farm, false);
-        let opts = Options {
-            atomic: false,
-            confirm_each: false,
-            pause: Duration::ZERO,
-        };
-        engine.run(&mut record, &from, target, &opts).unwrap();
+        let plan = Plan::new("switch", None, current, from, target.clone(), Options::default());
+        let mut record = plan.new_record(farm);
+        engine.run(&mut record, &plan).unwrap();
         record
     }
 }
@@ -317,7 +320,15 @@ impl Host {
         let current = Profiles::new(&self.layout).current().unwrap();
         let from = profile::read_farm_state(&self.store, current.farm().unwrap()).unwrap();
         let farm = profile::build_farm(&self.store, target).unwrap();
-        let mut record = new_record("switch", None, &current, &from, target, farm.clone(), false);
+        let plan = Plan::new(
+            "switch",
+            None,
+            current,
+            from.clone(),
+            target.clone(),
+            Options::default(),
+        );
+        let mut record = plan.new_record(farm.clone());
         record.steps[0].status = StepStatus::Running;
         record.current_step = Some(0);
         record.live_profile = Some(farm.clone());
@@ -336,6 +347,7 @@ impl Host {
             svc,
             probe,
             ui: &Quiet,
+            hooks: &NoHooks,
         }
     }
 }
@@ -355,7 +367,9 @@ fn a_step_to_a_socket_cut_short_by_a_crash_is_resumed_or_aborted_in_order() {
     let target = h.state("1.5.0", Some("9100"));
     let (mut record, from) = h.crashed_after_flip(&target);
     svc.take();
-    h.engine(&svc, &probe).run(&mut record, &from, &target, &opts).unwrap();
+    h.engine(&svc, &probe)
+        .resume(&mut record, &from, &target, &opts)
+        .unwrap();
     assert_eq!(record.status, SwitchStatus::Succeeded, "{record:?}");
     assert_eq!(
         restarts_and_stops(&svc.take()),
@@ -404,7 +418,7 @@ fn a_modified_socket_file_is_refused_before_anything_moves() {
     let current = Profiles::new(&h.layout).current().unwrap();
     let from = profile::read_farm_state(&h.store, current.farm().unwrap()).unwrap();
     let farm = profile::build_farm(&h.store, &target).unwrap();
-    let record = new_record("switch", None, &current, &from, &target, farm, false);
+    let record = Plan::new("switch", None, current, from, target.clone(), Options::default()).new_record(farm);
     svc.take();
     match h.engine(&svc, &probe).preflight(&record, &target) {
         Err(EngineError::Damaged { store_path, .. }) => assert_eq!(store_path, sp.to_string()),
@@ -441,4 +455,53 @@ fn a_unit_that_is_not_running_is_not_drained() {
         host.engine(&down, &probe).drain(&state, running, bound, "restarting"),
         None
     );
+}
+
+/// Hooks that log into the service double's call list, so their place
+/// among the engine's service calls shows.
+struct LoggingHooks<'a>(&'a Recorder, &'a Layout);
+
+impl Hooks for LoggingHooks<'_> {
+    fn before_first_step(&self, record: &SwitchRecord) {
+        let journal = journal::load(self.1).ok().flatten();
+        self.0.log(format!(
+            "hook before-first-step: {} step(s), journal {}",
+            record.steps.len(),
+            if journal.is_some_and(|j| j.id == record.id) {
+                "written"
+            } else {
+                "missing"
+            }
+        ));
+    }
+    fn after_end(&self, record: &SwitchRecord) {
+        self.0.log(format!(
+            "hook after-end: {} → generation {:?}",
+            record.status.as_str(),
+            record.result_generation
+        ));
+    }
+}
+
+#[test]
+fn hooks_run_once_the_journal_is_written_and_once_the_record_is_filed() {
+    let h = Host::new();
+    let svc = Recorder::new(h.layout.rooted(Path::new("/etc/systemd/system")), false);
+    h.switch(&svc, &h.state("1.5.0", None));
+    svc.take();
+    let r = h.switch_with(&svc, &h.state("1.6.0", None), &LoggingHooks(&svc, &h.layout));
+    assert_eq!(r.status, SwitchStatus::Succeeded, "{r:?}");
+    let calls = svc.take();
+    let hooks: Vec<&String> = calls.iter().filter(|c| c.starts_with("hook")).collect();
+    assert_eq!(
+        hooks,
+        [
+            "hook before-first-step: 1 step(s), journal written",
+            &format!("hook after-end: succeeded → generation {:?}", r.result_generation),
+        ]
+    );
+    // Before the first restart, after the last service call.
+    assert!(calls.first().is_some_and(|c| c.starts_with("hook before")), "{calls:?}");
+    assert!(calls.last().is_some_and(|c| c.starts_with("hook after")), "{calls:?}");
+    assert!(calls.iter().any(|c| c.starts_with("restart node.service")), "{calls:?}");
 }

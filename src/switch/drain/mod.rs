@@ -5,26 +5,13 @@
 
 mod connections;
 
+pub use crate::generation::history::DrainRecord;
 use crate::generation::state::ExporterState;
 use connections::{self as sockets, View};
-use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// How often the drain looks again: a scrape's answer takes milliseconds.
 const POLL: Duration = Duration::from_millis(5);
-
-/// What one drain saw and did, as the step record keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DrainRecord {
-    /// The ports looked at: the exporter's listen ports.
-    pub ports: Vec<u16>,
-    /// Scrapes in flight when the drain began.
-    pub in_flight: usize,
-    /// From the first look until none was in flight (or the bound passed).
-    pub waited_ms: u64,
-    /// Scrapes were still in flight when the bound passed: restarted anyway.
-    pub timed_out: bool,
-}
 
 /// The ports `e` listens on: every `--web.listen-address` (exporter-toolkit
 /// accepts several; `-web.listen-address` for the single-dash flag style;
@@ -111,7 +98,7 @@ pub fn wait(ports: &[u16], bound: Duration) -> Result<Option<DrainRecord>, std::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::HealthSpec;
+    use crate::health::HealthSpec;
     use crate::store::StorePath;
 
     fn exporter(args: &[&str], url: Option<&str>) -> ExporterState {

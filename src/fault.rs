@@ -1,4 +1,4 @@
-//! Named crash points of a switch (and of adopt and gc), for the
+//! Named crash points (fault injection) of a switch (and of adopt and gc), for the
 //! crash-safety tests: with the `fault-injection` feature,
 //! `EXPORTERCTL_CRASH_AT=<point>` makes the process SIGKILL itself at that
 //! point, exactly like `kill -9` would. Without the feature (every release

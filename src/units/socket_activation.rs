@@ -11,7 +11,9 @@
 //! `socket_activation:` if given, else the catalogue entry's support for the
 //! version; only for units exporterctl writes, under systemd.
 
-use crate::manifest::{Exporter, ServiceManagerKind};
+use crate::manifest::Exporter;
+pub use crate::service::socket_unit;
+use crate::service::ServiceManagerKind;
 use std::net::SocketAddr;
 
 /// The flag exporter-toolkit reads its listen address from.
@@ -28,13 +30,6 @@ pub struct SocketPlan {
     pub listen: Vec<String>,
     /// The service's arguments: the listen flags replaced by `--web.systemd-socket`.
     pub args: Vec<String>,
-}
-
-/// `node_exporter.service` → `node_exporter.socket` (the socket systemd
-/// pairs with the service by name). Unit names are validated to end in
-/// `.service`.
-pub fn socket_unit(unit: &str) -> String {
-    format!("{}.socket", unit.strip_suffix(".service").unwrap_or(unit))
 }
 
 /// Is `e`'s generated unit socket-activated under `manager`?

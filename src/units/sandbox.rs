@@ -437,7 +437,7 @@ mod rating {
             .unwrap()
         };
         let m = manifest("");
-        let mysqld = crate::commands::switch::unit_text(&m, &m.exporters[2]);
+        let mysqld = crate::units::unit_text(&m, &m.exporters[2]);
         assert!(
             mysqld.contains("ExecStart=\"/usr/local/bin/mysqld_exporter\" \"--config.my-cnf=%d/config.my-cnf\"")
                 && mysqld.contains("\nLoadCredential=config.my-cnf:/etc/mysqld_exporter/.my.cnf\n")
@@ -445,7 +445,7 @@ mod rating {
             "{mysqld}"
         );
         for e in &m.exporters {
-            let text = crate::commands::switch::unit_text(&m, e);
+            let text = crate::units::unit_text(&m, e);
             let rating = exposure(&e.unit, &text).unwrap();
             let v = exposure_value(&rating).unwrap();
             assert!(v <= 2.0, "{}: {rating}\n{text}", e.unit);
@@ -453,7 +453,7 @@ mod rating {
         // The measure tells the difference: the same units unsandboxed, as root.
         let m = manifest(", sandbox: false");
         for e in &m.exporters {
-            let rating = exposure(&e.unit, &crate::commands::switch::unit_text(&m, e)).unwrap();
+            let rating = exposure(&e.unit, &crate::units::unit_text(&m, e)).unwrap();
             assert!(exposure_value(&rating).unwrap() > 9.0, "{}: {rating}", e.unit);
         }
     }
