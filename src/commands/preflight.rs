@@ -1,13 +1,9 @@
-//! `exporterctl preflight MANIFEST`, and the preflight a switch (and its
-//! dry run) runs before its first flip.
+//! `exporterctl preflight MANIFEST`: the preflight of a switch, alone.
 
 use super::{print_json, Ctx, ExitStatus};
-use crate::generation::state::ProfileState;
-use crate::health::Probe;
 use crate::manifest::Manifest;
 use crate::plan::{self, Options, SwitchRequest};
-use crate::preflight::{self, Mode, Summary};
-use crate::store::Store;
+use crate::preflight::{self, Mode};
 use anyhow::Result;
 use std::path::Path;
 use std::time::Duration;
@@ -41,7 +37,7 @@ pub fn run(ctx: &Ctx, a: &PreflightArgs) -> Result<ExitStatus> {
         Mode::Off => Mode::Warn,
         m => m,
     };
-    let summary = run_for(Some(&store), &manifest, &plan.from, &plan.target, mode)?;
+    let summary = preflight::for_switch(Some(&store), &manifest, &plan.from, &plan.target, mode)?;
     let refuses = summary.exporters.iter().any(preflight::Report::refuses);
     if a.json {
         print_json(&summary)?;
@@ -58,23 +54,4 @@ pub fn run(ctx: &Ctx, a: &PreflightArgs) -> Result<ExitStatus> {
     } else {
         ExitStatus::Success
     })
-}
-
-/// The preflight of a switch from `from` to `target` under `mode`.
-pub fn run_for(
-    store: Option<&Store>,
-    manifest: &Manifest,
-    from: &ProfileState,
-    target: &ProfileState,
-    mode: Mode,
-) -> Result<Summary> {
-    let mut jobs = preflight::jobs(store, manifest, from, target);
-    if mode == Mode::Off {
-        // A dry run still names the flag changes the catalogue knows.
-        for j in &mut jobs {
-            j.skip.get_or_insert_with(|| "--preflight off".into());
-        }
-    }
-    let probe = Probe::new()?;
-    Ok(preflight::run_all(&jobs, mode, &probe))
 }

@@ -53,7 +53,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
         };
         let mode = a.preflight.unwrap_or(manifest.settings.preflight);
         if !plan.steps.is_empty() {
-            let summary = super::preflight::run_for(store.as_ref(), &manifest, &plan.from, &plan.target, mode)?;
+            let summary = crate::preflight::for_switch(store.as_ref(), &manifest, &plan.from, &plan.target, mode)?;
             plan.preflight = (!summary.exporters.is_empty()).then_some(summary);
         }
         return dry_run(&manifest, a, &plan);
@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
                 mode.as_str()
             );
         }
-        let summary = super::preflight::run_for(Some(&store), &manifest, &plan.from, &plan.target, mode)?;
+        let summary = crate::preflight::for_switch(Some(&store), &manifest, &plan.from, &plan.target, mode)?;
         if !summary.exporters.is_empty() {
             let text = summary.text();
             match (a.json, a.quiet) {

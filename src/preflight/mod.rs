@@ -248,6 +248,26 @@ pub fn jobs(store: Option<&Store>, manifest: &Manifest, from: &ProfileState, tar
     out
 }
 
+/// The preflight of a switch from `from` to `target` under `mode`: its jobs
+/// run concurrently. With `off` nothing starts, but the jobs are listed (a
+/// dry run still names the catalogue's flag changes).
+pub fn for_switch(
+    store: Option<&Store>,
+    manifest: &Manifest,
+    from: &ProfileState,
+    target: &ProfileState,
+    mode: Mode,
+) -> Result<Summary, crate::health::HealthFailure> {
+    let mut jobs = jobs(store, manifest, from, target);
+    if mode == Mode::Off {
+        for j in &mut jobs {
+            j.skip.get_or_insert_with(|| "--preflight off".into());
+        }
+    }
+    let probe = crate::health::Probe::new()?;
+    Ok(run_all(&jobs, mode, &probe))
+}
+
 /// Runs `jobs` concurrently (one thread each) and decides under `mode`.
 pub fn run_all(jobs: &[Job], mode: Mode, probe: &crate::health::Probe) -> Summary {
     let started = Instant::now();
