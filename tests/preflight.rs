@@ -219,6 +219,18 @@ fn the_preflight_command_realises_and_reports_with_its_exit_status() {
     assert_eq!(report(&s, "a")["status"], "failed");
     assert_eq!(report(&s, "b")["status"], "changes");
     assert!(s["duration_ms"].as_u64().is_some());
+    // Compared with what generation 1 recorded: the running exporter is not
+    // scraped again. Without that record it is scraped, with the same result.
+    assert_eq!(report(&s, "b")["compared_with"], "recorded");
+    let gen1 = h.f.state().join("generations/1.json");
+    let mut rec: Value = serde_json::from_str(&std::fs::read_to_string(&gen1).unwrap()).unwrap();
+    assert!(rec["metrics"]["b"].as_array().is_some_and(|f| !f.is_empty()), "{rec}");
+    rec.as_object_mut().unwrap().remove("metrics");
+    std::fs::write(&gen1, serde_json::to_string(&rec).unwrap()).unwrap();
+    let out = h.f.run(&["preflight", h.m2.to_str().unwrap(), "--json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report(&s, "b")["compared_with"], "scraped");
+    assert_eq!(report(&s, "b")["metrics"]["removed"][0], "b_scrapes_total");
     // Only b: it starts and serves; nothing it drops is kept, so exit 0.
     let out = h.f.ok(&["preflight", h.m2.to_str().unwrap(), "--only", "b"]);
     assert!(

@@ -37,7 +37,8 @@ pub fn run(ctx: &Ctx, a: &PreflightArgs) -> Result<ExitStatus> {
         Mode::Off => Mode::Warn,
         m => m,
     };
-    let summary = preflight::for_switch(Some(&store), &manifest, &plan.from, &plan.target, mode)?;
+    let recorded = preflight::record::of_generation(&ctx.layout, plan.current.generation());
+    let summary = preflight::for_switch(Some(&store), &manifest, &plan.from, &plan.target, mode, &recorded)?;
     let refuses = summary.exporters.iter().any(preflight::Report::refuses);
     if a.json {
         print_json(&summary)?;

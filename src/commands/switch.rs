@@ -53,7 +53,9 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
         };
         let mode = a.preflight.unwrap_or(manifest.settings.preflight);
         if !plan.steps.is_empty() {
-            let summary = crate::preflight::for_switch(store.as_ref(), &manifest, &plan.from, &plan.target, mode)?;
+            let recorded = crate::preflight::record::of_generation(&ctx.layout, plan.current.generation());
+            let summary =
+                crate::preflight::for_switch(store.as_ref(), &manifest, &plan.from, &plan.target, mode, &recorded)?;
             plan.preflight = (!summary.exporters.is_empty()).then_some(summary);
         }
         return dry_run(&manifest, a, &plan);
@@ -86,7 +88,8 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
                 mode.as_str()
             );
         }
-        let summary = crate::preflight::for_switch(Some(&store), &manifest, &plan.from, &plan.target, mode)?;
+        let recorded = crate::preflight::record::of_generation(&ctx.layout, plan.current.generation());
+        let summary = crate::preflight::for_switch(Some(&store), &manifest, &plan.from, &plan.target, mode, &recorded)?;
         if !summary.exporters.is_empty() {
             let text = summary.text();
             match (a.json, a.quiet) {

@@ -51,6 +51,9 @@ pub struct Job {
     pub health: HealthSpec,
     /// Where the running exporter serves, to compare with.
     pub running_url: Option<String>,
+    /// The families the running exporter served when the live generation
+    /// was made: compared with instead of scraping it again (no load on it).
+    pub running_families: Option<Vec<families::Family>>,
     /// The exporter listens on a known default port without a listen flag.
     pub default_port: bool,
     /// Why it is not run (`preflight: false`, not in the store yet).
@@ -89,6 +92,10 @@ pub struct Report {
     pub families: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<families::FamilyDiff>,
+    /// What the families were compared with: `recorded` (the live
+    /// generation's record) or `scraped` (the running exporter, now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compared_with: Option<String>,
     /// Why the families were not compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_compared: Option<String>,
@@ -112,6 +119,7 @@ impl Report {
             build_info_version: None,
             families: 0,
             metrics: None,
+            compared_with: None,
             not_compared: None,
             kept_removed: Vec::new(),
             flag_changes: job.advice.clone(),
@@ -193,7 +201,13 @@ impl Summary {
 /// it starts anew (added, upgraded, downgraded, reconfigured). `store`
 /// `None` (a dry run on a host without one) or a release not in it yet
 /// makes a skipped job that says how to run it.
-pub fn jobs(store: Option<&Store>, manifest: &Manifest, from: &ProfileState, target: &ProfileState) -> Vec<Job> {
+pub fn jobs(
+    store: Option<&Store>,
+    manifest: &Manifest,
+    from: &ProfileState,
+    target: &ProfileState,
+    recorded: &record::Served,
+) -> Vec<Job> {
     let mut out = Vec::new();
     for c in state::changes(from, target) {
         if c.action == Action::Remove {
@@ -238,6 +252,7 @@ pub fn jobs(store: Option<&Store>, manifest: &Manifest, from: &ProfileState, tar
             user: e.user.clone().filter(|_| !credentials),
             health: t.health.clone(),
             running_url: live.and_then(|l| l.health.url.clone()),
+            running_families: live.and_then(|_| recorded.get(&t.name).cloned()),
             default_port: entry.is_some(),
             skip,
             advice: entry
@@ -249,7 +264,8 @@ pub fn jobs(store: Option<&Store>, manifest: &Manifest, from: &ProfileState, tar
 }
 
 /// The preflight of a switch from `from` to `target` under `mode`: its jobs
-/// run concurrently. With `off` nothing starts, but the jobs are listed (a
+/// run concurrently. `recorded`: the families the live generation recorded
+/// (`record::of_generation`), compared with instead of a new scrape. With `off` nothing starts, but the jobs are listed (a
 /// dry run still names the catalogue's flag changes).
 pub fn for_switch(
     store: Option<&Store>,
@@ -257,8 +273,9 @@ pub fn for_switch(
     from: &ProfileState,
     target: &ProfileState,
     mode: Mode,
+    recorded: &record::Served,
 ) -> Result<Summary, crate::health::HealthFailure> {
-    let mut jobs = jobs(store, manifest, from, target);
+    let mut jobs = jobs(store, manifest, from, target, recorded);
     if mode == Mode::Off {
         for j in &mut jobs {
             j.skip.get_or_insert_with(|| "--preflight off".into());
@@ -338,7 +355,8 @@ mod tests {
                 ("statsd_exporter", "0.28.0"),
             ],
         );
-        let jobs = jobs(None, &m, &from, &to);
+        let recorded = record::Served::from([("statsd_exporter".to_string(), Vec::new())]);
+        let jobs = jobs(None, &m, &from, &to, &recorded);
         let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
         assert_eq!(names, ["mysqld_exporter", "statsd_exporter"], "unchanged node: no job");
         let mysqld = &jobs[0];
@@ -348,5 +366,11 @@ mod tests {
         assert!(mysqld.default_port);
         assert!(jobs[1].skip.as_deref().unwrap().starts_with("preflight: false"));
         assert_eq!(jobs[1].from_version.as_deref(), Some("0.27.0"));
+        assert_eq!(
+            jobs[1].running_families,
+            Some(Vec::new()),
+            "the live generation's record"
+        );
+        assert_eq!(mysqld.running_families, None, "nothing runs: nothing recorded");
     }
 }

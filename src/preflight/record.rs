@@ -38,6 +38,16 @@ pub fn scrape(probe: &Probe, state: &ProfileState) -> Served {
     })
 }
 
+/// The families generation `n` recorded (none without a generation, or for
+/// a record that is missing, damaged or older than the recording).
+pub fn of_generation(layout: &crate::paths::Layout, n: Option<u64>) -> Served {
+    let Some(n) = n else { return Served::default() };
+    match crate::generation::record::Generations::new(layout).load(n) {
+        Ok(Some(r)) => r.metrics,
+        _ => Served::default(),
+    }
+}
+
 /// What moving from one generation to another changes, per exporter.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExporterMetrics {

@@ -24,13 +24,21 @@ pub fn run_one(job: &Job, probe: &Probe) -> Report {
         report.reason = Some(why.clone());
         return report;
     }
-    // The running exporter first: the copy's start must not be what it reports.
-    let running = job.running_url.as_deref().map(|url| {
-        probe
-            .scrape(url, SCRAPE_TIMEOUT)
-            .map_err(|e| format!("the running exporter did not answer: {e}"))
-            .and_then(|body| families::families(&body).map_err(|e| format!("the running exporter's body: {e}")))
-    });
+    // What the running exporter serves: as its generation recorded it (no
+    // load on it), else scraped now, before the copy starts.
+    let running = match &job.running_families {
+        Some(f) => {
+            report.compared_with = Some("recorded".into());
+            Some(Ok(f.clone()))
+        }
+        None => job.running_url.as_deref().map(|url| {
+            report.compared_with = Some("scraped".into());
+            probe
+                .scrape(url, SCRAPE_TIMEOUT)
+                .map_err(|e| format!("the running exporter did not answer: {e}"))
+                .and_then(|body| families::families(&body).map_err(|e| format!("the running exporter's body: {e}")))
+        }),
+    };
     match attempt(job, probe, &mut report) {
         Ok(served) => {
             match running {
