@@ -126,7 +126,7 @@ fn main() {
     } else {
         Some(dir)
     };
-    let arch = exporterctl::manifest::template::host_arch();
+    let arch = exporterctl::template::host_arch();
     let rel = top.join("releases");
     let mdir = top.join("manifests");
     std::fs::create_dir_all(&mdir).unwrap();

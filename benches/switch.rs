@@ -160,7 +160,7 @@ fn ms(d: Duration) -> String {
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
-    let arch = exporterctl::manifest::template::host_arch();
+    let arch = exporterctl::template::host_arch();
     let rel = root.join("releases");
     for v in ["1.0.0", "2.0.0"] {
         releases::publish(&rel, Path::new(EXE), NAME, v, arch, "ok").unwrap();

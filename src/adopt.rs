@@ -11,9 +11,9 @@ use crate::generation::links::Links;
 use crate::generation::now_rfc3339;
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::{GenerationRecord, Generations, Outcome};
-use crate::generation::state::{ExporterState, ProfileState};
-use crate::manifest::is_version;
+use crate::generation::state::ProfileState;
 use crate::manifest::Manifest;
+use crate::names::is_version;
 use crate::paths::Layout;
 use crate::store::{EntryKind, Store, StorePath};
 use anyhow::{bail, Context as _, Result};
@@ -179,7 +179,7 @@ pub fn adopt(layout: &Layout, manifest: &Manifest, manifest_path: &Path, say: &m
     }
     let store = Store::open(layout)?;
     store.clean_leftovers()?;
-    let mut state = ProfileState::from_settings(manifest);
+    let mut state = manifest.settings.empty_state();
     let links = Links::new(layout);
     // Every file is checked before anything is imported: a refusal for the
     // last exporter must not leave the first one's copy in the store.
@@ -264,9 +264,7 @@ pub fn adopt(layout: &Layout, manifest: &Manifest, manifest_path: &Path, say: &m
             e.name,
             bin.display()
         )));
-        state
-            .exporters
-            .push(ExporterState::from_manifest(e, version, store_path, unit_store_path));
+        state.exporters.push(e.state(version, store_path, unit_store_path));
     }
     if state.exporters.is_empty() {
         bail!(
@@ -326,6 +324,7 @@ fn adopt_record(id: String, manifest: Option<&Path>, farm: &StorePath, state: &P
         result_generation: Some(n),
         resumed: false,
         preflight: None,
+        monitoring: None,
     }
 }
 

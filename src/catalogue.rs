@@ -434,7 +434,7 @@ impl Entry {
     }
 
     fn validate(&self) -> Result<(), String> {
-        use crate::manifest::template::{expand, Vars, KNOWN_ARCHES};
+        use crate::template::{expand, Vars, KNOWN_ARCHES};
         if self.repo.split('/').filter(|p| !p.is_empty()).count() < 2 {
             return Err(format!("repo `{}` is not owner/repository", self.repo));
         }
@@ -597,7 +597,7 @@ impl SandboxNeeds {
             }
         }
         for g in &self.groups {
-            if !crate::manifest::is_safe_name(g) {
+            if !crate::names::is_safe_name(g) {
                 return Err(format!("sandbox: `{g}` is not a group name"));
             }
         }
@@ -764,7 +764,7 @@ mod tests {
         }
         assert!(c.names().count() >= 8);
         for (name, e) in c.entries() {
-            assert!(crate::manifest::is_safe_name(name), "{name}");
+            assert!(crate::names::is_safe_name(name), "{name}");
             assert!(e.arches.iter().any(|a| a == "amd64"), "{name}: no amd64");
             assert!(
                 e.checksums.is_some(),

@@ -2,9 +2,10 @@
 //! the Nix way. The binary (`src/main.rs`) is a thin shell over this library.
 //!
 //! Layers, each talking only to the ones below it:
-//! `commands` → `adopt`, `repair`, `gc` → `switch` (the engine) → `plan` →
-//! `units`, `realise`, `resolve`, `generation`, `store`, `source`,
-//! `service`, `health` → `fsutil`, `paths`.
+//! `commands` → `adopt`, `repair`, `gc`, `mirror` → `switch` (the engine) →
+//! `plan` → `realise` → `resolve` → `manifest` → `units` → `catalogue`,
+//! `generation` → `health`, `source`, `store` → `service` → `names`,
+//! `template`, `fsutil`, `paths`.
 
 pub mod adopt;
 pub mod catalogue;
@@ -19,6 +20,8 @@ pub mod generation;
 pub mod health;
 pub mod manifest;
 pub mod mirror;
+pub mod monitoring;
+pub mod names;
 pub mod paths;
 pub mod plan;
 pub mod preflight;
@@ -30,4 +33,5 @@ pub mod service;
 pub mod source;
 pub mod store;
 pub mod switch;
+pub mod template;
 pub mod units;

@@ -93,7 +93,7 @@ pub fn mirror(
     let mut out = Vec::new();
     let mut jobs = Vec::new();
     for e in &manifest.exporters {
-        let src = e.resolve_source(&manifest.settings).map_err(|m| src_err(e, m))?;
+        let src = e.resolved_source().map_err(|m| src_err(e, m))?;
         let Some(rel) = e.release_path(&manifest.settings) else {
             out.push(Mirrored {
                 name: e.name.clone(),
@@ -108,7 +108,7 @@ pub fn mirror(
         let req = FetchRequest {
             allow_http: e.allow_http,
             headers: download_headers(e, &src.url, manifest, tokens),
-            ..FetchRequest::new(&e.name, &e.version, &src.url, expected_for(&src, locked))
+            ..FetchRequest::new(&e.name, &e.version, &src.url, expected_for(src, locked))
         };
         jobs.push((e, src, rel_path, req));
     }

@@ -5,9 +5,10 @@ use crate::exit::UsageError;
 use crate::manifest::lock::{LockError, LockFile, LockedExporter};
 use crate::manifest::{Exporter, Manifest, ResolvedSource};
 use crate::paths::Layout;
+pub use crate::resolve::download_headers;
 use crate::resolve::{explain_not_found, resolve, Resolved, Upstream};
 use crate::source::forge::Tokens;
-use crate::source::{Expected, FetchError, FetchRequest, Fetcher, SecretHeaders};
+use crate::source::{Expected, FetchError, FetchRequest, Fetcher};
 use crate::store::{AddRelease, EntryKind, Store, StoreError, StorePath};
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +82,7 @@ pub fn realise_all(
     let mut done: Vec<Option<Realised>> = vec![None; manifest.exporters.len()];
     let mut to_fetch: Vec<(usize, FetchRequest)> = Vec::new();
     for (i, e) in manifest.exporters.iter().enumerate() {
-        let src = source_of(e, manifest)?;
+        let src = source_of(e)?;
         let locked = lock.and_then(|l| l.entry(&e.name));
         if let Some(k) = known(Some(store), e, &src, locked, &manifest.path)?.filter(|k| k.in_store) {
             done[i] = Some(Realised {
@@ -130,7 +131,7 @@ pub fn realise_all(
                 (
                     *i,
                     s.spawn(move || -> Result<Realised, RealiseError> {
-                        let src = source_of(e, manifest)?;
+                        let src = source_of(e)?;
                         let sp = store
                             .add_release(&AddRelease {
                                 name: &e.name,
@@ -276,8 +277,8 @@ fn check_locked_path(
     })
 }
 
-fn source_of(e: &Exporter, m: &Manifest) -> Result<crate::manifest::ResolvedSource, RealiseError> {
-    e.resolve_source(&m.settings).map_err(|message| RealiseError::Source {
+fn source_of(e: &Exporter) -> Result<crate::manifest::ResolvedSource, RealiseError> {
+    e.resolved_source().cloned().map_err(|message| RealiseError::Source {
         exporter: e.name.clone(),
         version: e.version.clone(),
         message,
@@ -298,17 +299,6 @@ pub fn expected_for(src: &ResolvedSource, locked: Option<&LockedExporter>) -> Ex
         }
     } else {
         Expected::Unverified
-    }
-}
-
-/// The forge token for a download of a forge source (a private repository
-/// needs it), where [`Tokens::headers_for`] lets it go; nothing for `url`
-/// sources. The HTTP layer sends it to that URL's origin only, never along a
-/// redirect to another host.
-pub fn download_headers(e: &Exporter, url: &str, m: &Manifest, tokens: &Tokens) -> SecretHeaders {
-    match e.forge() {
-        Some((forge, _)) => tokens.headers_for(forge, url, m.settings.forge(forge)),
-        None => SecretHeaders::new(),
     }
 }
 

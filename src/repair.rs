@@ -138,7 +138,7 @@ fn repair_release(
     let Some(sha256) = m.archive_sha256.clone() else {
         return Err("its metadata records no archive sha256 to check a download against".into());
     };
-    let src = e.resolve_source(&manifest.settings)?;
+    let src = e.resolved_source()?;
     let req = FetchRequest {
         allow_http: e.allow_http,
         headers: crate::realise::download_headers(e, &src.url, manifest, &up.tokens),
@@ -182,7 +182,7 @@ fn repair_unit(
     };
     let mut units = Vec::new();
     for e in manifest.exporters.iter().filter(|e| e.manage_unit) {
-        units.extend(crate::units::generated_units(manifest, e).map_err(|e| e.to_string())?);
+        units.extend(crate::units::generated_units(&e.unit_spec(&manifest.settings)).map_err(|e| e.to_string())?);
     }
     for u in units {
         if crate::store::one_file_path(&u.rest, &u.file, u.text.as_bytes())

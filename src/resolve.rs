@@ -9,7 +9,7 @@ use crate::manifest::lock::LockFile;
 use crate::manifest::{Exporter, Manifest, ManifestError, Settings};
 use crate::paths::Layout;
 use crate::source::forge::{version_from_tag, Forge, ForgeClient, ForgeError, Tokens};
-use crate::source::{FetchError, Fetcher};
+use crate::source::{FetchError, Fetcher, SecretHeaders};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -279,7 +279,7 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
         problems: Vec::new(),
         flag_changes: Vec::new(),
     };
-    let src = match e.resolve_source(up.settings) {
+    let src = match e.resolved_source() {
         Ok(s) => s,
         Err(m) => {
             c.problems.push(m);
@@ -290,7 +290,7 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
     c.checksums_url = src.checksums_url.clone();
     if let (Some(entry), Some(base)) = (e.catalogue_entry(), src.url.rsplit_once('/').map(|(d, _)| d)) {
         if let Some(sig) = &entry.signature {
-            let vars = crate::manifest::template::Vars {
+            let vars = crate::template::Vars {
                 version: &e.version,
                 arch: entry.asset_arch(&up.settings.arch),
                 tag: &e.tag_for(&e.version, up.settings).unwrap_or_default(),
@@ -298,12 +298,12 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
             c.signatures = sig
                 .files
                 .iter()
-                .filter_map(|f| crate::manifest::template::expand(f, &vars).ok())
+                .filter_map(|f| crate::template::expand(f, &vars).ok())
                 .map(|f| format!("{base}/{f} ({})", sig.kind))
                 .collect();
         }
     }
-    let headers = crate::realise::download_headers(e, &src.url, manifest, up.tokens);
+    let headers = download_headers(e, &src.url, manifest, up.tokens);
     let head = crate::source::TextRequest {
         allow_http: e.allow_http,
         headers,
@@ -319,7 +319,7 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
     if let Some(url) = &src.checksums_url {
         let req = crate::source::TextRequest {
             allow_http: e.allow_http,
-            headers: crate::realise::download_headers(e, url, manifest, up.tokens),
+            headers: download_headers(e, url, manifest, up.tokens),
             ..crate::source::TextRequest::new(&e.name, &e.version, url.clone())
         };
         match up.fetcher.get_text(&req) {
@@ -386,5 +386,16 @@ pub fn resolve_error(e: ResolveError) -> anyhow::Error {
     match e {
         ResolveError::Forge { .. } => e.into(),
         other => UsageError(other.to_string()).into(),
+    }
+}
+
+/// The forge token for a download of a forge source (a private repository
+/// needs it), where [`Tokens::headers_for`] lets it go; nothing for `url`
+/// sources. The HTTP layer sends it to that URL's origin only, never along a
+/// redirect to another host.
+pub fn download_headers(e: &Exporter, url: &str, m: &Manifest, tokens: &Tokens) -> SecretHeaders {
+    match e.forge() {
+        Some((forge, _)) => tokens.headers_for(forge, url, m.settings.forge(forge)),
+        None => SecretHeaders::new(),
     }
 }

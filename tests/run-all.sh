@@ -37,8 +37,25 @@ cargo clippy --locked --all-targets --features fault-injection -- -D warnings
 if [ "$(id -u)" = 0 ]; then
   command -v systemd-analyze >/dev/null || { apt-get update -qq && apt-get install -y -qq systemd; }
   command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
-  [ -x /usr/bin/prometheus-node-exporter ] || { apt-get update -qq && apt-get install -y -qq prometheus-node-exporter; }
-  export EXPORTERCTL_REQUIRE_SYSTEMD_ANALYZE=1 EXPORTERCTL_REQUIRE_STRACE=1 EXPORTERCTL_REQUIRE_NODE_EXPORTER=1
+  export EXPORTERCTL_REQUIRE_SYSTEMD_ANALYZE=1 EXPORTERCTL_REQUIRE_STRACE=1
+  # tests/monitoring.rs runs Debian's Prometheus, Alertmanager and
+  # node_exporter on loopback ports (tests/preflight.rs runs that node_exporter
+  # as its own preflight). policy-rc.d keeps the packages' own
+  # services from starting where PID 1 is systemd.
+  if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
+    || ! command -v promtool >/dev/null || ! command -v prometheus-node-exporter >/dev/null; then
+    step "installing prometheus, prometheus-alertmanager, prometheus-node-exporter for tests/monitoring.rs"
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      prometheus prometheus-alertmanager prometheus-node-exporter >/dev/null
+    if [ -n "$(trap -p EXIT)" ]; then rm -f "$policy"; trap - EXIT; fi
+  fi
+  export EXPORTERCTL_REQUIRE_MONITORING=1 EXPORTERCTL_REQUIRE_NODE_EXPORTER=1
 fi
 
 step "fast tests (unit, integration, crash safety)"

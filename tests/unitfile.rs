@@ -119,7 +119,7 @@ exporters:
 /// The units of the manifest's first exporter, as the switch generates them.
 fn units_of(yaml: &str) -> Vec<exporterctl::units::GeneratedUnit> {
     let m = Manifest::parse(yaml, Path::new("m.yaml")).unwrap();
-    exporterctl::units::generated_units(&m, &m.exporters[0]).unwrap()
+    exporterctl::units::generated_units(&m.exporters[0].unit_spec(&m.settings)).unwrap()
 }
 
 fn exporter_yaml(bin_dir: &Path, body: &str) -> String {

@@ -15,5 +15,6 @@ pub fn run(ctx: &Ctx, manifest_path: &Path) -> Result<ExitStatus> {
         Said::Done(line) => println!("{line}"),
         Said::Warning(line) => eprintln!("{line}"),
     })?;
+    super::switch::refresh_textfile(ctx, &ctx.store()?, manifest.settings.monitoring.as_ref(), None);
     Ok(ExitStatus::Success)
 }

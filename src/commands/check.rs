@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<ExitStatus> {
                 println!("      {}", a.line(&c.name, &c.version));
             }
         }
-        for l in crate::units::unit_security_lines(&manifest) {
+        for l in crate::units::unit_security_lines(manifest.unit_specs()) {
             println!("{l}");
         }
         println!(

@@ -59,7 +59,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<ExitStatus> {
     };
     let root = ctx.layout.root().to_path_buf();
     let exe = std::env::current_exe().context("locating the exporterctl binary")?;
-    let arch = crate::manifest::template::host_arch();
+    let arch = crate::template::host_arch();
     let releases_dir = root.join("releases");
     for (v, behaviour) in [("1.0.0", "ok"), ("2.0.0", "ok"), ("3.0.0", "crash")] {
         releases::publish(&releases_dir, &exe, NAME, v, arch, behaviour)?;

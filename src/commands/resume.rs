@@ -18,7 +18,21 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<ExitStatus
     };
     let store = ctx.store()?;
     let host = Host::new(ctx, target.service_manager, quiet)?;
-    let engine = host.engine(ctx, &store);
+    // The manifest's monitoring settings if it can still be read, else
+    // enough to expire the silence the journal names.
+    let monitoring = record
+        .manifest
+        .as_deref()
+        .and_then(crate::monitoring::window::settings_of);
+    let window = crate::monitoring::window::Window::for_record(monitoring.clone(), &record);
+    let hooks = window.as_ref().map(|w| crate::monitoring::window::MonitorHooks {
+        window: w,
+        ui: &host.ui,
+    });
+    let mut engine = host.engine(ctx, &store);
+    if let Some(h) = &hooks {
+        engine.hooks = h;
+    }
     let way = Way::of(&record, abort);
     if !quiet {
         let doing = match way {
@@ -28,6 +42,7 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<ExitStatus
         eprintln!("{doing} interrupted {} {}", record.kind, record.id);
     }
     engine.recover(&mut record, &from, &target, way)?;
+    super::switch::refresh_textfile(ctx, &store, monitoring.as_ref(), Some(&record));
     report(&record, json)
 }
 

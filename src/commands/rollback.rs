@@ -3,6 +3,7 @@
 use super::switch::{nothing_done, report};
 use super::{Ctx, ExitStatus, Host};
 use crate::generation::record::Generations;
+use crate::monitoring::window::{MonitorHooks, Window};
 use crate::plan::rollback::{rollback, Rollback};
 use anyhow::Result;
 
@@ -26,10 +27,24 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<ExitSt
             None => eprintln!("rolling back to generation {n}"),
         }
     }
-    let engine = host.engine(ctx, &store);
+    // The manifest that made the generation it returns to (if it can still
+    // be read) says how to tell the monitoring.
+    let monitoring = plan
+        .target_generation
+        .and_then(|n| crate::monitoring::window::settings_of_generation(&ctx.layout, n));
+    let window = monitoring.clone().map(Window::new);
+    let hooks = window.as_ref().map(|w| MonitorHooks {
+        window: w,
+        ui: &host.ui,
+    });
+    let mut engine = host.engine(ctx, &store);
+    if let Some(h) = &hooks {
+        engine.hooks = h;
+    }
     let mut record = engine.record(&plan)?;
     engine.preflight(&record, &plan.target)?;
     engine.run(&mut record, &plan)?;
+    super::switch::refresh_textfile(ctx, &store, monitoring.as_ref(), Some(&record));
     let status = report(&record, json)?;
     if let (Some(c), Some(back)) = (plan.from_generation, record.result_generation) {
         let lines = super::diff::metric_lines(&Generations::new(&ctx.layout), c, back);

@@ -32,6 +32,10 @@ struct LastSwitch {
     current_step: Option<String>,
     counts: Counts,
     failures: Vec<String>,
+    /// Its silence (active while the switch runs, or left when it could
+    /// not be expired), annotation, notifications, verification, problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    monitoring: Option<crate::monitoring::MonitoringRecord>,
 }
 
 #[derive(Serialize)]
@@ -70,6 +74,7 @@ fn last_switch(r: &SwitchRecord, status: String) -> LastSwitch {
             .iter()
             .filter_map(|s| s.reason.as_ref().map(|reason| format!("{}: {reason}", s.name)))
             .collect(),
+        monitoring: r.monitoring.clone(),
     }
 }
 
@@ -168,6 +173,15 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<ExitStatus> {
             );
             for f in &l.failures {
                 println!("  {f}");
+            }
+            let finished = !matches!(l.status.as_str(), "running" | "interrupted");
+            for m in l
+                .monitoring
+                .as_ref()
+                .map(|m| crate::monitoring::summary_lines(m, finished))
+                .unwrap_or_default()
+            {
+                println!("  monitoring: {m}");
             }
         }
         if let Some(why) = &status.in_flight_advice {

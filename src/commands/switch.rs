@@ -4,6 +4,7 @@ use super::{print_json, Ctx, ExitStatus, Host};
 use crate::cli::Mode;
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::manifest::Manifest;
+use crate::monitoring::window::{ExporterTarget, MonitorHooks, Window};
 use crate::plan::{self, Options, Plan, SwitchRequest};
 use crate::switch;
 use crate::units::unit_security_lines;
@@ -64,12 +65,24 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
     ctx.ensure_no_interrupted_switch()?;
     let host = Host::new(ctx, manifest.settings.service_manager, a.quiet)?;
     let plan = plan::switch(&ctx.layout, &mut manifest, &request)?;
+    let window = manifest.settings.monitoring.clone().map(Window::new);
     if plan.nothing_to_do {
+        if let Some(w) = &window {
+            use crate::switch::Ui;
+            w.sweep(&|m| host.ui.note(m));
+        }
         let message = format!("nothing to do: the host already matches {}", a.manifest.display());
         return nothing_done(&message, a.json, a.quiet);
     }
     let store = ctx.store()?;
-    let engine = host.engine(ctx, &store);
+    let hooks = window.as_ref().map(|w| MonitorHooks {
+        window: w,
+        ui: &host.ui,
+    });
+    let mut engine = host.engine(ctx, &store);
+    if let Some(h) = &hooks {
+        engine.hooks = h;
+    }
     let mut plan = plan;
     let mut record = engine.record(&plan)?;
     // With --json stdout holds the record only; the plan goes with the progress lines.
@@ -114,7 +127,25 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
         }
     }
     engine.run(&mut record, &plan)?;
+    refresh_textfile(ctx, &store, manifest.settings.monitoring.as_ref(), Some(&record));
     report(&record, a.json)
+}
+
+/// Rewrites the textfile of `settings.monitoring.textfile_dir`, if set,
+/// after a command changed the host. A failure is a warning: the change
+/// is made and recorded.
+pub fn refresh_textfile(
+    ctx: &Ctx,
+    store: &crate::store::Store,
+    settings: Option<&crate::monitoring::MonitoringSettings>,
+    last: Option<&SwitchRecord>,
+) {
+    let Some(dir) = settings.and_then(|s| s.textfile_dir.as_ref()) else {
+        return;
+    };
+    if let Err(e) = crate::monitoring::textfile::refresh(&ctx.layout, store, dir, last) {
+        eprintln!("warning: monitoring: {e}");
+    }
 }
 
 /// Ends a command that ran the engine (switch, rollback, resume): the
@@ -189,6 +220,14 @@ fn print_summary(record: &SwitchRecord) {
             }
         }
     }
+    for l in record
+        .monitoring
+        .as_ref()
+        .map(|m| crate::monitoring::summary_lines(m, true))
+        .unwrap_or_default()
+    {
+        println!("  monitoring: {l}");
+    }
     if matches!(
         record.status,
         SwitchStatus::Failed | SwitchStatus::Partial | SwitchStatus::RolledBack
@@ -213,11 +252,31 @@ fn preflight_findings(r: &crate::preflight::Report) -> Vec<String> {
     out
 }
 
+/// The exporters `plan`'s steps start, as the monitoring sees them.
+fn plan_targets(plan: &Plan) -> Vec<ExporterTarget> {
+    plan.steps
+        .iter()
+        .filter(|c| c.action != crate::generation::state::Action::Remove)
+        .filter_map(|c| plan.target.exporter(&c.name))
+        .map(ExporterTarget::of)
+        .collect()
+}
+
 /// Prints the plan of a switch that changed nothing, not even the store
 /// (as JSON with `--json`).
 fn dry_run(manifest: &Manifest, a: &SwitchArgs, plan: &Plan) -> Result<ExitStatus> {
+    // What it would silence, annotate, notify, verify and write; nothing
+    // when there is no step.
+    let monitoring = match &manifest.settings.monitoring {
+        Some(m) if !plan.steps.is_empty() => crate::monitoring::window::plan_lines(m, &plan_targets(plan)),
+        _ => Vec::new(),
+    };
     if a.json {
-        print_json(plan)?;
+        let mut v = serde_json::to_value(plan)?;
+        if !monitoring.is_empty() {
+            v["monitoring"] = serde_json::json!(monitoring);
+        }
+        print_json(&v)?;
     } else if plan.nothing_to_do {
         println!(
             "dry run: nothing to do: the host already matches {}",
@@ -227,12 +286,15 @@ fn dry_run(manifest: &Manifest, a: &SwitchArgs, plan: &Plan) -> Result<ExitStatu
     } else {
         println!("dry run: nothing was changed; the switch would do this:");
         print!("{}", plan.text());
+        for l in &monitoring {
+            println!("monitoring: {l}");
+        }
     }
     if !a.json {
         if let Some(p) = &plan.preflight {
             print!("{}", p.text());
         }
-        for l in unit_security_lines(manifest) {
+        for l in unit_security_lines(manifest.unit_specs()) {
             println!("{l}");
         }
     }

@@ -102,6 +102,10 @@ pub struct SwitchRecord {
     /// What the preflight before the first flip found (absent: none ran).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preflight: Option<crate::preflight::Summary>,
+    /// What it did with the monitoring (`settings.monitoring`): the
+    /// silence, annotation, notifications, Prometheus' verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<super::monitoring::MonitoringRecord>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

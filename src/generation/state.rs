@@ -3,7 +3,6 @@
 //! a health check needs is here, so rollback never needs a manifest.
 
 use crate::health::HealthSpec;
-use crate::manifest::Manifest;
 use crate::service::ServiceManagerKind;
 use crate::store::StorePath;
 use serde::{Deserialize, Serialize};
@@ -52,26 +51,6 @@ pub enum Action {
 }
 
 impl ExporterState {
-    /// `e` as the manifest describes it, running `store_path` at `version`.
-    pub fn from_manifest(
-        e: &crate::manifest::Exporter,
-        version: String,
-        store_path: StorePath,
-        unit_store_path: Option<StorePath>,
-    ) -> ExporterState {
-        ExporterState {
-            name: e.name.clone(),
-            version,
-            store_path,
-            unit: e.unit.clone(),
-            unit_store_path,
-            socket_store_path: None,
-            args: e.args.clone(),
-            environment: e.environment.clone(),
-            health: e.health.clone(),
-        }
-    }
-
     /// Does moving between these two need a restart (and so a step)?
     pub fn needs_restart_from(&self, old: &ExporterState) -> bool {
         self.version != old.version
@@ -105,11 +84,12 @@ impl ProfileState {
         }
     }
 
-    pub fn from_settings(m: &Manifest) -> ProfileState {
+    /// A state without exporters in these directories, under `service_manager`.
+    pub fn empty(bin_dir: PathBuf, unit_dir: PathBuf, service_manager: ServiceManagerKind) -> ProfileState {
         ProfileState {
-            bin_dir: m.settings.bin_dir.clone(),
-            unit_dir: m.settings.unit_dir.clone(),
-            service_manager: m.settings.service_manager,
+            bin_dir,
+            unit_dir,
+            service_manager,
             exporters: Vec::new(),
         }
     }

@@ -17,7 +17,7 @@ fn two_line_entries_fetch_the_right_assets() {
         "  node_exporter: { version: \"1.9.1\" }\n  nginx_exporter: { version: \"1.5.1\" }\n  php-fpm_exporter: { version: \"2.2.0\" }\n  fail2ban_exporter: { version: \"0.10.3\" }\n",
     ))
     .unwrap();
-    let r = |n: &str| m.exporter(n).unwrap().resolve_source(&m.settings).unwrap();
+    let r = |n: &str| m.exporter(n).unwrap().resolved_source().cloned().unwrap();
     let node = r("node_exporter");
     assert_eq!(
         node.url,
@@ -63,14 +63,14 @@ fn version_overrides_apply() {
         "  old: { version: \"0.7.1\", catalogue: fail2ban_exporter }\n  older: { version: \"0.5.0\", catalogue: fail2ban_exporter }\n  nginx_exporter: { version: \"0.11.0\" }\n",
     ))
     .unwrap();
-    let old = m.exporter("old").unwrap().resolve_source(&m.settings).unwrap();
+    let old = m.exporter("old").unwrap().resolved_source().cloned().unwrap();
     assert!(old.url.contains("/-/releases/0.7.1/downloads/"), "{}", old.url);
     assert!(old.checksums_url.unwrap().ends_with("/checksums.txt"));
     assert_eq!(
         old.binary.as_deref(),
         Some("fail2ban_exporter_0.7.1_linux_amd64/fail2ban_exporter")
     );
-    let older = m.exporter("older").unwrap().resolve_source(&m.settings).unwrap();
+    let older = m.exporter("older").unwrap().resolved_source().cloned().unwrap();
     assert_eq!(older.binary.as_deref(), Some("fail2ban-prometheus-exporter"));
     assert_eq!(
         m.exporter("nginx_exporter").unwrap().health.build_info.as_deref(),
@@ -89,7 +89,7 @@ fn overrides_apply_to_pre_releases_and_distro_builds_of_their_versions() {
         m.exporter("nginx_exporter").unwrap().health.build_info.as_deref(),
         Some("nginxexporter_build_info")
     );
-    let rc = m.exporter("rc").unwrap().resolve_source(&m.settings).unwrap();
+    let rc = m.exporter("rc").unwrap().resolved_source().cloned().unwrap();
     assert!(rc.url.contains("/-/releases/0.7.0-rc1/downloads/"), "{}", rc.url);
 }
 
@@ -112,7 +112,7 @@ fn own_keys_override_the_catalogue() {
     ))
     .unwrap();
     let node = m.exporter("node_exporter").unwrap();
-    let src = node.resolve_source(&m.settings).unwrap();
+    let src = node.resolved_source().cloned().unwrap();
     assert_eq!(
         src.url,
         "https://mirror.example/gh/myorg/node_exporter/releases/download/v1.9.1/node_exporter-1.9.1.linux-amd64.tar.gz"
@@ -124,7 +124,7 @@ fn own_keys_override_the_catalogue() {
     assert_eq!(nginx.health.expect, vec!["nginx_up 1".to_string()]);
     assert_eq!(nginx.health.build_info_label, "ver");
     let mirror = m.exporter("mirror_node").unwrap();
-    let src = mirror.resolve_source(&m.settings).unwrap();
+    let src = mirror.resolved_source().cloned().unwrap();
     assert_eq!(src.url, "https://internal/n-1.9.1-amd64.tar.gz");
     assert_eq!(src.checksums_url, None);
     assert_eq!(
@@ -183,16 +183,16 @@ fn latest_and_ranges_resolve_later() {
     assert!(!f2b.resolved);
     assert_eq!(f2b.requested, VersionRequest::Latest);
     assert!(
-        f2b.resolve_source(&m.settings).is_err(),
+        f2b.resolved_source().cloned().is_err(),
         "unresolved versions cannot be fetched"
     );
     let settings = m.settings.clone();
     // Overrides follow the resolved version.
     m.exporters[0].set_version("0.7.1", &settings).unwrap();
-    let src = m.exporters[0].resolve_source(&settings).unwrap();
+    let src = m.exporters[0].resolved_source().cloned().unwrap();
     assert!(src.url.contains("/releases/0.7.1/"), "{}", src.url);
     m.exporters[0].set_version("0.10.3", &settings).unwrap();
-    let src = m.exporters[0].resolve_source(&settings).unwrap();
+    let src = m.exporters[0].resolved_source().cloned().unwrap();
     assert!(src.url.contains("/releases/v0.10.3/"), "{}", src.url);
     assert_eq!(m.exporters[0].tag_for("0.6.0", &settings).as_deref(), Some("0.6.0"));
     assert_eq!(m.exporters[1].requested, VersionRequest::Range("~1.9".into()));
@@ -204,7 +204,7 @@ fn arch_maps_spell_the_asset() {
         "apiVersion: exporterctl/v1\nsettings: { arch: armv7 }\nexporters:\n  redis_exporter: { version: \"1.67.0\" }\n",
     )
     .unwrap();
-    let src = m.exporters[0].resolve_source(&m.settings).unwrap();
+    let src = m.exporters[0].resolved_source().cloned().unwrap();
     assert!(
         src.url.ends_with("/v1.67.0/redis_exporter-v1.67.0.linux-arm.tar.gz"),
         "{}",
@@ -272,7 +272,7 @@ fn old_releases_resolve_as_upstream_published_them() {
     let src = |arch: &str, line: &str| {
         let m = on(arch, line).unwrap();
         let e = &m.exporters[0];
-        (e.resolve_source(&m.settings).unwrap(), e.catalogue_entry().unwrap())
+        (e.resolved_source().cloned().unwrap(), e.catalogue_entry().unwrap())
     };
     // fail2ban: no `v` up to 0.7.2, `v` from 0.8.0.
     let (s, _) = src("amd64", "  fail2ban_exporter: { version: \"0.5.0\" }\n");
@@ -397,7 +397,8 @@ fn versions_the_catalogue_cannot_place_are_refused() {
     // With its own source the manifest says where the release is: accepted.
     let m = on("  redis_exporter:\n    version: \"0.21.1.1\"\n    source: { github: oliver006/redis_exporter, tag: \"v{version}\", asset: \"redis_exporter-v{version}.linux-{arch}.tar.gz\" }\n").unwrap();
     assert!(m.exporters[0]
-        .resolve_source(&m.settings)
+        .resolved_source()
+        .cloned()
         .unwrap()
         .url
         .contains("/v0.21.1.1/"));

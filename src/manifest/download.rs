@@ -40,7 +40,7 @@ impl Validator<'_> {
         Ok(n)
     }
 
-    fn bounded_duration(
+    pub(super) fn bounded_duration(
         &self,
         v: &S<String>,
         key: &str,

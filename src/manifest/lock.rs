@@ -180,7 +180,7 @@ impl LockFile {
                     e.name, e.version, l.version
                 )));
             }
-            let url = resolved(e, manifest).map(|r| r.url).unwrap_or_default();
+            let url = resolved(e).map(|r| r.url.clone()).unwrap_or_default();
             // The same release file from another base URL (a mirror made by
             // `exporterctl mirror`) is the same download: the sha256 is locked.
             let same_file = e
@@ -211,6 +211,6 @@ impl LockFile {
     }
 }
 
-fn resolved(e: &Exporter, m: &Manifest) -> Result<ResolvedSource, String> {
-    e.resolve_source(&m.settings)
+fn resolved(e: &Exporter) -> Result<&ResolvedSource, String> {
+    e.resolved_source()
 }

@@ -4,11 +4,17 @@
 mod download;
 mod host;
 pub mod lock;
+mod monitoring;
 mod raw;
-pub mod template;
 mod validate;
 
 use validate::Validator;
+
+// Vocabulary that lives below the manifest, re-exported where callers
+// found it before.
+pub use crate::names::{is_safe_name, is_version};
+pub use crate::template;
+pub use crate::units::SandboxSpec;
 
 use crate::catalogue::{Catalogue, Entry, VersionRequest};
 use crate::source::forge::{Forge, ForgeUrls};
@@ -19,9 +25,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::fsutil::humantime_serde_compat;
+use crate::generation::state::{ExporterState, ProfileState};
 use crate::health::{HealthSpec, MAX_HEALTH_WAIT};
 use crate::service::ServiceManagerKind;
-use crate::store::ArchiveKind;
+use crate::store::{ArchiveKind, StorePath};
 
 pub const API_VERSION: &str = "exporterctl/v1";
 
@@ -67,6 +74,9 @@ pub struct Settings {
     pub download: crate::source::DownloadLimits,
     /// `settings.preflight`: the default of `switch --preflight`.
     pub preflight: crate::preflight::Mode,
+    /// `settings.monitoring`: silences, annotations, notifications,
+    /// Prometheus' verification, the textfile (`crate::monitoring`).
+    pub monitoring: Option<crate::monitoring::MonitoringSettings>,
 }
 
 impl Settings {
@@ -76,6 +86,13 @@ impl Settings {
             Forge::Github => &self.github,
             Forge::Gitlab => &self.gitlab,
         }
+    }
+}
+
+impl Settings {
+    /// The state of a host with these settings and no exporter yet.
+    pub fn empty_state(&self) -> ProfileState {
+        ProfileState::empty(self.bin_dir.clone(), self.unit_dir.clone(), self.service_manager)
     }
 }
 
@@ -89,18 +106,11 @@ impl Default for Settings {
             arch: template::host_arch().to_string(),
             pause_safe: Duration::from_secs(30),
             pause_standard: Duration::from_secs(10),
-            github: ForgeUrls {
-                api_url: "https://api.github.com".into(),
-                download_url: "https://github.com".into(),
-                send_token: false,
-            },
-            gitlab: ForgeUrls {
-                api_url: "https://gitlab.com/api/v4".into(),
-                download_url: "https://gitlab.com".into(),
-                send_token: false,
-            },
+            github: ForgeUrls::public(Forge::Github),
+            gitlab: ForgeUrls::public(Forge::Gitlab),
             download: Default::default(),
             preflight: Default::default(),
+            monitoring: None,
         }
     }
 }
@@ -168,6 +178,9 @@ pub struct Exporter {
     #[serde(skip)]
     pending: Option<Box<Pending>>,
     pub source: Source,
+    /// `source` expanded for `version` once it is exact ([`Exporter::resolved_source`]).
+    #[serde(skip)]
+    resolved_source: Option<ResolvedSource>,
     /// systemd unit name (`<name>.service` by default).
     pub unit: String,
     /// exporterctl writes the unit file and links it into `unit_dir`.
@@ -188,34 +201,6 @@ pub struct Exporter {
     /// Run a preflight copy before its first flip (`preflight:`; default
     /// the catalogue entry's, else `true`).
     pub preflight: bool,
-}
-
-/// What the manifest says about a generated unit's sandbox: on by default;
-/// the rest adds to what the catalogue entry asks for.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct SandboxSpec {
-    pub enabled: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub read_write_paths: Vec<String>,
-    /// Replaces the catalogue's groups when given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub address_families: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub capabilities: Vec<String>,
-}
-
-impl Default for SandboxSpec {
-    fn default() -> Self {
-        SandboxSpec {
-            enabled: true,
-            read_write_paths: Vec::new(),
-            groups: None,
-            address_families: Vec::new(),
-            capabilities: Vec::new(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -239,6 +224,11 @@ struct SettingsAt {
 }
 
 impl Manifest {
+    /// What the unit files of each exporter are made from, in manifest order.
+    pub fn unit_specs(&self) -> impl Iterator<Item = crate::units::UnitSpec<'_>> {
+        self.exporters.iter().map(|e| e.unit_spec(&self.settings))
+    }
+
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
             path: path.to_path_buf(),
@@ -336,15 +326,18 @@ struct Pending {
 }
 
 impl Exporter {
-    /// Expands the source templates for this exporter's version.
-    pub fn resolve_source(&self, settings: &Settings) -> Result<ResolvedSource, String> {
-        if !self.resolved {
-            return Err(format!(
+    /// The source with its templates expanded for this exporter's version:
+    /// expanded once, when the version became exact (at validation, or by
+    /// [`Exporter::set_version`]), and read from here by the lock check,
+    /// the realise, the dry run and the mirror.
+    pub fn resolved_source(&self) -> Result<&ResolvedSource, String> {
+        match &self.resolved_source {
+            Some(s) if self.resolved => Ok(s),
+            _ => Err(format!(
                 "version `{}` is not resolved to an exact version yet (internal error: resolve versions first)",
                 self.version
-            ));
+            )),
         }
-        resolve_source(&self.source, &self.version, settings)
     }
 
     /// The catalogue entry this exporter uses, with its overrides for the
@@ -364,6 +357,40 @@ impl Exporter {
             SourceKind::Github { repo, .. } => Some((Forge::Github, repo)),
             SourceKind::Gitlab { project, .. } => Some((Forge::Gitlab, project)),
             SourceKind::Url { .. } => None,
+        }
+    }
+
+    /// This exporter as a state entry, running `store_path` at `version`
+    /// (with `unit_store_path` its generated or adopted unit file).
+    pub fn state(&self, version: String, store_path: StorePath, unit_store_path: Option<StorePath>) -> ExporterState {
+        ExporterState {
+            name: self.name.clone(),
+            version,
+            store_path,
+            unit: self.unit.clone(),
+            unit_store_path,
+            socket_store_path: None,
+            args: self.args.clone(),
+            environment: self.environment.clone(),
+            health: self.health.clone(),
+        }
+    }
+
+    /// What its unit files are made from (`units::generated_units`).
+    pub fn unit_spec<'a>(&'a self, settings: &Settings) -> crate::units::UnitSpec<'a> {
+        crate::units::UnitSpec {
+            name: &self.name,
+            version: &self.version,
+            unit: &self.unit,
+            exec: settings.bin_dir.join(&self.name),
+            service_manager: settings.service_manager,
+            manage_unit: self.manage_unit,
+            user: self.user.as_deref(),
+            environment: &self.environment,
+            args: &self.args,
+            sandbox: &self.sandbox,
+            socket_activation: self.socket_activation,
+            catalogue: self.catalogue_entry(),
         }
     }
 
@@ -415,6 +442,7 @@ impl Exporter {
         let Some(p) = self.pending.clone() else {
             self.version = version.to_string();
             self.resolved = true;
+            self.resolved_source = resolve_source(&self.source, version, settings).ok();
             return Ok(());
         };
         let v = Validator { path: &p.path };
@@ -430,14 +458,15 @@ impl Exporter {
         self.source = source;
         self.health = health;
         self.resolved = true;
-        v.check_release(settings, self, &p)?;
+        self.resolved_source = None;
+        self.resolved_source = v.check_release(settings, self, &p)?;
         Ok(())
     }
 
     /// The path of the download below the forge's download base URL
     /// (`owner/repo/releases/download/TAG/FILE`), for forge sources.
     pub fn release_path(&self, settings: &Settings) -> Option<String> {
-        let url = self.resolve_source(settings).ok()?.url;
+        let url = &self.resolved_source().ok()?.url;
         let base = &settings.forge(self.forge()?.0).download_url;
         url.strip_prefix(base.trim_end_matches('/'))
             .map(|p| p.trim_start_matches('/').to_string())
@@ -543,32 +572,6 @@ fn archive_kind(file_name: &str) -> Result<ArchiveKind, String> {
     } else {
         Ok(ArchiveKind::Raw)
     }
-}
-
-/// Is `s` a release version: digits separated by dots, optionally followed by
-/// a pre-release or build suffix (`1.9.1`, `0.10.3`, `2.0.0-rc.1`)?
-pub fn is_version(s: &str) -> bool {
-    let (core, suffix) = match s.find(['-', '+']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let core_ok = !core.is_empty()
-        && core.split('.').count() <= 4
-        && core
-            .split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    let suffix_ok =
-        suffix.is_none_or(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)));
-    core_ok && suffix_ok
-}
-
-/// Is `s` a name that is safe as a file name, a unit stem and a store path part?
-pub fn is_safe_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && !s.starts_with('.')
-        && !s.starts_with('-')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.@".contains(&b))
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub struct RawSettings {
     pub download: Option<RawDownload>,
     /// `off`, `warn` or `require`.
     pub preflight: Option<S<String>>,
+    pub monitoring: Option<S<RawMonitoring>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -207,4 +208,65 @@ pub struct RawHealth {
     pub up: Option<S<bool>>,
     /// `all`, or metric family names.
     pub keep_metrics: Option<S<crate::health::keep::KeepMetrics>>,
+}
+
+/// `settings.monitoring` as written (see `manifest::monitoring`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMonitoring {
+    pub host: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub alertmanager: Option<S<RawAlertmanager>>,
+    pub grafana: Option<S<RawGrafana>>,
+    pub notify: Option<S<Vec<S<RawWebhook>>>>,
+    pub prometheus: Option<S<RawPrometheus>>,
+    pub textfile_dir: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertmanager {
+    pub url: Option<S<String>>,
+    pub matchers: Option<Vec<S<RawMatcher>>>,
+    pub duration: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatcher {
+    pub name: Option<S<String>>,
+    pub value: Option<S<String>>,
+    #[serde(default)]
+    pub regex: bool,
+    /// `false`: a negative matcher (`!=`, `!~`).
+    pub equal: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrafana {
+    pub url: Option<S<String>>,
+    pub token_file: Option<S<String>>,
+    pub token_env: Option<S<String>>,
+    pub tags: Option<Vec<S<String>>>,
+    pub dashboard_uid: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: Option<S<String>>,
+    pub url_file: Option<S<String>>,
+    pub url_env: Option<S<String>>,
+    pub format: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrometheus {
+    pub url: Option<S<String>>,
+    pub verify: Option<S<String>>,
+    pub job: Option<S<String>>,
+    pub instance: Option<S<String>>,
+    pub wait: Option<S<String>>,
 }

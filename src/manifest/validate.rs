@@ -109,7 +109,7 @@ impl Validator<'_> {
     /// (a NUL cannot be passed to exec) and at worst a new directive (systemd
     /// ends a line at a carriage return, so the rest would be read as, say,
     /// an `ExecStartPre=` running as root).
-    fn plain_text(&self, at: &Location, key: &str, value: &str) -> Result<(), ManifestError> {
+    pub(super) fn plain_text(&self, at: &Location, key: &str, value: &str) -> Result<(), ManifestError> {
         match value.chars().find(|c| c.is_control()) {
             None => Ok(()),
             Some(c) => self.err(
@@ -275,6 +275,9 @@ impl Validator<'_> {
                     )
                 }
             };
+        }
+        if let Some(m) = &raw.monitoring {
+            s.monitoring = Some(self.monitoring(m)?);
         }
         Ok(s)
     }
@@ -506,6 +509,7 @@ impl Validator<'_> {
             catalogue: entry,
             pending: Some(Box::new(pending)),
             source,
+            resolved_source: None,
             unit,
             manage_unit,
             user,
@@ -518,11 +522,12 @@ impl Validator<'_> {
             socket_activation: raw.socket_activation.map(|s| s.value),
             preflight: raw.preflight.map(|p| p.value).unwrap_or(entry_preflight),
         };
+        let mut exporter = exporter;
         if let Some(at) = &sandbox_at {
             self.sandbox_args(&key, at, &exporter)?;
         }
         if let Some(p) = exporter.pending.as_deref() {
-            self.check_release(settings, &exporter, p)?;
+            exporter.resolved_source = self.check_release(settings, &exporter, p)?;
         }
         Ok(exporter)
     }
@@ -557,8 +562,15 @@ impl Validator<'_> {
     }
 
     /// Checks what needs the version: retraction, template expansion,
-    /// verifiability (with a placeholder version while unresolved).
-    pub(super) fn check_release(&self, settings: &Settings, e: &Exporter, p: &Pending) -> Result<(), ManifestError> {
+    /// verifiability (with a placeholder version while unresolved). Returns
+    /// the expanded source of a resolved exporter, kept as its
+    /// [`Exporter::resolved_source`].
+    pub(super) fn check_release(
+        &self,
+        settings: &Settings,
+        e: &Exporter,
+        p: &Pending,
+    ) -> Result<Option<ResolvedSource>, ManifestError> {
         let key = &p.key;
         if e.resolved {
             if let Some(entry) = e.catalogue_entry() {
@@ -590,9 +602,10 @@ impl Validator<'_> {
         self.check_socket(settings, e, p)?;
         // Expanding now turns template mistakes into manifest errors, before anything runs.
         let version = if e.resolved { e.version.as_str() } else { "0.0.0" };
-        if let Err(msg) = resolve_source(&e.source, version, settings) {
-            return self.err(&p.name.referenced, format!("{key}.source"), msg);
-        }
+        let expanded = match resolve_source(&e.source, version, settings) {
+            Ok(s) => s,
+            Err(msg) => return self.err(&p.name.referenced, format!("{key}.source"), msg),
+        };
         let verifiable = e.source.sha256.is_some() || e.source.checksums.is_some();
         if !verifiable && !p.insecure_skip_verify {
             return self.err(
@@ -602,7 +615,7 @@ impl Validator<'_> {
                  or set `insecure_skip_verify: true` for this exporter",
             );
         }
-        Ok(())
+        Ok(e.resolved.then_some(expanded))
     }
 
     fn source(&self, key: &str, name: &S<String>, raw: RawSource) -> Result<Source, ManifestError> {
@@ -803,14 +816,14 @@ impl Validator<'_> {
             }
         }
         let applies = if e.resolved {
-            socket::enabled(e, settings.service_manager)
+            socket::enabled(&e.unit_spec(settings))
         } else {
             e.socket_activation == Some(true)
         };
         if !applies {
             return Ok(());
         }
-        if let Err(msg) = socket::plan(e) {
+        if let Err(msg) = socket::plan(&e.unit_spec(settings)) {
             let how = if e.socket_activation == Some(true) {
                 "`socket_activation: true`"
             } else {

@@ -18,7 +18,7 @@ use crate::generation::history::{StepRecord, StepStatus, SwitchRecord, SwitchSta
 use crate::generation::links::Links;
 use crate::generation::now_rfc3339;
 use crate::generation::profile::{self, Current, Profiles};
-use crate::generation::state::{self, Action, Change, ExporterState, ProfileState};
+use crate::generation::state::{self, Action, Change, ProfileState};
 use crate::manifest::Manifest;
 use crate::paths::Layout;
 use crate::realise;
@@ -247,6 +247,7 @@ impl Plan {
             result_generation: None,
             resumed: false,
             preflight: self.preflight.clone(),
+            monitoring: None,
         }
     }
 
@@ -343,7 +344,7 @@ pub fn switch(layout: &Layout, manifest: &mut Manifest, req: &SwitchRequest) -> 
     };
     let from = match (&store, current.farm()) {
         (Some(s), Some(f)) => profile::read_farm_state(s, f)?,
-        _ => ProfileState::from_settings(manifest),
+        _ => manifest.settings.empty_state(),
     };
     // Before any download: the switch could not carry this out.
     manifest.check_installed_settings(&from)?;
@@ -390,9 +391,9 @@ fn known_paths(
     let mut paths = Vec::new();
     let mut downloads = Vec::new();
     for e in &manifest.exporters {
-        let src = e.resolve_source(&manifest.settings).map_err(UsageError)?;
+        let src = e.resolved_source().map_err(UsageError)?;
         let locked = lock.and_then(|l| l.entry(&e.name));
-        let known = realise::known(store, e, &src, locked, &manifest.path).map_err(realise::bad_lock)?;
+        let known = realise::known(store, e, src, locked, &manifest.path).map_err(realise::bad_lock)?;
         let running = from.exporter(&e.name).filter(|l| l.version == e.version);
         if !known.as_ref().is_some_and(|k| k.in_store) {
             downloads.push(Download {
@@ -431,7 +432,7 @@ pub fn target_state(
     live: &ProfileState,
     paths: &[(String, StorePath)],
 ) -> Result<ProfileState> {
-    let mut target = ProfileState::from_settings(manifest);
+    let mut target = manifest.settings.empty_state();
     for e in &manifest.exporters {
         let store_path = paths
             .iter()
@@ -439,7 +440,7 @@ pub fn target_state(
             .map(|(_, p)| p.clone())
             .with_context(|| format!("{} was not realised", e.name))?;
         let (unit_store_path, socket_store_path) = if e.manage_unit {
-            let units = generated_units(manifest, e)?;
+            let units = generated_units(&e.unit_spec(&manifest.settings))?;
             let service = unit_store_path(store, &units[0])?;
             let socket = units.get(1).map(|u| unit_store_path(store, u)).transpose()?;
             (Some(service), socket)
@@ -452,7 +453,7 @@ pub fn target_state(
                 .and_then(|l| l.unit_store_path.clone());
             (adopted, None)
         };
-        let mut state = ExporterState::from_manifest(e, e.version.clone(), store_path, unit_store_path);
+        let mut state = e.state(e.version.clone(), store_path, unit_store_path);
         state.socket_store_path = socket_store_path;
         target.exporters.push(state);
     }

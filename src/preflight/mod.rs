@@ -323,16 +323,15 @@ mod tests {
     }
 
     fn state(m: &Manifest, versions: &[(&str, &str)]) -> ProfileState {
-        let mut s = ProfileState::from_settings(m);
+        let mut s = ProfileState::empty(
+            m.settings.bin_dir.clone(),
+            m.settings.unit_dir.clone(),
+            m.settings.service_manager,
+        );
         for (name, version) in versions {
             let e = m.exporter(name).unwrap();
             let sp = StorePath::parse(&format!("{}-{name}-{version}", "0".repeat(32))).unwrap();
-            s.exporters.push(crate::generation::state::ExporterState::from_manifest(
-                e,
-                version.to_string(),
-                sp,
-                None,
-            ));
+            s.exporters.push(e.state(version.to_string(), sp, None));
         }
         s
     }

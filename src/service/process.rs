@@ -65,7 +65,7 @@ impl ProcessManager {
     }
 
     fn check_name(spec: &ServiceSpec) -> Result<(), ServiceError> {
-        if crate::manifest::is_safe_name(&spec.exporter) {
+        if crate::names::is_safe_name(&spec.exporter) {
             Ok(())
         } else {
             Err(ServiceError::BadName {

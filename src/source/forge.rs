@@ -26,6 +26,22 @@ pub struct ForgeUrls {
     pub send_token: bool,
 }
 
+impl ForgeUrls {
+    /// The public forge's own URLs: what `settings.github`/`settings.gitlab`
+    /// default to.
+    pub fn public(forge: Forge) -> ForgeUrls {
+        let (api_url, download_url) = match forge {
+            Forge::Github => ("https://api.github.com", "https://github.com"),
+            Forge::Gitlab => ("https://gitlab.com/api/v4", "https://gitlab.com"),
+        };
+        ForgeUrls {
+            api_url: api_url.into(),
+            download_url: download_url.into(),
+            send_token: false,
+        }
+    }
+}
+
 /// The forges exporterctl knows: the manifest's `github:`/`gitlab:` sources,
 /// the catalogue's `forge:`, the API client and the tokens all use this one
 /// enum.
@@ -412,7 +428,7 @@ impl ForgeClient<'_> {
 pub fn version_from_tag(template: &str, tag: &str) -> Option<String> {
     let (prefix, suffix) = template.split_once("{version}")?;
     let v = tag.strip_prefix(prefix)?.strip_suffix(suffix)?;
-    crate::manifest::is_version(v).then(|| v.to_string())
+    crate::names::is_version(v).then(|| v.to_string())
 }
 
 #[cfg(test)]
@@ -440,8 +456,7 @@ mod tests {
 
     #[test]
     fn tokens_go_to_the_forges_own_hosts_only() {
-        let defaults = crate::manifest::Settings::default();
-        let (gh, gl) = (&defaults.github, &defaults.gitlab);
+        let (gh, gl) = (&ForgeUrls::public(Forge::Github), &ForgeUrls::public(Forge::Gitlab));
         for url in [
             "https://github.com/o/r/releases/download/v1/a.tar.gz",
             "https://api.github.com/repos/o/r/releases",
@@ -505,21 +520,17 @@ mod tests {
     #[test]
     fn held_back_tokens_send_no_header() {
         let t = Tokens::new(Some("ghp_secret".into()), Some("glpat_secret".into()));
-        let defaults = crate::manifest::Settings::default();
+        let (github, gitlab) = (ForgeUrls::public(Forge::Github), ForgeUrls::public(Forge::Gitlab));
+        assert!(t.headers_for(Forge::Github, "http://127.0.0.1:1/x", &github).is_empty());
         assert!(t
-            .headers_for(Forge::Github, "http://127.0.0.1:1/x", &defaults.github)
+            .headers_for(Forge::Gitlab, "https://gitlab.com.evil.example/x", &gitlab)
             .is_empty());
-        assert!(t
-            .headers_for(Forge::Gitlab, "https://gitlab.com.evil.example/x", &defaults.gitlab)
-            .is_empty());
-        assert!(t
-            .headers_for(Forge::Github, "file:///srv/x", &defaults.github)
-            .is_empty());
+        assert!(t.headers_for(Forge::Github, "file:///srv/x", &github).is_empty());
         assert!(!t
-            .headers_for(Forge::Github, "https://api.github.com/x", &defaults.github)
+            .headers_for(Forge::Github, "https://api.github.com/x", &github)
             .is_empty());
         assert!(Tokens::default()
-            .headers_for(Forge::Github, "https://api.github.com/x", &defaults.github)
+            .headers_for(Forge::Github, "https://api.github.com/x", &github)
             .is_empty());
     }
 

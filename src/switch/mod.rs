@@ -77,14 +77,31 @@ pub trait Ui {
 }
 
 /// What watches a run of the engine from outside (monitoring): called
-/// around the steps, never able to change them. Each method's default does
-/// nothing.
+/// around the steps. It cannot change what a step does; it may add to the
+/// record (`opening`, `closing`: what it did with the monitoring) and fail
+/// a healthy step (`step_healthy`: `prometheus.verify: require`). Each
+/// method's default does nothing.
 pub trait Hooks {
     /// The journal is written and no step has started: before the first
     /// flip or restart.
     fn before_first_step(&self, _record: &SwitchRecord) {}
     /// The record is filed: the run ended, whatever its status.
     fn after_end(&self, _record: &SwitchRecord) {}
+    /// Before the journal is first written by this run (a switch, a
+    /// rollback, a resume): what it adds to the record is in the journal
+    /// before any flip or restart (the monitoring's silence id, which
+    /// `resume` must find after a crash).
+    fn opening(&self, _record: &mut SwitchRecord, _from: &ProfileState, _target: &ProfileState) {}
+    /// A step's new version passed its health check. `Err(why)` fails the
+    /// step, which is rolled back like a failed check
+    /// (`prometheus.verify: require`).
+    fn step_healthy(&self, _exporter: &ExporterState) -> Result<(), String> {
+        Ok(())
+    }
+    /// The run is over (status and end set; `resume --abort` too), its
+    /// record not filed yet: what it adds is in the record. `states` holds
+    /// what the steps' exporters ran before and after.
+    fn closing(&self, _record: &mut SwitchRecord, _states: &[&ProfileState]) {}
 }
 
 /// No hooks.
@@ -455,6 +472,7 @@ impl Engine<'_> {
             .map(|e| e.name.clone())
             .chain(from.exporters.iter().map(|e| e.name.clone()))
             .collect();
+        self.hooks.opening(record, from, target);
         self.save(record)?;
         fault::point("after-journal");
         self.hooks.before_first_step(record);
@@ -587,7 +605,9 @@ impl Engine<'_> {
         }
         let outcome = match &new {
             None => Ok(started.elapsed()),
-            Some(n) => self.restart_and_check(&new_state, n, old.as_ref(), &mut record.steps[i].drain),
+            Some(n) => self
+                .restart_and_check(&new_state, n, old.as_ref(), &mut record.steps[i].drain)
+                .and_then(|d| self.hooks.step_healthy(n).map(|()| d)),
         };
         match outcome {
             Ok(_) => {
@@ -746,6 +766,7 @@ impl Engine<'_> {
         };
         record.ended_at = Some(now_rfc3339());
         record.live_profile = Some(live.farm.clone());
+        self.hooks.closing(record, &[target, from]);
         journal::close(self.layout, record)?;
         Ok(())
     }

@@ -358,6 +358,7 @@ impl Engine<'_> {
         record.status = SwitchStatus::Aborted;
         record.current_step = None;
         record.ended_at = Some(now_rfc3339());
+        self.hooks.closing(record, &[&live_state, from]);
         journal::close(self.layout, record)?;
         Ok(())
     }

@@ -8,10 +8,39 @@
 //! `LoadCredential=`; …) or where the manifest's `sandbox:` adds something.
 //! `sandbox: false` writes the unit as before (root, `NoNewPrivileges=` only).
 
+use super::UnitSpec;
 use crate::catalogue::SandboxNeeds;
-use crate::manifest::{Exporter, SandboxSpec};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// What the manifest says about a generated unit's sandbox: on by default;
+/// the rest adds to what the catalogue entry asks for.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SandboxSpec {
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub read_write_paths: Vec<String>,
+    /// Replaces the catalogue's groups when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub address_families: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+}
+
+impl Default for SandboxSpec {
+    fn default() -> Self {
+        SandboxSpec {
+            enabled: true,
+            read_write_paths: Vec::new(),
+            groups: None,
+            address_families: Vec::new(),
+            capabilities: Vec::new(),
+        }
+    }
+}
 
 /// The sandbox directives of one unit, and the `ExecStart=` words it
 /// replaces (a credential file's path becomes `%d/ID`).
@@ -82,10 +111,11 @@ fn credential_id(flag: &str) -> &str {
     flag.trim_start_matches('-')
 }
 
-/// The sandbox of `e`'s generated unit; `None` with `sandbox: false`.
-pub fn for_exporter(e: &Exporter) -> Option<Sandbox> {
-    let needs = e.catalogue_entry().map(|c| c.sandbox).unwrap_or_default();
-    plan(&needs, &e.sandbox, e.user.as_deref(), &e.args, &|g| {
+/// The sandbox of `e`'s generated unit running `args`; `None` with
+/// `sandbox: false`.
+pub fn for_exporter(e: &UnitSpec, args: &[String]) -> Option<Sandbox> {
+    let needs = e.catalogue.as_ref().map(|c| c.sandbox.clone()).unwrap_or_default();
+    plan(&needs, e.sandbox, e.user, args, &|g| {
         matches!(nix::unistd::Group::from_name(g), Ok(Some(_)))
     })
 }
@@ -437,7 +467,7 @@ mod rating {
             .unwrap()
         };
         let m = manifest("");
-        let mysqld = crate::units::unit_text(&m, &m.exporters[2]);
+        let mysqld = crate::units::unit_text(&m.exporters[2].unit_spec(&m.settings));
         assert!(
             mysqld.contains("ExecStart=\"/usr/local/bin/mysqld_exporter\" \"--config.my-cnf=%d/config.my-cnf\"")
                 && mysqld.contains("\nLoadCredential=config.my-cnf:/etc/mysqld_exporter/.my.cnf\n")
@@ -445,7 +475,7 @@ mod rating {
             "{mysqld}"
         );
         for e in &m.exporters {
-            let text = crate::units::unit_text(&m, e);
+            let text = crate::units::unit_text(&e.unit_spec(&m.settings));
             let rating = exposure(&e.unit, &text).unwrap();
             let v = exposure_value(&rating).unwrap();
             assert!(v <= 2.0, "{}: {rating}\n{text}", e.unit);
@@ -453,7 +483,7 @@ mod rating {
         // The measure tells the difference: the same units unsandboxed, as root.
         let m = manifest(", sandbox: false");
         for e in &m.exporters {
-            let rating = exposure(&e.unit, &crate::units::unit_text(&m, e)).unwrap();
+            let rating = exposure(&e.unit, &crate::units::unit_text(&e.unit_spec(&m.settings))).unwrap();
             assert!(exposure_value(&rating).unwrap() > 9.0, "{}: {rating}", e.unit);
         }
     }

@@ -11,7 +11,7 @@
 //! `socket_activation:` if given, else the catalogue entry's support for the
 //! version; only for units exporterctl writes, under systemd.
 
-use crate::manifest::Exporter;
+use super::UnitSpec;
 pub use crate::service::socket_unit;
 use crate::service::ServiceManagerKind;
 use std::net::SocketAddr;
@@ -32,16 +32,17 @@ pub struct SocketPlan {
     pub args: Vec<String>,
 }
 
-/// Is `e`'s generated unit socket-activated under `manager`?
-pub fn enabled(e: &Exporter, manager: ServiceManagerKind) -> bool {
-    if manager != ServiceManagerKind::Systemd || !e.manage_unit {
+/// Is `e`'s generated unit socket-activated (under its service manager)?
+pub fn enabled(e: &UnitSpec) -> bool {
+    if e.service_manager != ServiceManagerKind::Systemd || !e.manage_unit {
         return false;
     }
     match e.socket_activation {
         Some(on) => on,
         None => e
-            .catalogue_entry()
-            .is_some_and(|c| c.accepts_systemd_socket(&e.version)),
+            .catalogue
+            .as_ref()
+            .is_some_and(|c| c.accepts_systemd_socket(e.version)),
     }
 }
 
@@ -102,15 +103,15 @@ pub fn listen_stream(address: &str) -> Result<String, String> {
 /// The units of a socket-activated `e`: its listen addresses (from its
 /// arguments, else the catalogue's default port on every address) and the
 /// service's arguments. `Err` names what cannot be made into a socket.
-pub fn plan(e: &Exporter) -> Result<SocketPlan, String> {
-    let found = listen_args(&e.args);
+pub fn plan(e: &UnitSpec) -> Result<SocketPlan, String> {
+    let found = listen_args(e.args);
     let mut listen = Vec::new();
     for (_, _, v) in &found {
         listen.push(listen_stream(v)?);
     }
-    let entry = e.catalogue_entry();
+    let entry = &e.catalogue;
     if listen.is_empty() {
-        match &entry {
+        match entry {
             Some(c) => listen.push(c.port.to_string()),
             None => {
                 return Err(format!(
@@ -139,7 +140,7 @@ pub fn plan(e: &Exporter) -> Result<SocketPlan, String> {
         .as_ref()
         .and_then(|c| c.socket_activation.as_ref())
         .is_some_and(|s| s.external_url);
-    if needs_url && !has_flag(&e.args, EXTERNAL_URL_FLAG) {
+    if needs_url && !has_flag(e.args, EXTERNAL_URL_FLAG) {
         args.push(format!("{EXTERNAL_URL_FLAG}={}", external_url(&listen[0])));
     }
     Ok(SocketPlan { listen, args })
