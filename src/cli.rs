@@ -122,7 +122,7 @@ pub enum Command {
         /// refuses (nothing flipped) a release that does not start or drops a family
         /// `health.keep_metrics` keeps. Default: settings.preflight (warn).
         #[arg(long, value_enum, value_name = "MODE")]
-        preflight: Option<crate::preflight::Mode>,
+        preflight: Option<crate::generation::preflight::Mode>,
     },
     /// Start each release MANIFEST would switch to beside the running exporter (realising it
     /// first), with this host's arguments and environment on a free loopback port; scrape it once,

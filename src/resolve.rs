@@ -260,7 +260,7 @@ pub struct ReleaseCheck {
     /// Catalogued command-line changes that hit this exporter's arguments
     /// or environment at this version (a breaking one is also a problem).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub flag_changes: Vec<crate::preflight::flags::Advice>,
+    pub flag_changes: Vec<crate::generation::preflight::Advice>,
 }
 
 /// Checks that `e`'s release resolves upstream without downloading it: a

@@ -17,6 +17,7 @@ const LAYERS: &[&str] = &[
     "monitoring::window",
     "switch",
     "plan",
+    "preflight",
     "realise",
     "resolve",
     "exit",

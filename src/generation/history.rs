@@ -101,7 +101,7 @@ pub struct SwitchRecord {
     pub resumed: bool,
     /// What the preflight before the first flip found (absent: none ran).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preflight: Option<crate::preflight::Summary>,
+    pub preflight: Option<super::preflight::Summary>,
     /// What it did with the monitoring (`settings.monitoring`): the
     /// silence, annotation, notifications, Prometheus' verification.
     #[serde(default, skip_serializing_if = "Option::is_none")]

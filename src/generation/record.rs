@@ -23,9 +23,9 @@ pub struct GenerationRecord {
     pub manifest: Option<PathBuf>,
     pub outcome: Outcome,
     /// The metric families each exporter served when the generation was
-    /// made (`preflight::record`); absent in records made before.
+    /// made (`preflight::record`; `health::families`); absent in records made before.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub metrics: crate::preflight::record::Served,
+    pub metrics: crate::health::families::Served,
 }
 
 /// How the switch that made a generation went; on disk as the same strings

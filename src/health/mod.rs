@@ -9,6 +9,7 @@
 //!   ([`Probe::wait_healthy`]).
 
 pub mod expect;
+pub mod families;
 pub mod keep;
 pub mod probe;
 pub mod text;

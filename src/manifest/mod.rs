@@ -73,7 +73,7 @@ pub struct Settings {
     /// `settings.download`: size, time and rate limits of every download.
     pub download: crate::source::DownloadLimits,
     /// `settings.preflight`: the default of `switch --preflight`.
-    pub preflight: crate::preflight::Mode,
+    pub preflight: crate::generation::preflight::Mode,
     /// `settings.monitoring`: silences, annotations, notifications,
     /// Prometheus' verification, the textfile (`crate::monitoring`).
     pub monitoring: Option<crate::monitoring::MonitoringSettings>,

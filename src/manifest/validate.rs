@@ -265,7 +265,7 @@ impl Validator<'_> {
             s.download = self.download(d)?;
         }
         if let Some(m) = &raw.preflight {
-            s.preflight = match crate::preflight::Mode::parse(&m.value) {
+            s.preflight = match crate::generation::preflight::Mode::parse(&m.value) {
                 Some(mode) => mode,
                 None => {
                     return self.err(

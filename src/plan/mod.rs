@@ -62,7 +62,7 @@ pub struct Plan {
     /// store has; a switch runs it before its first flip and keeps it in
     /// its record (`preflight::Summary`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub preflight: Option<crate::preflight::Summary>,
+    pub preflight: Option<crate::generation::preflight::Summary>,
     /// `switch` or `rollback`: the record's kind.
     #[serde(skip)]
     pub kind: &'static str,

@@ -4,35 +4,9 @@
 //! instead. `check`, the dry run and preflight print the same advice.
 
 use crate::catalogue::{Entry, FlagChange};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// One change that hits an exporter's command line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Advice {
-    /// Upstream's change, as the catalogue words it.
-    pub note: String,
-    /// The old spelling fails at start (a warning only when `false`).
-    pub breaking: bool,
-    /// What the manifest gives that the change hits (`--socket=/x`, `DATA_SOURCE_NAME`).
-    pub found: String,
-    /// The arguments to use instead (with `PATH` where only the operator knows the value).
-    pub args: Vec<String>,
-}
-
-impl Advice {
-    /// `fail2ban_exporter 0.10.3: 0.6.0 renamed …; use args: [..]`.
-    pub fn line(&self, name: &str, version: &str) -> String {
-        let quoted: Vec<String> = self.args.iter().map(|a| format!("{a:?}")).collect();
-        format!(
-            "{} {name} {version}: `{}`: {}; use args: [{}]",
-            if self.breaking { "flag change" } else { "flag warning" },
-            self.found.escape_debug(),
-            self.note,
-            quoted.join(", ")
-        )
-    }
-}
+pub use crate::generation::preflight::Advice;
 
 /// Every catalogued change that hits `args`/`environment` at `version`.
 pub fn advise(entry: &Entry, version: &str, args: &[String], environment: &BTreeMap<String, String>) -> Vec<Advice> {

@@ -18,20 +18,20 @@
 //! check after the flip.
 
 pub mod child;
-pub mod families;
+pub use crate::health::families;
 pub mod flags;
 pub mod listen;
 pub mod record;
 pub mod run;
 pub mod verdict;
 
-pub use verdict::{KeepMetrics, Mode};
+pub use crate::generation::preflight::{Mode, Report, Status, Summary};
+pub use verdict::KeepMetrics;
 
 use crate::generation::state::{self, Action, ProfileState};
 use crate::health::HealthSpec;
 use crate::manifest::Manifest;
 use crate::store::Store;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -59,142 +59,6 @@ pub struct Job {
     /// Why it is not run (`preflight: false`, not in the store yet).
     pub skip: Option<String>,
     pub advice: Vec<flags::Advice>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Started, served, the same families as the running one (or nothing to compare).
-    Passed,
-    /// Started and served; families removed, added or relabelled.
-    Changes,
-    /// Did not start, did not serve, or served the wrong version.
-    Failed,
-    Skipped,
-}
-
-/// What one preflight found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Report {
-    pub name: String,
-    pub from_version: Option<String>,
-    pub to_version: String,
-    pub status: Status,
-    /// Why it failed (with the exporter's own last lines) or was skipped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The arguments the copy ran with (its listen address moved).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub args: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build_info_version: Option<String>,
-    /// How many families the copy served.
-    pub families: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metrics: Option<families::FamilyDiff>,
-    /// What the families were compared with: `recorded` (the live
-    /// generation's record) or `scraped` (the running exporter, now).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compared_with: Option<String>,
-    /// Why the families were not compared.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_compared: Option<String>,
-    /// Removed families that `health.keep_metrics` lists.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub kept_removed: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub flag_changes: Vec<flags::Advice>,
-    pub duration_ms: u64,
-}
-
-impl Report {
-    fn new(job: &Job) -> Report {
-        Report {
-            name: job.name.clone(),
-            from_version: job.from_version.clone(),
-            to_version: job.to_version.clone(),
-            status: Status::Skipped,
-            reason: None,
-            args: Vec::new(),
-            build_info_version: None,
-            families: 0,
-            metrics: None,
-            compared_with: None,
-            not_compared: None,
-            kept_removed: Vec::new(),
-            flag_changes: job.advice.clone(),
-            duration_ms: 0,
-        }
-    }
-
-    /// Would `require` refuse the switch for this one?
-    pub fn refuses(&self) -> bool {
-        self.status == Status::Failed || !self.kept_removed.is_empty()
-    }
-}
-
-/// Every preflight of one switch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
-    pub mode: Mode,
-    /// Wall time of all of them (they run concurrently).
-    pub duration_ms: u64,
-    pub exporters: Vec<Report>,
-    /// `require` and a release that does not start or drops a kept family.
-    pub refused: bool,
-}
-
-impl Summary {
-    /// The lines a switch, a dry run and `exporterctl preflight` print.
-    pub fn text(&self) -> String {
-        let mut out = format!(
-            "preflight ({}, {} exporter{}, {} ms):\n",
-            self.mode.as_str(),
-            self.exporters.len(),
-            if self.exporters.len() == 1 { "" } else { "s" },
-            self.duration_ms
-        );
-        for r in &self.exporters {
-            let from = r.from_version.as_deref().map(|f| format!("{f} → ")).unwrap_or_default();
-            let head = match r.status {
-                Status::Passed => "starts and serves".to_string(),
-                Status::Changes => "starts and serves; metrics change".to_string(),
-                Status::Failed => "FAILS".to_string(),
-                Status::Skipped => "not run".to_string(),
-            };
-            let ms = if r.status == Status::Skipped {
-                String::new()
-            } else {
-                format!(" ({} ms)", r.duration_ms)
-            };
-            out += &format!("  {:<28} {from}{}: {head}{ms}\n", r.name, r.to_version);
-            if let Some(why) = &r.reason {
-                out += &format!("      {why}\n");
-            }
-            if let Some(v) = &r.build_info_version {
-                out += &format!("      build info: version {v}\n");
-            }
-            for l in r.metrics.iter().flat_map(|m| m.lines()) {
-                out += &format!("      {l}\n");
-            }
-            if !r.kept_removed.is_empty() {
-                out += &format!(
-                    "      removes families health.keep_metrics keeps: {}\n",
-                    r.kept_removed.join(", ")
-                );
-            }
-            if let Some(n) = &r.not_compared {
-                out += &format!("      metrics not compared: {n}\n");
-            }
-            for a in &r.flag_changes {
-                out += &format!("      {}\n", a.line(&r.name, &r.to_version));
-            }
-        }
-        if self.refused {
-            out += "preflight: refused (--preflight require): nothing was changed\n";
-        }
-        out
-    }
 }
 
 /// The preflights a switch from `from` to `target` needs: every exporter
@@ -285,6 +149,26 @@ pub fn for_switch(
     Ok(run_all(&jobs, mode, &probe))
 }
 
+/// An empty report of `job` (skipped until run).
+pub(crate) fn new_report(job: &Job) -> Report {
+    Report {
+        name: job.name.clone(),
+        from_version: job.from_version.clone(),
+        to_version: job.to_version.clone(),
+        status: Status::Skipped,
+        reason: None,
+        args: Vec::new(),
+        build_info_version: None,
+        families: 0,
+        metrics: None,
+        compared_with: None,
+        not_compared: None,
+        kept_removed: Vec::new(),
+        flag_changes: job.advice.clone(),
+        duration_ms: 0,
+    }
+}
+
 /// Runs `jobs` concurrently (one thread each) and decides under `mode`.
 pub fn run_all(jobs: &[Job], mode: Mode, probe: &crate::health::Probe) -> Summary {
     let started = Instant::now();
@@ -295,7 +179,7 @@ pub fn run_all(jobs: &[Job], mode: Mode, probe: &crate::health::Probe) -> Summar
             .zip(jobs)
             .map(|(h, j)| {
                 h.join().unwrap_or_else(|_| {
-                    let mut r = Report::new(j);
+                    let mut r = new_report(j);
                     r.status = Status::Failed;
                     r.reason = Some("the preflight itself panicked".into());
                     r

@@ -8,15 +8,13 @@
 //! health URL. An exporter that does not answer then is left out (its
 //! families are "not recorded", never guessed).
 
-use super::families::{self, Family, FamilyDiff};
+use super::families::{self, FamilyDiff};
 use crate::generation::state::ProfileState;
 use crate::health::Probe;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Exporter name → the families it served.
-pub type Served = BTreeMap<String, Vec<Family>>;
+pub use crate::health::families::Served;
 
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -97,6 +95,8 @@ pub fn compare(a: (u64, &Served), b: (u64, &Served)) -> Vec<ExporterMetrics> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::health::families::Family;
+    use std::collections::BTreeMap;
 
     fn fam(name: &str) -> Family {
         Family {

@@ -18,7 +18,7 @@ const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn run_one(job: &Job, probe: &Probe) -> Report {
     let started = Instant::now();
-    let mut report = Report::new(job);
+    let mut report = super::new_report(job);
     if let Some(why) = &job.skip {
         report.status = Status::Skipped;
         report.reason = Some(why.clone());

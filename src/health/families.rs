@@ -23,6 +23,9 @@ pub struct Family {
     pub labels: Vec<String>,
 }
 
+/// Exporter name → the families it served (what a generation records).
+pub type Served = BTreeMap<String, Vec<Family>>;
+
 /// Most families one body may declare: a body past this is cut (and says
 /// so), so a hostile or runaway exporter cannot make a record grow without bound.
 pub const MAX_FAMILIES: usize = 20_000;
