@@ -4,7 +4,10 @@
 //!
 //! One exporter (the demo exporter, a real process behind the `process`
 //! service manager) is switched back and forth while a scraper polls its
-//! /metrics every 10 ms. Run: `cargo bench --bench switch`.
+//! /metrics every 10 ms. Then a phase of five exporters (the default settle
+//! of 2 s) is switched one at a time and side by side (`--mode fast`),
+//! next to a switch of one of them, and rolled back, next to the slowest
+//! one's bare restart. Run: `cargo bench --bench switch`.
 
 use exporterctl::demo::releases;
 use exporterctl::paths::Layout;
@@ -20,6 +23,9 @@ use std::time::{Duration, Instant};
 const EXE: &str = env!("CARGO_BIN_EXE_exporterctl");
 const NAME: &str = "bench_exporter";
 const ROUNDS: usize = 12;
+/// The phase: five exporters on one host.
+const PHASE: [&str; 5] = ["phase_a", "phase_b", "phase_c", "phase_d", "phase_e"];
+const PHASE_ROUNDS: usize = 4;
 
 fn scrape_ok(port: u16) -> bool {
     scrape(port, "/metrics") == Scrape::Ok
@@ -162,8 +168,10 @@ fn main() {
     let root = dir.path().canonicalize().unwrap();
     let arch = exporterctl::template::host_arch();
     let rel = root.join("releases");
-    for v in ["1.0.0", "2.0.0"] {
-        releases::publish(&rel, Path::new(EXE), NAME, v, arch, "ok").unwrap();
+    for name in std::iter::once(NAME).chain(PHASE) {
+        for v in ["1.0.0", "2.0.0"] {
+            releases::publish(&rel, Path::new(EXE), name, v, arch, "ok").unwrap();
+        }
     }
     let server = releases::serve(rel).unwrap();
     let port = exporterctl::demo::free_port().unwrap();
@@ -291,4 +299,119 @@ fn main() {
             2 * ROUNDS
         );
     }
+    phase(&root.join("phase"), &server.url());
+}
+
+/// Five exporters with the default settle (2 s): a switch of one of them,
+/// of all five one at a time (`--parallel 1`) and side by side (`--mode
+/// fast`), a rollback of all five, and each one's bare restart.
+fn phase(root: &Path, server: &str) {
+    std::fs::create_dir_all(root).unwrap();
+    let settle = "2s";
+    let ports: Vec<u16> = PHASE.iter().map(|_| exporterctl::demo::free_port().unwrap()).collect();
+    let manifest = |file: &str, versions: &dyn Fn(usize) -> &'static str| {
+        let entries: String = PHASE
+            .iter()
+            .zip(&ports)
+            .enumerate()
+            .map(|(k, (n, p))| releases::manifest_entry(n, server, versions(k), *p, settle))
+            .collect();
+        let p = root.join(file);
+        std::fs::write(
+            &p,
+            format!("apiVersion: exporterctl/v1\nsettings:\n  service_manager: process\nexporters:\n{entries}"),
+        )
+        .unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let v1 = manifest("v1.yaml", &|_| "1.0.0");
+    let v2 = manifest("v2.yaml", &|_| "2.0.0");
+    let one = manifest("one.yaml", &|k| if k == 0 { "2.0.0" } else { "1.0.0" });
+    exporterctl(root, &["switch", &v1, "--mode", "fast"]);
+
+    let alternate = |to: &str, extra: &[&str]| -> Vec<Duration> {
+        (0..PHASE_ROUNDS)
+            .map(|_| {
+                let mut args = vec!["switch", to, "--mode", "fast"];
+                args.extend(extra);
+                let t = exporterctl(root, &args);
+                exporterctl(root, &["switch", &v1, "--mode", "fast"]);
+                t
+            })
+            .collect()
+    };
+    let single = alternate(&one, &[]);
+    let serial = alternate(&v2, &["--parallel", "1"]);
+    let fast = alternate(&v2, &[]);
+    let rollbacks: Vec<Duration> = (0..PHASE_ROUNDS)
+        .map(|_| {
+            exporterctl(root, &["switch", &v2, "--mode", "fast"]);
+            exporterctl(root, &["rollback"])
+        })
+        .collect();
+
+    let layout = Layout::new(root);
+    let svc = manager_for(exporterctl::service::ServiceManagerKind::Process, &layout);
+    let bare: Vec<Duration> = PHASE
+        .iter()
+        .zip(&ports)
+        .map(|(n, port)| {
+            let spec = ServiceSpec {
+                exporter: n.to_string(),
+                unit: format!("{n}.service"),
+                exec: root.join("usr/local/bin").join(n),
+                args: vec!["--listen".into(), format!("127.0.0.1:{port}")],
+                environment: Default::default(),
+                socket: None,
+            };
+            let times = (0..ROUNDS)
+                .map(|_| {
+                    let t = Instant::now();
+                    svc.restart(&spec).unwrap();
+                    while !scrape_ok(*port) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    t.elapsed()
+                })
+                .collect();
+            median(times)
+        })
+        .collect();
+    for (n, port) in PHASE.iter().zip(&ports) {
+        let _ = svc.stop(&ServiceSpec {
+            exporter: n.to_string(),
+            unit: format!("{n}.service"),
+            exec: root.join("usr/local/bin").join(n),
+            args: vec!["--listen".into(), format!("127.0.0.1:{port}")],
+            environment: Default::default(),
+            socket: None,
+        });
+    }
+
+    let slowest = *bare.iter().max().unwrap();
+    let single_m = median(single);
+    let fast_m = median(fast);
+    let rollback_m = median(rollbacks);
+    println!(
+        "phase of {} exporters, {PHASE_ROUNDS} rounds each, health settle {settle} (rollback settle ≤ {} ms):",
+        PHASE.len(),
+        exporterctl::plan::ROLLBACK_SETTLE.as_millis()
+    );
+    println!("  switch of 1 exporter (--mode fast):      median {}", ms(single_m));
+    println!(
+        "  switch of 5, one at a time (--parallel 1): median {}  ({:.2}× one)",
+        ms(median(serial.clone())),
+        median(serial).as_secs_f64() / single_m.as_secs_f64()
+    );
+    println!(
+        "  switch of 5, side by side (--mode fast): median {}  ({:.2}× one; target ≤ 1.3×)",
+        ms(fast_m),
+        fast_m.as_secs_f64() / single_m.as_secs_f64()
+    );
+    println!("  bare restart → /metrics 200, slowest of 5: median {}", ms(slowest));
+    println!(
+        "  rollback of 5 (side by side):            median {}  ({:+.0} ms over the slowest bare restart; target ≤ +1000 ms)",
+        ms(rollback_m),
+        (rollback_m.as_secs_f64() - slowest.as_secs_f64()) * 1000.0
+    );
 }

@@ -56,7 +56,8 @@ pub enum Mode {
     Safe,
     /// Ask once and pause between steps (settings.pause_standard, 10 s).
     Standard,
-    /// Neither ask nor pause.
+    /// Neither ask nor pause; switch independent exporters side by side (settings.parallel, 8,
+    /// at a time; --parallel N).
     Fast,
 }
 
@@ -108,6 +109,10 @@ pub enum Command {
         /// On any failed step, undo every step of this switch.
         #[arg(long)]
         atomic: bool,
+        /// With --mode fast: switch at most N exporters side by side (default
+        /// settings.parallel, 8; 1 = one at a time).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallel: Option<u16>,
         /// Do not ask for confirmation.
         #[arg(short, long)]
         yes: bool,
@@ -143,6 +148,9 @@ pub enum Command {
         /// Generation to return to.
         #[arg(long, value_name = "N")]
         to: Option<u64>,
+        /// Return at most N exporters side by side (default 8; 1 = one at a time).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallel: Option<u16>,
         /// Print the finished rollback's record as JSON on stdout instead of the summary (`null`
         /// when N is already current); progress lines go to stderr.
         #[arg(long)]

@@ -92,6 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             only,
             mode,
             atomic,
+            parallel,
             yes,
             json,
             preflight,
@@ -103,13 +104,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 only: &only,
                 mode,
                 atomic,
+                parallel: parallel.map(usize::from),
                 yes,
                 quiet,
                 json,
                 preflight,
             },
         ),
-        Command::Rollback { to, json } => commands::rollback::run(&ctx, to, quiet, json),
+        Command::Rollback { to, parallel, json } => {
+            commands::rollback::run(&ctx, to, parallel.map(usize::from), quiet, json)
+        }
         Command::Generations { json } => commands::generations::run(&ctx, json.json),
         Command::Diff { a, b, metrics, json } => commands::diff::run(&ctx, a, b, metrics, json.json),
         Command::Status { json } => commands::status::run(&ctx, json.json),

@@ -95,6 +95,116 @@ fn kill_at_every_point_of_a_failing_switch_then_resume() {
     }
 }
 
+const PHASE: [&str; 3] = ["a_exporter", "b_exporter", "c_exporter"];
+
+/// A fast switch of three exporters side by side, killed at `point`: a and
+/// b start slowly (1 s), c at once; with `broken`, b's release crashes. The
+/// journal then holds several steps in flight; `resume` must still bring
+/// every exporter to a known, recorded generation.
+fn crash_parallel_at(point: &str, broken: bool) {
+    let mut f = Fixture::new();
+    let ports: Vec<u16> = PHASE.iter().map(|_| free_port()).collect();
+    let b2 = if broken { Behaviour::Crash } else { Behaviour::SlowStart };
+    let v2 = [Behaviour::SlowStart, b2, Behaviour::Ok];
+    let mut entries = (Vec::new(), Vec::new());
+    for ((n, p), b) in PHASE.iter().zip(&ports).zip(v2) {
+        f.publish(n, "1.0.0", Behaviour::Ok);
+        f.publish(n, "2.0.0", b);
+        entries.0.push(f.entry(n, "1.0.0", *p));
+        entries.1.push(f.entry(n, "2.0.0", *p));
+    }
+    let m1 = f.manifest("m1.yaml", &entries.0);
+    let m2 = f.manifest("m2.yaml", &entries.1);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+
+    let out = f.run_env(
+        &["switch", m2.to_str().unwrap(), "--mode", "fast"],
+        &[("EXPORTERCTL_CRASH_AT", point)],
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "{point}: the switch was not killed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    f.assert_links_resolve();
+    let journal = f.state().join("journal.json");
+    let in_flight = std::fs::read_to_string(&journal).ok().map(|j| {
+        let j: serde_json::Value = serde_json::from_str(&j).unwrap();
+        j["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["status"] == "running")
+            .count()
+    });
+    if point == "after-health" && !broken {
+        // c is healthy long before a and b: they are in flight, flipped or
+        // restarting, side by side.
+        assert!(in_flight >= Some(2), "{point}: {in_flight:?} steps in flight");
+    }
+    if in_flight.is_some() {
+        let blocked = f.run(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+        assert_eq!(blocked.status.code(), Some(3), "{point}");
+        assert_eq!(f.json(&["status"])["last_switch"]["status"], "interrupted", "{point}");
+    }
+
+    let resumed = f.run(&["resume"]);
+    let expected_code = if broken && in_flight.is_some() { 1 } else { 0 };
+    assert_eq!(
+        resumed.status.code(),
+        Some(expected_code),
+        "{point}: resume\n{}\n{}",
+        String::from_utf8_lossy(&resumed.stdout),
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(!journal.exists(), "{point}: journal left behind");
+    f.assert_links_resolve();
+    let want: [&str; 3] = match (in_flight.is_some(), broken) {
+        (false, _) => ["1.0.0"; 3],
+        (true, false) => ["2.0.0"; 3],
+        (true, true) => ["2.0.0", "1.0.0", "2.0.0"],
+    };
+    let status = f.json(&["status"]);
+    for (k, ((n, p), v)) in PHASE.iter().zip(&ports).zip(want).enumerate() {
+        assert_eq!(served_version(n, *p).as_deref(), Some(v), "{point}: {n}");
+        assert_eq!(status["exporters"][k]["name"], *n, "{point}");
+        assert_eq!(status["exporters"][k]["version"], v, "{point}: {n}");
+        assert_eq!(status["exporters"][k]["health"], "healthy", "{point}: {n}");
+    }
+    let gens = f.json(&["generations"]);
+    let numbers: Vec<u64> = gens["generations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        if in_flight.is_some() { vec![1, 2] } else { vec![1] },
+        "{point}"
+    );
+    assert_eq!(gens["current"].as_u64(), numbers.last().copied(), "{point}");
+    f.ok(&["store", "verify"]);
+}
+
+#[test]
+fn kill_a_fast_switch_side_by_side_at_every_point_then_resume() {
+    for point in exporterctl::fault::POINTS.iter().filter(|p| !FAILURE_ONLY.contains(p)) {
+        crash_parallel_at(point, false);
+    }
+}
+
+#[test]
+fn kill_a_fast_switch_with_a_failing_step_side_by_side_then_resume() {
+    for point in ["after-journal", "after-flip", "after-restart", "before-generation"]
+        .iter()
+        .chain(FAILURE_ONLY)
+    {
+        crash_parallel_at(point, true);
+    }
+}
+
 #[test]
 fn an_adopt_killed_before_its_links_is_finished_by_adopt_again() {
     let mut f = Fixture::new();

@@ -453,3 +453,25 @@ fn a_real_http_server_process_end_to_end() {
 fn log(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
+
+#[test]
+fn a_process_started_without_its_pid_file_is_stopped_by_the_next_restart() {
+    // exporterctl killed between spawning an exporter and writing its pid
+    // file (a kill -9 while another step of a fast switch was in flight):
+    // the process runs untracked, and would hold the exporter's port.
+    let f = Fixture::new();
+    let spec = f.script("stray", "exec sleep 300");
+    let _stop = StopOnDrop(&f.pm, spec.clone());
+    let first = f.pm.start(&spec).unwrap().pid;
+    std::fs::remove_file(f.pm.pid_path("stray")).unwrap();
+    // Another exporter's process is no stray of this one.
+    let other = f.script("other", "exec sleep 300");
+    let _stop_other = StopOnDrop(&f.pm, other.clone());
+    let other_pid = f.pm.start(&other).unwrap().pid;
+
+    f.pm.restart(&spec).unwrap();
+    eventually("the untracked process is stopped", || gone_or_zombie(first));
+    let second = main_pid(&f.pm, &spec);
+    assert_ne!(second, first);
+    assert!(running(other_pid), "the other exporter's process was stopped too");
+}

@@ -548,9 +548,12 @@ fn ctrl_c_finishes_the_step_in_progress_and_records_what_was_done() {
     f.publish("a_exporter", "1.0.0", Behaviour::SlowStart);
     f.publish("b_exporter", "1.0.0", Behaviour::Ok);
     let (pa, pb) = (free_port(), free_port());
-    let m = f.manifest(
+    // One at a time (a fast switch runs them side by side: see below).
+    let m = with_settings(
+        &f,
         "m.yaml",
         &[f.entry("a_exporter", "1.0.0", pa), f.entry("b_exporter", "1.0.0", pb)],
+        "  parallel: 1\n",
     );
     let child = spawn_switch_in_step(&f, &m, "a_exporter");
     sigint(&child);
@@ -797,4 +800,205 @@ fn a_scrape_longer_than_the_drain_bound_does_not_hold_the_restart() {
         "{stderr}"
     );
     assert_eq!(served_version(N, port).as_deref(), Some("2.0.0"));
+}
+
+/// Three exporters at `versions` (name, version, behaviour) on their own
+/// ports, one manifest per list of versions.
+fn phase(f: &mut Fixture, versions: &[&[(&str, Behaviour)]], settings: &str) -> (Vec<u16>, Vec<std::path::PathBuf>) {
+    let names = ["a_exporter", "b_exporter", "c_exporter"];
+    let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
+    let manifests = versions
+        .iter()
+        .enumerate()
+        .map(|(k, list)| {
+            let entries: Vec<String> = names
+                .iter()
+                .zip(&ports)
+                .zip(list.iter())
+                .map(|((n, p), (v, b))| {
+                    f.publish(n, v, *b);
+                    f.entry(n, v, *p)
+                })
+                .collect();
+            with_settings(f, &format!("phase{}.yaml", k + 1), &entries, settings)
+        })
+        .collect();
+    (ports, manifests)
+}
+
+#[test]
+fn a_fast_switch_starts_the_next_exporter_while_the_first_is_still_coming_up() {
+    let mut f = Fixture::new();
+    let slow = [("1.0.0", Behaviour::SlowStart); 3];
+    let (ports, m) = phase(&mut f, &[&slow], "");
+    let mut child = f.spawn_switch(&m[0]);
+    // One at a time, b's process could only start once a answers (its
+    // step ends healthy); side by side, both run while a is still silent.
+    let mut overlapped = false;
+    for _ in 0..3000 {
+        let a_silent = served_version("a_exporter", ports[0]).is_none();
+        if f.pid("a_exporter").is_some() && f.pid("b_exporter").is_some() && a_silent {
+            overlapped = true;
+            break;
+        }
+        if !a_silent || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(overlapped, "b's step did not start while a's was in flight");
+    for (n, p) in ["a_exporter", "b_exporter", "c_exporter"].iter().zip(&ports) {
+        assert_eq!(served_version(n, *p).as_deref(), Some("1.0.0"), "{n}");
+    }
+    let record = f.json(&["status"])["last_switch"].clone();
+    assert_eq!(record["status"], "succeeded", "{record}");
+}
+
+#[test]
+fn each_step_of_a_fast_switch_has_its_own_result_and_rollback() {
+    let mut f = Fixture::new();
+    let ok = Behaviour::Ok;
+    let v1 = [("1.0.0", ok); 3];
+    let v2 = [("2.0.0", ok), ("2.0.0", Behaviour::Crash), ("2.0.0", ok)];
+    let (ports, m) = phase(&mut f, &[&v1, &v2], "");
+    let (m1, m2) = (m[0].to_str().unwrap(), m[1].to_str().unwrap());
+    f.ok(&["switch", m1, "--mode", "fast"]);
+    let out = f.expect(&["switch", m2, "--mode", "fast", "--json"], 1);
+    let record: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(record["status"], "partial", "{record}");
+    let status = |i: usize| record["steps"][i]["status"].as_str().unwrap().to_string();
+    assert_eq!([status(0), status(1), status(2)], ["succeeded", "failed", "succeeded"]);
+    assert!(
+        record["steps"][1]["reason"].as_str().unwrap().contains("healthy again"),
+        "{record}"
+    );
+    let want = ["2.0.0", "1.0.0", "2.0.0"];
+    for ((n, p), v) in ["a_exporter", "b_exporter", "c_exporter"].iter().zip(&ports).zip(want) {
+        assert_eq!(served_version(n, *p).as_deref(), Some(v), "{n}");
+    }
+    let gens = f.json(&["generations"]);
+    assert_eq!(
+        gens["generations"][1]["exporters"],
+        serde_json::json!({"a_exporter": "2.0.0", "b_exporter": "1.0.0", "c_exporter": "2.0.0"})
+    );
+    f.assert_links_resolve();
+
+    // --atomic undoes every step, the ones that succeeded side by side too.
+    f.ok(&["rollback"]);
+    let out = f.expect(&["switch", m2, "--mode", "fast", "--atomic", "--json"], 1);
+    let record: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(record["status"], "rolled-back", "{record}");
+    for (n, p) in ["a_exporter", "b_exporter", "c_exporter"].iter().zip(&ports) {
+        assert_eq!(served_version(n, *p).as_deref(), Some("1.0.0"), "{n}");
+    }
+    assert!(!f.state().join("journal.json").exists());
+    f.assert_links_resolve();
+}
+
+#[test]
+fn a_rollback_returns_every_exporter_side_by_side() {
+    let mut f = Fixture::new();
+    let v1 = [("1.0.0", Behaviour::Ok); 3];
+    let v2 = [("2.0.0", Behaviour::SlowStart); 3];
+    let (ports, m) = phase(&mut f, &[&v1, &v2], "");
+    f.ok(&["switch", m[0].to_str().unwrap(), "--mode", "fast"]);
+    f.ok(&["switch", m[1].to_str().unwrap(), "--mode", "fast"]);
+    // Back to 2.0.0 (slow to start): both a's and b's processes run while a
+    // is still silent, which one at a time cannot happen.
+    f.ok(&["rollback"]);
+    let pids = |f: &Fixture| (f.pid("a_exporter"), f.pid("b_exporter"));
+    let before = pids(&f);
+    let mut child = f
+        .command(&["rollback", "--to", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut overlapped = false;
+    for _ in 0..3000 {
+        let (a, b) = pids(&f);
+        let a_silent = served_version("a_exporter", ports[0]).is_none();
+        if a != before.0 && b != before.1 && a.is_some() && b.is_some() && a_silent {
+            overlapped = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(overlapped, "the rollback returned one exporter at a time");
+    for (n, p) in ["a_exporter", "b_exporter", "c_exporter"].iter().zip(&ports) {
+        assert_eq!(served_version(n, *p).as_deref(), Some("2.0.0"), "{n}");
+    }
+    assert_eq!(f.json(&["generations"])["current"], 2);
+    // One at a time when asked.
+    f.ok(&["rollback", "--parallel", "1"]);
+    assert_eq!(served_version("c_exporter", ports[2]).as_deref(), Some("1.0.0"));
+}
+
+#[test]
+fn ctrl_c_in_a_fast_switch_finishes_the_steps_in_flight_and_starts_no_other() {
+    let mut f = Fixture::new();
+    let slow = [("1.0.0", Behaviour::SlowStart); 3];
+    let (ports, m) = phase(&mut f, &[&slow], "  parallel: 2\n");
+    let mut child = f.spawn_switch(&m[0]);
+    for _ in 0..3000 {
+        if f.pid("a_exporter").is_some() && f.pid("b_exporter").is_some() {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the switch ended before its steps overlapped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    sigint(&child);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    // Both steps in flight ran to their healthy end; c never started.
+    assert_eq!(served_version("a_exporter", ports[0]).as_deref(), Some("1.0.0"));
+    assert_eq!(served_version("b_exporter", ports[1]).as_deref(), Some("1.0.0"));
+    assert!(f.pid("c_exporter").is_none(), "{stdout}");
+    assert!(!f.state().join("journal.json").exists());
+    let gens = f.json(&["generations"]);
+    assert_eq!(
+        gens["generations"][0]["exporters"],
+        serde_json::json!({"a_exporter": "1.0.0", "b_exporter": "1.0.0"})
+    );
+    assert_eq!(f.json(&["status"])["last_switch"]["status"], "stopped");
+    f.assert_links_resolve();
+}
+
+#[test]
+fn parallel_is_bounded_and_only_for_fast_mode() {
+    let mut f = Fixture::new();
+    let (_, m) = phase(&mut f, &[&[("1.0.0", Behaviour::Ok); 3]], "  parallel: 0\n");
+    let stderr = |out: std::process::Output| (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let (code, err) = stderr(f.run(&["switch", m[0].to_str().unwrap(), "--mode", "fast"]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("phase1.yaml:3:13: settings.parallel: `0` is not between 1 and 64"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&m[0])
+        .unwrap()
+        .replace("parallel: 0", "parallel: 2");
+    std::fs::write(&m[0], text).unwrap();
+    let m = m[0].to_str().unwrap();
+    let (code, err) = stderr(f.run(&["switch", m, "--mode", "standard", "--parallel", "2", "-y"]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--parallel needs --mode fast"), "{err}");
+    let (code, _) = stderr(f.run(&["switch", m, "--mode", "fast", "--parallel", "65"]));
+    assert_eq!(code, Some(2));
+    assert!(f.pid("a_exporter").is_none(), "a refused switch started something");
+    f.ok(&["switch", m, "--mode", "fast", "--parallel", "3"]);
 }

@@ -87,6 +87,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<ExitStatus> {
                 only: &[],
                 mode: Mode::Fast,
                 atomic: false,
+                parallel: None,
                 yes: true,
                 quiet: false,
                 json: false,
@@ -111,7 +112,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<ExitStatus> {
             if outcome == ExitStatus::Failed { 1 } else { 0 }
         );
         banner("5. rollback --to 1: no download, just a flip, a restart and a check");
-        super::rollback::run(&ctx, Some(1), false, false)?;
+        super::rollback::run(&ctx, Some(1), None, false, false)?;
         banner("6. generations");
         super::generations::run(&ctx, false)?;
         banner("7. status");

@@ -29,6 +29,9 @@ pub fn run(ctx: &Ctx, a: &PreflightArgs) -> Result<ExitStatus> {
             atomic: false,
             confirm_each: false,
             pause: Duration::ZERO,
+            // Only the plan is used: nothing is switched.
+            parallel: 1,
+            settle_cap: None,
         },
     };
     let plan = plan::switch(&ctx.layout, &mut manifest, &request)?;

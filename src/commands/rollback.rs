@@ -7,7 +7,7 @@ use crate::monitoring::window::{MonitorHooks, Window};
 use crate::plan::rollback::{rollback, Rollback};
 use anyhow::Result;
 
-pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<ExitStatus> {
+pub fn run(ctx: &Ctx, to: Option<u64>, parallel: Option<usize>, quiet: bool, json: bool) -> Result<ExitStatus> {
     let _lock = ctx.lock("rollback")?;
     ctx.ensure_no_interrupted_switch()?;
     let store = ctx.store()?;
@@ -16,7 +16,7 @@ pub fn run(ctx: &Ctx, to: Option<u64>, quiet: bool, json: bool) -> Result<ExitSt
             eprintln!("{line}");
         }
     };
-    let plan = match rollback(&ctx.layout, &store, to, say)? {
+    let plan = match rollback(&ctx.layout, &store, to, parallel, say)? {
         Rollback::AlreadyCurrent(n) => return nothing_done(&format!("generation {n} is already current"), json, quiet),
         Rollback::To(plan) => plan,
     };

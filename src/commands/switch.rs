@@ -2,6 +2,7 @@
 
 use super::{print_json, Ctx, ExitStatus, Host};
 use crate::cli::Mode;
+use crate::exit::UsageError;
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::manifest::Manifest;
 use crate::monitoring::window::{ExporterTarget, MonitorHooks, Window};
@@ -18,6 +19,8 @@ pub struct SwitchArgs<'a> {
     pub only: &'a [String],
     pub mode: Mode,
     pub atomic: bool,
+    /// `--parallel N` (fast mode only).
+    pub parallel: Option<usize>,
     pub yes: bool,
     pub quiet: bool,
     pub json: bool,
@@ -26,6 +29,12 @@ pub struct SwitchArgs<'a> {
 }
 
 pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
+    if a.parallel.is_some() && a.mode != Mode::Fast {
+        return Err(UsageError(
+            "--parallel needs --mode fast: the other modes ask or pause between steps, one at a time".into(),
+        )
+        .into());
+    }
     let mut manifest = Manifest::load(a.manifest)?;
     let options = Options {
         atomic: a.atomic,
@@ -35,6 +44,11 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
             Mode::Standard => manifest.settings.pause_standard,
             Mode::Fast => Duration::ZERO,
         },
+        parallel: match a.mode {
+            Mode::Fast => a.parallel.unwrap_or(manifest.settings.parallel),
+            Mode::Safe | Mode::Standard => 1,
+        },
+        settle_cap: None,
     };
     let request = SwitchRequest {
         manifest_path: a.manifest,

@@ -35,6 +35,14 @@ pub const API_VERSION: &str = "exporterctl/v1";
 /// Longest `settings.pause_safe` and `settings.pause_standard`.
 pub const MAX_PAUSE: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How many steps a fast switch (`settings.parallel`) and a rollback run
+/// side by side unless told otherwise.
+pub const DEFAULT_PARALLEL: usize = 8;
+
+/// Most steps side by side (`--parallel`, `settings.parallel`): each is a
+/// thread waiting on a restart; more is a typo, not a wish.
+pub const MAX_PARALLEL: usize = 64;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("cannot read manifest {}: {source}", path.display())]
@@ -68,6 +76,8 @@ pub struct Settings {
     pub pause_safe: Duration,
     #[serde(with = "humantime_serde_compat")]
     pub pause_standard: Duration,
+    /// How many exporters `--mode fast` switches side by side.
+    pub parallel: usize,
     pub github: ForgeUrls,
     pub gitlab: ForgeUrls,
     /// `settings.download`: size, time and rate limits of every download.
@@ -106,6 +116,7 @@ impl Default for Settings {
             arch: template::host_arch().to_string(),
             pause_safe: Duration::from_secs(30),
             pause_standard: Duration::from_secs(10),
+            parallel: DEFAULT_PARALLEL,
             github: ForgeUrls::public(Forge::Github),
             gitlab: ForgeUrls::public(Forge::Gitlab),
             download: Default::default(),

@@ -27,6 +27,7 @@ pub struct RawSettings {
     pub arch: Option<S<String>>,
     pub pause_safe: Option<S<String>>,
     pub pause_standard: Option<S<String>>,
+    pub parallel: Option<S<i64>>,
     pub github: Option<RawForge>,
     pub gitlab: Option<RawForge>,
     pub download: Option<RawDownload>,

@@ -255,6 +255,19 @@ impl Validator<'_> {
         if let Some(v) = &raw.pause_standard {
             s.pause_standard = self.duration(v, "settings.pause_standard", MAX_PAUSE)?;
         }
+        if let Some(v) = &raw.parallel {
+            let max = super::MAX_PARALLEL;
+            s.parallel = match usize::try_from(v.value) {
+                Ok(n) if (1..=max).contains(&n) => n,
+                _ => {
+                    return self.err(
+                        &v.referenced,
+                        "settings.parallel",
+                        format!("`{}` is not between 1 and {max}", v.value),
+                    )
+                }
+            };
+        }
         if let Some(g) = &raw.github {
             s.github = self.forge(g, "github", &s.github)?;
         }

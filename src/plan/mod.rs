@@ -18,7 +18,7 @@ use crate::generation::history::{StepRecord, StepStatus, SwitchRecord, SwitchSta
 use crate::generation::links::Links;
 use crate::generation::now_rfc3339;
 use crate::generation::profile::{self, Current, Profiles};
-use crate::generation::state::{self, Action, Change, ProfileState};
+use crate::generation::state::{self, Action, Change, ExporterState, ProfileState};
 use crate::manifest::Manifest;
 use crate::paths::Layout;
 use crate::realise;
@@ -39,6 +39,35 @@ pub struct Options {
     pub confirm_each: bool,
     /// Pause between steps.
     pub pause: Duration,
+    /// How many steps run side by side (`--mode fast` with `--parallel N`
+    /// or `settings.parallel`, and rollback); 0 and 1 are one at a time.
+    pub parallel: usize,
+    /// The longest settle window a step's health check waits: a rollback's
+    /// return to a generation that was healthy before ([`ROLLBACK_SETTLE`]).
+    pub settle_cap: Option<Duration>,
+}
+
+pub use crate::manifest::{DEFAULT_PARALLEL, MAX_PARALLEL};
+
+/// The settle window of a rollback's health checks, at most: the release,
+/// unit and arguments it returns to passed their whole settle window on
+/// this host when their generation was made; see docs/design.md, "Rollback".
+pub const ROLLBACK_SETTLE: Duration = Duration::from_millis(500);
+
+impl Options {
+    /// Steps side by side: at least one, at most [`MAX_PARALLEL`].
+    pub fn width(&self) -> usize {
+        self.parallel.clamp(1, MAX_PARALLEL)
+    }
+
+    /// `e` as its step checks it: the settle window capped by `settle_cap`.
+    pub fn settled(&self, e: &ExporterState) -> ExporterState {
+        let mut e = e.clone();
+        if let Some(cap) = self.settle_cap {
+            e.health.settle = e.health.settle.min(cap);
+        }
+        e
+    }
 }
 
 /// What a switch from `from` to `target` does. Serialised (the dry run's
@@ -476,6 +505,28 @@ fn narrow(live: &ProfileState, target: ProfileState, only: &[String], manifest: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_settle_cap_shortens_only_longer_settle_windows_and_width_is_bounded() {
+        let e = state(&[("a", "1.0.0", "30s")]).exporters[0].clone();
+        let mut long = e.clone();
+        long.health.settle = Duration::from_secs(2);
+        let mut short = e.clone();
+        short.health.settle = Duration::from_millis(100);
+        let rollback = Options {
+            settle_cap: Some(ROLLBACK_SETTLE),
+            ..Options::default()
+        };
+        assert_eq!(rollback.settled(&long).health.settle, ROLLBACK_SETTLE);
+        assert_eq!(rollback.settled(&short).health.settle, Duration::from_millis(100));
+        assert_eq!(Options::default().settled(&long).health.settle, Duration::from_secs(2));
+        assert_eq!(Options::default().width(), 1);
+        let wide = Options {
+            parallel: 10_000,
+            ..Options::default()
+        };
+        assert_eq!(wide.width(), MAX_PARALLEL);
+    }
 
     fn state(exporters: &[(&str, &str, &str)]) -> ProfileState {
         let list: Vec<String> = exporters

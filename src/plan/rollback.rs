@@ -18,7 +18,16 @@ pub enum Rollback {
 /// Which generation a rollback returns to (`to`, else the one before the
 /// current), and the plan there. The caller holds the state lock. `say`:
 /// what was repaired on the way (a missing generation link made again).
-pub fn rollback(layout: &Layout, store: &Store, to: Option<u64>, say: &mut dyn FnMut(String)) -> Result<Rollback> {
+/// Every changed exporter returns side by side, `parallel` at a time
+/// (default [`super::DEFAULT_PARALLEL`]), each checked with a settle window
+/// of at most [`super::ROLLBACK_SETTLE`].
+pub fn rollback(
+    layout: &Layout,
+    store: &Store,
+    to: Option<u64>,
+    parallel: Option<usize>,
+    say: &mut dyn FnMut(String),
+) -> Result<Rollback> {
     let profiles = Profiles::new(layout);
     let current = profiles.current()?;
     let generations = Generations::new(layout);
@@ -57,7 +66,12 @@ pub fn rollback(layout: &Layout, store: &Store, to: Option<u64>, say: &mut dyn F
         Some(f) => profile::read_farm_state(store, f)?,
         None => crate::generation::state::ProfileState::empty_like(&target),
     };
-    let mut plan = Plan::new("rollback", None, current, from, target, Options::default()).refusing_foreign(layout)?;
+    let options = Options {
+        parallel: parallel.unwrap_or(super::DEFAULT_PARALLEL),
+        settle_cap: Some(super::ROLLBACK_SETTLE),
+        ..Options::default()
+    };
+    let mut plan = Plan::new("rollback", None, current, from, target, options).refusing_foreign(layout)?;
     plan.target_generation = Some(n);
     plan.target_farm = Some(target_farm);
     Ok(Rollback::To(Box::new(plan)))

@@ -119,6 +119,7 @@ impl ProcessManager {
         let mut cmd = Command::new(&spec.exec);
         cmd.args(&spec.args)
             .envs(&spec.environment)
+            .env(MARK, self.pid_path(&spec.exporter))
             .current_dir("/")
             .stdin(Stdio::null())
             .stdout(log)
@@ -241,6 +242,47 @@ fn wait_gone(rec: &PidRecord, within: Duration) -> bool {
     }
 }
 
+/// Every process this manager starts carries `EXPORTERCTL_PROCESS=<its pid
+/// file>` in its environment (kept across the `exec` of a wrapper script,
+/// unlike its command line): what tells a stray of ours (see [`strays`]).
+const MARK: &str = "EXPORTERCTL_PROCESS";
+
+/// Processes this manager started for the exporter whose pid file is
+/// `pid_path` that the pid file does not record: exporterctl was killed
+/// (kill -9, or a crash while another step of a fast switch was in flight)
+/// between spawning one and writing its pid file. Such a process holds the
+/// exporter's port, so every later start would fail. Recognised exactly: it
+/// leads its own session (we `setsid`), its environment carries our mark
+/// for this pid file, and it is not `recorded`.
+fn strays(pid_path: &Path, recorded: Option<u32>) -> Vec<PidRecord> {
+    let mut want = format!("{MARK}=").into_bytes();
+    want.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(pid_path.as_os_str()));
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid > 1 && pid != me && Some(pid) != recorded)
+        .filter_map(|pid| {
+            let st = read_proc_stat(pid).ok()??;
+            if st.session != pid || st.is_dead() {
+                return None;
+            }
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            environ
+                .split(|&b| b == 0)
+                .any(|kv| kv == want.as_slice())
+                .then(|| PidRecord {
+                    pid,
+                    start_time: st.start_time,
+                    exec: PathBuf::new(),
+                    args: Vec::new(),
+                })
+        })
+        .collect()
+}
+
 fn kill_and_reap(pid: u32) {
     if let Ok(raw) = i32::try_from(pid) {
         let _ = kill(Pid::from_raw(raw), Signal::SIGKILL);
@@ -279,6 +321,11 @@ impl ServiceManager for ProcessManager {
 
     fn stop(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
         Self::check_name(spec)?;
+        for stray in strays(&self.pid_path(&spec.exporter), self.read_record(spec)?.map(|r| r.pid)) {
+            tracing::warn!(unit = %spec.unit, pid = stray.pid, "stopping a process of this exporter that no pid file records (a kill -9 between its start and its pid file)");
+            self.terminate(spec, &stray)?;
+            reap_ours(&stray);
+        }
         let Some(rec) = self.read_record(spec)? else {
             return Ok(());
         };

@@ -1,6 +1,7 @@
 //! The switch engine: executes a [`Plan`] (`crate::plan`) — moves the host
-//! from its live state to the plan's target one exporter at a time — farm,
-//! journal, flip, restart, health check — and flips back on failure. It
+//! from its live state to the plan's target one step per exporter — farm,
+//! journal, flip, restart, health check — and flips back on failure; the
+//! steps run one at a time, or side by side (`Options::parallel`). It
 //! decides nothing the plan already decided. Rollback executes a plan too;
 //! resume finishes a record from the journal.
 
@@ -21,6 +22,8 @@ use crate::paths::Layout;
 use crate::plan::{describe, ForeignCheck, Options, Plan};
 use crate::service::{ServiceManager, ServiceSpec};
 use crate::store::{Store, StorePath};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +70,8 @@ fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
 pub const STOPPED: &str = "not attempted: stopped by the operator (SIGINT/SIGTERM)";
 
 /// What the engine tells the person at the terminal, and asks them.
-pub trait Ui {
+/// `Sync`: the steps of a fast switch report from their own threads.
+pub trait Ui: Sync {
     fn step_started(&self, index: usize, total: usize, step: &StepRecord);
     fn step_finished(&self, index: usize, total: usize, step: &StepRecord);
     fn note(&self, message: &str);
@@ -81,7 +85,7 @@ pub trait Ui {
 /// record (`opening`, `closing`: what it did with the monitoring) and fail
 /// a healthy step (`step_healthy`: `prometheus.verify: require`). Each
 /// method's default does nothing.
-pub trait Hooks {
+pub trait Hooks: Sync {
     /// The journal is written and no step has started: before the first
     /// flip or restart.
     fn before_first_step(&self, _record: &SwitchRecord) {}
@@ -133,6 +137,29 @@ pub fn service_spec(layout: &Layout, state: &ProfileState, e: &ExporterState) ->
 struct Live {
     state: ProfileState,
     farm: StorePath,
+}
+
+/// What the steps of a run share, behind one lock: the record the journal
+/// holds and what the profile link points at. Every journal write and
+/// every flip happens under it, so they are serialised and each journal
+/// names the farm of the flip that follows it.
+struct Shared<'r> {
+    record: &'r mut SwitchRecord,
+    live: &'r mut Live,
+}
+
+/// What every step of a run reads.
+struct StepCtx<'c> {
+    from: &'c ProfileState,
+    target: &'c ProfileState,
+    order: &'c [String],
+    opts: &'c Options,
+}
+
+/// A step that panicked leaves the record as its last save wrote it: the
+/// lock stays usable (the scope re-raises the panic).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Engine<'_> {
@@ -236,6 +263,23 @@ impl Engine<'_> {
         old: Option<&ExporterState>,
         new: Option<&ExporterState>,
     ) -> Option<drain::DrainRecord> {
+        let drained = self.drain_before_stop(live, old, new)?;
+        if let Some(o) = old {
+            self.stop(live, o);
+        }
+        drained
+    }
+
+    /// The wait for scrapes in flight that [`Engine::stop_before_flip`]
+    /// does before its stop: `None` when no stop is needed, else what the
+    /// wait saw. Apart so that a step of a fast switch waits outside the
+    /// lock its flip takes.
+    fn drain_before_stop(
+        &self,
+        live: &ProfileState,
+        old: Option<&ExporterState>,
+        new: Option<&ExporterState>,
+    ) -> Option<Option<drain::DrainRecord>> {
         let o = old?;
         let stop = match new {
             None => true,
@@ -244,11 +288,13 @@ impl Engine<'_> {
         if !stop {
             return None;
         }
-        let drained = self.drain(live, o, new.map_or(o.health.drain, |n| n.health.drain), "stopping it");
+        Some(self.drain(live, o, new.map_or(o.health.drain, |n| n.health.drain), "stopping it"))
+    }
+
+    fn stop(&self, live: &ProfileState, o: &ExporterState) {
         if let Err(e) = self.svc.stop(&service_spec(self.layout, live, o)) {
             self.ui.note(&format!("warning: stopping {}: {e}", o.unit));
         }
-        drained
     }
 
     /// After a flip that changed units: systemd reads them again, and the
@@ -477,36 +523,28 @@ impl Engine<'_> {
         fault::point("after-journal");
         self.hooks.before_first_step(record);
 
-        let total = record.steps.len();
-        for i in 0..total {
-            if !matches!(record.steps[i].status, StepStatus::Pending | StepStatus::Running) {
-                continue;
+        let todo: Vec<usize> = (0..record.steps.len())
+            .filter(|&i| matches!(record.steps[i].status, StepStatus::Pending | StepStatus::Running))
+            .collect();
+        let failed_atomic = {
+            let shared = Mutex::new(Shared {
+                record: &mut *record,
+                live: &mut live,
+            });
+            let ctx = StepCtx {
+                from,
+                target,
+                order: &order,
+                opts,
+            };
+            if opts.width() > 1 && !opts.confirm_each {
+                self.steps_side_by_side(&shared, &todo, &ctx)?
+            } else {
+                self.steps_one_by_one(&shared, &todo, &ctx)?
             }
-            if interrupt::requested() {
-                break;
-            }
-            if opts.confirm_each {
-                let s = &record.steps[i];
-                let q = format!("step {}/{total}: {} {}, go ahead?", i + 1, s.name, describe_action(s));
-                if !self.ui.confirm(&q) {
-                    record.steps[i].status = StepStatus::Skipped;
-                    record.steps[i].reason = Some("declined at the prompt".into());
-                    continue;
-                }
-            }
-            self.ui.step_started(i, total, &record.steps[i]);
-            let ok = self.step(record, i, from, target, &order, &mut live)?;
-            self.ui.step_finished(i, total, &record.steps[i]);
-            if !ok && opts.atomic {
-                self.undo_all(record, from, &mut live)?;
-                break;
-            }
-            let more = record.steps[i + 1..]
-                .iter()
-                .any(|s| matches!(s.status, StepStatus::Pending | StepStatus::Running));
-            if more && !opts.pause.is_zero() {
-                self.ui.pause(opts.pause);
-            }
+        };
+        if failed_atomic {
+            self.undo_all(record, from, &mut live, opts.width())?;
         }
         let why = if interrupt::requested() {
             STOPPED
@@ -533,6 +571,114 @@ impl Engine<'_> {
         self.finish(record, from, target, &live)?;
         self.hooks.after_end(record);
         Ok(())
+    }
+
+    /// The steps `todo` one after the other (every mode but a fast one with
+    /// `--parallel` above 1): asks before each with `--mode safe`, pauses
+    /// between them. `Ok(true)` when a step of an atomic switch failed.
+    fn steps_one_by_one(&self, shared: &Mutex<Shared>, todo: &[usize], ctx: &StepCtx) -> Result<bool, EngineError> {
+        for (k, &i) in todo.iter().enumerate() {
+            if interrupt::requested() {
+                break;
+            }
+            let (step, total) = {
+                let g = lock(shared);
+                (g.record.steps[i].clone(), g.record.steps.len())
+            };
+            if ctx.opts.confirm_each {
+                let q = format!(
+                    "step {}/{total}: {} {}, go ahead?",
+                    i + 1,
+                    step.name,
+                    describe_action(&step)
+                );
+                if !self.ui.confirm(&q) {
+                    let mut g = lock(shared);
+                    g.record.steps[i].status = StepStatus::Skipped;
+                    g.record.steps[i].reason = Some("declined at the prompt".into());
+                    continue;
+                }
+            }
+            self.ui.step_started(i, total, &step);
+            let ok = self.step(shared, i, ctx)?;
+            self.ui.step_finished(i, total, &lock(shared).record.steps[i]);
+            if !ok && ctx.opts.atomic {
+                return Ok(true);
+            }
+            if k + 1 < todo.len() && !ctx.opts.pause.is_zero() {
+                self.ui.pause(ctx.opts.pause);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The steps `todo` side by side, at most `--parallel` at a time: each
+    /// flips, restarts and is checked on its own thread, and flips back
+    /// alone when it fails. The flips take turns (one profile link), the
+    /// waits overlap. A stop request, a failed step of an atomic switch or
+    /// an error starts no further step; the ones in flight finish.
+    /// `Ok(true)` when a step of an atomic switch failed.
+    fn steps_side_by_side(&self, shared: &Mutex<Shared>, todo: &[usize], ctx: &StepCtx) -> Result<bool, EngineError> {
+        let stop = AtomicBool::new(false);
+        let total = lock(shared).record.steps.len();
+        let results = self.side_by_side(ctx.opts.width(), todo, |engine, &i| {
+            if stop.load(Ordering::SeqCst) || interrupt::requested() {
+                return None;
+            }
+            let step = lock(shared).record.steps[i].clone();
+            engine.ui.step_started(i, total, &step);
+            let r = engine.step(shared, i, ctx);
+            match &r {
+                Ok(ok) => {
+                    engine.ui.step_finished(i, total, &lock(shared).record.steps[i]);
+                    if !ok && ctx.opts.atomic {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                }
+                Err(_) => stop.store(true, Ordering::SeqCst),
+            }
+            Some(r)
+        });
+        let mut failed = false;
+        for r in results.into_iter().flatten() {
+            failed |= !r?;
+        }
+        Ok(failed && ctx.opts.atomic)
+    }
+
+    /// Runs `f` for every item, at most `width` at a time, each on a thread
+    /// of its own with an engine of its own (sharing the hooks: a step's
+    /// `step_healthy` is the step's own); the results in the items' order.
+    fn side_by_side<T: Sync, R: Send>(&self, width: usize, items: &[T], f: impl Fn(&Engine, &T) -> R + Sync) -> Vec<R> {
+        let next = AtomicUsize::new(0);
+        let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+        let (layout, store, svc, probe, ui, hooks) =
+            (self.layout, self.store, self.svc, self.probe, self.ui, self.hooks);
+        std::thread::scope(|s| {
+            for _ in 0..width.clamp(1, items.len().max(1)) {
+                s.spawn(|| {
+                    let engine = Engine {
+                        layout,
+                        store,
+                        svc,
+                        probe,
+                        ui,
+                        hooks,
+                    };
+                    loop {
+                        let k = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(item) = items.get(k) else { return };
+                        let r = f(&engine, item);
+                        *lock(&results[k]) = Some(r);
+                    }
+                });
+            }
+        });
+        // A thread that panicked made the scope panic above: every slot is filled.
+        results
+            .into_iter()
+            .filter_map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
+            .collect()
     }
 
     /// Exporters whose change needs no restart (a new health check, say) take
@@ -565,91 +711,137 @@ impl Engine<'_> {
     }
 
     /// One step; `Ok(false)` when its check failed and it was flipped back.
-    fn step(
-        &self,
-        record: &mut SwitchRecord,
-        i: usize,
-        from: &ProfileState,
-        target: &ProfileState,
-        order: &[String],
-        live: &mut Live,
-    ) -> Result<bool, EngineError> {
-        let name = record.steps[i].name.clone();
-        if record.steps[i].status == StepStatus::Running {
-            // Resuming a step a crash interrupted: it may or may not have been
-            // flipped. Redo it from the state before it, which for this one
-            // exporter is `from` (each step touches only its own exporter).
-            let before = live.state.with_exporter(&name, from.exporter(&name), order);
-            if before != live.state {
-                let farm = profile::build_farm(self.store, &before)?;
-                *live = Live { state: before, farm };
+    ///
+    /// Only what touches the profile link and the journal holds `shared`'s
+    /// lock — the farm "what runs now with this exporter changed", the
+    /// journal, a stop the flip needs, the flip — so the steps of a fast
+    /// switch wait for scrapes, restart and check side by side. Each step
+    /// touches only its own exporter: what another step flipped in the
+    /// meantime is kept, and a flip back returns only this one.
+    fn step(&self, shared: &Mutex<Shared>, i: usize, ctx: &StepCtx) -> Result<bool, EngineError> {
+        let (name, action, new, old, live_now) = {
+            let mut g = lock(shared);
+            let name = g.record.steps[i].name.clone();
+            if g.record.steps[i].status == StepStatus::Running {
+                // Resuming a step a crash interrupted: it may or may not have been
+                // flipped. Redo it from the state before it, which for this one
+                // exporter is `from` (each step touches only its own exporter).
+                let before = g.live.state.with_exporter(&name, ctx.from.exporter(&name), ctx.order);
+                if before != g.live.state {
+                    let farm = profile::build_farm(self.store, &before)?;
+                    *g.live = Live { state: before, farm };
+                }
             }
-        }
-        let new = target.exporter(&name).cloned();
-        let old = live.state.exporter(&name).cloned();
-        let new_state = live.state.with_exporter(&name, new.as_ref(), order);
-        let farm = profile::build_farm(self.store, &new_state)?;
-        record.steps[i].status = StepStatus::Running;
-        record.current_step = Some(i);
-        record.live_profile = Some(farm.clone());
-        self.save(record)?;
+            let new = ctx.target.exporter(&name).cloned();
+            let old = g.live.state.exporter(&name).cloned();
+            (name, g.record.steps[i].action, new, old, g.live.state.clone())
+        };
         let started = Instant::now();
-
-        let stopped = self.stop_before_flip(&live.state, old.as_ref(), new.as_ref());
-        if record.steps[i].action == Action::Remove {
-            record.steps[i].drain = stopped;
-        }
-        self.flip(&live.state, &new_state, &farm)?;
-        if Self::units_changed(old.as_ref(), new.as_ref()) {
+        // Waits for scrapes before a stop outside the lock: other steps go on.
+        let stopping = self.drain_before_stop(&live_now, old.as_ref(), new.as_ref());
+        let new_state = {
+            let mut g = lock(shared);
+            let new_state = g.live.state.with_exporter(&name, new.as_ref(), ctx.order);
+            let farm = profile::build_farm(self.store, &new_state)?;
+            g.record.steps[i].status = StepStatus::Running;
+            g.record.current_step = Some(i);
+            g.record.live_profile = Some(farm.clone());
+            self.save(g.record)?;
+            if let (Some(drained), Some(o)) = (stopping, &old) {
+                self.stop(&g.live.state, o);
+                if action == Action::Remove {
+                    g.record.steps[i].drain = drained;
+                }
+            }
+            self.flip(&g.live.state, &new_state, &farm)?;
+            *g.live = Live {
+                state: new_state.clone(),
+                farm,
+            };
+            new_state
+        };
+        let units_changed = Self::units_changed(old.as_ref(), new.as_ref());
+        if units_changed {
             self.reload_and_enable(&new_state, new.as_ref());
         }
+        let mut drained = None;
         let outcome = match &new {
             None => Ok(started.elapsed()),
-            Some(n) => self
-                .restart_and_check(&new_state, n, old.as_ref(), &mut record.steps[i].drain)
-                .and_then(|d| self.hooks.step_healthy(n).map(|()| d)),
+            Some(n) => {
+                let n = ctx.opts.settled(n);
+                self.restart_and_check(&new_state, &n, old.as_ref(), &mut drained)
+                    .and_then(|d| self.hooks.step_healthy(&n).map(|()| d))
+            }
         };
-        match outcome {
+        let reason = match outcome {
             Ok(_) => {
-                record.steps[i].status = StepStatus::Succeeded;
-                record.steps[i].duration_ms = Some(started.elapsed().as_millis() as u64);
-                *live = Live { state: new_state, farm };
-                self.save(record)?;
-                Ok(true)
-            }
-            Err(reason) => {
-                record.steps[i].duration_ms = Some(started.elapsed().as_millis() as u64);
-                fault::point("before-revert");
-                let mut reason = reason;
-                // Back to what ran before this step.
-                record.live_profile = Some(live.farm.clone());
-                self.save(record)?;
-                self.stop_before_flip(&new_state, new.as_ref(), old.as_ref());
-                self.flip(&new_state, &live.state, &live.farm)?;
-                fault::point("after-revert-flip");
-                if Self::units_changed(old.as_ref(), new.as_ref()) {
-                    self.reload_and_enable(&live.state, old.as_ref());
+                let mut g = lock(shared);
+                let s = &mut g.record.steps[i];
+                s.status = StepStatus::Succeeded;
+                s.duration_ms = Some(started.elapsed().as_millis() as u64);
+                if action != Action::Remove {
+                    s.drain = drained;
                 }
-                match &old {
-                    Some(o) => match self.restart_and_check(&live.state, o, new.as_ref(), &mut None) {
-                        Ok(_) => reason.push_str(&format!("; rolled back to {} {}, healthy again", o.name, o.version)),
-                        Err(e) => reason.push_str(&format!(
-                            "; rolled back to {} {}, but it is NOT healthy either: {e}",
-                            o.name, o.version
-                        )),
-                    },
-                    None => reason.push_str("; removed again"),
-                }
-                record.steps[i].status = StepStatus::Failed;
-                record.steps[i].reason = Some(reason);
-                self.save(record)?;
-                Ok(false)
+                self.save(g.record)?;
+                return Ok(true);
             }
+            Err(reason) => reason,
+        };
+        {
+            let mut g = lock(shared);
+            g.record.steps[i].duration_ms = Some(started.elapsed().as_millis() as u64);
+            g.record.steps[i].drain = drained;
         }
+        fault::point("before-revert");
+        // Back to what ran before this step, for this exporter alone.
+        let stopping = self.drain_before_stop(&new_state, new.as_ref(), old.as_ref());
+        let back = {
+            let mut g = lock(shared);
+            let back = g.live.state.with_exporter(&name, old.as_ref(), ctx.order);
+            let farm = profile::build_farm(self.store, &back)?;
+            g.record.live_profile = Some(farm.clone());
+            self.save(g.record)?;
+            if let (Some(_), Some(n)) = (stopping, &new) {
+                self.stop(&g.live.state, n);
+            }
+            self.flip(&g.live.state, &back, &farm)?;
+            fault::point("after-revert-flip");
+            *g.live = Live {
+                state: back.clone(),
+                farm,
+            };
+            back
+        };
+        if units_changed {
+            self.reload_and_enable(&back, old.as_ref());
+        }
+        let mut reason = reason;
+        match &old {
+            Some(o) => match self.restart_and_check(&back, o, new.as_ref(), &mut None) {
+                Ok(_) => reason.push_str(&format!("; rolled back to {} {}, healthy again", o.name, o.version)),
+                Err(e) => reason.push_str(&format!(
+                    "; rolled back to {} {}, but it is NOT healthy either: {e}",
+                    o.name, o.version
+                )),
+            },
+            None => reason.push_str("; removed again"),
+        }
+        let mut g = lock(shared);
+        g.record.steps[i].status = StepStatus::Failed;
+        g.record.steps[i].reason = Some(reason);
+        self.save(g.record)?;
+        Ok(false)
     }
 
-    /// `--atomic`: returns every exporter to `from` in one flip.
-    fn undo_all(&self, record: &mut SwitchRecord, from: &ProfileState, live: &mut Live) -> Result<(), EngineError> {
+    /// `--atomic`: returns every exporter to `from` in one flip, then
+    /// restarts and checks them, `width` at a time.
+    fn undo_all(
+        &self,
+        record: &mut SwitchRecord,
+        from: &ProfileState,
+        live: &mut Live,
+        width: usize,
+    ) -> Result<(), EngineError> {
         let from_farm = match &record.from_profile {
             Some(f) => f.clone(),
             None => profile::build_farm(self.store, from)?,
@@ -683,13 +875,11 @@ impl Engine<'_> {
         if units_changed {
             self.reload_and_enable(from, changed);
         }
-        for &i in &undo {
-            let name = record.steps[i].name.clone();
+        let problems = self.restart_side_by_side(width, from, &live.state, &record.steps, &undo);
+        for (&i, problem) in undo.iter().zip(problems) {
             record.steps[i].status = StepStatus::Undone;
-            if let Some(o) = from.exporter(&name) {
-                if let Err(e) = self.restart_and_check(from, o, live.state.exporter(&name), &mut None) {
-                    record.steps[i].reason = Some(format!("undone, but {} {} is NOT healthy: {e}", o.name, o.version));
-                }
+            if let Some((o, e)) = problem {
+                record.steps[i].reason = Some(format!("undone, but {} {} is NOT healthy: {e}", o.name, o.version));
             }
         }
         *live = Live {
@@ -697,6 +887,27 @@ impl Engine<'_> {
             farm: from_farm,
         };
         self.save(record)
+    }
+
+    /// After a flip back to `to` (from `was`): restarts and checks the
+    /// exporter of each step in `which`, `width` at a time; per step the
+    /// exporter that is not healthy, and why.
+    fn restart_side_by_side<'s>(
+        &self,
+        width: usize,
+        to: &'s ProfileState,
+        was: &ProfileState,
+        steps: &[StepRecord],
+        which: &[usize],
+    ) -> Vec<Option<(&'s ExporterState, String)>> {
+        self.side_by_side(width, which, |engine, &i| {
+            let name = &steps[i].name;
+            let o = to.exporter(name)?;
+            engine
+                .restart_and_check(to, o, was.exporter(name), &mut None)
+                .err()
+                .map(|e| (o, e))
+        })
     }
 
     /// Makes the achieved state a generation (or returns to an existing

@@ -92,7 +92,19 @@ impl InFlight {
     }
 }
 
+/// Where the switch is: the step in flight, or the steps (several, side by
+/// side, in a fast switch).
 fn at_step(record: &SwitchRecord) -> String {
+    let running: Vec<String> = record
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.status == StepStatus::Running)
+        .map(|(i, s)| format!("{} ({})", i.saturating_add(1), s.name))
+        .collect();
+    if running.len() > 1 {
+        return format!(" at steps {}", running.join(", "));
+    }
     record
         .current_step
         .and_then(|i| Some((i, record.steps.get(i)?)))
@@ -248,8 +260,11 @@ impl Engine<'_> {
             Way::Finish => {
                 self.verify_activated(record, target)?;
                 record.resumed = true;
+                // One step at a time: each interrupted step is redone from
+                // the state before it. A rollback keeps its shorter settle.
                 let opts = Options {
                     atomic: record.atomic,
+                    settle_cap: (record.kind == "rollback").then_some(crate::plan::ROLLBACK_SETTLE),
                     ..Options::default()
                 };
                 self.resume(record, from, target, &opts)

@@ -359,6 +359,7 @@ fn a_step_to_a_socket_cut_short_by_a_crash_is_resumed_or_aborted_in_order() {
         atomic: false,
         confirm_each: false,
         pause: Duration::ZERO,
+        ..Options::default()
     };
     // resume: the step is redone from the plain listener, socket first.
     let h = Host::new();

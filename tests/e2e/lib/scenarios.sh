@@ -300,11 +300,13 @@ scenario_6_kill_resume() {
 
     # SIGTERM (what Ctrl-C does, for a job that runs in the background): the
     # step in progress finishes, the rest is skipped, nothing needs `resume`.
+    # One at a time (--parallel 1): side by side, both steps may already be
+    # in flight when the signal lands, and then both finish (nothing skipped).
     xctl_ok switch "$M/gen-b.yaml" --mode fast --yes
     info "SIGTERM to a switch gen-b -> gen-a as soon as its journal exists"
     result=$(ct bash -c '
         J=/var/lib/exporterctl/journal.json
-        "$1" switch /host/manifests/gen-a.yaml --mode fast --yes >/tmp/e2e-stopped-switch.log 2>&1 &
+        "$1" switch /host/manifests/gen-a.yaml --mode fast --parallel 1 --yes >/tmp/e2e-stopped-switch.log 2>&1 &
         pid=$!
         end=$((SECONDS + 120))
         while [ $SECONDS -lt $end ] && [ ! -e $J ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done
