@@ -280,6 +280,7 @@ mod tests {
             manifest: None,
             outcome: serde_json::from_value(outcome.into()).unwrap(),
             rollout_id: None,
+            metrics: Default::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 
 use super::switch::{nothing_done, report};
 use super::{Ctx, ExitStatus, Host};
+use crate::generation::record::Generations;
 use crate::monitoring::window::{MonitorHooks, Window};
 use crate::plan::rollback::{rollback, Rollback, Target};
 use anyhow::Result;
@@ -56,5 +57,21 @@ pub fn run(
     engine.preflight(&record, &plan.target)?;
     engine.run(&mut record, &plan)?;
     super::switch::refresh_textfile(ctx, &store, monitoring.as_ref(), Some(&record));
-    report(&record, json)
+    let status = report(&record, json)?;
+    if let (Some(c), Some(back)) = (plan.from_generation, record.result_generation) {
+        let lines = super::diff::metric_lines(&Generations::new(&ctx.layout), c, back);
+        let shown = !(json && quiet);
+        if shown && !lines.is_empty() {
+            let text = format!(
+                "what Prometheus sees again (generation {c} → {back}):\n{}",
+                lines.join("")
+            );
+            if json {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
+        }
+    }
+    Ok(status)
 }

@@ -90,6 +90,11 @@ pub struct Plan {
     pub unchanged: Vec<String>,
     /// Releases the store does not have: the switch downloads them first.
     pub downloads: Vec<Download>,
+    /// What the preflight found: the dry run runs it on the releases the
+    /// store has; a switch runs it before its first flip and keeps it in
+    /// its record (`preflight::Summary`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<crate::generation::preflight::Summary>,
     /// `switch` or `rollback`: the record's kind.
     #[serde(skip)]
     pub kind: &'static str,
@@ -205,6 +210,7 @@ impl Plan {
             no_restart,
             unchanged,
             downloads: Vec::new(),
+            preflight: None,
             kind,
             manifest,
             current,
@@ -273,6 +279,7 @@ impl Plan {
             result_generation: None,
             resumed: false,
             rollout_id: self.options.rollout_id.clone(),
+            preflight: self.preflight.clone(),
             monitoring: None,
         }
     }
