@@ -307,6 +307,7 @@ pub fn adopt(layout: &Layout, manifest: &Manifest, manifest_path: &Path, say: &m
         manifest: Some(manifest_path.to_path_buf()),
         outcome: Outcome::Succeeded,
         rollout_id: None,
+        metrics: Default::default(),
     })?;
     profiles.link_generation(n, &farm)?;
     profiles.flip_to_generation(n)?;
@@ -345,6 +346,7 @@ fn adopt_record(id: String, manifest: Option<&Path>, farm: &StorePath, state: &P
         result_generation: Some(n),
         resumed: false,
         rollout_id: None,
+        preflight: None,
         monitoring: None,
     }
 }

@@ -100,6 +100,45 @@ pub struct Entry {
     /// (exporter-toolkit): its generated unit is then socket-activated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket_activation: Option<SocketSupport>,
+    /// Flags (and environment) upstream changed between versions: `check`,
+    /// the dry run and preflight name the change and the arguments to use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flag_changes: Vec<FlagChange>,
+    /// `false`: a second copy cannot run beside the running one (it binds
+    /// more than its metrics port, or locks something), so no preflight.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub preflight: bool,
+}
+
+/// One change of an exporter's command line from version `since` on. Exactly
+/// one of `flag` (renamed or folded into `to`), `env` (an environment
+/// variable no longer read; `to` is the flag that replaces it) or
+/// `single_dash` (single-dash flags read with a warning) says what it matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagChange {
+    pub since: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub single_dash: bool,
+    /// The flag that replaces `flag` or `env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// How `flag`'s value becomes `to`'s (`:{value}`); default the value itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// What changed, in upstream's words where possible.
+    pub note: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// `--web.systemd-socket` support of an exporter (see `switch::socket`).
@@ -452,6 +491,10 @@ impl Entry {
                 return Err(format!("socket_activation.from `{}` is not a version", s.from));
             }
         }
+        for c in &self.flag_changes {
+            c.validate()
+                .map_err(|m| format!("flag_changes (since {}): {m}", c.since))?;
+        }
         // Every version an override can select, at every arch: templates
         // expand, and the asset's name agrees with the archive kind.
         let mut probes: Vec<&str> = vec!["99.0.0", "0.0.1"];
@@ -497,6 +540,36 @@ impl Entry {
             }
         }
         Ok(())
+    }
+}
+
+impl FlagChange {
+    fn validate(&self) -> Result<(), String> {
+        if semver_of(&self.since).is_none() {
+            return Err("`since` is not a version".into());
+        }
+        let kinds = usize::from(self.flag.is_some()) + usize::from(self.env.is_some()) + usize::from(self.single_dash);
+        if kinds != 1 {
+            return Err("give exactly one of `flag`, `env`, `single_dash`".into());
+        }
+        if self.env.is_some() && self.to.is_none() {
+            return Err("`env` needs `to`, the flag that replaces it".into());
+        }
+        if self.value.is_some() && (self.flag.is_none() || self.to.is_none()) {
+            return Err("`value` needs `flag` and `to`".into());
+        }
+        if self.note.trim().is_empty() {
+            return Err("`note` is empty".into());
+        }
+        Ok(())
+    }
+
+    /// Does this change apply to `version`?
+    pub fn applies_to(&self, version: &str) -> bool {
+        match (semver_of(version), semver_of(&self.since)) {
+            (Some(v), Some(since)) => semver::Version::new(v.major, v.minor, v.patch) >= since,
+            _ => false,
+        }
     }
 }
 

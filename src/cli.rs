@@ -127,6 +127,25 @@ pub enum Command {
         /// for `rollback --rollout ID`: 1-64 letters, digits, `.`, `_`, `-`, `:`.
         #[arg(long, value_name = "ID", value_parser = parse_rollout_id)]
         rollout_id: Option<String>,
+        /// Before the first flip, start each new release beside the running one on a free
+        /// loopback port, scrape it once and compare: `warn` reports and goes ahead, `require`
+        /// refuses (nothing flipped) a release that does not start or drops a family
+        /// `health.keep_metrics` keeps. Default: settings.preflight (warn).
+        #[arg(long, value_enum, value_name = "MODE")]
+        preflight: Option<crate::generation::preflight::Mode>,
+    },
+    /// Start each release MANIFEST would switch to beside the running exporter (realising it
+    /// first), with this host's arguments and environment on a free loopback port; scrape it once,
+    /// stop it, and compare its metric families with the running one's. Exit 1 when a release
+    /// does not start or drops a family `health.keep_metrics` keeps.
+    Preflight {
+        /// The manifest (YAML); its lock file, if any, is MANIFEST.lock beside it.
+        manifest: PathBuf,
+        /// Only these exporters (repeatable).
+        #[arg(long, value_name = "NAME")]
+        only: Vec<String>,
+        #[command(flatten)]
+        json: JsonFlag,
     },
     /// Return to the previous generation (or to generation N): only flips, restarts and health
     /// checks; nothing is downloaded, it works offline.
@@ -158,6 +177,10 @@ pub enum Command {
         a: u64,
         /// The generation to compare to.
         b: u64,
+        /// Also show what changed in what Prometheus sees: metric families removed, added and
+        /// relabelled, as each generation recorded them when it was made.
+        #[arg(long)]
+        metrics: bool,
         #[command(flatten)]
         json: JsonFlag,
     },

@@ -47,7 +47,10 @@ impl ExitStatus {
     pub fn meaning(self) -> &'static str {
         match self {
             ExitStatus::Success => "success",
-            ExitStatus::Failed => "a step or check failed (also when it was rolled back)",
+            ExitStatus::Failed => {
+                "a step or check failed (also when it was rolled back, and when `--preflight require` refused, \
+                 nothing flipped)"
+            }
             ExitStatus::BadInput => "bad input (manifest, lock, arguments)",
             ExitStatus::Blocked => "another exporterctl holds the lock or an interrupted switch needs `resume`",
             ExitStatus::Stopped => {

@@ -327,6 +327,7 @@ mod tests {
             manifest: None,
             outcome: serde_json::from_value(outcome.into()).unwrap(),
             rollout_id: None,
+            metrics: Default::default(),
         }
     }
 

@@ -24,6 +24,7 @@ pub mod monitoring;
 pub mod names;
 pub mod paths;
 pub mod plan;
+pub mod preflight;
 pub mod realise;
 pub mod redact;
 pub mod repair;

@@ -39,7 +39,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         version,
         listen,
         behaviour,
-        rest: _,
+        rest,
     } = &cli.command
     {
         let opts = exporterctl::demo::exporter::ExporterOpts {
@@ -50,6 +50,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 .map_err(|e| UsageError(format!("--listen {listen}: {e}")))?,
             behaviour: behaviour.parse().map_err(|e: String| UsageError(e))?,
         };
+        if let Err(refused) = exporterctl::demo::exporter::refused_flags(name, opts.behaviour, rest) {
+            eprintln!("{refused}");
+            std::process::exit(2);
+        }
         exporterctl::demo::exporter::run(&opts)?;
         return Ok(ExitStatus::Success);
     }
@@ -92,6 +96,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             yes,
             json,
             rollout_id,
+            preflight,
         } => commands::switch::run(
             &ctx,
             &commands::switch::SwitchArgs {
@@ -105,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 quiet,
                 json,
                 rollout_id: rollout_id.as_deref(),
+                preflight,
             },
         ),
         Command::Rollback {
@@ -114,7 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             json,
         } => commands::rollback::run(&ctx, to, rollout.as_deref(), parallel.map(usize::from), quiet, json),
         Command::Generations { json } => commands::generations::run(&ctx, json.json),
-        Command::Diff { a, b, json } => commands::diff::run(&ctx, a, b, json.json),
+        Command::Diff { a, b, metrics, json } => commands::diff::run(&ctx, a, b, metrics, json.json),
         Command::Status { json } => commands::status::run(&ctx, json.json),
         Command::Gc {
             keep,
@@ -136,6 +142,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             commands::versions::run(&ctx, &name, manifest.as_deref(), json.json)
         }
         Command::Check { manifest, json } => commands::check::run(&ctx, &manifest, json.json),
+        Command::Preflight { manifest, only, json } => commands::preflight::run(
+            &ctx,
+            &commands::preflight::PreflightArgs {
+                manifest: &manifest,
+                only: &only,
+                json: json.json,
+            },
+        ),
         Command::Mirror { manifest, dir } => commands::mirror::run(&ctx, &manifest, &dir),
         Command::DemoExporter { .. } | Command::Completions { .. } | Command::Man { .. } => {
             unreachable!("handled above")

@@ -271,6 +271,10 @@ pub struct ReleaseCheck {
     /// Signature files upstream publishes (recorded, not verified).
     pub signatures: Vec<String>,
     pub problems: Vec<String>,
+    /// Catalogued command-line changes that hit this exporter's arguments
+    /// or environment at this version (a breaking one is also a problem).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flag_changes: Vec<crate::generation::preflight::Advice>,
 }
 
 /// Checks that `e`'s release resolves upstream without downloading it: a
@@ -287,6 +291,7 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
         sha256: None,
         signatures: Vec::new(),
         problems: Vec::new(),
+        flag_changes: Vec::new(),
     };
     let src = match e.resolved_source() {
         Ok(s) => s,

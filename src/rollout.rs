@@ -10,6 +10,9 @@ use std::io::Read;
 pub const SCHEMA_RECORD: &str = "exporterctl/record/v1";
 /// `schema` of `switch --dry-run --json` (the plan).
 pub const SCHEMA_PLAN: &str = "exporterctl/plan/v1";
+/// `schema` of `preflight --json`, and of `switch --json` when
+/// `--preflight require` refused the switch.
+pub const SCHEMA_PREFLIGHT: &str = "exporterctl/preflight/v1";
 /// `schema` of `status --json`.
 pub const SCHEMA_STATUS: &str = "exporterctl/status/v1";
 /// `schema` of `generations --json`.

@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "switch",
     "plan",
     "rollout",
+    "preflight",
     "exit",
     "realise",
     "resolve",

@@ -647,3 +647,42 @@ fn a_rate_limit_reset_past_year_9999_is_reported_not_a_panic() {
         );
     }
 }
+
+#[test]
+fn check_names_a_catalogued_flag_change_and_the_args_to_use() {
+    let forge = Forge::start();
+    forge.publish("fail2ban_exporter", "0.10.3", &["amd64"]);
+    forge.publish("nginx_exporter", "1.5.1", &["amd64"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let m = manifest(
+        tmp.path(),
+        "m.yaml",
+        &format!("  arch: amd64\n{}", forge.settings_yaml()),
+        "  fail2ban_exporter: { version: \"0.10.3\", args: [\"--socket=/run/fail2ban/fail2ban.sock\"] }\n  \
+         nginx_exporter: { version: \"1.5.1\", args: [\"-nginx.scrape-uri=http://127.0.0.1:8080/stub_status\"] }\n",
+    );
+    let root = tmp.path().join("root");
+    let out = expect(&root, &["check", m.to_str().unwrap()], &[], 1);
+    assert!(
+        out.stdout.contains(
+            "flag change fail2ban_exporter 0.10.3: `--socket=/run/fail2ban/fail2ban.sock`: 0.6.0 renamed --socket \
+             to --collector.f2b.socket (and requires two dashes); use args: [\"--collector.f2b.socket=/run/fail2ban/fail2ban.sock\"]"
+        ),
+        "{}",
+        out.stdout
+    );
+    // A single-dash flag still works in nginx 1.5: a warning, not a problem.
+    assert!(
+        out.stdout.contains("flag warning nginx_exporter 1.5.1"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("1 with problems"), "{}", out.stdout);
+    let out = expect(&root, &["check", m.to_str().unwrap(), "--json"], &[], 1);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v[0]["flag_changes"][0]["args"][0],
+        "--collector.f2b.socket=/run/fail2ban/fail2ban.sock"
+    );
+    assert_eq!(v[1]["flag_changes"][0]["breaking"], false);
+}

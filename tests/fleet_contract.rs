@@ -214,6 +214,8 @@ fn every_field_docs_json_lists_appears_in_real_output() {
     samples.push(f.json(&["switch", m1, "--mode", "fast"]));
     let failed = f.expect(&["switch", m2, "--mode", "fast", "--json"], 1);
     samples.push(serde_json::from_str(&failed).unwrap());
+    let preflight = f.expect(&["preflight", m2, "--json"], 1);
+    samples.push(serde_json::from_str(&preflight).unwrap());
     samples.push(f.json(&["status"]));
     samples.push(f.json(&["generations"]));
     // A damaged journal set aside by `resume --abort`: the no-record shape.
@@ -227,6 +229,7 @@ fn every_field_docs_json_lists_appears_in_real_output() {
     for s in [
         "exporterctl/record/v1",
         "exporterctl/plan/v1",
+        "exporterctl/preflight/v1",
         "exporterctl/status/v1",
         "exporterctl/generations/v1",
     ] {

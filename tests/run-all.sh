@@ -32,14 +32,16 @@ step "cargo clippy"
 cargo clippy --locked --all-targets --features fault-injection -- -D warnings
 
 # tests/unitfile.rs checks generated units with the real systemd-analyze,
-# tests/history.rs counts system calls with strace: as root (CI) install
-# them if missing, and let those tests fail, not skip.
+# tests/history.rs counts system calls with strace, tests/preflight.rs runs
+# Debian's node_exporter as its own preflight: as root (CI) install them if
+# missing, and let those tests fail, not skip.
 if [ "$(id -u)" = 0 ]; then
   command -v systemd-analyze >/dev/null || { apt-get update -qq && apt-get install -y -qq systemd; }
   command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
   export EXPORTERCTL_REQUIRE_SYSTEMD_ANALYZE=1 EXPORTERCTL_REQUIRE_STRACE=1
   # tests/monitoring.rs runs Debian's Prometheus, Alertmanager and
-  # node_exporter on loopback ports. policy-rc.d keeps the packages' own
+  # node_exporter on loopback ports (tests/preflight.rs runs that node_exporter
+  # as its own preflight). policy-rc.d keeps the packages' own
   # services from starting where PID 1 is systemd.
   if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
     || ! command -v promtool >/dev/null || ! command -v prometheus-node-exporter >/dev/null; then
@@ -54,7 +56,7 @@ if [ "$(id -u)" = 0 ]; then
       prometheus prometheus-alertmanager prometheus-node-exporter >/dev/null
     if [ -n "$(trap -p EXIT)" ]; then rm -f "$policy"; trap - EXIT; fi
   fi
-  export EXPORTERCTL_REQUIRE_MONITORING=1
+  export EXPORTERCTL_REQUIRE_MONITORING=1 EXPORTERCTL_REQUIRE_NODE_EXPORTER=1
 fi
 
 step "fast tests (unit, integration, crash safety)"

@@ -18,7 +18,16 @@ pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<ExitStatus> {
     let checks: Vec<_> = manifest
         .exporters
         .iter()
-        .map(|e| check_release(&up, &manifest, e))
+        .map(|e| {
+            let mut c = check_release(&up, &manifest, e);
+            if let Some(entry) = e.catalogue_entry() {
+                c.flag_changes = crate::preflight::flags::advise(&entry, &e.version, &e.args, &e.environment);
+                for a in c.flag_changes.iter().filter(|a| a.breaking) {
+                    c.problems.push(a.line(&e.name, &e.version));
+                }
+            }
+            c
+        })
         .collect();
     let failed = checks.iter().filter(|c| !c.problems.is_empty()).count();
     if json {
@@ -35,6 +44,9 @@ pub fn run(ctx: &Ctx, manifest_path: &Path, json: bool) -> Result<ExitStatus> {
             }
             for p in &c.problems {
                 println!("      {p}");
+            }
+            for a in c.flag_changes.iter().filter(|a| !a.breaking) {
+                println!("      {}", a.line(&c.name, &c.version));
             }
         }
         for l in crate::units::unit_security_lines(manifest.unit_specs()) {

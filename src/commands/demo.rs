@@ -92,6 +92,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<ExitStatus> {
                 quiet: false,
                 json: false,
                 rollout_id: None,
+                preflight: None,
             },
         )
     };

@@ -4,6 +4,7 @@ use super::{print_json, Ctx, ExitStatus, UsageError};
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::Generations;
 use crate::generation::state::{changes, Action, ProfileState};
+use crate::preflight::record::{self, Served};
 use crate::store::Store;
 use anyhow::Result;
 use serde::Serialize;
@@ -37,7 +38,35 @@ fn state_of(ctx: &Ctx, profiles: &Profiles, store: &Store, n: u64) -> Result<Pro
     }
 }
 
-pub fn run(ctx: &Ctx, a: u64, b: u64, json: bool) -> Result<ExitStatus> {
+/// The metric families each generation recorded (none for a record that
+/// is missing, damaged or older than the recording).
+fn served(generations: &Generations, n: u64) -> Served {
+    match generations.load(n) {
+        Ok(Some(r)) => r.metrics,
+        _ => Served::default(),
+    }
+}
+
+/// `NAME: families removed: …` lines (newline-terminated) for `a` → `b`.
+pub fn metric_lines(generations: &Generations, a: u64, b: u64) -> Vec<String> {
+    let (sa, sb) = (served(generations, a), served(generations, b));
+    rows_text(&record::compare((a, &sa), (b, &sb)))
+}
+
+fn rows_text(rows: &[record::ExporterMetrics]) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in rows {
+        if let Some(why) = &m.not_recorded {
+            out.push(format!("{}: families not compared: {why}\n", m.name));
+        }
+        for l in m.diff.iter().flat_map(|d| d.lines()) {
+            out.push(format!("{}: {l}\n", m.name));
+        }
+    }
+    out
+}
+
+pub fn run(ctx: &Ctx, a: u64, b: u64, metrics: bool, json: bool) -> Result<ExitStatus> {
     let profiles = Profiles::new(&ctx.layout);
     // A read command creates nothing: without a store there is no generation.
     if !ctx.layout.store_dir().is_dir() {
@@ -55,8 +84,16 @@ pub fn run(ctx: &Ctx, a: u64, b: u64, json: bool) -> Result<ExitStatus> {
             to: c.to_version,
         })
         .collect();
+    let families = metrics.then(|| {
+        let g = Generations::new(&ctx.layout);
+        let (fa, fb) = (served(&g, a), served(&g, b));
+        record::compare((a, &fa), (b, &fb))
+    });
     if json {
-        print_json(&rows)?;
+        match &families {
+            Some(f) => print_json(&serde_json::json!({ "exporters": rows, "metrics": f }))?,
+            None => print_json(&rows)?,
+        }
         return Ok(ExitStatus::Success);
     }
     if rows.is_empty() {
@@ -71,6 +108,15 @@ pub fn run(ctx: &Ctx, a: u64, b: u64, json: bool) -> Result<ExitStatus> {
             _ => String::new(),
         };
         println!("{:<28} {what}", r.name);
+    }
+    if let Some(f) = &families {
+        let lines = rows_text(f);
+        if lines.is_empty() {
+            println!("metric families: the same in generations {a} and {b}");
+        }
+        for l in lines {
+            print!("{l}");
+        }
     }
     Ok(ExitStatus::Success)
 }

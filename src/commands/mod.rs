@@ -10,6 +10,7 @@ pub mod gc;
 pub mod generations;
 pub mod lock;
 pub mod mirror;
+pub mod preflight;
 pub mod realise;
 pub mod resume;
 pub mod rollback;

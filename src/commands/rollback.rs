@@ -1,12 +1,10 @@
-//! `exporterctl rollback [--to N] [--json]`
+//! `exporterctl rollback [--to N | --rollout ID] [--parallel N] [--json]`
 
 use super::switch::{nothing_done, report};
-use super::{Ctx, ExitStatus, Host, UsageError};
-use crate::generation::history::History;
-use crate::generation::profile::Profiles;
+use super::{Ctx, ExitStatus, Host};
+use crate::generation::record::Generations;
 use crate::monitoring::window::{MonitorHooks, Window};
-use crate::plan::rollback::{rollback, Rollback};
-use crate::rollout::{self, RolloutTarget};
+use crate::plan::rollback::{rollback, Rollback, Target};
 use anyhow::Result;
 
 pub fn run(
@@ -20,39 +18,18 @@ pub fn run(
     let _lock = ctx.lock("rollback")?;
     ctx.ensure_no_interrupted_switch()?;
     let store = ctx.store()?;
-    let to = match rollout {
-        None => to,
-        Some(id) => {
-            let current = Profiles::new(&ctx.layout).current()?;
-            match rollout::rollback_target(&History::new(&ctx.layout).list()?, id) {
-                RolloutTarget::NeverReached => {
-                    return nothing_done(&format!("rollout {id} never switched this host"), json, quiet)
-                }
-                RolloutTarget::Generation { number, .. } if current.generation() == Some(number) => {
-                    return nothing_done(
-                        &format!("generation {number}, current before rollout {id}, is current"),
-                        json,
-                        quiet,
-                    )
-                }
-                RolloutTarget::Generation { number, .. } => Some(number),
-                RolloutTarget::NoGenerationBefore { switch_id } => {
-                    return Err(UsageError(format!(
-                        "rollout {id} (switch {switch_id}) made this host's first generation: there is none before it \
-                         to return to"
-                    ))
-                    .into())
-                }
-            }
-        }
+    let target = match (rollout, to) {
+        (Some(id), _) => Target::Rollout(id),
+        (None, Some(n)) => Target::Generation(n),
+        (None, None) => Target::Previous,
     };
     let say = &mut |line: String| {
         if !quiet {
             eprintln!("{line}");
         }
     };
-    let plan = match rollback(&ctx.layout, &store, to, parallel, say)? {
-        Rollback::AlreadyCurrent(n) => return nothing_done(&format!("generation {n} is already current"), json, quiet),
+    let plan = match rollback(&ctx.layout, &store, target, parallel, say)? {
+        Rollback::NothingToDo(why) => return nothing_done(&why, json, quiet),
         Rollback::To(plan) => plan,
     };
     let host = Host::new(ctx, plan.target.service_manager, quiet)?;
@@ -77,9 +54,24 @@ pub fn run(
         engine.hooks = h;
     }
     let mut record = engine.record(&plan)?;
-    record.rollout_id = rollout.map(str::to_string);
     engine.preflight(&record, &plan.target)?;
     engine.run(&mut record, &plan)?;
     super::switch::refresh_textfile(ctx, &store, monitoring.as_ref(), Some(&record));
-    report(&record, json)
+    let status = report(&record, json)?;
+    if let (Some(c), Some(back)) = (plan.from_generation, record.result_generation) {
+        let lines = super::diff::metric_lines(&Generations::new(&ctx.layout), c, back);
+        let shown = !(json && quiet);
+        if shown && !lines.is_empty() {
+            let text = format!(
+                "what Prometheus sees again (generation {c} → {back}):\n{}",
+                lines.join("")
+            );
+            if json {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
+        }
+    }
+    Ok(status)
 }

@@ -6,7 +6,7 @@ use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::manifest::Manifest;
 use crate::monitoring::window::{ExporterTarget, MonitorHooks, Window};
 use crate::plan::{self, Options, Plan, SwitchRequest};
-use crate::rollout::{with_schema, SCHEMA_PLAN, SCHEMA_RECORD};
+use crate::rollout::{with_schema, SCHEMA_PLAN, SCHEMA_PREFLIGHT, SCHEMA_RECORD};
 use crate::switch;
 use crate::units::unit_security_lines;
 use anyhow::Result;
@@ -26,6 +26,8 @@ pub struct SwitchArgs<'a> {
     pub json: bool,
     /// `--rollout-id`, already validated by the command line.
     pub rollout_id: Option<&'a str>,
+    /// `--preflight`; `None`: `settings.preflight`.
+    pub preflight: Option<crate::preflight::Mode>,
 }
 
 pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
@@ -65,7 +67,20 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
     if a.dry_run {
         // The real switch would refuse (exit 3): so does its plan.
         ctx.ensure_no_interrupted_switch()?;
-        let plan = plan::switch(&ctx.layout, &mut manifest, &request)?;
+        let mut plan = plan::switch(&ctx.layout, &mut manifest, &request)?;
+        // Opening the store creates it; a host without one has nothing to start.
+        let store = if ctx.layout.store_dir().is_dir() {
+            Some(ctx.store()?)
+        } else {
+            None
+        };
+        let mode = a.preflight.unwrap_or(manifest.settings.preflight);
+        if !plan.steps.is_empty() {
+            let recorded = crate::preflight::record::of_generation(&ctx.layout, plan.current.generation());
+            let summary =
+                crate::preflight::for_switch(store.as_ref(), &manifest, &plan.from, &plan.target, mode, &recorded)?;
+            plan.preflight = (!summary.exporters.is_empty()).then_some(summary);
+        }
         return dry_run(&manifest, a, &plan);
     }
     let _lock = ctx.lock("switch")?;
@@ -90,6 +105,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
     if let Some(h) = &hooks {
         engine.hooks = h;
     }
+    let mut plan = plan;
     let mut record = engine.record(&plan)?;
     // With --json stdout holds the record only; the plan goes with the progress lines.
     match (a.json, a.quiet) {
@@ -98,6 +114,34 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
         (true, true) => {}
     }
     engine.preflight(&record, &plan.target)?;
+    // Before the first flip: the new releases started beside the running ones.
+    let mode = a.preflight.unwrap_or(manifest.settings.preflight);
+    if mode != crate::preflight::Mode::Off && !record.steps.is_empty() {
+        if !a.quiet {
+            eprintln!(
+                "preflight ({}): starting the new releases beside the running ones …",
+                mode.as_str()
+            );
+        }
+        let recorded = crate::preflight::record::of_generation(&ctx.layout, plan.current.generation());
+        let summary = crate::preflight::for_switch(Some(&store), &manifest, &plan.from, &plan.target, mode, &recorded)?;
+        if !summary.exporters.is_empty() {
+            let text = summary.text();
+            match (a.json, a.quiet) {
+                (false, _) => print!("{text}"),
+                (true, false) => eprint!("{text}"),
+                (true, true) => {}
+            }
+            if summary.refused {
+                if a.json {
+                    print_json(&with_schema(SCHEMA_PREFLIGHT, serde_json::to_value(&summary)?, None))?;
+                }
+                return Ok(ExitStatus::Failed);
+            }
+            record.preflight = Some(summary.clone());
+            plan.preflight = Some(summary);
+        }
+    }
     if a.mode == Mode::Standard && !a.yes && host.ui.interactive() && !record.steps.is_empty() {
         use crate::switch::Ui;
         if !host.ui.confirm("proceed?") {
@@ -182,6 +226,23 @@ fn print_summary(record: &SwitchRecord) {
             switch::describe_action(s)
         );
     }
+    if let Some(p) = &record.preflight {
+        let found: Vec<String> = p
+            .exporters
+            .iter()
+            .flat_map(|r| {
+                preflight_findings(r)
+                    .into_iter()
+                    .map(move |l| format!("  {}: {l}", r.name))
+            })
+            .collect();
+        if !found.is_empty() {
+            println!("preflight ({}) found, and the switch went ahead:", p.mode.as_str());
+            for l in found {
+                println!("{l}");
+            }
+        }
+    }
     for l in record
         .monitoring
         .as_ref()
@@ -196,6 +257,22 @@ fn print_summary(record: &SwitchRecord) {
     ) {
         println!("details: exporterctl status; history: exporterctl generations");
     }
+}
+
+/// What a preflight found that the operator should know after the switch:
+/// a failure, metric changes, flag changes.
+fn preflight_findings(r: &crate::preflight::Report) -> Vec<String> {
+    let mut out = Vec::new();
+    if r.status == crate::preflight::Status::Failed {
+        out.push(format!(
+            "{} did not pass: {}",
+            r.to_version,
+            r.reason.as_deref().unwrap_or("")
+        ));
+    }
+    out.extend(r.metrics.iter().flat_map(|m| m.lines()));
+    out.extend(r.flag_changes.iter().map(|a| a.line(&r.name, &r.to_version)));
+    out
 }
 
 /// The exporters `plan`'s steps start, as the monitoring sees them.
@@ -237,6 +314,9 @@ fn dry_run(manifest: &Manifest, a: &SwitchArgs, plan: &Plan) -> Result<ExitStatu
         }
     }
     if !a.json {
+        if let Some(p) = &plan.preflight {
+            print!("{}", p.text());
+        }
         for l in unit_security_lines(manifest.unit_specs()) {
             println!("{l}");
         }

@@ -24,15 +24,23 @@ pub enum Behaviour {
     Http500,
     /// Waits 1 s before it listens, then behaves as `ok`.
     SlowStart,
+    /// Refuses `--socket` at start, as fail2ban exporter 0.6 does after
+    /// renaming it (an upgrade that breaks on the host's old flags).
+    RenamedFlags,
+    /// Serves without `<name>_scrapes_total`, and with a `target` label on
+    /// `<name>_up` (an upgrade that changes what Prometheus sees).
+    DropFamily,
 }
 
 impl Behaviour {
-    pub const ALL: [Behaviour; 5] = [
+    pub const ALL: [Behaviour; 7] = [
         Behaviour::Ok,
         Behaviour::Crash,
         Behaviour::WrongVersion,
         Behaviour::Http500,
         Behaviour::SlowStart,
+        Behaviour::RenamedFlags,
+        Behaviour::DropFamily,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +50,8 @@ impl Behaviour {
             Behaviour::WrongVersion => "wrong-version",
             Behaviour::Http500 => "http-500",
             Behaviour::SlowStart => "slow-start",
+            Behaviour::RenamedFlags => "renamed-flags",
+            Behaviour::DropFamily => "drop-family",
         }
     }
 }
@@ -56,7 +66,10 @@ impl FromStr for Behaviour {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Behaviour::ALL.into_iter().find(|b| b.as_str() == s).ok_or_else(|| {
-            format!("unknown behaviour `{s}` (expected ok, crash, wrong-version, http-500 or slow-start)")
+            format!(
+                "unknown behaviour `{s}` (expected ok, crash, wrong-version, http-500, slow-start, renamed-flags \
+                 or drop-family)"
+            )
         })
     }
 }
@@ -84,6 +97,21 @@ pub fn metric_prefix(name: &str) -> String {
         p.insert(0, '_');
     }
     p
+}
+
+/// The extra arguments `behaviour` refuses at start, with the message and
+/// the exit status (2, as kong's and kingpin's parse errors) an exporter
+/// that renamed the flag gives.
+pub fn refused_flags(name: &str, behaviour: Behaviour, rest: &[String]) -> Result<(), String> {
+    if behaviour != Behaviour::RenamedFlags {
+        return Ok(());
+    }
+    match rest.iter().find(|a| *a == "--socket" || a.starts_with("--socket=")) {
+        Some(_) => Err(format!(
+            "{name}: error: unknown flag --socket, did you mean \"--collector.f2b.socket\"?"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Runs the exporter until it is killed (SIGTERM ends it: default action).
@@ -140,9 +168,13 @@ pub fn handler(opts: &ExporterOpts) -> impl Fn(&Request) -> Response + Send + Sy
                     std::thread::sleep(d);
                 }
                 let n = scrapes.fetch_add(1, Ordering::Relaxed) + 1;
+                let mut body = metrics_body(&prefix, &version, n, started);
+                if behaviour == Behaviour::DropFamily {
+                    body = drop_family(&body, &prefix);
+                }
                 Response::new(200)
                     .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                    .body(metrics_body(&prefix, &version, n, started).into_bytes())
+                    .body(body.into_bytes())
             }
             "/" => Response::new(200)
                 .header("Content-Type", "text/html; charset=utf-8")
@@ -166,6 +198,19 @@ fn scrape_delay(query: &str) -> Option<Duration> {
         .parse()
         .ok()?;
     Some(Duration::from_millis(ms).min(MAX_SCRAPE_DELAY))
+}
+
+/// `body` without `<prefix>_scrapes_total` and with `<prefix>_up{target="local"}`.
+fn drop_family(body: &str, prefix: &str) -> String {
+    let scrapes = format!("{prefix}_scrapes_total");
+    let up = format!("{prefix}_up ");
+    body.lines()
+        .filter(|l| !l.contains(&scrapes))
+        .map(|l| match l.strip_prefix(&up) {
+            Some(v) => format!("{prefix}_up{{target=\"local\"}} {v}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect()
 }
 
 /// The `/metrics` body.
@@ -269,5 +314,18 @@ mod tests {
         let wrong = handler(&opts(Behaviour::WrongVersion));
         assert!(get(&wrong, "/metrics").1.contains("version=\"2.0.0-wrong\""));
         assert_eq!(get(&handler(&opts(Behaviour::Http500)), "/metrics").0, 500);
+        let dropped = get(&handler(&opts(Behaviour::DropFamily)), "/metrics").1;
+        assert!(!dropped.contains("demo_scrapes_total"), "{dropped}");
+        assert!(dropped.contains("demo_up{target=\"local\"} 1\n"), "{dropped}");
+        assert!(parse(&dropped).is_ok());
+    }
+
+    #[test]
+    fn renamed_flags_refuses_the_old_flag_only() {
+        let old = ["--socket=/run/f2b.sock".to_string()];
+        let e = refused_flags("f2b", Behaviour::RenamedFlags, &old).unwrap_err();
+        assert!(e.contains("unknown flag --socket"), "{e}");
+        assert!(refused_flags("f2b", Behaviour::Ok, &old).is_ok());
+        assert!(refused_flags("f2b", Behaviour::RenamedFlags, &["--collector.f2b.socket=/x".into()]).is_ok());
     }
 }

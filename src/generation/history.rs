@@ -103,6 +103,9 @@ pub struct SwitchRecord {
     /// that a rollback undid (`rollback --rollout`).
     #[serde(default)]
     pub rollout_id: Option<String>,
+    /// What the preflight before the first flip found (absent: none ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<super::preflight::Summary>,
     /// What it did with the monitoring (`settings.monitoring`): the
     /// silence, annotation, notifications, Prometheus' verification.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,6 +6,7 @@ pub mod history;
 pub mod journal;
 pub mod links;
 pub mod monitoring;
+pub mod preflight;
 pub mod profile;
 pub mod record;
 pub mod state;

@@ -25,6 +25,10 @@ pub struct GenerationRecord {
     /// The fleet rollout whose switch made it (`switch --rollout-id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_id: Option<String>,
+    /// The metric families each exporter served when the generation was
+    /// made (`preflight::record`; `health::families`); absent in records made before.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metrics: crate::health::families::Served,
 }
 
 /// How the switch that made a generation went; on disk as the same strings
@@ -269,6 +273,7 @@ mod tests {
             manifest: None,
             outcome: Outcome::Succeeded,
             rollout_id: None,
+            metrics: Default::default(),
         }
     }
 

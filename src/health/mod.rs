@@ -9,6 +9,8 @@
 //!   ([`Probe::wait_healthy`]).
 
 pub mod expect;
+pub mod families;
+pub mod keep;
 pub mod probe;
 pub mod text;
 pub mod wait;
@@ -132,6 +134,10 @@ pub struct HealthSpec {
         skip_serializing_if = "is_default_drain"
     )]
     pub drain: Duration,
+    /// Families a release may not drop under `--preflight require`. Left
+    /// out of `state.json` when empty (older farms hash the same).
+    #[serde(default, skip_serializing_if = "keep::KeepMetrics::is_empty")]
+    pub keep_metrics: keep::KeepMetrics,
 }
 
 /// Longest `health.timeout` and `health.settle`. The engine clamps to it too,
@@ -162,6 +168,7 @@ impl Default for HealthSpec {
             timeout: Duration::from_secs(30),
             settle: Duration::from_secs(2),
             drain: DEFAULT_DRAIN,
+            keep_metrics: Default::default(),
         }
     }
 }

@@ -500,7 +500,7 @@ fn sandbox_key_is_validated() {
 fn resolving_a_version_merges_its_overrides_under_the_own_keys() {
     let mut m = parse(&with(
         "",
-        "  nginx_exporter:\n    version: latest\n    health: { build_info_label: ver, up: true }\n",
+        "  nginx_exporter:\n    version: latest\n    health: { build_info_label: ver, up: true, keep_metrics: [nginx_up] }\n",
     ))
     .unwrap();
     let settings = m.settings.clone();
@@ -514,6 +514,11 @@ fn resolving_a_version_merges_its_overrides_under_the_own_keys() {
     assert_eq!(e.health.build_info.as_deref(), Some("nginx_exporter_build_info"));
     assert_eq!(e.health.build_info_label, "ver");
     assert_eq!(e.health.expect, vec!["nginx_up 1"], "the up sample is added once");
+    assert!(
+        matches!(&e.health.keep_metrics, crate::health::keep::KeepMetrics::Names(n) if n == &["nginx_up"]),
+        "{:?}",
+        e.health.keep_metrics
+    );
     assert_eq!(
         e.source.checksums.as_deref(),
         Some("nginx-prometheus-exporter_{version}_checksums.txt")

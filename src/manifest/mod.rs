@@ -83,6 +83,8 @@ pub struct Settings {
     pub gitlab: ForgeUrls,
     /// `settings.download`: size, time and rate limits of every download.
     pub download: crate::source::DownloadLimits,
+    /// `settings.preflight`: the default of `switch --preflight`.
+    pub preflight: crate::generation::preflight::Mode,
     /// `settings.monitoring`: silences, annotations, notifications,
     /// Prometheus' verification, the textfile (`crate::monitoring`).
     pub monitoring: Option<crate::monitoring::MonitoringSettings>,
@@ -119,6 +121,7 @@ impl Default for Settings {
             github: ForgeUrls::public(Forge::Github),
             gitlab: ForgeUrls::public(Forge::Gitlab),
             download: Default::default(),
+            preflight: Default::default(),
             monitoring: None,
         }
     }
@@ -207,6 +210,9 @@ pub struct Exporter {
     /// (`units::socket_activation::enabled`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub socket_activation: Option<bool>,
+    /// Run a preflight copy before its first flip (`preflight:`; default
+    /// the catalogue entry's, else `true`).
+    pub preflight: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -31,6 +31,8 @@ pub struct RawSettings {
     pub github: Option<RawForge>,
     pub gitlab: Option<RawForge>,
     pub download: Option<RawDownload>,
+    /// `off`, `warn` or `require`.
+    pub preflight: Option<S<String>>,
     pub monitoring: Option<S<RawMonitoring>>,
 }
 
@@ -133,6 +135,8 @@ pub struct RawExporter {
     pub sandbox: Option<S<RawSandbox>>,
     /// Run behind a generated `.socket` unit (`--web.systemd-socket`).
     pub socket_activation: Option<S<bool>>,
+    /// `false`: no preflight copy (it cannot run twice).
+    pub preflight: Option<S<bool>>,
 }
 
 /// `sandbox: false` (the unit as before: root unless `user:`, no sandbox),
@@ -203,6 +207,8 @@ pub struct RawHealth {
     pub drain: Option<S<String>>,
     /// Also require the catalogue entry's "up" sample (e.g. `nginx_up 1`).
     pub up: Option<S<bool>>,
+    /// `all`, or metric family names.
+    pub keep_metrics: Option<S<crate::health::keep::KeepMetrics>>,
 }
 
 /// `settings.monitoring` as written (see `manifest::monitoring`).

@@ -278,6 +278,18 @@ impl Validator<'_> {
         if let Some(d) = &raw.download {
             s.download = self.download(d)?;
         }
+        if let Some(m) = &raw.preflight {
+            s.preflight = match crate::generation::preflight::Mode::parse(&m.value) {
+                Some(mode) => mode,
+                None => {
+                    return self.err(
+                        &m.referenced,
+                        "settings.preflight",
+                        format!("`{}` is not one of off, warn, require", m.value),
+                    )
+                }
+            };
+        }
         if let Some(m) = &raw.monitoring {
             s.monitoring = Some(self.monitoring(m)?);
         }
@@ -512,6 +524,10 @@ impl Validator<'_> {
             u => u.map(|u| u.value),
         };
         let sandbox = self.sandbox(&key, settings, manage_unit, raw.sandbox)?;
+        let entry_preflight = entry
+            .as_deref()
+            .and_then(|n| Catalogue::builtin().get(n))
+            .is_none_or(|c| c.preflight);
         let exporter = Exporter {
             name: name.value.clone(),
             version: version.value.clone(),
@@ -531,6 +547,7 @@ impl Validator<'_> {
             allow_http: raw.allow_http.unwrap_or(false),
             sandbox,
             socket_activation: raw.socket_activation.map(|s| s.value),
+            preflight: raw.preflight.map(|p| p.value).unwrap_or(entry_preflight),
         };
         let mut exporter = exporter;
         if let Some(at) = &sandbox_at {
@@ -766,6 +783,18 @@ impl Validator<'_> {
         }
         if let Some(t) = &raw.drain {
             h.drain = self.duration(t, &format!("{key}.drain"), MAX_DRAIN)?;
+        }
+        if let Some(k) = raw.keep_metrics {
+            if let crate::health::keep::KeepMetrics::Names(names) = &k.value {
+                if let Some(bad) = names.iter().find(|n| !crate::health::keep::is_metric_name(n)) {
+                    return self.err(
+                        &k.referenced,
+                        format!("{key}.keep_metrics"),
+                        format!("`{bad}` is not a metric family name"),
+                    );
+                }
+            }
+            h.keep_metrics = k.value;
         }
         Ok(h)
     }

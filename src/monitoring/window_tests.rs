@@ -96,6 +96,7 @@ fn record() -> SwitchRecord {
         resumed: false,
         monitoring: None,
         rollout_id: None,
+        preflight: None,
     }
 }
 

@@ -19,7 +19,7 @@
 pub mod rollback;
 
 use crate::exit::UsageError;
-use crate::generation::history::{StepRecord, StepStatus, SwitchRecord, SwitchStatus};
+use crate::generation::history::{HistoryError, StepRecord, StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
 use crate::generation::now_rfc3339;
 use crate::generation::profile::{self, Current, ProfileError, Profiles};
@@ -52,6 +52,8 @@ pub enum PlanError {
     Profile(#[from] ProfileError),
     #[error(transparent)]
     Record(#[from] RecordError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -124,6 +126,11 @@ pub struct Plan {
     pub unchanged: Vec<String>,
     /// Releases the store does not have: the switch downloads them first.
     pub downloads: Vec<Download>,
+    /// What the preflight found: the dry run runs it on the releases the
+    /// store has; a switch runs it before its first flip and keeps it in
+    /// its record (`preflight::Summary`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<crate::generation::preflight::Summary>,
     /// `switch` or `rollback`: the record's kind.
     #[serde(skip)]
     pub kind: &'static str,
@@ -239,6 +246,7 @@ impl Plan {
             no_restart,
             unchanged,
             downloads: Vec::new(),
+            preflight: None,
             kind,
             manifest,
             current,
@@ -307,6 +315,7 @@ impl Plan {
             result_generation: None,
             resumed: false,
             rollout_id: self.options.rollout_id.clone(),
+            preflight: self.preflight.clone(),
             monitoring: None,
         }
     }

@@ -3,19 +3,56 @@
 
 use super::{Options, Plan, Result};
 use crate::exit::UsageError;
+use crate::generation::history::History;
 use crate::generation::profile::{self, Profiles};
 use crate::generation::record::Generations;
 use crate::paths::Layout;
+use crate::rollout::{self, RolloutTarget};
 use crate::store::{Store, StorePath};
 
+/// Where a rollback goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// The generation before the current one.
+    Previous,
+    /// `--to N`.
+    Generation(u64),
+    /// `--rollout ID`: the generation current before that fleet rollout's
+    /// first switch on this host.
+    Rollout(&'a str),
+}
+
 pub enum Rollback {
-    /// `--to N` names the current generation: nothing to do.
-    AlreadyCurrent(u64),
+    /// The host is where the rollback would take it (why, in words).
+    NothingToDo(String),
     To(Box<Plan>),
 }
 
-/// Which generation a rollback returns to (`to`, else the one before the
-/// current), and the plan there. The caller holds the state lock. `say`:
+/// The generation `target` names, or why there is nothing to do.
+fn generation_of(layout: &Layout, current: Option<u64>, target: Target) -> Result<Result<Option<u64>, String>> {
+    let id = match target {
+        Target::Previous => return Ok(Ok(None)),
+        Target::Generation(n) => return Ok(Ok(Some(n))),
+        Target::Rollout(id) => id,
+    };
+    Ok(match rollout::rollback_target(&History::new(layout).list()?, id) {
+        RolloutTarget::NeverReached => Err(format!("rollout {id} never switched this host")),
+        RolloutTarget::Generation { number, .. } if current == Some(number) => {
+            Err(format!("generation {number}, current before rollout {id}, is current"))
+        }
+        RolloutTarget::Generation { number, .. } => Ok(Some(number)),
+        RolloutTarget::NoGenerationBefore { switch_id } => {
+            return Err(UsageError(format!(
+                "rollout {id} (switch {switch_id}) made this host's first generation: there is none before it \
+                 to return to"
+            ))
+            .into())
+        }
+    })
+}
+
+/// Which generation a rollback returns to (`goal`), and the plan there;
+/// a rollback of a rollout carries its id into the record. The caller holds the state lock. `say`:
 /// what was repaired on the way (a missing generation link made again).
 /// Every changed exporter returns side by side, `parallel` at a time
 /// (default [`super::DEFAULT_PARALLEL`]), each checked with a settle window
@@ -23,19 +60,25 @@ pub enum Rollback {
 pub fn rollback(
     layout: &Layout,
     store: &Store,
-    to: Option<u64>,
+    goal: Target,
     parallel: Option<usize>,
     say: &mut dyn FnMut(String),
 ) -> Result<Rollback> {
     let profiles = Profiles::new(layout);
     let current = profiles.current()?;
+    let to = match generation_of(layout, current.generation(), goal)? {
+        Ok(to) => to,
+        Err(why) => return Ok(Rollback::NothingToDo(why)),
+    };
     let generations = Generations::new(layout);
     // Names only: damaged records count too (the previous generation is the
     // one before by number, and its profile link, not its record, says what
     // it ran, as with `--to N`), and no record is read but the target's farm.
     let numbers = generations.numbers()?;
     let n = match (current.generation(), to) {
-        (Some(cur_n), _) if to == Some(cur_n) => return Ok(Rollback::AlreadyCurrent(cur_n)),
+        (Some(cur_n), _) if to == Some(cur_n) => {
+            return Ok(Rollback::NothingToDo(format!("generation {cur_n} is already current")))
+        }
         (_, Some(n)) if current.farm().is_some() => n,
         (Some(cur_n), None) => *numbers.iter().filter(|&&n| n < cur_n).max().ok_or_else(|| {
             UsageError(format!(
@@ -68,6 +111,10 @@ pub fn rollback(
     let options = Options {
         parallel: parallel.unwrap_or(super::DEFAULT_PARALLEL),
         settle_cap: Some(super::ROLLBACK_SETTLE),
+        rollout_id: match goal {
+            Target::Rollout(id) => Some(id.to_string()),
+            Target::Previous | Target::Generation(_) => None,
+        },
         ..Options::default()
     };
     let mut plan = Plan::new("rollback", None, current, from, target, options).refusing_foreign(layout)?;

@@ -961,6 +961,7 @@ impl Engine<'_> {
                 } else {
                     Outcome::Succeeded
                 },
+                metrics: crate::preflight::record::scrape(self.probe, &live.state),
             })?;
             fault::point("after-generation-record");
             profiles.link_generation(n, &live.farm)?;

@@ -225,7 +225,8 @@ if [ "$INFRA_ONLY" = 0 ]; then
     run_scenario "9-no-ca-store" scenario_9_no_ca_store
     run_scenario "10-socket-activation" scenario_10_socket
     run_scenario "11-prometheus-scrapes" scenario_11_prometheus
-    [ -z "$DEB" ] || run_scenario "12-package-gc-timer-upgrade-purge" scenario_pkg_upgrade_purge
+    run_scenario "12-preflight" scenario_12_preflight
+    [ -z "$DEB" ] || run_scenario "13-package-gc-timer-upgrade-purge" scenario_pkg_upgrade_purge
     stop_scraper
     echo
     echo "=== scrape-gaps (a figure, not an assertion)"

@@ -154,9 +154,12 @@ scenario_4_broken() {
     local rc=0
     xctl switch "$M/broken.yaml" --mode fast --yes || rc=$?
     [ "$rc" -ne 0 ] || fail "switch to a broken release exited 0"
-    # The reason quotes what the crashed release printed (from its journal).
-    grep -q "broken on purpose" "$LAST_OUT" "$LAST_OUT.err" \
-        || fail "the failure does not quote the broken release's own output"
+    # The step's reason quotes what the crashed release printed (from its
+    # journal); the preflight before the flip quoted it too, on its own line.
+    grep -Eq "failed \([0-9]+ ms\): .*broken on purpose" "$LAST_OUT" \
+        || fail "the step's failure does not quote the broken release's own output"
+    grep -Eq "node_exporter +1\.5\.[0-9] → 1\.5\.9: FAILS" "$LAST_OUT" \
+        || fail "the preflight (warn) did not report the broken release before the flip"
     assert_serving node_exporter 1.5.1
     local exe
     exe=$(exe_of "$(main_pid node_exporter.service)")
@@ -773,4 +776,50 @@ for b in bad:
 sys.exit(1 if bad else 0)
 PY
     info "ok: at most 1 failed scrape per restart for the socket-activated node_exporter during the upgrade and the rollback (figures above)"
+}
+
+# ------------------------------------------------------------------ 12
+# Preflight on real systemd: the broken release is started beside the
+# running node_exporter (its generated unit, socket-activated or not, is
+# left alone), fails, and says why; `--preflight require` refuses the switch
+# with nothing flipped; no copy is left behind.
+copies_of() { # VERSION: pids whose executable is that node_exporter release in the store
+    ct sh -c 'for p in /proc/[0-9]*; do e=$(readlink "$p/exe" 2>/dev/null) || continue; case "$e" in '"$STORE"'/*-node_exporter-'"$1"'/*) echo "${p#/proc/}";; esac; done'
+}
+scenario_12_preflight() {
+    xctl_ok realise "$M/broken.yaml"
+    local pids_before gen_before
+    pids_before="$(main_pid node_exporter.service) $(main_pid nginx_exporter.service) $(main_pid mysqld_exporter.service)"
+    xctl_ok generations --json
+    gen_before=$(py -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["generations"]))' "$LAST_OUT")
+
+    xctl_ok switch "$M/broken.yaml" --dry-run --json
+    py - "$LAST_OUT" <<'PY' || fail "the dry run's preflight does not show the broken node_exporter"
+import json, sys
+pf = json.load(open(sys.argv[1]))["preflight"]
+node = next(r for r in pf["exporters"] if r["name"] == "node_exporter")
+assert node["status"] == "failed", node
+assert "broken on purpose" in node["reason"], node
+print(f"    preflight wall time {pf['duration_ms']} ms; " + ", ".join(
+    f"{r['name']} {r['status']} {r['duration_ms']} ms" for r in pf["exporters"]))
+PY
+
+    local rc=0
+    xctl switch "$M/broken.yaml" --mode fast --yes --preflight require || rc=$?
+    [ "$rc" = 1 ] || fail "switch --preflight require to a broken release exited $rc, want 1"
+    grep -q "refused (--preflight require): nothing was changed" "$LAST_OUT" || fail "no refusal message"
+    local pids_after
+    pids_after="$(main_pid node_exporter.service) $(main_pid nginx_exporter.service) $(main_pid mysqld_exporter.service)"
+    [ "$pids_after" = "$pids_before" ] || fail "MainPIDs changed under a refused switch: $pids_before -> $pids_after"
+    ct test ! -e "$STATE/journal.json" || fail "a refused switch left a journal"
+    xctl_ok generations --json
+    [ "$(py -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["generations"]))' "$LAST_OUT")" = "$gen_before" ] \
+        || fail "a refused switch made a generation"
+    [ -z "$(copies_of 1.5.9)" ] || fail "preflight copies of node_exporter 1.5.9 left behind: $(copies_of 1.5.9)"
+    xctl_ok status --json
+    py -c 'import json,sys
+rows = json.load(open(sys.argv[1]))["exporters"]
+bad = [(r["name"], r["health"]) for r in rows if r["health"] != "healthy"]
+sys.exit(f"not healthy: {bad}" if bad else 0)' "$LAST_OUT" || fail "status --json reports an unhealthy exporter"
+    info "ok: the dry run names the failure, require refuses with nothing flipped, no copy left"
 }
