@@ -22,6 +22,7 @@ pub mod versions;
 
 use crate::generation::statelock::StateLock;
 use crate::health::Probe;
+use crate::monitoring::window::{MonitorHooks, Window};
 use crate::paths::Layout;
 use crate::service::ServiceManagerKind;
 use crate::service::{manager_for, ServiceManager};
@@ -116,6 +117,26 @@ impl Host {
             ui: &self.ui,
             hooks: &NoHooks,
         }
+    }
+
+    /// The monitoring's hooks around a run, when `settings.monitoring`
+    /// opened a window; they report through this host's terminal.
+    pub fn hooks<'a>(&'a self, window: Option<&'a Window>) -> Option<MonitorHooks<'a>> {
+        window.map(|window| MonitorHooks { window, ui: &self.ui })
+    }
+
+    /// [`Host::engine`], watched by `hooks` when there are any.
+    pub fn watched_engine<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        store: &'a Store,
+        hooks: Option<&'a MonitorHooks<'a>>,
+    ) -> Engine<'a> {
+        let mut engine = self.engine(ctx, store);
+        if let Some(h) = hooks {
+            engine.hooks = h;
+        }
+        engine
     }
 }
 

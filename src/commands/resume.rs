@@ -25,14 +25,8 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<ExitStatus
         .as_deref()
         .and_then(crate::monitoring::window::settings_of);
     let window = crate::monitoring::window::Window::for_record(monitoring.clone(), &record);
-    let hooks = window.as_ref().map(|w| crate::monitoring::window::MonitorHooks {
-        window: w,
-        ui: &host.ui,
-    });
-    let mut engine = host.engine(ctx, &store);
-    if let Some(h) = &hooks {
-        engine.hooks = h;
-    }
+    let hooks = host.hooks(window.as_ref());
+    let engine = host.watched_engine(ctx, &store, hooks.as_ref());
     let way = Way::of(&record, abort);
     if !quiet {
         let doing = match way {

@@ -3,7 +3,7 @@
 use super::switch::{nothing_done, report};
 use super::{Ctx, ExitStatus, Host};
 use crate::generation::record::Generations;
-use crate::monitoring::window::{MonitorHooks, Window};
+use crate::monitoring::window::Window;
 use crate::plan::rollback::{rollback, Rollback, Target};
 use anyhow::Result;
 
@@ -45,14 +45,8 @@ pub fn run(
         .target_generation
         .and_then(|n| crate::monitoring::window::settings_of_generation(&ctx.layout, n));
     let window = monitoring.clone().map(Window::new);
-    let hooks = window.as_ref().map(|w| MonitorHooks {
-        window: w,
-        ui: &host.ui,
-    });
-    let mut engine = host.engine(ctx, &store);
-    if let Some(h) = &hooks {
-        engine.hooks = h;
-    }
+    let hooks = host.hooks(window.as_ref());
+    let engine = host.watched_engine(ctx, &store, hooks.as_ref());
     let mut record = engine.record(&plan)?;
     engine.preflight(&record, &plan.target)?;
     engine.run(&mut record, &plan)?;

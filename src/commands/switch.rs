@@ -4,7 +4,7 @@ use super::{print_json, Ctx, ExitStatus, Host, UsageError};
 use crate::cli::Mode;
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::manifest::Manifest;
-use crate::monitoring::window::{ExporterTarget, MonitorHooks, Window};
+use crate::monitoring::window::{ExporterTarget, Window};
 use crate::plan::{self, Options, Plan, SwitchRequest};
 use crate::rollout::{with_schema, SCHEMA_PLAN, SCHEMA_PREFLIGHT, SCHEMA_RECORD};
 use crate::switch;
@@ -97,14 +97,8 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
         return nothing_done(&message, a.json, a.quiet);
     }
     let store = ctx.store()?;
-    let hooks = window.as_ref().map(|w| MonitorHooks {
-        window: w,
-        ui: &host.ui,
-    });
-    let mut engine = host.engine(ctx, &store);
-    if let Some(h) = &hooks {
-        engine.hooks = h;
-    }
+    let hooks = host.hooks(window.as_ref());
+    let engine = host.watched_engine(ctx, &store, hooks.as_ref());
     let mut plan = plan;
     let mut record = engine.record(&plan)?;
     // With --json stdout holds the record only; the plan goes with the progress lines.

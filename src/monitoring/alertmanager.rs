@@ -80,16 +80,15 @@ pub fn create(
         "createdBy": created_by,
         "comment": comment,
     });
-    let reply = client.send(
-        Method::Post,
-        &join(base, "api/v2/silences"),
-        None,
-        Some(&body),
-        SMALL_BODY,
-    )?;
-    if !reply.ok() {
-        return Err(format!("HTTP {}: {}", reply.status, reply.excerpt()));
-    }
+    let reply = client
+        .send(
+            Method::Post,
+            &join(base, "api/v2/silences"),
+            None,
+            Some(&body),
+            SMALL_BODY,
+        )?
+        .success()?;
     let id = reply
         .json()?
         .get("silenceID")
@@ -137,10 +136,9 @@ pub struct Listed {
 
 /// Every silence Alertmanager knows.
 pub fn list(client: &Client, base: &str) -> Result<Vec<Listed>, String> {
-    let reply = client.send(Method::Get, &join(base, "api/v2/silences"), None, None, 8 * SMALL_BODY)?;
-    if !reply.ok() {
-        return Err(format!("HTTP {}: {}", reply.status, reply.excerpt()));
-    }
+    let reply = client
+        .send(Method::Get, &join(base, "api/v2/silences"), None, None, 8 * SMALL_BODY)?
+        .success()?;
     let v = reply.json()?;
     let items = v.as_array().ok_or("answer is not a list")?;
     let text = |s: &serde_json::Value, k: &str| s.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
@@ -166,16 +164,15 @@ pub fn state(client: &Client, base: &str, id: &str) -> Result<String, String> {
     if !valid_id(id) {
         return Err(format!("`{}` is not a silence id", id.escape_debug()));
     }
-    let reply = client.send(
-        Method::Get,
-        &join(base, &format!("api/v2/silence/{id}")),
-        None,
-        None,
-        SMALL_BODY,
-    )?;
-    if !reply.ok() {
-        return Err(format!("HTTP {}: {}", reply.status, reply.excerpt()));
-    }
+    let reply = client
+        .send(
+            Method::Get,
+            &join(base, &format!("api/v2/silence/{id}")),
+            None,
+            None,
+            SMALL_BODY,
+        )?
+        .success()?;
     reply
         .json()?
         .get("status")

@@ -41,6 +41,16 @@ impl Reply {
             .to_string()
     }
 
+    /// The reply if its status is 2xx, else an error with the status and
+    /// the start of the body.
+    pub fn success(self) -> Result<Reply, String> {
+        if self.ok() {
+            Ok(self)
+        } else {
+            Err(format!("HTTP {}: {}", self.status, self.excerpt()))
+        }
+    }
+
     pub fn json(&self) -> Result<serde_json::Value, String> {
         serde_json::from_slice(&self.body).map_err(|e| format!("answer is not JSON: {e}"))
     }

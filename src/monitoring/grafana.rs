@@ -39,16 +39,15 @@ pub fn create(client: &Client, base: &str, token: &str, a: &Annotation) -> Resul
 }
 
 fn create_inner(client: &Client, base: &str, token: &str, a: &Annotation) -> Result<u64, String> {
-    let reply = client.send(
-        Method::Post,
-        &join(base, "api/annotations"),
-        Some(token),
-        Some(&body(a)),
-        SMALL_BODY,
-    )?;
-    if !reply.ok() {
-        return Err(format!("HTTP {}: {}", reply.status, reply.excerpt()));
-    }
+    let reply = client
+        .send(
+            Method::Post,
+            &join(base, "api/annotations"),
+            Some(token),
+            Some(&body(a)),
+            SMALL_BODY,
+        )?
+        .success()?;
     reply
         .json()?
         .get("id")
@@ -62,15 +61,14 @@ pub fn finish(client: &Client, base: &str, token: &str, id: u64, a: &Annotation)
 }
 
 fn finish_inner(client: &Client, base: &str, token: &str, id: u64, a: &Annotation) -> Result<(), String> {
-    let reply = client.send(
-        Method::Patch,
-        &join(base, &format!("api/annotations/{id}")),
-        Some(token),
-        Some(&body(a)),
-        SMALL_BODY,
-    )?;
-    if !reply.ok() {
-        return Err(format!("HTTP {}: {}", reply.status, reply.excerpt()));
-    }
+    client
+        .send(
+            Method::Patch,
+            &join(base, &format!("api/annotations/{id}")),
+            Some(token),
+            Some(&body(a)),
+            SMALL_BODY,
+        )?
+        .success()?;
     Ok(())
 }

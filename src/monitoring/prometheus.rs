@@ -24,16 +24,15 @@ impl Target {
 
 /// The active targets.
 pub fn targets(client: &Client, base: &str) -> Result<Vec<Target>, String> {
-    let reply = client.send(
-        Method::Get,
-        &join(base, "api/v1/targets?state=active"),
-        None,
-        None,
-        8 * SMALL_BODY,
-    )?;
-    if !reply.ok() {
-        return Err(format!("HTTP {}: {}", reply.status, reply.excerpt()));
-    }
+    let reply = client
+        .send(
+            Method::Get,
+            &join(base, "api/v1/targets?state=active"),
+            None,
+            None,
+            8 * SMALL_BODY,
+        )?
+        .success()?;
     let v = reply.json()?;
     let list = v
         .pointer("/data/activeTargets")
@@ -122,10 +121,7 @@ pub fn up_samples(client: &Client, base: &str, t: &Target, from_ms: u64, at_ms: 
             at_ms % 1000
         ),
     );
-    let reply = client.send(Method::Get, &url, None, None, LARGE_BODY)?;
-    if !reply.ok() {
-        return Err(format!("HTTP {}: {}", reply.status, reply.excerpt()));
-    }
+    let reply = client.send(Method::Get, &url, None, None, LARGE_BODY)?.success()?;
     let v = reply.json()?;
     let series = v
         .pointer("/data/result")

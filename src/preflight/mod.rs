@@ -37,6 +37,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 /// One exporter to preflight.
+/// Who a copy runs as in place of a unit's transient user.
+pub const NOBODY: &str = "nobody";
+
 #[derive(Debug, Clone)]
 pub struct Job {
     pub name: String,
@@ -100,12 +103,24 @@ pub fn jobs(
         // A sandboxed unit gets its credential files (`--config.my-cnf`)
         // through `LoadCredential=`, read by systemd as root: the copy reads
         // them as root too, as the user could not.
-        let credentials = manifest.settings.service_manager == crate::service::ServiceManagerKind::Systemd
+        let sandboxed = manifest.settings.service_manager == crate::service::ServiceManagerKind::Systemd
             && e.manage_unit
-            && e.sandbox.enabled
+            && e.sandbox.enabled;
+        let credentials = sandboxed
             && entry
                 .as_ref()
                 .is_some_and(|en| !crate::units::sandbox::credential_args(&en.sandbox, &t.args).is_empty());
+        // The copy never has more rights than its unit will: a unit running
+        // as a transient user (`DynamicUser=yes`, the default sandbox) is
+        // stood in for by `nobody`, not by exporterctl's root.
+        let dynamic = sandboxed
+            && crate::units::sandbox::for_exporter(&e.unit_spec(&manifest.settings), &t.args)
+                .is_some_and(|s| s.dynamic_user());
+        let user = match (credentials, dynamic) {
+            (true, _) => None,
+            (false, true) => Some(NOBODY.to_string()),
+            (false, false) => e.user.clone(),
+        };
         out.push(Job {
             name: t.name.clone(),
             from_version: c.from_version.clone(),
@@ -113,7 +128,7 @@ pub fn jobs(
             exec,
             args: t.args.clone(),
             environment: t.environment.clone(),
-            user: e.user.clone().filter(|_| !credentials),
+            user,
             health: t.health.clone(),
             running_url: live.and_then(|l| l.health.url.clone()),
             running_families: live.and_then(|_| recorded.get(&t.name).cloned()),
@@ -255,5 +270,37 @@ mod tests {
             "the live generation's record"
         );
         assert_eq!(mysqld.running_families, None, "nothing runs: nothing recorded");
+    }
+
+    #[test]
+    fn a_copy_runs_as_the_unit_would_never_as_root_for_a_transient_user() {
+        let m = manifest(
+            "  service_manager: systemd\n",
+            "  node_exporter: { version: \"1.9.1\", manage_unit: true }\n  \
+             nginx_exporter: { version: \"1.4.0\", manage_unit: true, user: prometheus }\n  \
+             blackbox_exporter: { version: \"0.25.0\", manage_unit: true, sandbox: false }\n",
+        );
+        let from = state(&m, &[]);
+        let to = state(
+            &m,
+            &[
+                ("node_exporter", "1.9.1"),
+                ("nginx_exporter", "1.4.0"),
+                ("blackbox_exporter", "0.25.0"),
+            ],
+        );
+        let jobs = jobs(None, &m, &from, &to, &record::Served::new());
+        let user = |n: &str| jobs.iter().find(|j| j.name == n).unwrap().user.clone();
+        assert_eq!(
+            user("node_exporter").as_deref(),
+            Some(NOBODY),
+            "DynamicUser=yes: nobody, not root"
+        );
+        assert_eq!(
+            user("nginx_exporter").as_deref(),
+            Some("prometheus"),
+            "the manifest's user"
+        );
+        assert_eq!(user("blackbox_exporter"), None, "no sandbox: as the unit, root");
     }
 }

@@ -52,6 +52,13 @@ pub struct Sandbox {
     pub exec_words: BTreeMap<usize, String>,
 }
 
+impl Sandbox {
+    /// The unit runs as a transient user (`DynamicUser=yes`).
+    pub fn dynamic_user(&self) -> bool {
+        self.directives.iter().any(|d| d == "DynamicUser=yes")
+    }
+}
+
 /// A path that may reach a unit file: absolute, no `..`, and none of the
 /// characters systemd reads as syntax in a path list (space, quotes,
 /// backslash, `%` specifiers, `$`, `;`) nor any control character.

@@ -128,7 +128,8 @@ wait_fleet_host() {
     HOST_LEADER[$i]=$leader
     for n in $(seq 1 300); do
         state=$(timeout 120 nsenter -t "$leader" -a systemctl is-system-running --wait 2>&1) || true
-        case $state in *"Failed to connect"*|"") sleep 0.1 ;; *) break ;; esac
+        # "offline": PID 1 is systemd but has not yet set up /run/systemd (seen once in CI).
+        case $state in *"Failed to connect"*|""|offline) sleep 0.1 ;; *) break ;; esac
     done
     if [ "$state" != running ]; then
         hct "$i" systemctl --failed --no-pager >&2 || true
