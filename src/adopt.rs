@@ -5,22 +5,46 @@
 use crate::catalogue::Catalogue;
 use crate::exit::UsageError;
 use crate::fault;
-use crate::generation::history::{SwitchRecord, SwitchStatus};
+use crate::generation::history::{HistoryError, SwitchRecord, SwitchStatus};
 use crate::generation::journal;
 use crate::generation::links::Links;
 use crate::generation::now_rfc3339;
-use crate::generation::profile::{self, Profiles};
-use crate::generation::record::{GenerationRecord, Generations, Outcome};
+use crate::generation::profile::{self, ProfileError, Profiles};
+use crate::generation::record::{GenerationRecord, Generations, Outcome, RecordError};
 use crate::generation::state::ProfileState;
 use crate::manifest::Manifest;
 use crate::names::is_version;
 use crate::paths::Layout;
-use crate::store::{EntryKind, Store, StorePath};
-use anyhow::{bail, Context as _, Result};
+use crate::store::{EntryKind, Store, StoreError, StorePath};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Why adopting failed. What the user fixes is a `UsageError` kept as the
+/// cause (exit 2, found by `ExitStatus::of_error`).
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    #[error("{0}")]
+    Usage(#[from] UsageError),
+    #[error("nothing to adopt: none of the manifest's exporters is installed under {}", .0.display())]
+    NothingInstalled(PathBuf),
+    /// Replacing the hand-placed files with links into the store.
+    #[error("linking adopted exporters")]
+    Link(#[source] std::io::Error),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+type Result<T, E = AdoptError> = std::result::Result<T, E>;
 
 /// What sits at a path `adopt` would import.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,10 +291,7 @@ pub fn adopt(layout: &Layout, manifest: &Manifest, manifest_path: &Path, say: &m
         state.exporters.push(e.state(version, store_path, unit_store_path));
     }
     if state.exporters.is_empty() {
-        bail!(
-            "nothing to adopt: none of the manifest's exporters is installed under {}",
-            layout.rooted(&manifest.settings.bin_dir).display()
-        );
+        return Err(AdoptError::NothingInstalled(layout.rooted(&manifest.settings.bin_dir)));
     }
     let farm = profile::build_farm(&store, &state)?;
     profiles.ensure_dir()?;
@@ -294,7 +315,7 @@ pub fn adopt(layout: &Layout, manifest: &Manifest, manifest_path: &Path, say: &m
     // The hand-placed files are in the store now: replace each with our link
     // (a rename over it, so the path never disappears). Running processes keep
     // the inode they started from.
-    links.install_all(&state).context("linking adopted exporters")?;
+    links.install_all(&state).map_err(AdoptError::Link)?;
     let record = adopt_record(id, Some(manifest_path), &farm, &state, n);
     journal::close(layout, &record)?;
     say(Said::Done(format!(
@@ -354,7 +375,7 @@ fn finish_interrupted(
     if gen.origin != "adopt" || left.is_empty() {
         return Err(already().into());
     }
-    links.install_all(&state).context("linking adopted exporters")?;
+    links.install_all(&state).map_err(AdoptError::Link)?;
     let record = adopt_record(gen.switch_id, gen.manifest.as_deref(), farm, &state, n);
     journal::close(layout, &record)?;
     for p in &left {
@@ -370,6 +391,31 @@ fn finish_interrupted(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::{error_report, ExitStatus};
+
+    #[test]
+    fn adopt_errors_keep_their_messages_and_a_refusal_exits_2() {
+        let of = |e: AdoptError| {
+            let e = anyhow::Error::new(e);
+            (ExitStatus::of_error(&e), error_report(&e))
+        };
+        let already = UsageError("exporterctl already manages this host".into());
+        assert_eq!(
+            of(already.into()),
+            (ExitStatus::BadInput, "exporterctl already manages this host".into())
+        );
+        assert_eq!(
+            of(AdoptError::NothingInstalled("/r/usr/local/bin".into())),
+            (
+                ExitStatus::Failed,
+                "nothing to adopt: none of the manifest's exporters is installed under /r/usr/local/bin".into()
+            )
+        );
+        assert_eq!(
+            of(AdoptError::Link(std::io::Error::other("disk on fire"))),
+            (ExitStatus::Failed, "linking adopted exporters: disk on fire".into())
+        );
+    }
 
     #[test]
     fn parses_the_upstream_version_outputs() {

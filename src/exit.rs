@@ -6,6 +6,8 @@
 use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::statelock::LockError;
 use crate::manifest::ManifestError;
+use crate::realise::RealiseError;
+use crate::resolve::ResolveError;
 
 /// The documented exit statuses (`exporterctl --help`, docs/user-guide.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,12 +81,21 @@ impl ExitStatus {
     }
 
     /// The status an error ends a command with: bad input (a manifest or
-    /// lock that does not load, a [`UsageError`]) 2, a busy or interrupted
+    /// lock that does not load, what [`ResolveError::is_bad_input`] and
+    /// [`RealiseError::is_bad_input`] say, a [`UsageError`]) 2, a busy or interrupted
     /// host 3, anything else 1. Causes count too, so a library error that
     /// wraps a manifest error is still bad input.
     pub fn of_error(e: &anyhow::Error) -> ExitStatus {
         for cause in e.chain() {
-            if cause.is::<UsageError>() || cause.is::<ManifestError>() {
+            let bad_input = cause.is::<UsageError>()
+                || cause.is::<ManifestError>()
+                || cause
+                    .downcast_ref::<ResolveError>()
+                    .is_some_and(ResolveError::is_bad_input)
+                || cause
+                    .downcast_ref::<RealiseError>()
+                    .is_some_and(RealiseError::is_bad_input);
+            if bad_input {
                 return ExitStatus::BadInput;
             }
             if cause.is::<BlockedError>() || matches!(cause.downcast_ref::<LockError>(), Some(LockError::Busy { .. })) {
@@ -150,6 +161,32 @@ mod tests {
         assert_eq!(code(UsageError("x".into()).into()), 2);
         assert_eq!(code(BlockedError("x".into()).into()), 3);
         assert_eq!(code(anyhow::anyhow!("x")), 1);
+    }
+
+    #[test]
+    fn resolve_and_realise_errors_say_whether_they_are_bad_input() {
+        let code = |e: anyhow::Error| ExitStatus::of_error(&e).code();
+        let not_forge = || ResolveError::NotForge { exporter: "x".into() };
+        assert_eq!(code(not_forge().into()), 2);
+        let forge = ResolveError::Forge {
+            exporter: "x".into(),
+            source: Box::new(crate::source::forge::ForgeError::RateLimited {
+                forge: "GitHub",
+                url: "https://api.github.com/".into(),
+                reset: String::new(),
+                token_var: "GITHUB_TOKEN",
+                token_note: "",
+                settings_key: "settings.github.api_url",
+            }),
+        };
+        assert_eq!(code(forge.into()), 1);
+        // Below a wrapper that says it as it is (transparent), and below context.
+        let e = anyhow::Error::new(RealiseError::Resolve(not_forge())).context("switching");
+        assert_eq!(code(e), 2);
+        let refused = RealiseError::Refused(vec!["x 1.0.0 does not exist".into(), "y: 404".into()]);
+        assert_eq!(refused.to_string(), "x 1.0.0 does not exist\ny: 404");
+        assert_eq!(code(refused.into()), 2);
+        assert_eq!(code(RealiseError::Cache(std::io::Error::other("disk")).into()), 1);
     }
 
     #[test]

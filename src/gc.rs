@@ -10,7 +10,6 @@ use crate::generation::profile::{self, Profiles};
 use crate::generation::record::{DamagedGeneration, GenerationRecord, Generations, Outcome};
 use crate::paths::Layout;
 use crate::store::{EntryKind, Store, StorePath};
-use anyhow::{Context as _, Result};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -100,10 +99,43 @@ pub struct Reachable {
     pub missing: BTreeSet<StorePath>,
 }
 
+/// Why the roots could not be followed (a record, link, journal or store
+/// path that cannot be read).
+#[derive(Debug, thiserror::Error)]
+pub enum ReachError {
+    #[error(transparent)]
+    Record(#[from] crate::generation::record::RecordError),
+    #[error(transparent)]
+    Profile(#[from] crate::generation::profile::ProfileError),
+    #[error("reading journal.json")]
+    Journal(#[source] journal::JournalError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Why gc stopped: following the roots, or deleting.
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    #[error(transparent)]
+    Reach(#[from] ReachError),
+    #[error(transparent)]
+    Record(#[from] crate::generation::record::RecordError),
+    #[error(transparent)]
+    Profile(#[from] crate::generation::profile::ProfileError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("removing {}", path.display())]
+    RemoveDownload {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Marks from the roots: every generation but those in `skip`, the current
 /// profile, an interrupted switch's profiles, and the store path of every
 /// running executable; profiles reference their binaries and units.
-pub fn reachable(layout: &Layout, store: &Store, skip: &[u64]) -> Result<Reachable> {
+pub fn reachable(layout: &Layout, store: &Store, skip: &[u64]) -> Result<Reachable, ReachError> {
     let (records, damaged) = Generations::new(layout).scan()?;
     reachable_from(layout, store, &records, &damaged, skip)
 }
@@ -115,7 +147,7 @@ fn reachable_from(
     records: &[GenerationRecord],
     damaged: &[DamagedGeneration],
     skip: &[u64],
-) -> Result<Reachable> {
+) -> Result<Reachable, ReachError> {
     let profiles = Profiles::new(layout);
     let skip: BTreeSet<u64> = skip.iter().copied().collect();
     let mut roots: BTreeSet<StorePath> = BTreeSet::new();
@@ -138,7 +170,7 @@ fn reachable_from(
     if let Some(f) = profiles.current()?.farm() {
         roots.insert(f.clone());
     }
-    if let Some(j) = journal::load(layout).context("reading journal.json")? {
+    if let Some(j) = journal::load(layout).map_err(ReachError::Journal)? {
         roots.extend(j.from_profile.iter().cloned());
         roots.extend(j.live_profile.iter().cloned());
         roots.insert(j.target_profile.clone());
@@ -172,7 +204,7 @@ fn reachable_from(
     Ok(r)
 }
 
-pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report> {
+pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report, GcError> {
     let profiles = Profiles::new(layout);
     let generations = Generations::new(layout);
     let current = profiles.current()?;
@@ -180,7 +212,7 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
     // An interrupted switch returns to one of its generations on `resume`
     // (or `--abort`): while it is interrupted there is no current one.
     let mut protected: Vec<u64> = current.generation().into_iter().collect();
-    if let Some(j) = journal::load(layout).context("reading journal.json")? {
+    if let Some(j) = journal::load(layout).map_err(ReachError::Journal)? {
         protected.extend(j.from_generation);
         protected.extend(j.target_generation);
     }
@@ -252,7 +284,10 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
             report.bytes_freed += size;
             report.downloads_deleted.push(name);
             if !policy.dry_run {
-                std::fs::remove_file(entry.path()).with_context(|| format!("removing {}", entry.path().display()))?;
+                std::fs::remove_file(entry.path()).map_err(|source| GcError::RemoveDownload {
+                    path: entry.path(),
+                    source,
+                })?;
             }
         }
     }
@@ -268,6 +303,18 @@ pub fn collect(layout: &Layout, store: &Store, policy: &Policy) -> Result<Report
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_download_that_cannot_be_removed_is_named_with_its_cause() {
+        let e = anyhow::Error::new(GcError::RemoveDownload {
+            path: "/var/lib/exporterctl/downloads/abc".into(),
+            source: std::io::Error::other("read-only file system"),
+        });
+        assert_eq!(
+            crate::exit::error_report(&e),
+            "removing /var/lib/exporterctl/downloads/abc: read-only file system"
+        );
+    }
     use crate::generation::record::GenerationRecord;
 
     fn rec(n: u64, outcome: &str, created_at: &str) -> GenerationRecord {

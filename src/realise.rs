@@ -1,12 +1,11 @@
 //! Realise: turn a manifest (and its lock, if any) into verified store paths.
 //! Shared by `realise`, `lock`, `store repair` and the switch plan.
 
-use crate::exit::UsageError;
 use crate::manifest::lock::{LockError, LockFile, LockedExporter};
 use crate::manifest::{Exporter, Manifest, ResolvedSource};
 use crate::paths::Layout;
 pub use crate::resolve::download_headers;
-use crate::resolve::{explain_not_found, resolve, Resolved, Upstream};
+use crate::resolve::{explain_not_found, resolve, ResolveError, Resolved, Upstream};
 use crate::source::forge::Tokens;
 use crate::source::{Expected, FetchError, FetchRequest, Fetcher};
 use crate::store::{AddRelease, EntryKind, Store, StoreError, StorePath};
@@ -48,6 +47,30 @@ pub enum RealiseError {
     },
     #[error("{} exporters failed to realise:\n  {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
     Several(Vec<RealiseError>),
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// Opening the store or clearing what interrupted runs left in it.
+    #[error(transparent)]
+    StoreOpen(#[from] StoreError),
+    /// Clearing what interrupted downloads left in the cache.
+    #[error(transparent)]
+    Cache(#[from] std::io::Error),
+    /// What the user fixes (a version upstream does not publish, with the
+    /// nearest ones; a lock naming the wrong path), one line each, with
+    /// whatever else failed beside it.
+    #[error("{}", .0.join("\n"))]
+    Refused(Vec<String>),
+}
+
+impl RealiseError {
+    /// Exit status 2: the lock or the manifest is to be fixed.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            RealiseError::LockedPathForeign { .. } | RealiseError::Refused(_) => true,
+            RealiseError::Resolve(r) => r.is_bad_input(),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -314,14 +337,14 @@ fn store_err(e: &Exporter, source: StoreError) -> RealiseError {
 /// the lock against the manifest, and realises it under the state lock the
 /// caller holds. A download that upstream does not have (404) is explained
 /// with the nearest versions that exist.
-pub fn realise_locked(layout: &Layout, manifest: &mut Manifest) -> anyhow::Result<Vec<Realised>> {
+pub fn realise_locked(layout: &Layout, manifest: &mut Manifest) -> Result<Vec<Realised>, RealiseError> {
     let up = resolve(layout, manifest, true)?;
     realise_with(layout, manifest, &up)
 }
 
 /// Realises a resolved manifest, first clearing what interrupted runs left in
 /// the store and the download cache.
-pub fn realise_with(layout: &Layout, manifest: &Manifest, up: &Resolved) -> anyhow::Result<Vec<Realised>> {
+pub fn realise_with(layout: &Layout, manifest: &Manifest, up: &Resolved) -> Result<Vec<Realised>, RealiseError> {
     let store = Store::open(layout)?;
     store.clean_leftovers()?;
     up.fetcher.clean_leftovers()?;
@@ -329,22 +352,8 @@ pub fn realise_with(layout: &Layout, manifest: &Manifest, up: &Resolved) -> anyh
         .map_err(|e| explain_realise_error(e, manifest, &up.fetcher, &up.tokens))
 }
 
-/// A lock naming the wrong store path is bad input (exit 2); other realise
-/// errors stay as they are.
-pub fn bad_lock(e: RealiseError) -> anyhow::Error {
-    match e {
-        e @ RealiseError::LockedPathForeign { .. } => UsageError(e.to_string()).into(),
-        other => other.into(),
-    }
-}
-
 /// Turns "404" for a forge download into "VERSION does not exist; nearest: …".
-pub fn explain_realise_error(
-    e: RealiseError,
-    manifest: &Manifest,
-    fetcher: &Fetcher,
-    tokens: &Tokens,
-) -> anyhow::Error {
+pub fn explain_realise_error(e: RealiseError, manifest: &Manifest, fetcher: &Fetcher, tokens: &Tokens) -> RealiseError {
     let up = Upstream {
         fetcher,
         tokens,
@@ -370,16 +379,15 @@ pub fn explain_realise_error(
     }
     if missing.is_empty() {
         if rest.iter().any(|e| matches!(e, RealiseError::LockedPathForeign { .. })) {
-            let text: Vec<String> = rest.iter().map(|e| e.to_string()).collect();
-            return UsageError(text.join("\n")).into();
+            return RealiseError::Refused(rest.iter().map(|e| e.to_string()).collect());
         }
         return match rest.len() {
-            1 => rest.remove(0).into(),
-            _ => RealiseError::Several(rest).into(),
+            1 => rest.remove(0),
+            _ => RealiseError::Several(rest),
         };
     }
     missing.extend(rest.iter().map(|e| e.to_string()));
-    UsageError(missing.join("\n")).into()
+    RealiseError::Refused(missing)
 }
 
 fn fetch_exporter(e: &FetchError) -> Option<&str> {

@@ -3,16 +3,31 @@
 //! farms rebuilt from their state.json, missing paths realised again. It
 //! sits above the store (it realises and renders), beside the plan.
 
+use crate::gc::ReachError;
 use crate::generation::profile;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ManifestError};
 use crate::paths::Layout;
 use crate::realise::realise_with;
-use crate::resolve::{resolve, Resolved};
+use crate::resolve::{resolve, ResolveError, Resolved};
 use crate::source::{Expected, FetchRequest};
-use crate::store::{AddRelease, EntryKind, Store, StoreMeta, StorePath, VerifyOutcome};
-use anyhow::Result;
+use crate::store::{AddRelease, EntryKind, Store, StoreError, StoreMeta, StorePath, VerifyOutcome};
 use serde::Serialize;
 use std::path::Path;
+
+/// Why repair stopped before looking at every path (a path it cannot
+/// repair is a [`Repaired`] entry, not an error). A manifest that does not
+/// load or resolve stays the cause `ExitStatus::of_error` finds: exit 2.
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    #[error("{0}")]
+    Manifest(#[from] ManifestError),
+    #[error("{0}")]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Reach(#[from] ReachError),
+}
 
 /// One store path repair looked at.
 #[derive(Debug, Serialize)]
@@ -29,7 +44,7 @@ pub struct Repaired {
 /// even while a switch is interrupted: `resume` refuses a damaged path, and
 /// this is how it gets repaired. With the manifest, modified releases and
 /// units are rebuilt and missing paths realised again.
-pub fn repair(layout: &Layout, manifest_path: Option<&Path>) -> Result<Vec<Repaired>> {
+pub fn repair(layout: &Layout, manifest_path: Option<&Path>) -> Result<Vec<Repaired>, RepairError> {
     // None (and nothing created) on a host where exporterctl has not run yet.
     if !layout.store_dir().is_dir() {
         return Ok(Vec::new());
@@ -84,7 +99,11 @@ pub fn repair(layout: &Layout, manifest_path: Option<&Path>) -> Result<Vec<Repai
     if !missing.is_empty() {
         if let (Some(m), Some(up)) = (manifest.as_ref(), up.as_ref()) {
             if let Err(e) = realise_with(layout, m, up) {
-                tracing::warn!("realising {}: {}", m.path.display(), crate::exit::error_report(&e));
+                tracing::warn!(
+                    "realising {}: {}",
+                    m.path.display(),
+                    crate::exit::error_report(&e.into())
+                );
             }
         }
         for sp in missing {
@@ -202,4 +221,26 @@ fn repair_unit(
         "no exporter of {} generates this unit: pass the manifest that did",
         manifest_path.map(|p| p.display().to_string()).unwrap_or_default()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::{error_report, ExitStatus};
+
+    #[test]
+    fn a_manifest_that_does_not_load_is_bad_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        Store::open(&layout).unwrap();
+        let missing = dir.path().join("nowhere.yaml");
+        let e = anyhow::Error::new(repair(&layout, Some(&missing)).unwrap_err());
+        assert_eq!(ExitStatus::of_error(&e), ExitStatus::BadInput);
+        let text = error_report(&e);
+        assert!(
+            text.starts_with(&format!("cannot read manifest {}: ", missing.display())),
+            "{text}"
+        );
+        assert_eq!(text.matches("cannot read manifest").count(), 1, "{text}");
+    }
 }

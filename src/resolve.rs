@@ -4,18 +4,26 @@
 //! when a requested one does not exist.
 
 use crate::catalogue::{self, VersionRequest};
-use crate::exit::UsageError;
-use crate::manifest::lock::LockFile;
+use crate::manifest::lock::{LockError, LockFile};
 use crate::manifest::{Exporter, Manifest, ManifestError, Settings};
 use crate::paths::Layout;
 use crate::source::forge::{version_from_tag, Forge, ForgeClient, ForgeError, Tokens};
 use crate::source::{FetchError, Fetcher, SecretHeaders};
 use serde::Serialize;
 
+/// What the user can fix in the manifest or its lock is bad input (exit 2,
+/// [`ResolveError::is_bad_input`]); the forge failing (network, rate
+/// limits) and the download directory are not.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// The lock beside the manifest does not load or no longer matches it.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// Setting up the download cache.
+    #[error(transparent)]
+    Fetcher(Box<FetchError>),
     #[error("{exporter}: {source}")]
     Forge {
         exporter: String,
@@ -48,6 +56,12 @@ pub enum ResolveError {
         repo: String,
         nearest: String,
     },
+}
+
+impl ResolveError {
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, ResolveError::Forge { .. } | ResolveError::Fetcher(_))
+    }
 }
 
 /// One version upstream publishes.
@@ -365,28 +379,21 @@ pub struct Resolved {
 /// Resolves `latest`/range versions — from the lock beside the manifest when
 /// `use_lock` and it has them, else by asking the forge — and checks that lock
 /// against the manifest. What the user can fix is bad input (exit 2).
-pub fn resolve(layout: &Layout, manifest: &mut Manifest, use_lock: bool) -> anyhow::Result<Resolved> {
+pub fn resolve(layout: &Layout, manifest: &mut Manifest, use_lock: bool) -> Result<Resolved, ResolveError> {
     let lock = if use_lock {
-        LockFile::load_for(&manifest.path).map_err(|e| UsageError(e.to_string()))?
+        LockFile::load_for(&manifest.path)?
     } else {
         None
     };
-    let fetcher = Fetcher::new(layout)?.with_limits(manifest.settings.download);
+    let fetcher = Fetcher::new(layout)
+        .map_err(|e| ResolveError::Fetcher(Box::new(e)))?
+        .with_limits(manifest.settings.download);
     let tokens = Tokens::from_env();
-    resolve_versions(manifest, &fetcher, &tokens, lock.as_ref()).map_err(resolve_error)?;
+    resolve_versions(manifest, &fetcher, &tokens, lock.as_ref())?;
     if let Some(l) = &lock {
-        l.check_matches(manifest).map_err(|e| UsageError(e.to_string()))?;
+        l.check_matches(manifest)?;
     }
     Ok(Resolved { fetcher, tokens, lock })
-}
-
-/// Bad input (exit 2) for what the user can fix in the manifest; other
-/// failures (network, rate limits) stay ordinary errors (exit 1).
-pub fn resolve_error(e: ResolveError) -> anyhow::Error {
-    match e {
-        ResolveError::Forge { .. } => e.into(),
-        other => UsageError(other.to_string()).into(),
-    }
 }
 
 /// The forge token for a download of a forge source (a private repository

@@ -85,7 +85,7 @@ impl Ctx {
     /// Refuses to start a new change while a switch is in flight
     /// (`switch::recovery`).
     pub fn ensure_no_interrupted_switch(&self) -> Result<()> {
-        crate::switch::recovery::refuse_if_interrupted(&self.layout)
+        Ok(crate::switch::recovery::refuse_if_interrupted(&self.layout)?)
     }
 }
 

@@ -56,7 +56,7 @@ pub fn verify(ctx: &Ctx, json: bool) -> Result<ExitStatus> {
                 store_path: "-".into(),
                 problem: format!(
                     "cannot tell which store paths the generations need: {}",
-                    crate::exit::error_report(&e)
+                    crate::exit::error_report(&e.into())
                 ),
             }),
         }

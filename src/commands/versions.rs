@@ -3,7 +3,6 @@
 use super::{print_json, Ctx, ExitStatus, UsageError};
 use crate::catalogue::Catalogue;
 use crate::manifest::Manifest;
-use crate::resolve::resolve_error;
 use crate::resolve::Upstream;
 use crate::source::forge::Tokens;
 use crate::source::Fetcher;
@@ -45,7 +44,7 @@ pub fn run(ctx: &Ctx, name: &str, manifest: Option<&Path>, json: bool) -> Result
         tokens: &tokens,
         settings: &m.settings,
     };
-    let versions = up.versions(e).map_err(resolve_error)?;
+    let versions = up.versions(e)?;
     if json {
         print_json(&versions)?;
         return Ok(ExitStatus::Success);

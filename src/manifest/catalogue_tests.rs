@@ -491,3 +491,57 @@ fn sandbox_key_is_validated() {
         "{e}"
     );
 }
+
+/// `set_version` resolves from the own keys validated at load and the
+/// catalogue's overrides for that version: the version's fields follow it,
+/// the own keys keep winning, and what depends on the version is checked
+/// with the place it was written.
+#[test]
+fn resolving_a_version_merges_its_overrides_under_the_own_keys() {
+    let mut m = parse(&with(
+        "",
+        "  nginx_exporter:\n    version: latest\n    health: { build_info_label: ver, up: true, keep_metrics: [nginx_up] }\n",
+    ))
+    .unwrap();
+    let settings = m.settings.clone();
+    let e = &mut m.exporters[0];
+    e.set_version("0.11.0", &settings).unwrap();
+    assert_eq!(e.health.build_info.as_deref(), Some("nginxexporter_build_info"));
+    assert_eq!(e.health.build_info_label, "ver");
+    assert_eq!(e.health.expect, vec!["nginx_up 1"]);
+    assert_eq!(e.source.checksums.as_deref(), Some("sha256sums.txt"));
+    e.set_version("1.4.0", &settings).unwrap();
+    assert_eq!(e.health.build_info.as_deref(), Some("nginx_exporter_build_info"));
+    assert_eq!(e.health.build_info_label, "ver");
+    assert_eq!(e.health.expect, vec!["nginx_up 1"], "the up sample is added once");
+    assert!(
+        matches!(&e.health.keep_metrics, crate::health::keep::KeepMetrics::Names(n) if n == &["nginx_up"]),
+        "{:?}",
+        e.health.keep_metrics
+    );
+    assert_eq!(
+        e.source.checksums.as_deref(),
+        Some("nginx-prometheus-exporter_{version}_checksums.txt")
+    );
+    // Retraction is the version's: reported at `version:`.
+    let err = e.set_version("1.5.2", &settings).unwrap_err().to_string();
+    assert!(
+        err.starts_with("m.yaml:6:14: exporters.nginx_exporter.version:") && err.contains("retracted"),
+        "{err}"
+    );
+
+    // Verifiability is the version's too: postgres_exporter up to 0.8.0
+    // published no checksum file.
+    let text = "  postgres_exporter:\n    version: latest\n";
+    let mut m = parse(&with("", text)).unwrap();
+    let err = m.exporters[0].set_version("0.8.0", &settings).unwrap_err().to_string();
+    assert!(
+        err.starts_with("m.yaml:5:3: exporters.postgres_exporter.source: no way to verify the download"),
+        "{err}"
+    );
+    m.exporters[0].set_version("0.9.0", &settings).unwrap();
+    let text = "  postgres_exporter:\n    version: latest\n    insecure_skip_verify: true\n";
+    let mut m = parse(&with("", text)).unwrap();
+    m.exporters[0].set_version("0.8.0", &settings).unwrap();
+    assert_eq!(m.exporters[0].source.arches, Some(vec!["amd64".into(), "386".into()]));
+}

@@ -5,6 +5,7 @@ mod download;
 mod host;
 pub mod lock;
 mod monitoring;
+mod own;
 mod raw;
 mod validate;
 
@@ -184,10 +185,10 @@ pub struct Exporter {
     pub resolved: bool,
     /// The catalogue entry merged under this exporter's own keys, if any.
     pub catalogue: Option<String>,
-    /// What is needed to rebuild source and health for another version
-    /// (catalogue overrides depend on the version).
+    /// Its own keys, validated: what source and health are resolved from
+    /// for another version (catalogue overrides depend on the version).
     #[serde(skip)]
-    pending: Option<Box<Pending>>,
+    own: Option<Box<own::Own>>,
     pub source: Source,
     /// `source` expanded for `version` once it is exact ([`Exporter::resolved_source`]).
     #[serde(skip)]
@@ -320,22 +321,6 @@ fn key_path_at(text: &str, line: u64, column: u64) -> String {
     keys.join(".")
 }
 
-/// The parts of a manifest entry kept to rebuild it for a resolved version.
-#[derive(Debug, Clone)]
-struct Pending {
-    path: PathBuf,
-    key: String,
-    name: S<String>,
-    version_at: serde_saphyr::Location,
-    entry: Option<String>,
-    source: Option<RawSource>,
-    health: RawHealth,
-    insecure_skip_verify: bool,
-    /// Where socket activation problems are reported: `socket_activation:`,
-    /// else `args`, else the exporter's name.
-    socket_at: serde_saphyr::Location,
-}
-
 impl Exporter {
     /// The source with its templates expanded for this exporter's version:
     /// expanded once, when the version became exact (at validation, or by
@@ -415,7 +400,7 @@ impl Exporter {
 
     /// The tag of `version` under this exporter's source (and catalogue overrides).
     pub fn tag_for(&self, version: &str, settings: &Settings) -> Option<String> {
-        let template = match self.pending.as_ref().and_then(|p| p.entry.as_deref()) {
+        let template = match self.own.as_ref().and_then(|o| o.entry.as_deref()) {
             Some(entry) if self.own_tag().is_none() => Catalogue::builtin().get(entry)?.for_version(version).tag,
             _ => self.tag_template()?.to_string(),
         };
@@ -431,8 +416,7 @@ impl Exporter {
     }
 
     fn own_tag(&self) -> Option<&str> {
-        let p = self.pending.as_ref()?;
-        p.source.as_ref()?.tag.as_ref().map(|t| t.value.as_str())
+        self.own.as_ref()?.source.tag.as_deref()
     }
 
     /// Every tag template that may name a release of this exporter.
@@ -447,30 +431,31 @@ impl Exporter {
     }
 
     /// Fixes the version of a `latest`/range exporter (or changes an exact
-    /// one) and rebuilds its source and health for it: catalogue overrides
-    /// depend on the version. Errors name the manifest's file and line.
+    /// one) and resolves its source and health for it from its validated
+    /// own keys and the catalogue's overrides for that version; checks only
+    /// what depends on the version. Errors name the manifest's file and line.
     pub fn set_version(&mut self, version: &str, settings: &Settings) -> Result<(), ManifestError> {
-        let Some(p) = self.pending.clone() else {
+        let Some(own) = self.own.as_deref() else {
             self.version = version.to_string();
             self.resolved = true;
             self.resolved_source = resolve_source(&self.source, version, settings).ok();
             return Ok(());
         };
-        let v = Validator { path: &p.path };
+        let v = Validator { path: &own.path };
         if !is_version(version) {
             return v.err(
-                &p.version_at,
-                format!("{}.version", p.key),
+                &own.version_at,
+                format!("{}.version", own.key),
                 format!("`{version}` is not a version"),
             );
         }
-        let (source, health) = v.build(&p, Some(version))?;
+        let (source, health) = own.merge(Some(version));
         self.version = version.to_string();
         self.source = source;
         self.health = health;
         self.resolved = true;
         self.resolved_source = None;
-        self.resolved_source = v.check_release(settings, self, &p)?;
+        self.resolved_source = v.check_release(settings, self, own)?;
         Ok(())
     }
 

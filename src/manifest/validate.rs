@@ -2,6 +2,7 @@
 //! that can fail names the file, line, column and dotted key; catalogue
 //! entries are merged under the manifest's own keys.
 
+use super::own::{Own, OwnSource};
 use super::raw::{RawExporter, RawForge, RawSettings};
 use super::*;
 use crate::health::MAX_DRAIN;
@@ -373,14 +374,27 @@ impl Validator<'_> {
             None => catalogue.get(&name.value).map(|_| name.value.clone()),
         };
         let insecure_skip_verify = raw.insecure_skip_verify.unwrap_or(false);
-        let pending = Pending {
+        // The own keys are validated once, against the base entry: what the
+        // catalogue's version overrides change is merged, not validated.
+        let base = entry
+            .as_deref()
+            .and_then(|n| catalogue.get(n))
+            .map(|e| e.for_version(""));
+        let own_source = self.own_source(&key, &name, base.as_ref(), raw.source)?;
+        let raw_health = raw.health.unwrap_or_default();
+        let own_build_info = raw_health.build_info.is_some();
+        let own_build_info_label = raw_health.build_info_label.is_some();
+        let own_health = self.health(&key, base.as_ref(), raw_health)?;
+        let own = Own {
             path: self.path.to_path_buf(),
             key: key.clone(),
-            name: name.clone(),
+            name_at: name.referenced,
             version_at: version.referenced,
             entry: entry.clone(),
-            source: raw.source,
-            health: raw.health.unwrap_or_default(),
+            source: own_source,
+            health: own_health,
+            own_build_info,
+            own_build_info_label,
             insecure_skip_verify,
             socket_at: raw
                 .socket_activation
@@ -390,7 +404,7 @@ impl Validator<'_> {
                 .unwrap_or(name.referenced),
         };
         let exact = requested.is_exact().then_some(version.value.as_str());
-        let (source, health) = self.build(&pending, exact)?;
+        let (source, health) = own.merge(exact);
         if !requested.is_exact() && matches!(source.kind, SourceKind::Url { .. }) {
             return self.err(
                 &version.referenced,
@@ -520,7 +534,7 @@ impl Validator<'_> {
             resolved: requested.is_exact(),
             requested,
             catalogue: entry,
-            pending: Some(Box::new(pending)),
+            own: Some(Box::new(own)),
             source,
             resolved_source: None,
             unit,
@@ -539,39 +553,10 @@ impl Validator<'_> {
         if let Some(at) = &sandbox_at {
             self.sandbox_args(&key, at, &exporter)?;
         }
-        if let Some(p) = exporter.pending.as_deref() {
-            exporter.resolved_source = self.check_release(settings, &exporter, p)?;
+        if let Some(own) = exporter.own.as_deref() {
+            exporter.resolved_source = self.check_release(settings, &exporter, own)?;
         }
         Ok(exporter)
-    }
-
-    /// Source and health of an entry for `version` (`None`: not known yet,
-    /// the catalogue entry without its version overrides): the catalogue
-    /// entry's fields under the manifest's own keys.
-    pub(super) fn build(&self, p: &Pending, version: Option<&str>) -> Result<(Source, HealthSpec), ManifestError> {
-        let entry = p
-            .entry
-            .as_deref()
-            .and_then(|n| Catalogue::builtin().get(n))
-            .map(|e| e.for_version(version.unwrap_or_default()));
-        let own = p.source.as_ref();
-        let uses_catalogue_asset = own.is_none_or(|s| s.url.is_none() && s.asset.is_none());
-        let Some(raw) = merge_source(entry.as_ref(), p.source.clone(), &p.name) else {
-            return self.err(
-                &p.name.referenced,
-                format!("{}.source", p.key),
-                format!(
-                    "missing `source` (`{}` is not in the catalogue; set `catalogue: NAME` to use an entry under another name)",
-                    p.name.value
-                ),
-            );
-        };
-        let mut source = self.source(&p.key, &p.name, raw)?;
-        if let (Some(e), true) = (&entry, uses_catalogue_asset) {
-            source.arches = Some(e.arches.clone());
-        }
-        let health = self.health(&p.key, entry.as_ref(), p.health.clone())?;
-        Ok((source, health))
     }
 
     /// Checks what needs the version: retraction, template expansion,
@@ -582,24 +567,20 @@ impl Validator<'_> {
         &self,
         settings: &Settings,
         e: &Exporter,
-        p: &Pending,
+        own: &Own,
     ) -> Result<Option<ResolvedSource>, ManifestError> {
-        let key = &p.key;
+        let key = &own.key;
         if e.resolved {
             if let Some(entry) = e.catalogue_entry() {
-                let catalogue_layout = p
-                    .source
-                    .as_ref()
-                    .is_none_or(|s| s.url.is_none() && s.asset.is_none() && s.tag.is_none());
-                if catalogue_layout {
+                if own.catalogue_layout() {
                     if let Err(msg) = entry.check_version(e.catalogue.as_deref().unwrap_or(&e.name), &e.version) {
-                        return self.err(&p.version_at, format!("{key}.version"), msg);
+                        return self.err(&own.version_at, format!("{key}.version"), msg);
                     }
                 }
                 if entry.is_retracted(&e.version) {
                     let others = entry.retracted.join(", ");
                     return self.err(
-                        &p.version_at,
+                        &own.version_at,
                         format!("{key}.version"),
                         format!(
                             "{} {} was retracted upstream and must not be installed (retracted: {others}); \
@@ -612,17 +593,17 @@ impl Validator<'_> {
                 }
             }
         }
-        self.check_socket(settings, e, p)?;
+        self.check_socket(settings, e, own)?;
         // Expanding now turns template mistakes into manifest errors, before anything runs.
         let version = if e.resolved { e.version.as_str() } else { "0.0.0" };
         let expanded = match resolve_source(&e.source, version, settings) {
             Ok(s) => s,
-            Err(msg) => return self.err(&p.name.referenced, format!("{key}.source"), msg),
+            Err(msg) => return self.err(&own.name_at, format!("{key}.source"), msg),
         };
         let verifiable = e.source.sha256.is_some() || e.source.checksums.is_some();
-        if !verifiable && !p.insecure_skip_verify {
+        if !verifiable && !own.insecure_skip_verify {
             return self.err(
-                &p.name.referenced,
+                &own.name_at,
                 format!("{key}.source"),
                 "no way to verify the download: give `sha256`, `checksums_url` (or `checksums` for a forge), \
                  or set `insecure_skip_verify: true` for this exporter",
@@ -631,13 +612,31 @@ impl Validator<'_> {
         Ok(e.resolved.then_some(expanded))
     }
 
-    fn source(&self, key: &str, name: &S<String>, raw: RawSource) -> Result<Source, ManifestError> {
+    /// `source:` as written, for the catalogue entry (if any) to go under.
+    fn own_source(
+        &self,
+        key: &str,
+        name: &S<String>,
+        entry: Option<&Entry>,
+        raw: Option<RawSource>,
+    ) -> Result<OwnSource, ManifestError> {
+        let Some(raw) = raw.or_else(|| entry.map(|_| RawSource::default())) else {
+            return self.err(
+                &name.referenced,
+                format!("{key}.source"),
+                format!(
+                    "missing `source` (`{}` is not in the catalogue; set `catalogue: NAME` to use an entry under another name)",
+                    name.value
+                ),
+            );
+        };
         let key = format!("{key}.source");
         let kinds = [raw.url.is_some(), raw.github.is_some(), raw.gitlab.is_some()]
             .iter()
             .filter(|b| **b)
             .count();
-        if kinds != 1 {
+        // The catalogue entry gives the forge when the manifest names none.
+        if kinds > 1 || (kinds == 0 && entry.is_none()) {
             return self.err(
                 &name.referenced,
                 &key,
@@ -653,7 +652,7 @@ impl Validator<'_> {
                 );
             }
         }
-        let kind = if let Some(url) = raw.url {
+        let forge = if raw.url.is_some() {
             for (field, v) in [("asset", &raw.asset), ("checksums", &raw.checksums), ("tag", &raw.tag)] {
                 if let Some(v) = v {
                     return self.err(
@@ -663,49 +662,49 @@ impl Validator<'_> {
                     );
                 }
             }
-            SourceKind::Url { url: url.value }
+            None
         } else {
-            let Some(asset) = raw.asset else {
+            if raw.asset.is_none() && entry.is_none() {
                 return self.err(
                     &name.referenced,
                     format!("{key}.asset"),
                     "a forge source needs `asset` (the release file name template)",
                 );
-            };
-            let tag = raw.tag.map(|t| t.value).unwrap_or_else(|| "v{version}".into());
-            if let Some(g) = raw.github {
-                if g.value.split('/').count() != 2 {
-                    return self.err(
-                        &g.referenced,
-                        format!("{key}.github"),
-                        format!("`{}` is not `owner/repository`", g.value),
-                    );
-                }
-                SourceKind::Github {
-                    repo: g.value,
-                    tag,
-                    asset: asset.value,
-                }
-            } else if let Some(g) = raw.gitlab {
-                SourceKind::Gitlab {
-                    project: g.value,
-                    tag,
-                    asset: asset.value,
-                }
-            } else {
-                unreachable!("exactly one source kind was checked above")
             }
+            // The entry's repository carries the exporter name's place.
+            let (forge, repo) = match (&raw.github, &raw.gitlab, entry) {
+                (Some(g), _, _) => (Forge::Github, g.clone()),
+                (None, Some(g), _) => (Forge::Gitlab, g.clone()),
+                (None, None, Some(e)) => (e.forge, S::new(e.repo.clone(), name.referenced, name.referenced)),
+                (None, None, None) => {
+                    return self.err(
+                        &name.referenced,
+                        &key,
+                        "give exactly one of `url`, `github` or `gitlab`",
+                    )
+                }
+            };
+            if forge == Forge::Github && repo.value.split('/').count() != 2 {
+                return self.err(
+                    &repo.referenced,
+                    format!("{key}.github"),
+                    format!("`{}` is not `owner/repository`", repo.value),
+                );
+            }
+            Some((forge, repo.value))
         };
         if raw.checksums.is_some() && raw.checksums_url.is_some() {
             return self.err(&name.referenced, &key, "give `checksums` or `checksums_url`, not both");
         }
-        Ok(Source {
-            kind,
+        Ok(OwnSource {
+            url: raw.url.map(|u| u.value),
+            forge,
+            tag: raw.tag.map(|t| t.value),
+            asset: raw.asset.map(|a| a.value),
             checksums: raw.checksums_url.or(raw.checksums).map(|c| c.value),
             sha256: raw.sha256.map(|s| s.value.to_ascii_lowercase()),
             binary: raw.binary.map(|b| b.value),
-            arch_map: raw.arch_map.unwrap_or_default(),
-            arches: None,
+            arch_map: raw.arch_map,
         })
     }
 
@@ -806,9 +805,9 @@ impl Validator<'_> {
     /// flag, and listen addresses a socket unit can take. While the version
     /// is not resolved, only an explicit `socket_activation: true` is checked
     /// (this runs again once it is).
-    fn check_socket(&self, settings: &Settings, e: &Exporter, p: &Pending) -> Result<(), ManifestError> {
+    fn check_socket(&self, settings: &Settings, e: &Exporter, own: &Own) -> Result<(), ManifestError> {
         use crate::units::socket_activation as socket;
-        let key = format!("{}.socket_activation", p.key);
+        let key = format!("{}.socket_activation", own.key);
         if e.socket_activation == Some(true) && e.resolved {
             if let Some(entry) = e.catalogue_entry() {
                 if !entry.accepts_systemd_socket(&e.version) {
@@ -817,7 +816,7 @@ impl Validator<'_> {
                         None => format!("the catalogue knows no release of it that accepts `{SOCKET_FLAG}`"),
                     };
                     return self.err(
-                        &p.socket_at,
+                        &own.socket_at,
                         key,
                         format!(
                             "{} {} would not start with `{SOCKET_FLAG}` ({since}): set `socket_activation: false` \
@@ -843,7 +842,7 @@ impl Validator<'_> {
                 "the catalogue turns socket activation on for this version"
             };
             return self.err(
-                &p.socket_at,
+                &own.socket_at,
                 key,
                 format!("{msg} ({how}; `socket_activation: false` keeps the exporter's own listener)"),
             );
@@ -949,41 +948,6 @@ impl Validator<'_> {
         }
         Ok(())
     }
-}
-
-/// The catalogue entry's source fields under the manifest's own `source`
-/// keys (any key the manifest gives wins). A manifest `url` replaces the
-/// forge, tag, asset and checksum file; a manifest `github`/`gitlab` keeps
-/// the entry's templates (a fork or a mirror with the same layout). Values
-/// taken from the catalogue carry the exporter name's location for errors.
-fn merge_source(entry: Option<&Entry>, own: Option<RawSource>, at: &S<String>) -> Option<RawSource> {
-    let Some(e) = entry else { return own };
-    let mut s = own.unwrap_or_default();
-    let sp = |v: &str| S::new(v.to_string(), at.referenced, at.referenced);
-    if s.url.is_none() && s.github.is_none() && s.gitlab.is_none() {
-        match e.forge {
-            Forge::Github => s.github = Some(sp(&e.repo)),
-            Forge::Gitlab => s.gitlab = Some(sp(&e.repo)),
-        }
-    }
-    if s.url.is_none() {
-        if s.tag.is_none() {
-            s.tag = Some(sp(&e.tag));
-        }
-        if s.asset.is_none() {
-            s.asset = Some(sp(&e.asset));
-        }
-        if s.checksums.is_none() && s.checksums_url.is_none() {
-            s.checksums = e.checksums.as_deref().map(sp);
-        }
-    }
-    if s.binary.is_none() {
-        s.binary = e.binary.as_deref().map(sp);
-    }
-    if s.arch_map.is_none() && !e.arch_map.is_empty() {
-        s.arch_map = Some(e.arch_map.clone());
-    }
-    Some(s)
 }
 
 /// A name systemd accepts in `Environment=` (and a shell can read): letters,

@@ -11,24 +11,60 @@
 //! changes once. `rollback` builds its plan with [`Plan::new`] from the
 //! target generation's state.
 
+// `PlanError` keeps the typed errors below it whole, so that
+// `ExitStatus::of_error` finds them among its causes; a plan is made once
+// per command, so the size of its error does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod rollback;
 
 use crate::exit::UsageError;
-use crate::generation::history::{StepRecord, StepStatus, SwitchRecord, SwitchStatus};
+use crate::generation::history::{HistoryError, StepRecord, StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::links::Links;
 use crate::generation::now_rfc3339;
-use crate::generation::profile::{self, Current, Profiles};
+use crate::generation::profile::{self, Current, ProfileError, Profiles};
+use crate::generation::record::RecordError;
 use crate::generation::state::{self, Action, Change, ExporterState, ProfileState};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ManifestError};
 use crate::paths::Layout;
-use crate::realise;
-use crate::resolve::resolve;
-use crate::store::{self, EntryKind, Store, StorePath, HASH_TEXT_LEN};
-use crate::units::{generated_units, GeneratedUnit};
-use anyhow::{Context as _, Result};
+use crate::realise::{self, RealiseError};
+use crate::resolve::{resolve, ResolveError};
+use crate::store::{self, EntryKind, Store, StoreError, StorePath, HASH_TEXT_LEN};
+use crate::units::{generated_units, GeneratedUnit, UnitFileError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Why no plan was made. What the user fixes keeps its own type as the
+/// cause (`UsageError`, `ManifestError`, `ResolveError`, `RealiseError`),
+/// where `ExitStatus::of_error` finds it: bad input exits 2.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Usage(#[from] UsageError),
+    #[error("{0}")]
+    Manifest(#[from] ManifestError),
+    #[error("{0}")]
+    Resolve(#[from] ResolveError),
+    #[error("{0}")]
+    Realise(#[from] RealiseError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Unit(#[from] UnitFileError),
+    #[error(transparent)]
+    Foreign(#[from] ForeignCheck),
+    #[error("{0} was not realised")]
+    NotRealised(String),
+}
+
+type Result<T, E = PlanError> = std::result::Result<T, E>;
 
 /// How the engine carries out a plan; the rollout id is copied into the
 /// record by [`Plan::new_record`].
@@ -426,7 +462,7 @@ fn known_paths(
     for e in &manifest.exporters {
         let src = e.resolved_source().map_err(UsageError)?;
         let locked = lock.and_then(|l| l.entry(&e.name));
-        let known = realise::known(store, e, src, locked, &manifest.path).map_err(realise::bad_lock)?;
+        let known = realise::known(store, e, src, locked, &manifest.path)?;
         let running = from.exporter(&e.name).filter(|l| l.version == e.version);
         if !known.as_ref().is_some_and(|k| k.in_store) {
             downloads.push(Download {
@@ -471,7 +507,7 @@ pub fn target_state(
             .iter()
             .find(|(n, _)| *n == e.name)
             .map(|(_, p)| p.clone())
-            .with_context(|| format!("{} was not realised", e.name))?;
+            .ok_or_else(|| PlanError::NotRealised(e.name.clone()))?;
         let (unit_store_path, socket_store_path) = if e.manage_unit {
             let units = generated_units(&e.unit_spec(&manifest.settings))?;
             let service = unit_store_path(store, &units[0])?;
@@ -509,6 +545,28 @@ fn narrow(live: &ProfileState, target: ProfileState, only: &[String], manifest: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::{error_report, ExitStatus};
+
+    #[test]
+    fn plan_errors_keep_their_messages_and_what_the_user_fixes_exits_2() {
+        let of = |e: PlanError| {
+            let e = anyhow::Error::new(e);
+            (ExitStatus::of_error(&e), error_report(&e))
+        };
+        let usage = PlanError::from(UsageError("--only x: no such exporter".into()));
+        assert_eq!(of(usage), (ExitStatus::BadInput, "--only x: no such exporter".into()));
+        let not_forge = ResolveError::NotForge { exporter: "x".into() };
+        let text = not_forge.to_string();
+        assert_eq!(of(not_forge.into()), (ExitStatus::BadInput, text.clone()));
+        let realise = RealiseError::Resolve(ResolveError::NotForge { exporter: "x".into() });
+        assert_eq!(of(realise.into()), (ExitStatus::BadInput, text));
+        let io = RealiseError::Cache(std::io::Error::other("disk on fire"));
+        assert_eq!(of(io.into()), (ExitStatus::Failed, "disk on fire".into()));
+        assert_eq!(
+            of(PlanError::NotRealised("x".into())),
+            (ExitStatus::Failed, "x was not realised".into())
+        );
+    }
 
     #[test]
     fn a_settle_cap_shortens_only_longer_settle_windows_and_width_is_bounded() {

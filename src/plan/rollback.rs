@@ -1,7 +1,7 @@
 //! The plan of `exporterctl rollback`: back to an existing generation, by
 //! its profile link (its record is only read to say it is damaged).
 
-use super::{Options, Plan};
+use super::{Options, Plan, Result};
 use crate::exit::UsageError;
 use crate::generation::history::History;
 use crate::generation::profile::{self, Profiles};
@@ -9,7 +9,6 @@ use crate::generation::record::Generations;
 use crate::paths::Layout;
 use crate::rollout::{self, RolloutTarget};
 use crate::store::{Store, StorePath};
-use anyhow::Result;
 
 /// Where a rollback goes.
 #[derive(Debug, Clone, Copy)]

@@ -13,15 +13,31 @@ use crate::generation::history::{StepStatus, SwitchRecord, SwitchStatus};
 use crate::generation::journal::{self, JournalError};
 use crate::generation::links::Links;
 use crate::generation::now_rfc3339;
-use crate::generation::profile::{self, Current, Profiles};
+use crate::generation::profile::{self, Current, ProfileError, Profiles};
 use crate::generation::state::{ExporterState, ProfileState};
 use crate::paths::Layout;
 use crate::plan::refuse_foreign;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// Why what a switch left could not be read, or a change is refused while
+/// it is in flight: a `BlockedError` kept as the cause (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error("{0}")]
+    Blocked(#[from] BlockedError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
 
 /// Refuses to start a new change while a switch is running, was
 /// interrupted, or left a journal that cannot be read; says which (exit 3).
-pub fn refuse_if_interrupted(layout: &Layout) -> anyhow::Result<()> {
+pub fn refuse_if_interrupted(layout: &Layout) -> Result<(), RecoveryError> {
     let in_flight = InFlight::read(layout)?;
     match in_flight.refusal(layout) {
         Some(why) => Err(BlockedError(why).into()),
@@ -160,7 +176,7 @@ pub enum Interrupted {
 /// Reads what an interrupted switch left (the caller holds the state lock).
 /// A damaged journal can only be aborted: without `abort` it is refused
 /// (exit 3) with what can still be done.
-pub fn interrupted(layout: &Layout, abort: bool) -> anyhow::Result<Interrupted> {
+pub fn interrupted(layout: &Layout, abort: bool) -> Result<Interrupted, RecoveryError> {
     let record = match journal::load(layout) {
         Ok(Some(r)) => r,
         Ok(None) => return Ok(Interrupted::Nothing),
@@ -209,7 +225,7 @@ pub fn set_damaged_journal_aside(
     layout: &Layout,
     current: &Current,
     unhealthy: &[String],
-) -> anyhow::Result<(String, String)> {
+) -> Result<(String, String), RecoveryError> {
     let aside = journal::set_aside(layout)?;
     let message = match current {
         Current::Generation(n, _) if unhealthy.is_empty() => format!("back at generation {n}, healthy"),
@@ -376,5 +392,20 @@ impl Engine<'_> {
         self.hooks.closing(record, &[&live_state, from]);
         journal::close(self.layout, record)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::{error_report, ExitStatus};
+
+    #[test]
+    fn a_refusal_while_a_switch_is_in_flight_exits_3_with_its_message() {
+        let e = anyhow::Error::new(RecoveryError::from(BlockedError("a switch is in flight".into())));
+        assert_eq!(ExitStatus::of_error(&e), ExitStatus::Blocked);
+        assert_eq!(error_report(&e), "a switch is in flight");
+        let e = anyhow::Error::new(RecoveryError::from(std::io::Error::other("disk on fire")));
+        assert_eq!(ExitStatus::of_error(&e), ExitStatus::Failed);
     }
 }
