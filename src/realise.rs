@@ -326,6 +326,7 @@ pub fn realise_locked(layout: &Layout, manifest: &mut Manifest) -> anyhow::Resul
 pub fn realise_with(layout: &Layout, manifest: &Manifest, up: &Resolved) -> anyhow::Result<Vec<Realised>> {
     let store = Store::open(layout)?;
     store.clean_tmp()?;
+    store.index_releases()?;
     up.fetcher.clean_leftovers()?;
     realise_all(&store, &up.fetcher, manifest, up.lock.as_ref(), &up.tokens)
         .map_err(|e| explain_realise_error(e, manifest, &up.fetcher, &up.tokens))

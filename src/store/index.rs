@@ -7,8 +7,8 @@
 //! became valid, or left behind by gc, is harmless). An entry is written
 //! before the release's record, so a valid release is never missing from a
 //! complete index because of a crash. A store written before the index
-//! existed has no `.complete` marker: the first lookup builds the index from
-//! one listing of `.meta/` and then writes the marker.
+//! existed has no `.complete` marker: lookups list `.meta/` as before until
+//! the next realise builds the index from one listing and writes the marker.
 
 use crate::fsutil;
 use std::fs;
@@ -46,6 +46,7 @@ impl ReleaseIndex {
     }
 
     pub(super) fn mark_complete(&self) -> io::Result<()> {
+        fsutil::create_dir_all_durable(&self.dir)?;
         fsutil::write_atomic(&self.dir.join(COMPLETE), b"")
     }
 
@@ -89,6 +90,9 @@ impl ReleaseIndex {
             };
         }
         let text: String = paths.iter().map(|p| format!("{p}\n")).collect();
+        // Created here, not when the store is opened: a dry run opens a store
+        // it may not write to.
+        fsutil::create_dir_all_durable(&self.dir)?;
         fsutil::write_atomic(&path, text.as_bytes())
     }
 

@@ -271,7 +271,7 @@ impl Store {
             releases: index::ReleaseIndex::new(layout.store_dir().join(".releases")),
             max_expanded: MAX_EXPANDED_SIZE,
         };
-        for d in [&store.dir, &store.meta_dir, &store.tmp_dir, store.releases.dir()] {
+        for d in [&store.dir, &store.meta_dir, &store.tmp_dir] {
             fsutil::create_dir_all_durable(d).map_err(io_err(format!("creating {}", d.display())))?;
         }
         Ok(store)
@@ -461,14 +461,28 @@ impl Store {
     /// in the URL aside).
     /// Reads the release index's entry for `<name>-<version>` and the
     /// records it names, never a listing: the cost does not grow with the
-    /// store. A store from before the index is indexed on the first lookup.
+    /// store. Reads only (a dry run may call it): on a store whose index is
+    /// not complete yet (see [`Store::index_releases`]) it reads the records
+    /// named `<hash>-<name>-<version>` from a listing of `.meta/` instead.
     pub fn find_release(&self, name: &str, version: &str, origin_url: &str) -> Result<Option<StorePath>, StoreError> {
         let rest = format!("{name}-{version}");
         if name::unsafe_reason(&rest).is_some() {
             return Ok(None); // `add_release` refuses such a name: never in the store
         }
+        let is_it = |m: &StoreMeta| {
+            m.kind == EntryKind::Release
+                && m.name == name
+                && m.version.as_deref() == Some(version)
+                // Compared without credentials: they are not stored (records
+                // written before that still have them, hence both sides).
+                && m.origin_url.as_deref().map(url_without_userinfo) == Some(url_without_userinfo(origin_url))
+        };
         if !self.releases.is_complete() {
-            self.build_release_index()?;
+            let named = |n: &str| n.len() == HASH_TEXT_LEN + 1 + rest.len() && n.ends_with(&rest);
+            return match self.list_matching(named)?.into_iter().find(is_it) {
+                Some(m) => StorePath::parse(&m.store_path).map(Some),
+                None => Ok(None),
+            };
         }
         let index_err = io_err(format!("reading the release index {}", self.releases.dir().display()));
         for sp in self.releases.get(&rest).map_err(index_err)? {
@@ -476,23 +490,21 @@ impl Store {
                 continue; // an entry whose add was interrupted, or a path gc deleted
             }
             let Some(m) = self.meta(&sp)? else { continue };
-            if m.store_path == sp.as_str()
-                && m.kind == EntryKind::Release
-                && m.name == name
-                && m.version.as_deref() == Some(version)
-                // Compared without credentials: they are not stored (records
-                // written before that still have them, hence both sides).
-                && m.origin_url.as_deref().map(url_without_userinfo) == Some(url_without_userinfo(origin_url))
-            {
+            if m.store_path == sp.as_str() && is_it(&m) {
                 return Ok(Some(sp));
             }
         }
         Ok(None)
     }
 
-    /// Indexes every valid release from one listing of `.meta/`, then marks
-    /// the index complete: once per store written before the index existed.
-    fn build_release_index(&self) -> Result<(), StoreError> {
+    /// Makes the release index complete: on a store written before it
+    /// existed, indexes every valid release from one listing of `.meta/`
+    /// and marks it complete; else does nothing (one `stat`). Call while
+    /// holding the state lock, before realising.
+    pub fn index_releases(&self) -> Result<(), StoreError> {
+        if self.releases.is_complete() {
+            return Ok(());
+        }
         let index_err = || io_err(format!("writing the release index {}", self.releases.dir().display()));
         let _guard = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for m in self.list()? {
