@@ -108,6 +108,9 @@ impl ReleaseIndex {
         };
         for entry in rd {
             let entry = entry?;
+            if !entry.file_type()?.is_file() {
+                continue; // not ours: the index writes only files
+            }
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
@@ -160,6 +163,7 @@ mod tests {
         assert_eq!(idx.get("x-1").unwrap(), vec![sp('a', "x-1"), sp('b', "x-1")]);
         idx.mark_complete().unwrap();
         fs::write(t.path().join(".x-1.tmp-1-0"), "").unwrap();
+        fs::create_dir(t.path().join("stray")).unwrap();
         assert!(idx.prune(|p| *p == sp('b', "x-1")).unwrap());
         assert_eq!(idx.get("x-1").unwrap(), vec![sp('b', "x-1")]);
         assert!(idx.prune(|_| false).unwrap());

@@ -459,6 +459,7 @@ impl Store {
 
     /// A valid release path previously added from this origin (credentials
     /// in the URL aside).
+    ///
     /// Reads the release index's entry for `<name>-<version>` and the
     /// records it names, never a listing: the cost does not grow with the
     /// store. Reads only (a dry run may call it): on a store whose index is
