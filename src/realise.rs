@@ -342,11 +342,14 @@ pub fn realise_locked(layout: &Layout, manifest: &mut Manifest) -> Result<Vec<Re
     realise_with(layout, manifest, &up)
 }
 
-/// Realises a resolved manifest, first clearing what interrupted runs left in
-/// the store and the download cache.
+/// Realises a resolved manifest, first clearing the temp trees and partial
+/// downloads interrupted runs left. Other store leftovers (a directory without
+/// a record, a record without its directory) wait for gc: an add replaces
+/// them, and listing the store for them would cost more as history grows.
 pub fn realise_with(layout: &Layout, manifest: &Manifest, up: &Resolved) -> Result<Vec<Realised>, RealiseError> {
     let store = Store::open(layout)?;
-    store.clean_leftovers()?;
+    store.clean_tmp()?;
+    store.index_releases()?;
     up.fetcher.clean_leftovers()?;
     realise_all(&store, &up.fetcher, manifest, up.lock.as_ref(), &up.tokens)
         .map_err(|e| explain_realise_error(e, manifest, &up.fetcher, &up.tokens))

@@ -73,7 +73,9 @@ fn traced(root: &Path, syscalls: &str, args: &[&str]) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("trace");
     let out = Command::new("strace")
-        .args(["-f", "-qq", "-e", &format!("trace={syscalls}"), "-o"])
+        // `-y`: a call on a descriptor names its file, so a listing (a
+        // `getdents64` on a directory's descriptor) says which directory.
+        .args(["-f", "-qq", "-y", "-e", &format!("trace={syscalls}"), "-o"])
         .arg(&out_file)
         .arg(EXE)
         .arg("--root")
@@ -110,8 +112,37 @@ fn touches_a_record(line: &str) -> bool {
     })
 }
 
-fn record_touches(lines: &[String]) -> Vec<&String> {
-    lines.iter().filter(|l| touches_a_record(l)).collect()
+/// How many names a `getdents64` line returned from `store/` or
+/// `store/.meta/` (strace prints `/* N entries */`): each is a record or
+/// store path the listing touched. `None` for any other line.
+fn store_listing_entries(line: &str) -> Option<usize> {
+    let (_, args) = line.split_once("getdents64(")?;
+    let (fd, rest) = args.split_once(',')?;
+    if !(fd.ends_with("/store>") || fd.ends_with("/store/.meta>")) {
+        return None;
+    }
+    let (_, count) = rest.split_once("/* ")?;
+    count.split_once(" entries */")?.0.parse().ok()
+}
+
+/// Records and store paths touched: one per call naming one, and every
+/// name a listing of `store/` or `.meta/` returned.
+fn record_touches(lines: &[String]) -> usize {
+    lines
+        .iter()
+        .map(|l| store_listing_entries(l).unwrap_or(usize::from(touches_a_record(l))))
+        .sum()
+}
+
+#[test]
+fn a_listing_counts_each_name_it_returns() {
+    let l = r#"1234  getdents64(3</r/state/store/.meta>, 0x5581 /* 14 entries */, 32768) = 600"#;
+    assert_eq!(store_listing_entries(l), Some(14));
+    let l = r#"1234  getdents64(3</r/state/store>, 0x5581 /* 3 entries */, 32768) = 96"#;
+    assert_eq!(store_listing_entries(l), Some(3));
+    let l = r#"1234  getdents64(3</r/state/store/.tmp>, 0x5581 /* 2 entries */, 32768) = 48"#;
+    assert_eq!(store_listing_entries(l), None);
+    assert_eq!(record_touches(&[l.to_string()]), 0);
 }
 
 #[test]
@@ -130,8 +161,9 @@ fn a_switch_a_no_op_and_a_rollback_touch_as_many_records_on_a_host_with_history_
     let gens = big.f.json(&["generations"])["generations"].as_array().unwrap().len();
     assert_eq!(gens, 12);
 
-    // Every call that takes a path: opens, stats, readlinks, renames, unlinks.
-    let file_calls = "%file";
+    // Every call that takes a path: opens, stats, readlinks, renames,
+    // unlinks; and listings, whose cost is the number of names they return.
+    let file_calls = "%file,getdents64";
     let noop = |h: &Host, v: &str| {
         let m = h.manifest(v);
         let lines = traced(
@@ -139,7 +171,7 @@ fn a_switch_a_no_op_and_a_rollback_touch_as_many_records_on_a_host_with_history_
             file_calls,
             &["switch", m.to_str().unwrap(), "--mode", "fast"],
         );
-        record_touches(&lines).len()
+        record_touches(&lines)
     };
     let (on_fresh, on_big) = (noop(&fresh, "1.0.0"), noop(&big, "1.0.11"));
     assert!(on_fresh > 0, "the no-op read no record at all: is the trace right?");
@@ -157,7 +189,7 @@ fn a_switch_a_no_op_and_a_rollback_touch_as_many_records_on_a_host_with_history_
             file_calls,
             &["switch", m.to_str().unwrap(), "--mode", "fast"],
         );
-        record_touches(&lines).len()
+        record_touches(&lines)
     };
     let (on_fresh, on_big) = (switch(&fresh, "2.0.0"), switch(&big, "2.0.1"));
     assert_eq!(
@@ -169,8 +201,8 @@ fn a_switch_a_no_op_and_a_rollback_touch_as_many_records_on_a_host_with_history_
 
     // And back: a rollback reads the farm it returns to, not every record.
     let (on_fresh, on_big) = (
-        record_touches(&traced(fresh.f.root(), file_calls, &["rollback"])).len(),
-        record_touches(&traced(big.f.root(), file_calls, &["rollback"])).len(),
+        record_touches(&traced(fresh.f.root(), file_calls, &["rollback"])),
+        record_touches(&traced(big.f.root(), file_calls, &["rollback"])),
     );
     assert_eq!(
         on_big, on_fresh,

@@ -26,6 +26,8 @@ fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let layout = Layout::new(tmp.path().join("root"));
     let store = Store::open(&layout).unwrap();
+    // As a realise does first: lookups go through the release index.
+    store.index_releases().unwrap();
     let downloads = tmp.path().join("downloads");
     fs::create_dir(&downloads).unwrap();
     Fixture {
@@ -763,4 +765,67 @@ fn origin_url_is_recorded_without_credentials_and_still_found() {
     fs::write(&record, text.replace(URL, &with_creds)).unwrap();
     assert_eq!(find(&with_creds), Some(sp.clone()));
     assert_eq!(find(URL), Some(sp));
+}
+
+#[test]
+fn a_record_whose_directory_is_gone_is_overwritten_on_readd() {
+    // An interrupted gc or a hand-removed tree: the record stays behind.
+    // No sweep is needed before the add: it writes the record afresh.
+    let f = fixture();
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
+    let sp = add(&f, &f.store, &archive).unwrap();
+    let record = f.layout.meta_dir().join(format!("{sp}.json"));
+    fs::write(&record, b"{ stale").unwrap();
+    exporterctl::fsutil::remove_tree(&f.store.path_of(&sp)).unwrap();
+    assert!(!f.store.is_valid(&sp));
+    assert_eq!(f.store.find_release("node_exporter", V, URL).unwrap(), None);
+
+    assert_eq!(add(&f, &f.store, &archive).unwrap(), sp);
+    assert!(f.store.is_valid(&sp));
+    assert_eq!(f.store.meta(&sp).unwrap().unwrap().store_path, sp.to_string());
+    assert_eq!(f.store.find_release("node_exporter", V, URL).unwrap(), Some(sp));
+}
+
+#[test]
+fn a_store_from_before_the_release_index_is_read_as_before_and_indexed_once() {
+    let f = fixture();
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
+    let sp = add(&f, &f.store, &archive).unwrap();
+    // What an older exporterctl left: records, no index.
+    let index = f.store.dir().join(".releases");
+    exporterctl::fsutil::remove_tree(&index).unwrap();
+    let store = Store::open(&f.layout).unwrap();
+    // A lookup only reads (a dry run may make it): found from the listing.
+    assert_eq!(store.find_release("node_exporter", V, URL).unwrap(), Some(sp.clone()));
+    assert!(!index.exists(), "a lookup wrote the index");
+    // A realise indexes it, once.
+    store.index_releases().unwrap();
+    assert_eq!(store.find_release("node_exporter", V, URL).unwrap(), Some(sp.clone()));
+    assert_eq!(
+        fs::read_to_string(index.join(format!("node_exporter-{V}"))).unwrap(),
+        format!("{sp}\n")
+    );
+    assert!(index.join(".complete").is_file());
+    // Complete: a release it does not name is not in the store, no listing needed.
+    assert_eq!(store.find_release("node_exporter", "9.9.9", URL).unwrap(), None);
+}
+
+#[test]
+fn an_index_entry_naming_an_invalid_path_is_skipped_and_pruned_by_gc_cleaning() {
+    // An add killed after indexing, before its record: the entry names a
+    // path that is not valid. Lookups skip it; the add, redone, succeeds.
+    let f = fixture();
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
+    let sp = add(&f, &f.store, &archive).unwrap();
+    fs::remove_file(f.layout.meta_dir().join(format!("{sp}.json"))).unwrap();
+    let entry = f.store.dir().join(".releases").join(format!("node_exporter-{V}"));
+    let bogus = format!("{}-node_exporter-{V}", "ab".repeat(16));
+    fs::write(&entry, format!("{bogus}\n{sp}\n../../etc/passwd\n")).unwrap();
+    assert_eq!(f.store.find_release("node_exporter", V, URL).unwrap(), None);
+
+    assert_eq!(f.store.clean_leftovers().unwrap(), 1);
+    assert!(!entry.exists(), "no valid path left in the entry");
+    assert_eq!(add(&f, &f.store, &archive).unwrap(), sp);
+    assert_eq!(fs::read_to_string(&entry).unwrap(), format!("{sp}\n"));
+    assert_eq!(f.store.find_release("node_exporter", V, URL).unwrap(), Some(sp));
 }

@@ -8,6 +8,7 @@
 //! `install` (normalise, fsync, rename, the temp-dir guard); this file holds
 //! the public API and the validity records.
 
+mod index;
 mod install;
 mod name;
 mod nar;
@@ -241,6 +242,7 @@ pub struct Store {
     dir: PathBuf,
     meta_dir: PathBuf,
     tmp_dir: PathBuf,
+    releases: index::ReleaseIndex,
     max_expanded: u64,
 }
 
@@ -266,6 +268,7 @@ impl Store {
             dir: layout.store_dir(),
             meta_dir: layout.meta_dir(),
             tmp_dir: layout.tmp_dir(),
+            releases: index::ReleaseIndex::new(layout.store_dir().join(".releases")),
             max_expanded: MAX_EXPANDED_SIZE,
         };
         for d in [&store.dir, &store.meta_dir, &store.tmp_dir] {
@@ -303,6 +306,16 @@ impl Store {
         let tmp = install::TempTree::new(&self.tmp_dir)
             .map_err(io_err(format!("creating a temp dir in {}", self.tmp_dir.display())))?;
         let hash = self.unpack_release(req, tmp.path())?;
+        // Indexed before its record is written: a crash between the two
+        // leaves an entry naming an invalid path, which lookups skip, never
+        // a valid release the index does not know.
+        let sp = StorePath::from_hash(&hash, &rest)?;
+        {
+            let _guard = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            self.releases
+                .add(&rest, &sp)
+                .map_err(io_err(format!("indexing {sp} in {}", self.releases.dir().display())))?;
+        }
         self.install(tmp, &hash, &rest, |sp, size| StoreMeta {
             layout_version: LAYOUT_VERSION,
             store_path: sp.to_string(),
@@ -446,22 +459,67 @@ impl Store {
 
     /// A valid release path previously added from this origin (credentials
     /// in the URL aside).
+    ///
+    /// Reads the release index's entry for `<name>-<version>` and the
+    /// records it names, never a listing: the cost does not grow with the
+    /// store. Reads only (a dry run may call it): on a store whose index is
+    /// not complete yet (see [`Store::index_releases`]) it reads the records
+    /// named `<hash>-<name>-<version>` from a listing of `.meta/` instead.
     pub fn find_release(&self, name: &str, version: &str, origin_url: &str) -> Result<Option<StorePath>, StoreError> {
-        // A release's path is always `<hash>-<name>-<version>`: only those
-        // records are read, so the cost does not grow with the store.
         let rest = format!("{name}-{version}");
-        for m in self.list_matching(|n| n.len() == HASH_TEXT_LEN + 1 + rest.len() && n.ends_with(&rest))? {
-            if m.kind == EntryKind::Release
+        if name::unsafe_reason(&rest).is_some() {
+            return Ok(None); // `add_release` refuses such a name: never in the store
+        }
+        let is_it = |m: &StoreMeta| {
+            m.kind == EntryKind::Release
                 && m.name == name
                 && m.version.as_deref() == Some(version)
                 // Compared without credentials: they are not stored (records
                 // written before that still have them, hence both sides).
                 && m.origin_url.as_deref().map(url_without_userinfo) == Some(url_without_userinfo(origin_url))
-            {
-                return StorePath::parse(&m.store_path).map(Some);
+        };
+        if !self.releases.is_complete() {
+            let named = |n: &str| n.len() == HASH_TEXT_LEN + 1 + rest.len() && n.ends_with(&rest);
+            return match self.list_matching(named)?.into_iter().find(is_it) {
+                Some(m) => StorePath::parse(&m.store_path).map(Some),
+                None => Ok(None),
+            };
+        }
+        let index_err = io_err(format!("reading the release index {}", self.releases.dir().display()));
+        for sp in self.releases.get(&rest).map_err(index_err)? {
+            if !fs::symlink_metadata(self.path_of(&sp)).is_ok_and(|m| m.is_dir()) {
+                continue; // an entry whose add was interrupted, or a path gc deleted
+            }
+            let Some(m) = self.meta(&sp)? else { continue };
+            if m.store_path == sp.as_str() && is_it(&m) {
+                return Ok(Some(sp));
             }
         }
         Ok(None)
+    }
+
+    /// Makes the release index complete: on a store written before it
+    /// existed, indexes every valid release from one listing of `.meta/`
+    /// and marks it complete; else does nothing (one `stat`). Call while
+    /// holding the state lock, before realising.
+    pub fn index_releases(&self) -> Result<(), StoreError> {
+        if self.releases.is_complete() {
+            return Ok(());
+        }
+        let index_err = || io_err(format!("writing the release index {}", self.releases.dir().display()));
+        let _guard = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for m in self.list()? {
+            if m.kind != EntryKind::Release {
+                continue;
+            }
+            let Ok(sp) = StorePath::parse(&m.store_path) else {
+                continue;
+            };
+            self.releases.add(sp.rest(), &sp).map_err(index_err())?;
+        }
+        self.releases.mark_complete().map_err(index_err())?;
+        tracing::info!(index = %self.releases.dir().display(), "indexed the store's releases");
+        Ok(())
     }
 
     /// Every valid store path with its metadata, sorted by name. A record that
@@ -633,29 +691,37 @@ impl Store {
         fsutil::fsync_dir(&self.dir).map_err(io_err(format!("syncing {}", self.dir.display())))
     }
 
-    /// Removes leftovers of interrupted adds: `.tmp/*` and directories without
-    /// metadata. Call only while holding the state lock. Also removes temp
-    /// files of interrupted metadata writes and records whose directory is
-    /// gone. Returns how many entries were removed; names that are not store
-    /// paths are left alone.
-    pub fn clean_leftovers(&self) -> Result<usize, StoreError> {
+    /// Removes `.tmp/*`, the temp trees of interrupted adds: the one sweep a
+    /// realise makes, as `.tmp/` holds only what interrupted runs left. Call
+    /// only while holding the state lock. Returns how many were removed.
+    pub fn clean_tmp(&self) -> Result<usize, StoreError> {
         let mut removed = 0;
-        let list = |dir: &Path| -> Result<Vec<(String, PathBuf)>, StoreError> {
-            let mut v = Vec::new();
-            for e in fs::read_dir(dir).map_err(io_err(format!("listing {}", dir.display())))? {
-                let e = e.map_err(io_err(format!("listing {}", dir.display())))?;
-                v.push((e.file_name().to_string_lossy().into_owned(), e.path()));
-            }
-            Ok(v)
-        };
-        let remove = |p: &Path| fsutil::remove_tree(p).map_err(io_err(format!("removing leftover {}", p.display())));
-
-        for (_, path) in list(&self.tmp_dir)? {
-            remove(&path)?;
+        for (_, path) in list_names(&self.tmp_dir)? {
+            remove_leftover(&path)?;
             removed += 1;
         }
-        // Two listings compared by name, not a stat per entry each way: this
-        // runs before every realise, so it must not cost more as the store grows.
+        if removed > 0 {
+            fsutil::fsync_dir(&self.tmp_dir).map_err(io_err(format!("syncing {}", self.tmp_dir.display())))?;
+        }
+        Ok(removed)
+    }
+
+    /// Removes leftovers of interrupted adds and deletes: `.tmp/*` and
+    /// directories without metadata. Call only while holding the state lock.
+    /// Also removes temp files of interrupted metadata writes, records whose
+    /// directory is gone, and index entries of paths no longer valid.
+    /// Returns how many entries were removed; names that are not store paths
+    /// are left alone.
+    ///
+    /// gc runs it, not every realise: it lists `store/` and `.meta/`, which
+    /// grow with history, and none of these leftovers is in an add's way —
+    /// `install` replaces a directory that has no record and overwrites a
+    /// record whose directory is gone, and lookups skip both.
+    pub fn clean_leftovers(&self) -> Result<usize, StoreError> {
+        let mut removed = self.clean_tmp()?;
+        let remove = remove_leftover;
+        let list = list_names;
+        // Two listings compared by name, not a stat per entry each way.
         let store_entries = list(&self.dir)?;
         let meta_entries = list(&self.meta_dir)?;
         let recorded: HashSet<&str> = meta_entries
@@ -691,8 +757,13 @@ impl Store {
                 meta_changed = true;
             }
         }
+        let valid = |sp: &StorePath| recorded.contains(sp.as_str()) && present.contains(sp.as_str());
+        let index_changed = self.releases.prune(valid).map_err(io_err(format!(
+            "pruning the release index {}",
+            self.releases.dir().display()
+        )))?;
         for (changed, dir) in [
-            (removed > 0, &self.tmp_dir),
+            (index_changed, self.releases.dir()),
             (store_changed, &self.dir),
             (meta_changed, &self.meta_dir),
         ] {
@@ -702,6 +773,20 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// The names in `dir` with their paths.
+fn list_names(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
+    let mut v = Vec::new();
+    for e in fs::read_dir(dir).map_err(io_err(format!("listing {}", dir.display())))? {
+        let e = e.map_err(io_err(format!("listing {}", dir.display())))?;
+        v.push((e.file_name().to_string_lossy().into_owned(), e.path()));
+    }
+    Ok(v)
+}
+
+fn remove_leftover(p: &Path) -> Result<(), StoreError> {
+    fsutil::remove_tree(p).map_err(io_err(format!("removing leftover {}", p.display())))
 }
 
 /// Now as RFC 3339 UTC with seconds, e.g. `2026-05-01T12:00:00Z`.
