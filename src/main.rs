@@ -54,6 +54,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             eprintln!("{refused}");
             std::process::exit(2);
         }
+        let _lock = match exporterctl::demo::exporter::hold_lock(rest) {
+            Ok(l) => l,
+            Err(why) => {
+                eprintln!("{name}: error: {why}");
+                std::process::exit(1);
+            }
+        };
         exporterctl::demo::exporter::run(&opts)?;
         return Ok(ExitStatus::Success);
     }

@@ -18,8 +18,10 @@ fn crash_at(point: &str, broken: bool) {
     let (m1, m2) = (&m[0], &m[1]);
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
 
+    // The failing step is the health check's to find: the preflight would
+    // refuse the release before the flip (tested below, side by side).
     let out = f.run_env(
-        &["switch", m2.to_str().unwrap(), "--mode", "fast"],
+        &["switch", m2.to_str().unwrap(), "--mode", "fast", "--preflight", "off"],
         &[("EXPORTERCTL_CRASH_AT", point)],
     );
     assert_eq!(
@@ -98,10 +100,12 @@ fn kill_at_every_point_of_a_failing_switch_then_resume() {
 const PHASE: [&str; 3] = ["a_exporter", "b_exporter", "c_exporter"];
 
 /// A fast switch of three exporters side by side, killed at `point`: a and
-/// b start slowly (1 s), c at once; with `broken`, b's release crashes. The
-/// journal then holds several steps in flight; `resume` must still bring
-/// every exporter to a known, recorded generation.
-fn crash_parallel_at(point: &str, broken: bool) {
+/// b start slowly (1 s), c at once; with `broken`, b's release crashes,
+/// found by the health check under `--preflight off`, or refused before
+/// the flip by the default `warn` (its step failed in the journal from the
+/// start). The journal then holds several steps in flight; `resume` must
+/// still bring every exporter to a known, recorded generation.
+fn crash_parallel_at(point: &str, broken: bool, preflight: &str) {
     let mut f = Fixture::new();
     let ports: Vec<u16> = PHASE.iter().map(|_| free_port()).collect();
     let b2 = if broken { Behaviour::Crash } else { Behaviour::SlowStart };
@@ -118,7 +122,14 @@ fn crash_parallel_at(point: &str, broken: bool) {
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
 
     let out = f.run_env(
-        &["switch", m2.to_str().unwrap(), "--mode", "fast"],
+        &[
+            "switch",
+            m2.to_str().unwrap(),
+            "--mode",
+            "fast",
+            "--preflight",
+            preflight,
+        ],
         &[("EXPORTERCTL_CRASH_AT", point)],
     );
     assert_eq!(
@@ -129,6 +140,18 @@ fn crash_parallel_at(point: &str, broken: bool) {
     );
     f.assert_links_resolve();
     let journal = f.state().join("journal.json");
+    if broken && preflight == "warn" {
+        if let Ok(j) = std::fs::read_to_string(&journal) {
+            let j: serde_json::Value = serde_json::from_str(&j).unwrap();
+            let b = &j["steps"][1];
+            assert_eq!(
+                (&b["name"], &b["status"]),
+                (&"b_exporter".into(), &"failed".into()),
+                "{point}: {b}"
+            );
+            assert!(b["duration_ms"].is_null(), "{point}: b was attempted: {b}");
+        }
+    }
     let in_flight = std::fs::read_to_string(&journal).ok().map(|j| {
         let j: serde_json::Value = serde_json::from_str(&j).unwrap();
         j["steps"]
@@ -191,7 +214,7 @@ fn crash_parallel_at(point: &str, broken: bool) {
 #[test]
 fn kill_a_fast_switch_side_by_side_at_every_point_then_resume() {
     for point in exporterctl::fault::POINTS.iter().filter(|p| !FAILURE_ONLY.contains(p)) {
-        crash_parallel_at(point, false);
+        crash_parallel_at(point, false, "warn");
     }
 }
 
@@ -201,7 +224,14 @@ fn kill_a_fast_switch_with_a_failing_step_side_by_side_then_resume() {
         .iter()
         .chain(FAILURE_ONLY)
     {
-        crash_parallel_at(point, true);
+        crash_parallel_at(point, true, "off");
+    }
+}
+
+#[test]
+fn kill_a_fast_switch_with_a_step_the_preflight_refused_then_resume() {
+    for point in ["after-journal", "after-flip", "after-health", "before-generation"] {
+        crash_parallel_at(point, true, "warn");
     }
 }
 

@@ -15,6 +15,16 @@ fn the_demo_tells_the_whole_story_and_cleans_up() {
     assert!(stdout.contains("→ generation 1"), "{stdout}");
     assert!(stdout.contains("1.0.0 → 2.0.0          succeeded"), "{stdout}");
     assert!(stdout.contains("nothing to do"), "{stdout}");
+    // v3 crashes: refused by the default preflight, untouched...
+    assert!(
+        stdout.contains("preflight: refused (demo_exporter cannot start here): nothing was changed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the running 2.0.0, started the same way, serves"),
+        "{stdout}"
+    );
+    // ...then, with --preflight off, caught by the health check and rolled back.
     assert!(stdout.contains("2.0.0 → 3.0.0          failed"), "{stdout}");
     assert!(
         stdout.contains("rolled back to demo_exporter 2.0.0, healthy again"),

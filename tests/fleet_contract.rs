@@ -95,6 +95,8 @@ fn a_failed_switch_of_a_rollout_leaves_nothing_to_roll_back() {
             "--json",
             "--rollout-id",
             "bad",
+            "--preflight",
+            "off",
         ],
         1,
     );
@@ -102,6 +104,25 @@ fn a_failed_switch_of_a_rollout_leaves_nothing_to_roll_back() {
     assert_eq!(rec["status"], "failed");
     assert_eq!(rec["rollout_id"], "bad");
     assert_eq!(f.json(&["rollback", "--rollout", "bad"])["nothing_to_do"], true);
+    assert_eq!(f.json(&["status"])["current_generation"], 1);
+    // Under the default preflight the same switch is refused before any
+    // record: the preflight's document, and nothing to roll back either.
+    let out = f.expect(
+        &[
+            "switch",
+            m2.to_str().unwrap(),
+            "--mode",
+            "fast",
+            "--json",
+            "--rollout-id",
+            "refused",
+        ],
+        1,
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["schema"], "exporterctl/preflight/v1");
+    assert_eq!(doc["refused_steps"], serde_json::json!([N]));
+    assert_eq!(f.json(&["rollback", "--rollout", "refused"])["nothing_to_do"], true);
     assert_eq!(f.json(&["status"])["current_generation"], 1);
 }
 
@@ -212,7 +233,11 @@ fn every_field_docs_json_lists_appears_in_real_output() {
     samples.push(f.json(&["switch", "--dry-run", m1]));
     samples.push(f.json(&["switch", m1, "--mode", "fast", "--rollout-id", "doc-1"]));
     samples.push(f.json(&["switch", m1, "--mode", "fast"]));
-    let failed = f.expect(&["switch", m2, "--mode", "fast", "--json"], 1);
+    // Refused by the default preflight (exporterctl/preflight/v1), then
+    // failed by the health check (a record).
+    let refused = f.expect(&["switch", m2, "--mode", "fast", "--json"], 1);
+    samples.push(serde_json::from_str(&refused).unwrap());
+    let failed = f.expect(&["switch", m2, "--mode", "fast", "--json", "--preflight", "off"], 1);
     samples.push(serde_json::from_str(&failed).unwrap());
     let preflight = f.expect(&["preflight", m2, "--json"], 1);
     samples.push(serde_json::from_str(&preflight).unwrap());

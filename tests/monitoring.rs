@@ -218,8 +218,22 @@ fn manifest(fx: &Fixture, file: &str, manager: &str, monitoring: &str, entries: 
     path
 }
 
+/// A switch with `--preflight off`: these tests follow a crashing release
+/// through the health check and its rollback (the preflight would refuse
+/// it before the flip, tests/preflight.rs).
 fn switch_json(fx: &Fixture, m: &Path, env: &[(&str, &str)]) -> (serde_json::Value, String, Option<i32>) {
-    let out = fx.run_env(&["switch", m.to_str().unwrap(), "--mode", "fast", "--json"], env);
+    let out = fx.run_env(
+        &[
+            "switch",
+            m.to_str().unwrap(),
+            "--mode",
+            "fast",
+            "--json",
+            "--preflight",
+            "off",
+        ],
+        env,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let v = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
@@ -366,7 +380,14 @@ fn silence_lives_for_the_switch_even_when_it_fails_or_crashes_and_no_secret_is_k
     // A crash before the silence's id reached the journal's end… is left
     // to the next switch: here, one whose journal was abandoned by abort.
     let out = fx.run_env(
-        &["switch", ms[3].to_str().unwrap(), "--mode", "fast"],
+        &[
+            "switch",
+            ms[3].to_str().unwrap(),
+            "--mode",
+            "fast",
+            "--preflight",
+            "off",
+        ],
         &[("TEST_GRAFANA_TOKEN", TOKEN), ("EXPORTERCTL_CRASH_AT", "after-flip")],
     );
     assert!(!out.status.success());

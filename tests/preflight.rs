@@ -187,9 +187,14 @@ fn require_refuses_dropping_a_kept_family_and_allows_other_changes() {
 }
 
 #[test]
-fn warn_goes_ahead_and_the_summary_lists_what_preflight_found() {
+fn warn_does_not_attempt_a_release_that_cannot_start_and_switches_the_rest() {
     let h = host();
+    let pid_a = h.f.pid("a");
     let out = h.f.expect(&["switch", h.m2.to_str().unwrap(), "--mode", "fast"], 1);
+    assert!(
+        out.contains("preflight: not switching a (cannot start here; the running release can)"),
+        "{out}"
+    );
     let summary = out.split("preflight (warn) found, and the switch went ahead:").nth(1);
     let summary = summary.unwrap_or_else(|| panic!("no preflight in the summary: {out}"));
     assert!(
@@ -197,17 +202,109 @@ fn warn_goes_ahead_and_the_summary_lists_what_preflight_found() {
         "{summary}"
     );
     assert!(summary.contains("b: families removed: b_scrapes_total"), "{summary}");
-    // a failed its health check and was rolled back; b was upgraded.
+    // a was never touched (same process: no restart, no scrape lost); b was upgraded.
+    assert_eq!(h.f.pid("a"), pid_a, "a was restarted");
     assert_eq!(served_version("a", h.ports.0).as_deref(), Some("1.0.0"));
     assert_eq!(served_version("b", h.ports.1).as_deref(), Some("2.0.0"));
-    // The record keeps what preflight found.
+    // The record keeps what preflight found, the control, and why a's step failed.
     let id = out.lines().find_map(|l| l.strip_prefix("switch ")).unwrap();
     let id = id.split(':').next().unwrap();
     let rec: Value =
         serde_json::from_str(&std::fs::read_to_string(h.f.state().join(format!("switches/{id}.json"))).unwrap())
             .unwrap();
+    assert_eq!(rec["status"], "partial");
     assert_eq!(rec["preflight"]["mode"], "warn");
-    assert_eq!(report(&rec["preflight"], "a")["status"], "failed");
+    assert_eq!(rec["preflight"]["refused_steps"], serde_json::json!(["a"]));
+    let a = report(&rec["preflight"], "a");
+    assert_eq!(a["status"], "failed");
+    assert_eq!(a["control"]["version"], "1.0.0");
+    assert_eq!(a["control"]["serves"], true);
+    assert!(
+        report(&rec["preflight"], "b")["control"].is_null(),
+        "b passed: no control"
+    );
+    let step = rec["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "a")
+        .unwrap();
+    assert_eq!(step["status"], "failed");
+    assert!(step["duration_ms"].is_null(), "never attempted: {step}");
+    let why = step["reason"].as_str().unwrap();
+    assert!(
+        why.starts_with("refused by preflight, not attempted: a 2.0.0: exited with status 2"),
+        "{why}"
+    );
+    assert!(why.contains("the running 1.0.0, started the same way, serves"), "{why}");
+}
+
+#[test]
+fn warn_refuses_the_whole_switch_when_no_step_is_left_or_it_is_atomic() {
+    let h = host();
+    let (pid_a, pid_b) = (h.f.pid("a"), h.f.pid("b"));
+    // Only a changes, and it cannot start: nothing to do, nothing touched.
+    let only_a = h.f.manifest(
+        "only-a.yaml",
+        &[
+            entry(&h.f, "a", "2.0.0", h.ports.0, ""),
+            entry(&h.f, "b", "1.0.0", h.ports.1, ""),
+        ],
+    );
+    // Both change, but all or nothing: a refuses b too.
+    for (m, extra) in [(&only_a, None), (&h.m2, Some("--atomic"))] {
+        let mut args = vec!["switch", m.to_str().unwrap(), "--mode", "fast"];
+        args.extend(extra);
+        let out = h.f.expect(&args, 1);
+        assert!(
+            out.contains("preflight: refused (a cannot start here): nothing was changed"),
+            "{out}"
+        );
+        assert_eq!(
+            (h.f.pid("a"), h.f.pid("b")),
+            (pid_a, pid_b),
+            "{args:?} restarted an exporter"
+        );
+        assert_eq!(served_version("b", h.ports.1).as_deref(), Some("1.0.0"));
+        assert_eq!(generations(&h.f), 1);
+        assert!(!h.f.state().join("journal.json").exists());
+    }
+    // --json prints the preflight document in place of a record.
+    let out =
+        h.f.run(&["switch", only_a.to_str().unwrap(), "--mode", "fast", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["schema"], "exporterctl/preflight/v1");
+    assert_eq!(doc["refused"], true);
+    assert_eq!(doc["refused_steps"], serde_json::json!(["a"]));
+}
+
+#[test]
+fn a_release_the_preflight_cannot_judge_is_left_to_the_health_check() {
+    // Both releases lock a file the running one holds: a copy beside it
+    // fails whichever release it is, so the failure says nothing of 2.0.0.
+    let mut f = Fixture::new();
+    f.publish("a", "1.0.0", Behaviour::Ok);
+    f.publish("a", "2.0.0", Behaviour::Ok);
+    let port = free_port();
+    let lock = f.root().join("a.lock");
+    let with_lock = |v: &str| {
+        f.entry("a", v, port).replace(
+            &format!("{port}\"]"),
+            &format!("{port}\", \"--lock={}\"]", lock.display()),
+        )
+    };
+    let m1 = f.manifest("m1.yaml", &[with_lock("1.0.0")]);
+    let m2 = f.manifest("m2.yaml", &[with_lock("2.0.0")]);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let out = f.ok(&["switch", m2.to_str().unwrap(), "--mode", "fast"]);
+    assert!(out.contains("another instance holds it"), "{out}");
+    assert!(
+        out.contains("the running 1.0.0, started the same way, fails too"),
+        "{out}"
+    );
+    assert!(!out.contains("not switching"), "{out}");
+    assert_eq!(served_version("a", port).as_deref(), Some("2.0.0"));
 }
 
 #[test]

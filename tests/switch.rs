@@ -1,6 +1,10 @@
 //! Switch, generations, rollback, gc and adopt through the real CLI, on the
 //! `process` service manager under a temporary `--root`, with releases served
 //! by the local release server.
+//!
+//! Tests that follow a crashing release through its failed health check and
+//! rollback switch with `--preflight off`: by default the preflight refuses
+//! such a release before the flip (tests/preflight.rs).
 
 mod common;
 
@@ -42,7 +46,10 @@ fn upgrade_noop_broken_release_rollback_and_gc() {
     assert_eq!(f.json(&["generations"])["generations"].as_array().unwrap().len(), 2);
 
     // A release that crashes at start is rolled back on its own.
-    let out = f.expect(&["switch", m3.to_str().unwrap(), "--mode", "fast"], 1);
+    let out = f.expect(
+        &["switch", m3.to_str().unwrap(), "--mode", "fast", "--preflight", "off"],
+        1,
+    );
     // The summary always says "N failed"; the step's own line must say so.
     assert!(out.contains(": 0 succeeded, 1 failed"), "{out}");
     assert!(
@@ -129,7 +136,18 @@ fn two_exporters(b_v2: Behaviour) -> (Fixture, u16, u16, std::path::PathBuf, std
 fn atomic_switch_undoes_every_step_when_one_fails() {
     let (f, pa, pb, m1, m2) = two_exporters(Behaviour::WrongVersion);
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
-    let out = f.expect(&["switch", m2.to_str().unwrap(), "--mode", "fast", "--atomic"], 1);
+    let out = f.expect(
+        &[
+            "switch",
+            m2.to_str().unwrap(),
+            "--mode",
+            "fast",
+            "--preflight",
+            "off",
+            "--atomic",
+        ],
+        1,
+    );
     assert!(out.contains("rolled-back"), "{out}");
     assert_eq!(served_version("a_exporter", pa).as_deref(), Some("1.0.0"));
     assert_eq!(served_version("b_exporter", pb).as_deref(), Some("1.0.0"));
@@ -138,7 +156,10 @@ fn atomic_switch_undoes_every_step_when_one_fails() {
     assert_eq!(status["last_switch"]["status"], "rolled-back");
 
     // Without --atomic the good step stays: a partial generation.
-    let out = f.expect(&["switch", m2.to_str().unwrap(), "--mode", "fast"], 1);
+    let out = f.expect(
+        &["switch", m2.to_str().unwrap(), "--mode", "fast", "--preflight", "off"],
+        1,
+    );
     assert!(out.contains("partial"), "{out}");
     assert_eq!(served_version("a_exporter", pa).as_deref(), Some("2.0.0"));
     assert_eq!(served_version("b_exporter", pb).as_deref(), Some("1.0.0"));
@@ -161,7 +182,18 @@ fn a_failed_atomic_switch_keeps_not_even_its_health_only_changes() {
             f.entry("b_exporter", "2.0.0", pb),
         ],
     );
-    f.expect(&["switch", m3.to_str().unwrap(), "--mode", "fast", "--atomic"], 1);
+    f.expect(
+        &[
+            "switch",
+            m3.to_str().unwrap(),
+            "--mode",
+            "fast",
+            "--preflight",
+            "off",
+            "--atomic",
+        ],
+        1,
+    );
     let gens = f.json(&["generations"]);
     assert_eq!(gens["current"], 1, "{gens}");
     assert_eq!(gens["generations"].as_array().unwrap().len(), 1, "{gens}");
@@ -475,7 +507,18 @@ fn json_prints_the_finished_records_of_switch_and_rollback() {
     assert!(noop.get("id").is_none(), "{noop}");
 
     // A failed switch prints its record too, with exit status 1.
-    let out = f.expect(&["switch", m2.to_str().unwrap(), "--mode", "fast", "--json"], 1);
+    let out = f.expect(
+        &[
+            "switch",
+            m2.to_str().unwrap(),
+            "--mode",
+            "fast",
+            "--preflight",
+            "off",
+            "--json",
+        ],
+        1,
+    );
     let failed: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["steps"][0]["status"], "failed");
@@ -872,7 +915,7 @@ fn each_step_of_a_fast_switch_has_its_own_result_and_rollback() {
     let (ports, m) = phase(&mut f, &[&v1, &v2], "");
     let (m1, m2) = (m[0].to_str().unwrap(), m[1].to_str().unwrap());
     f.ok(&["switch", m1, "--mode", "fast"]);
-    let out = f.expect(&["switch", m2, "--mode", "fast", "--json"], 1);
+    let out = f.expect(&["switch", m2, "--mode", "fast", "--preflight", "off", "--json"], 1);
     let record: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(record["status"], "partial", "{record}");
     let status = |i: usize| record["steps"][i]["status"].as_str().unwrap().to_string();
@@ -894,7 +937,19 @@ fn each_step_of_a_fast_switch_has_its_own_result_and_rollback() {
 
     // --atomic undoes every step, the ones that succeeded side by side too.
     f.ok(&["rollback"]);
-    let out = f.expect(&["switch", m2, "--mode", "fast", "--atomic", "--json"], 1);
+    let out = f.expect(
+        &[
+            "switch",
+            m2,
+            "--mode",
+            "fast",
+            "--preflight",
+            "off",
+            "--atomic",
+            "--json",
+        ],
+        1,
+    );
     let record: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(record["status"], "rolled-back", "{record}");
     for (n, p) in ["a_exporter", "b_exporter", "c_exporter"].iter().zip(&ports) {

@@ -1,5 +1,6 @@
 //! `exporterctl demo`: the whole story on the `process` manager under a
-//! temporary root — switch to v1, upgrade to v2, a broken v3 rolled back on
+//! temporary root — switch to v1, upgrade to v2, a broken v3 refused by the
+//! preflight, then (preflight off) rolled back on
 //! its own, `rollback --to 1`, `generations`, `gc`.
 
 use super::{Ctx, ExitStatus, RootUse};
@@ -78,7 +79,7 @@ pub fn run(given: &Ctx, keep: bool) -> Result<ExitStatus> {
     );
     println!("the exporter answers on http://127.0.0.1:{port}/metrics");
 
-    let switch = |m: &Path| {
+    let switch = |m: &Path, preflight: Option<crate::preflight::Mode>| {
         super::switch::run(
             &ctx,
             &super::switch::SwitchArgs {
@@ -92,34 +93,46 @@ pub fn run(given: &Ctx, keep: bool) -> Result<ExitStatus> {
                 quiet: false,
                 json: false,
                 rollout_id: None,
-                preflight: None,
+                preflight,
             },
         )
     };
     let result = (|| -> Result<()> {
         banner("1. switch to v1: download, verify sha256, unpack into the store, start, health-check");
         show(&m1);
-        switch(&m1)?;
+        switch(&m1, None)?;
         banner("2. upgrade to v2: flip the link, restart, check build_info says 2.0.0");
         show(&m2);
-        switch(&m2)?;
+        switch(&m2, None)?;
         banner("3. the same manifest again: nothing restarts, no new generation");
-        switch(&m2)?;
-        banner("4. v3 crashes at start: the health check fails and exporterctl rolls back on its own");
+        switch(&m2, None)?;
+        banner(
+            "4. v3 crashes at start: the preflight starts it beside the running v2, sees it exit \
+             while v2 started the same way serves, and refuses: nothing is touched",
+        );
         show(&m3);
-        let outcome = switch(&m3)?;
+        let outcome = switch(&m3, None)?;
+        println!(
+            "   (exit status would be {}: refused)",
+            if outcome == ExitStatus::Failed { 1 } else { 0 }
+        );
+        banner(
+            "5. v3 again with --preflight off: the health check fails after the flip and \
+             exporterctl rolls back on its own",
+        );
+        let outcome = switch(&m3, Some(crate::preflight::Mode::Off))?;
         println!(
             "   (exit status would be {}: a failed step is a failure even when rollback worked)",
             if outcome == ExitStatus::Failed { 1 } else { 0 }
         );
-        banner("5. rollback --to 1: no download, just a flip, a restart and a check");
+        banner("6. rollback --to 1: no download, just a flip, a restart and a check");
         super::rollback::run(&ctx, Some(1), None, None, false, false)?;
-        banner("6. generations");
+        banner("7. generations");
         super::generations::run(&ctx, false)?;
-        banner("7. status");
+        banner("8. status");
         super::status::run(&ctx, false)?;
         banner(
-            "8. gc --keep 1: the newest generation (2) and the current one (1) stay; \
+            "9. gc --keep 1: the newest generation (2) and the current one (1) stay; \
              what none of them needs goes (the broken v3's release, unused profiles)",
         );
         super::gc::run(

@@ -43,7 +43,15 @@ pub fn run(ctx: &Ctx, a: &PreflightArgs) -> Result<ExitStatus> {
         m => m,
     };
     let recorded = preflight::record::of_generation(&ctx.layout, plan.current.generation());
-    let summary = preflight::for_switch(Some(&store), &manifest, &plan.from, &plan.target, mode, &recorded)?;
+    let summary = preflight::for_switch(
+        Some(&store),
+        &manifest,
+        &plan.from,
+        &plan.target,
+        mode,
+        false,
+        &recorded,
+    )?;
     let refuses = summary.exporters.iter().any(preflight::Report::refuses);
     if a.json {
         print_json(&with_schema(SCHEMA_PREFLIGHT, serde_json::to_value(&summary)?, None))?;

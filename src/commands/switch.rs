@@ -77,8 +77,15 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
         let mode = a.preflight.unwrap_or(manifest.settings.preflight);
         if !plan.steps.is_empty() {
             let recorded = crate::preflight::record::of_generation(&ctx.layout, plan.current.generation());
-            let summary =
-                crate::preflight::for_switch(store.as_ref(), &manifest, &plan.from, &plan.target, mode, &recorded)?;
+            let summary = crate::preflight::for_switch(
+                store.as_ref(),
+                &manifest,
+                &plan.from,
+                &plan.target,
+                mode,
+                a.atomic,
+                &recorded,
+            )?;
             plan.preflight = (!summary.exporters.is_empty()).then_some(summary);
         }
         return dry_run(&manifest, a, &plan);
@@ -118,7 +125,15 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
             );
         }
         let recorded = crate::preflight::record::of_generation(&ctx.layout, plan.current.generation());
-        let summary = crate::preflight::for_switch(Some(&store), &manifest, &plan.from, &plan.target, mode, &recorded)?;
+        let summary = crate::preflight::for_switch(
+            Some(&store),
+            &manifest,
+            &plan.from,
+            &plan.target,
+            mode,
+            plan.options.atomic,
+            &recorded,
+        )?;
         if !summary.exporters.is_empty() {
             let text = summary.text();
             match (a.json, a.quiet) {
@@ -132,6 +147,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
                 }
                 return Ok(ExitStatus::Failed);
             }
+            crate::preflight::verdict::refuse_steps(&summary, &mut record);
             record.preflight = Some(summary.clone());
             plan.preflight = Some(summary);
         }

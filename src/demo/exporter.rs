@@ -114,6 +114,26 @@ pub fn refused_flags(name: &str, behaviour: Behaviour, rest: &[String]) -> Resul
     }
 }
 
+/// `--lock=PATH` among the extra arguments: the exporter holds an exclusive
+/// `flock` on PATH for as long as it runs, and a second copy exits at once,
+/// as an exporter that guards a resource (a lock file, a device) does: what
+/// a preflight beside the running copy cannot judge. The file returned holds
+/// the lock; `Err` says why it could not be taken.
+pub fn hold_lock(rest: &[String]) -> Result<Option<nix::fcntl::Flock<std::fs::File>>, String> {
+    let Some(path) = rest.iter().find_map(|a| a.strip_prefix("--lock=")) else {
+        return Ok(None);
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {path}: {e}"))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map(Some)
+        .map_err(|(_, e)| format!("cannot lock {path}: {e} (another instance holds it)"))
+}
+
 /// Runs the exporter until it is killed (SIGTERM ends it: default action).
 /// `crash` never returns: it exits with status 1.
 pub fn run(opts: &ExporterOpts) -> io::Result<()> {

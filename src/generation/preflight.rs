@@ -10,17 +10,20 @@ use serde::{Deserialize, Serialize};
 ///
 /// `warn` is the default: preflight adds one start of the new binary to a
 /// switch, which is cheap next to a failed restart (the flip, a crash-looping
-/// unit and a rollback), and most of what it finds (a family removed that
-/// no dashboard uses, a new label) is information for the operator, not a
-/// reason to stop. A release that does not start is refused by the health
-/// check anyway, one flip later; `require` refuses it before the flip, and
-/// adds refusing the loss of the families named in `keep_metrics`.
+/// unit, the scrapes lost and a rollback), and most of what it finds (a
+/// family removed that no dashboard uses, a new label) is information for
+/// the operator, not a reason to stop. What `warn` does refuse is a step
+/// that is certain to fail: a release that cannot start here while the
+/// running one, started the same way, can ([`Report::cannot_start`]). `require`
+/// refuses the whole switch on any failed copy, and on the loss of the
+/// families named in `keep_metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// No preflight.
     Off,
-    /// Run it, report what it finds, go ahead.
+    /// Run it, report what it finds, go ahead; a step whose release cannot
+    /// start (while the running one can) is not attempted.
     #[default]
     Warn,
     /// Refuse the switch (nothing flipped) when a release does not start or drops a kept family.
@@ -86,6 +89,25 @@ pub struct Report {
     pub kept_removed: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flag_changes: Vec<Advice>,
+    /// A failed copy's control: the running release started the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<Control>,
+    pub duration_ms: u64,
+}
+
+/// The running release, started beside itself exactly as the failed copy
+/// was (same user, arguments moved the same way, same environment): it
+/// tells a release that cannot start here from a preflight that cannot
+/// judge this exporter (it locks a file the running one holds, say).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Control {
+    /// The running release's version.
+    pub version: String,
+    /// It started and served.
+    pub serves: bool,
+    /// Why not, with its own last lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub duration_ms: u64,
 }
 
@@ -93,6 +115,13 @@ impl Report {
     /// Would `require` refuse the switch for this one?
     pub fn refuses(&self) -> bool {
         self.status == Status::Failed || !self.kept_removed.is_empty()
+    }
+
+    /// Proven unable to start here: the copy failed and the running
+    /// release, started the same way, served. Its step would fail its
+    /// health check and roll back, after a restart that costs scrapes.
+    pub fn cannot_start(&self) -> bool {
+        self.status == Status::Failed && self.control.as_ref().is_some_and(|c| c.serves)
     }
 }
 
@@ -103,8 +132,14 @@ pub struct Summary {
     /// Wall time of all of them (they run concurrently).
     pub duration_ms: u64,
     pub exporters: Vec<Report>,
-    /// `require` and a release that does not start or drops a kept family.
+    /// The whole switch is refused before anything is flipped: `require`
+    /// and a release that does not start or drops a kept family; or every
+    /// step refused (below), or one of an `--atomic` switch.
     pub refused: bool,
+    /// Steps not attempted, by exporter name: their release cannot start
+    /// ([`Report::cannot_start`]); the other steps go ahead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_steps: Vec<String>,
 }
 
 impl Summary {
@@ -146,6 +181,9 @@ impl Summary {
                     r.kept_removed.join(", ")
                 );
             }
+            if let Some(c) = &r.control {
+                out += &format!("      {}\n", c.line());
+            }
             if let Some(n) = &r.not_compared {
                 out += &format!("      metrics not compared: {n}\n");
             }
@@ -154,9 +192,51 @@ impl Summary {
             }
         }
         if self.refused {
-            out += "preflight: refused (--preflight require): nothing was changed\n";
+            let why = match self.mode {
+                Mode::Require => "--preflight require".to_string(),
+                _ => format!("{} cannot start here", self.refused_steps.join(", ")),
+            };
+            out += &format!("preflight: refused ({why}): nothing was changed\n");
+        } else if !self.refused_steps.is_empty() {
+            out += &format!(
+                "preflight: not switching {} (cannot start here; the running release can): the other steps go ahead\n",
+                self.refused_steps.join(", ")
+            );
         }
         out
+    }
+
+    /// Why the step of `name` was not attempted, if it was refused.
+    pub fn step_refusal(&self, name: &str) -> Option<String> {
+        if !self.refused_steps.iter().any(|n| n == name) {
+            return None;
+        }
+        let r = self.exporters.iter().find(|r| r.name == name)?;
+        Some(format!(
+            "refused by preflight, not attempted: {} {}: {}; {}",
+            r.name,
+            r.to_version,
+            r.reason.as_deref().unwrap_or("failed"),
+            r.control.as_ref().map(Control::line).unwrap_or_default()
+        ))
+    }
+}
+
+impl Control {
+    /// `the running 1.5.0, started the same way, serves (41 ms)`.
+    pub fn line(&self) -> String {
+        if self.serves {
+            format!(
+                "the running {}, started the same way, serves ({} ms): the new release is at fault",
+                self.version, self.duration_ms
+            )
+        } else {
+            format!(
+                "the running {}, started the same way, fails too ({}): the preflight cannot judge this exporter here",
+                self.version,
+                self.reason.as_deref().unwrap_or("no reason given")
+            )
+        }
     }
 }
 

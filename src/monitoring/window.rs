@@ -98,6 +98,8 @@ fn steps_text(record: &SwitchRecord, done: bool) -> String {
             let what = format!("{} {}", s.name, crate::switch::describe_action(s));
             match (done, s.status) {
                 (false, _) => what,
+                // Refused before the flip (preflight): never attempted.
+                (true, StepStatus::Failed) if s.duration_ms.is_none() => format!("{what} (failed, not attempted)"),
                 (true, StepStatus::Failed) => format!("{what} (failed, rolled back)"),
                 (true, st) => format!("{what} ({})", format!("{st:?}").to_lowercase()),
             }

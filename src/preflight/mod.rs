@@ -25,7 +25,7 @@ pub mod record;
 pub mod run;
 pub mod verdict;
 
-pub use crate::generation::preflight::{Mode, Report, Status, Summary};
+pub use crate::generation::preflight::{Control, Mode, Report, Status, Summary};
 pub use verdict::KeepMetrics;
 
 use crate::generation::state::{self, Action, ProfileState};
@@ -62,6 +62,36 @@ pub struct Job {
     /// Why it is not run (`preflight: false`, not in the store yet).
     pub skip: Option<String>,
     pub advice: Vec<flags::Advice>,
+    /// The release running now, started the same way when the copy fails
+    /// (the control, [`Report::control`]); `None` for a new exporter.
+    pub running: Option<Running>,
+}
+
+/// The release running now, as its generation runs it.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub version: String,
+    pub exec: PathBuf,
+    pub args: Vec<String>,
+    pub environment: BTreeMap<String, String>,
+}
+
+impl Job {
+    /// The control of this job: the running release in the copy's place,
+    /// with the same user and health settings. `None` without one.
+    pub fn control(&self) -> Option<Job> {
+        let r = self.running.as_ref()?;
+        Some(Job {
+            to_version: r.version.clone(),
+            from_version: Some(r.version.clone()),
+            exec: r.exec.clone(),
+            args: r.args.clone(),
+            environment: r.environment.clone(),
+            running: None,
+            advice: Vec::new(),
+            ..self.clone()
+        })
+    }
 }
 
 /// The preflights a switch from `from` to `target` needs: every exporter
@@ -85,9 +115,10 @@ pub fn jobs(
         };
         let live = from.exporter(&c.name);
         let entry = e.catalogue_entry();
-        let exec = store
-            .map(|s| s.path_of(&t.store_path).join("bin").join(&t.name))
-            .unwrap_or_default();
+        let exec_of = |sp: &crate::store::StorePath, name: &str| {
+            store.map(|s| s.path_of(sp).join("bin").join(name)).unwrap_or_default()
+        };
+        let exec = exec_of(&t.store_path, &t.name);
         let skip = if !e.preflight {
             Some("preflight: false (a second copy cannot run beside the running one)".to_string())
         } else if !store.is_some_and(|s| s.is_valid(&t.store_path)) {
@@ -137,6 +168,14 @@ pub fn jobs(
             advice: entry
                 .map(|en| flags::advise(&en, &t.version, &t.args, &t.environment))
                 .unwrap_or_default(),
+            running: live
+                .filter(|l| store.is_some_and(|s| s.is_valid(&l.store_path)))
+                .map(|l| Running {
+                    version: l.version.clone(),
+                    exec: exec_of(&l.store_path, &l.name),
+                    args: l.args.clone(),
+                    environment: l.environment.clone(),
+                }),
         });
     }
     out
@@ -145,13 +184,16 @@ pub fn jobs(
 /// The preflight of a switch from `from` to `target` under `mode`: its jobs
 /// run concurrently. `recorded`: the families the live generation recorded
 /// (`record::of_generation`), compared with instead of a new scrape. With `off` nothing starts, but the jobs are listed (a
-/// dry run still names the catalogue's flag changes).
+/// dry run still names the catalogue's flag changes). `atomic`: the switch
+/// keeps all of its steps or none (`--atomic`), so a refused step refuses
+/// it whole ([`verdict::decide`]).
 pub fn for_switch(
     store: Option<&Store>,
     manifest: &Manifest,
     from: &ProfileState,
     target: &ProfileState,
     mode: Mode,
+    atomic: bool,
     recorded: &record::Served,
 ) -> Result<Summary, crate::health::HealthFailure> {
     let mut jobs = jobs(store, manifest, from, target, recorded);
@@ -161,7 +203,8 @@ pub fn for_switch(
         }
     }
     let probe = crate::health::Probe::new()?;
-    Ok(run_all(&jobs, mode, &probe))
+    let steps = state::changes(from, target).len();
+    Ok(run_all(&jobs, mode, &probe, |s| verdict::decide(s, steps, atomic)))
 }
 
 /// An empty report of `job` (skipped until run).
@@ -180,12 +223,14 @@ pub(crate) fn new_report(job: &Job) -> Report {
         not_compared: None,
         kept_removed: Vec::new(),
         flag_changes: job.advice.clone(),
+        control: None,
         duration_ms: 0,
     }
 }
 
-/// Runs `jobs` concurrently (one thread each) and decides under `mode`.
-pub fn run_all(jobs: &[Job], mode: Mode, probe: &crate::health::Probe) -> Summary {
+/// Runs `jobs` concurrently (one thread each); `decide` says what the
+/// switch does with the findings ([`verdict::decide`]).
+pub fn run_all(jobs: &[Job], mode: Mode, probe: &crate::health::Probe, decide: impl FnOnce(&mut Summary)) -> Summary {
     let started = Instant::now();
     let exporters: Vec<Report> = std::thread::scope(|s| {
         let handles: Vec<_> = jobs.iter().map(|j| s.spawn(move || run::run_one(j, probe))).collect();
@@ -202,13 +247,15 @@ pub fn run_all(jobs: &[Job], mode: Mode, probe: &crate::health::Probe) -> Summar
             })
             .collect()
     });
-    let refused = mode == Mode::Require && exporters.iter().any(Report::refuses);
-    Summary {
+    let mut summary = Summary {
         mode,
         duration_ms: started.elapsed().as_millis() as u64,
         exporters,
-        refused,
-    }
+        refused: false,
+        refused_steps: Vec::new(),
+    };
+    decide(&mut summary);
+    summary
 }
 
 #[cfg(test)]

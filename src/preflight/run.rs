@@ -5,7 +5,7 @@
 use super::child::{self, Launch};
 use super::families::{self, Family};
 use super::listen;
-use super::{Job, Report, Status};
+use super::{Control, Job, Report, Status};
 use crate::health::text;
 use crate::health::Probe;
 use std::time::{Duration, Instant};
@@ -75,10 +75,26 @@ pub fn run_one(job: &Job, probe: &Probe) -> Report {
         Err(why) => {
             report.status = Status::Failed;
             report.reason = Some(why);
+            report.control = job.control().map(|c| control(&c, probe));
         }
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     report
+}
+
+/// Starts the running release exactly as the failed copy was started: if it
+/// serves, the new release is at fault; if it fails too, the preflight
+/// cannot judge this exporter on this host.
+fn control(job: &Job, probe: &Probe) -> Control {
+    let started = Instant::now();
+    let mut scratch = super::new_report(job);
+    let outcome = attempt(job, probe, &mut scratch);
+    Control {
+        version: job.to_version.clone(),
+        serves: outcome.is_ok(),
+        reason: outcome.err(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
 }
 
 /// Starts, scrapes and stops the copy; its families, or why it failed.

@@ -315,18 +315,25 @@ scenario_2_check_diff() {
 }
 
 scenario_3_crash_second_batch() {
-    local i last3
+    local i last2 last3
     # host2 (the second batch) gets the crashing node_exporter; the others a good change.
     write_inventory "$WORK/inventory/s3.yml" $(for i in $(all_hosts); do echo "$i=v3.yaml"; done) "2=broken.yaml"
+    last2=$(st 2 field last_switch.id)
     last3=$(st 3 field last_switch.id)
+    st 2 expect --healthy --save-pids "$WORK/pids-s3-2"
     st 3 expect --healthy --save-pids "$WORK/pids-s3-3"
     if playbook rollout "$FLAVOUR-3-crash.log" -i "$WORK/inventory/s3.yml" -e "rollout_id=r3-$FLAVOUR"; then
         fail "the rollout succeeded although host2's release crashes"
     fi
     st 1 expect --healthy --version node_exporter=1.5.0 --version nginx_exporter=0.11.1-1+b4 --last-status succeeded
-    # host2 rolled itself back: still its generation from r1, serving 1.5.1.
+    # host2: the preflight (default warn) started 1.5.9 beside the running
+    # 1.5.1, saw it crash while 1.5.1 started the same way served, and
+    # refused the switch: nothing touched (same generation, same processes,
+    # no switch record).
     st 2 expect --generation "$(cat "$WORK/gen-r1-2")" --healthy --version node_exporter=1.5.1 \
-        --last-status failed --failure-names node_exporter
+        --last-id "$last2" --same-pids "$WORK/pids-s3-2"
+    grep -q 'refused by preflight (warn), nothing was changed' "$WORK/logs/$FLAVOUR-3-crash.log" \
+        || fail "host2's task does not say the preflight refused the switch"
     # host3's batch never ran: untouched (same last switch, same processes).
     st 3 expect --generation "$(cat "$WORK/gen-r1-3")" --healthy --version node_exporter=1.5.1 \
         --last-id "$last3" --same-pids "$WORK/pids-s3-3"

@@ -151,15 +151,35 @@ scenario_3_noop() {
 
 # ------------------------------------------------------------------ 4
 scenario_4_broken() {
-    local rc=0
+    local rc=0 pid_before
+    # The default, --preflight warn: 1.5.9 started beside the running 1.5.1
+    # exits, while 1.5.1 started the same way serves. The step cannot
+    # succeed: it is not attempted, and as the only one, the switch is
+    # refused with nothing touched.
+    pid_before=$(main_pid node_exporter.service)
     xctl switch "$M/broken.yaml" --mode fast --yes || rc=$?
-    [ "$rc" -ne 0 ] || fail "switch to a broken release exited 0"
-    # The step's reason quotes what the crashed release printed (from its
-    # journal); the preflight before the flip quoted it too, on its own line.
-    grep -Eq "failed \([0-9]+ ms\): .*broken on purpose" "$LAST_OUT" \
-        || fail "the step's failure does not quote the broken release's own output"
+    [ "$rc" = 1 ] || fail "switch to a broken release under the default preflight exited $rc, want 1"
     grep -Eq "node_exporter +1\.5\.[0-9] → 1\.5\.9: FAILS" "$LAST_OUT" \
         || fail "the preflight (warn) did not report the broken release before the flip"
+    grep -q "broken on purpose" "$LAST_OUT" || fail "the preflight does not quote the broken release's own output"
+    grep -q "the running 1.5.1, started the same way, serves" "$LAST_OUT" \
+        || fail "the preflight does not say the running release passed the same start (its control)"
+    grep -q "preflight: refused (node_exporter cannot start here): nothing was changed" "$LAST_OUT" \
+        || fail "the default preflight did not refuse a release that cannot start"
+    [ "$(main_pid node_exporter.service)" = "$pid_before" ] \
+        || fail "node_exporter was restarted although the preflight refused the switch"
+    ct test ! -e "$STATE/journal.json" || fail "a refused switch left a journal"
+    info "ok: the default preflight refused the crashing release, node_exporter untouched (MainPID $pid_before)"
+
+    # --preflight off: the health check after the flip is the net (for what
+    # a preflight cannot see, e.g. a crash under the unit's sandbox only).
+    rc=0
+    xctl switch "$M/broken.yaml" --mode fast --yes --preflight off || rc=$?
+    [ "$rc" -ne 0 ] || fail "switch to a broken release exited 0"
+    # The step's reason quotes what the crashed release printed (from its
+    # journal).
+    grep -Eq "failed \([0-9]+ ms\): .*broken on purpose" "$LAST_OUT" \
+        || fail "the step's failure does not quote the broken release's own output"
     assert_serving node_exporter 1.5.1
     local exe
     exe=$(exe_of "$(main_pid node_exporter.service)")
@@ -735,16 +755,23 @@ YML
     assert_serving mysqld_exporter 0.14.0
     assert_socket_activated
 
-    prom_op "switch to a crashing node 1.5.9 (automatic rollback)" fail switch "$M/broken.yaml" --mode fast --yes
-    grep -q "broken on purpose" "$LAST_OUT" "$LAST_OUT.err" || fail "the failure does not quote the broken release's output"
+    # The default preflight (warn) starts 1.5.9 beside the running exporter,
+    # sees it exit while 1.5.0 started the same way serves, and refuses the
+    # switch: node_exporter is never touched.
+    local crash_pid
+    crash_pid=$(main_pid node_exporter.service)
+    prom_op "switch to a crashing node 1.5.9 (refused by the default preflight)" fail switch "$M/broken.yaml" --mode fast --yes
+    grep -q "broken on purpose" "$LAST_OUT" "$LAST_OUT.err" || fail "the refusal does not quote the broken release's output"
+    grep -q "preflight: refused (node_exporter cannot start here)" "$LAST_OUT" || fail "the default preflight did not refuse"
+    [ "$(main_pid node_exporter.service)" = "$crash_pid" ] || fail "node_exporter restarted under a refused switch"
     assert_serving node_exporter 1.5.0
     assert_socket_activated
 
-    # The same release with --preflight require: its copy fails beside the
-    # running exporter, which is never touched: zero failed scrapes is
-    # asserted here.
-    prom_op "the crashing node 1.5.9 refused by --preflight require" fail switch "$M/broken.yaml" --mode fast --yes --preflight require
-    grep -q "broken on purpose" "$LAST_OUT" "$LAST_OUT.err" || fail "the refusal does not quote the broken release's output"
+    # The same release with --preflight off: flipped, restarted, caught by
+    # the health check and rolled back (the net for what a preflight cannot
+    # see). Its figures are printed, not asserted.
+    prom_op "switch to a crashing node 1.5.9 with --preflight off (automatic rollback)" fail switch "$M/broken.yaml" --mode fast --yes --preflight off
+    grep -q "broken on purpose" "$LAST_OUT" "$LAST_OUT.err" || fail "the failure does not quote the broken release's output"
     assert_serving node_exporter 1.5.0
     assert_socket_activated
 
@@ -766,36 +793,27 @@ for name in ("node_exporter", "nginx_exporter", "mysqld_exporter"):
     print(f"{name:<16} {rows[0]['listener']:<17} failed " + " / ".join(str(r["failed"]) for r in rows)
           + f" (total {sum(r['failed'] for r in rows)}), longest gap "
           + " / ".join("none" if g is None else f"{g} ms" for g in gaps)
-          + "  [upgrade / rollback / crash / crash refused by preflight]")
+          + "  [upgrade / rollback / crash (default preflight) / crash with --preflight off]")
     if name == "node_exporter":
         if any(r["scrapes"] == 0 for r in rows[:3]):
             bad.append("node_exporter: a window without any scrape")
-        # upgrade and rollback: issue 13's target is 0, usually met (6 of 7
-        # runs). A scrape queued on the socket must still be answered within
-        # Prometheus' 90 ms timeout by a process just started, a margin one
-        # scrape can miss on a loaded 2-core host (seen: 91 ms), and one that
-        # starts between the drain's last look and the stop is cut. Asserted:
-        # at most that one per restart; the figures are printed.
-        if rows[0]["failed"] > 1 or rows[1]["failed"] > 1:
-            bad.append(f"node_exporter (socket-activated): {rows[0]['failed']} / {rows[1]['failed']} failed scrapes "
-                       "during upgrade / rollback, want at most 1 each (0 is the target)")
-        # The crashing release: scrapes queue on the socket while the
-        # health check watches the crash loop (~2 s) before rolling back,
-        # longer than the 90 ms scrape timeout. Not met yet: printed only.
-        if rows[2]["failed"]:
-            print(f"KNOWN GAP (issue 13, not asserted): {rows[2]['failed']} failed scrapes of the socket-activated "
-                  f"node_exporter while the crashing release is detected and rolled back")
-        # Refused by the preflight: node_exporter was neither flipped nor
-        # restarted (the others' figures are printed: a timeout of theirs
-        # would be this 2-core host's CPU, not exporterctl).
+        # Issue 13's target: 0 failed scrapes for the socket-activated
+        # exporter across the upgrade, the rollback and the crashing release
+        # (refused by the default preflight, so never touched).
+        if any(r["failed"] for r in rows[:3]):
+            bad.append(f"node_exporter (socket-activated): {rows[0]['failed']} / {rows[1]['failed']} / "
+                       f"{rows[2]['failed']} failed scrapes during upgrade / rollback / crashing release, want 0")
+        # --preflight off: the crash is found by the health check after the
+        # flip; scrapes queued on the socket meanwhile may time out.
+        # Printed, not asserted.
         if rows[3]["failed"]:
-            bad.append(f"node_exporter: {rows[3]['failed']} failed scrapes while --preflight require refused the "
-                       "crashing release (it should not have been touched)")
+            print(f"with --preflight off: {rows[3]['failed']} failed scrapes of the socket-activated "
+                  f"node_exporter while the crashing release is detected and rolled back (not asserted)")
 for b in bad:
     print("ERROR: " + b)
 sys.exit(1 if bad else 0)
 PY
-    info "ok: at most 1 failed scrape per restart for the socket-activated node_exporter during the upgrade and the rollback, none while the preflight refused the crashing release (figures above)"
+    info "ok: 0 failed scrapes of the socket-activated node_exporter during the upgrade, the rollback and the crashing release (figures above)"
 }
 
 # ------------------------------------------------------------------ 12

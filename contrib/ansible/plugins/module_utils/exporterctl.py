@@ -14,6 +14,7 @@ import time
 SCHEMA_RECORD = "exporterctl/record/v1"
 SCHEMA_PLAN = "exporterctl/plan/v1"
 SCHEMA_STATUS = "exporterctl/status/v1"
+SCHEMA_PREFLIGHT = "exporterctl/preflight/v1"
 
 # exporterctl's documented exit statuses.
 EXIT_OK = 0
@@ -63,7 +64,9 @@ LAST_MS = None
 
 
 def parse(module, argv, rc, out, err, schema):
-    """The JSON document on stdout, checked to declare `schema`."""
+    """The JSON document on stdout, checked to declare `schema` (one, or a
+    tuple of those the caller reads)."""
+    schemas = schema if isinstance(schema, tuple) else (schema,)
     try:
         doc = json.loads(out)
     except ValueError:
@@ -74,11 +77,11 @@ def parse(module, argv, rc, out, err, schema):
             stdout=out,
             stderr=err,
         )
-    if not isinstance(doc, dict) or doc.get("schema") != schema:
+    if not isinstance(doc, dict) or doc.get("schema") not in schemas:
         module.fail_json(
             msg="exporterctl answered with schema %r; this collection reads %r (docs/json.md): "
             "upgrade the collection or the binary so they match"
-            % (doc.get("schema") if isinstance(doc, dict) else None, schema),
+            % (doc.get("schema") if isinstance(doc, dict) else None, " or ".join(schemas)),
             rc=rc,
             cmd=argv,
             stdout=out,
@@ -112,6 +115,22 @@ def failed_steps(record):
                     name=s.get("name"),
                     change="%s -> %s" % (s.get("from_version") or "none", s.get("to_version") or "none"),
                     reason=s.get("reason") or "",
+                )
+            )
+    return steps
+
+
+def refused_steps(preflight):
+    """The steps a refused switch's preflight (exporterctl/preflight/v1) did
+    not attempt, shaped like failed_steps: the releases that failed."""
+    steps = []
+    for r in preflight.get("exporters") or []:
+        if r.get("status") == "failed" or r.get("kept_removed"):
+            steps.append(
+                dict(
+                    name=r.get("name"),
+                    change="%s -> %s" % (r.get("from_version") or "none", r.get("to_version") or "none"),
+                    reason="preflight: %s" % (r.get("reason") or "removes kept families %s" % r.get("kept_removed")),
                 )
             )
     return steps

@@ -53,6 +53,13 @@ options:
   rollout_id:
     description: C(--rollout-id), for C(exporterctl.fleet.rollback rollout=...).
     type: str
+  preflight:
+    description:
+      - C(--preflight). Unset, the manifest's C(settings.preflight) (default C(warn)) applies.
+      - A switch the preflight refuses changes nothing on the host; the task fails with the
+        preflight's findings in C(preflight) and the releases it refused in C(failed_steps).
+    type: str
+    choices: ["off", warn, require]
 author:
   - exporterctl contributors
 """
@@ -77,6 +84,10 @@ failed_steps:
   description: Steps that failed (name, change, reason).
   returned: always
   type: list
+preflight:
+  description: When the preflight refused the switch (nothing changed), its findings (exporterctl/preflight/v1).
+  returned: when refused
+  type: dict
 exporterctl_ms:
   description: How long exporterctl itself ran on the host, in milliseconds.
   returned: always
@@ -90,11 +101,13 @@ from ansible_collections.exporterctl.fleet.plugins.module_utils.exporterctl impo
     EXIT_FAILED,
     EXIT_OK,
     SCHEMA_PLAN,
+    SCHEMA_PREFLIGHT,
     SCHEMA_RECORD,
     base_argv,
     blocked_or_bad,
     failed_steps,
     parse,
+    refused_steps,
     run,
     versions_text,
 )
@@ -119,6 +132,7 @@ def main():
         only=dict(type="list", elements="str", default=[]),
         atomic=dict(type="bool", default=False),
         rollout_id=dict(type="str"),
+        preflight=dict(type="str", choices=["off", "warn", "require"]),
     )
     args.update(COMMON_ARGS)
     module = AnsibleModule(argument_spec=args, supports_check_mode=True)
@@ -152,11 +166,26 @@ def main():
         argv += ["--only", name]
     if p["rollout_id"]:
         argv += ["--rollout-id", p["rollout_id"]]
+    if p["preflight"]:
+        argv += ["--preflight", p["preflight"]]
     argv.append("-")
     rc, out, err = run(module, argv, data=manifest)
     if rc not in (EXIT_OK, EXIT_FAILED):
         blocked_or_bad(module, argv, rc, out, err)
-    record = parse(module, argv, rc, out, err, SCHEMA_RECORD)
+    record = parse(module, argv, rc, out, err, (SCHEMA_RECORD, SCHEMA_PREFLIGHT))
+    if record.get("schema") == SCHEMA_PREFLIGHT:
+        # Refused before the first flip: nothing on the host changed.
+        failed = refused_steps(record)
+        module.fail_json(
+            msg="exporterctl switch refused by preflight (%s), nothing was changed: %s"
+            % (record.get("mode"), "; ".join("%s %s: %s" % (f["name"], f["change"], f["reason"]) for f in failed)),
+            changed=False,
+            preflight=record,
+            record=None,
+            generation=None,
+            failed_steps=failed,
+            exporterctl_ms=xc.LAST_MS,
+        )
     if record.get("nothing_to_do"):
         module.exit_json(changed=False, record=record, generation=None, exporterctl_ms=xc.LAST_MS, failed_steps=[], msg=record.get("message"))
     steps = record.get("steps") or []
