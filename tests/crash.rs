@@ -165,6 +165,12 @@ fn crash_parallel_at(point: &str, broken: bool, preflight: &str) {
         // c is healthy long before a and b: they are in flight, flipped or
         // restarting, side by side.
         assert!(in_flight >= Some(2), "{point}: {in_flight:?} steps in flight");
+        // status names every one of them, not only the latest.
+        let st = f.json(&["status"]);
+        let names = st["last_switch"]["steps_in_flight"].as_array().unwrap().len();
+        assert_eq!(Some(names), in_flight, "{point}: {st}");
+        let text = String::from_utf8_lossy(&f.run(&["status"]).stdout).to_string();
+        assert!(text.contains("; at steps "), "{point}: {text}");
     }
     if in_flight.is_some() {
         let blocked = f.run(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);

@@ -1,7 +1,7 @@
 //! `exporterctl status`
 
 use super::{print_json, Ctx, ExitStatus};
-use crate::generation::history::{Counts, History, SwitchRecord};
+use crate::generation::history::{Counts, History, StepStatus, SwitchRecord};
 use crate::generation::profile::{self, Current, Profiles};
 use crate::health::Probe;
 use crate::service::manager_for;
@@ -30,6 +30,9 @@ struct LastSwitch {
     /// running / interrupted (journal present) or the recorded outcome.
     status: String,
     current_step: Option<String>,
+    /// Every step in progress: several in a fast switch or a rollback,
+    /// whose steps run side by side.
+    steps_in_flight: Vec<String>,
     counts: Counts,
     failures: Vec<String>,
     /// Its silence (active while the switch runs, or left when it could
@@ -68,6 +71,12 @@ fn last_switch(r: &SwitchRecord, status: String) -> LastSwitch {
         ended_at: r.ended_at.clone(),
         status,
         current_step: r.current_step.and_then(|i| r.steps.get(i)).map(|s| s.name.clone()),
+        steps_in_flight: r
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Running)
+            .map(|s| s.name.clone())
+            .collect(),
         counts: r.counts(),
         failures: r
             .steps
@@ -170,10 +179,11 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<ExitStatus> {
                 l.counts.skipped,
                 l.counts.running,
                 l.counts.pending,
-                l.current_step
-                    .as_ref()
-                    .map(|s| format!("; at step {s}"))
-                    .unwrap_or_default()
+                match (l.steps_in_flight.as_slice(), &l.current_step) {
+                    ([_, _, ..], _) => format!("; at steps {}", l.steps_in_flight.join(", ")),
+                    (_, Some(s)) => format!("; at step {s}"),
+                    _ => String::new(),
+                }
             );
             for f in &l.failures {
                 println!("  {f}");

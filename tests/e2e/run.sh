@@ -103,15 +103,7 @@ if [ "$INFRA_ONLY" = 0 ] && [ -n "$DEB" ]; then
     XCTL=/usr/bin/exporterctl
     log "package under test: $DEB (installed as $XCTL)"
 elif [ "$INFRA_ONLY" = 0 ]; then
-    if [ -z "$BIN" ]; then
-        tdir=${CARGO_TARGET_DIR:-target}
-        case $tdir in /*) ;; *) tdir="$REPO/$tdir" ;; esac
-        BIN="$tdir/release/exporterctl"
-        if [ ! -x "$BIN" ]; then
-            log "no $BIN: running cargo build --release"
-            (cd "$REPO" && cargo build --release) || die "cargo build --release failed"
-        fi
-    fi
+    [ -n "$BIN" ] || BIN=$(default_release_binary) || die "cargo build --release failed"
     [ -x "$BIN" ] || die "exporterctl binary not found or not executable: $BIN"
     BIN=$(readlink -f "$BIN")
     cp "$BIN" "$WORK/share/bin/exporterctl"

@@ -61,15 +61,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 # ------------------------------------------------------------ binary
-if [ -z "$BIN" ]; then
-    tdir=${CARGO_TARGET_DIR:-target}
-    case $tdir in /*) ;; *) tdir="$REPO/$tdir" ;; esac
-    BIN="$tdir/release/exporterctl"
-    if [ ! -x "$BIN" ]; then
-        log "no $BIN: running cargo build --release"
-        (cd "$REPO" && cargo build --release) || die "cargo build --release failed"
-    fi
-fi
+[ -n "$BIN" ] || BIN=$(default_release_binary) || die "cargo build --release failed"
 [ -x "$BIN" ] || die "exporterctl binary not found: $BIN"
 cp "$(readlink -f "$BIN")" "$WORK/share/bin/exporterctl"
 XBIN=$WORK/share/bin/exporterctl

@@ -9,6 +9,18 @@ py() { if [ -x /usr/bin/python3 ]; then /usr/bin/python3 "$@"; else python3 "$@"
 log()  { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die()  { log "FATAL: $*"; exit 1; }
 
+# The release binary of the checkout at $REPO ($CARGO_TARGET_DIR, else
+# ./target), built when missing; what both suites test when given none.
+default_release_binary() {
+    local tdir=${CARGO_TARGET_DIR:-target}
+    case $tdir in /*) ;; *) tdir="$REPO/$tdir" ;; esac
+    if [ ! -x "$tdir/release/exporterctl" ]; then
+        log "no $tdir/release/exporterctl: running cargo build --release"
+        (cd "$REPO" && cargo build --release) >&2 || return 1
+    fi
+    echo "$tdir/release/exporterctl"
+}
+
 # ---------------------------------------------------------------- install
 HOST_PKGS=(systemd-container mmdebstrap curl util-linux python3 ca-certificates)
 
@@ -32,16 +44,20 @@ install_host_packages() {
 ROOTFS_VERSION=v1
 ROOTFS_PKGS=systemd,systemd-sysv,dbus,curl,ca-certificates,nginx,mariadb-server,prometheus-node-exporter,prometheus-nginx-exporter,prometheus-mysqld-exporter,prometheus,python3,procps,iproute2,libssl3
 
-# Customise a freshly debootstrapped tree (runs on the host, tree is a plain dir).
-customize_rootfs() {
+# What every test container's tree gets (this suite's and the fleet's,
+# tests/fleet/lib/fleet-host.sh): no hostname, the services named after the
+# tree masked (Debian's own exporter and prometheus units listen on the
+# default ports), the timers that only add noise or load in a throwaway
+# container masked, nginx's stub_status on 127.0.0.1:8080 (the default site
+# stays on :80), journald in memory.
+customize_common_rootfs() {
     local d=$1 u
+    shift
     rm -f "$d/etc/hostname"
-    # Debian's own exporter (and prometheus) units listen on the default ports: mask them.
-    for u in prometheus prometheus-node-exporter prometheus-nginx-exporter prometheus-mysqld-exporter; do
+    for u in "$@"; do
         ln -sf /dev/null "$d/etc/systemd/system/$u.service"
         rm -f "$d/etc/systemd/system/multi-user.target.wants/$u.service"
     done
-    # Timers/units that only add noise or load in a throwaway container.
     for u in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer \
              prometheus-node-exporter-apt.timer prometheus-node-exporter-ipmitool-sensor.timer \
              prometheus-node-exporter-mellanox-hca-temp.timer prometheus-node-exporter-nvme.timer \
@@ -49,8 +65,6 @@ customize_rootfs() {
         ln -sf /dev/null "$d/etc/systemd/system/$u"
         rm -f "$d/etc/systemd/system/timers.target.wants/$u"
     done
-
-    # nginx: stub_status on 127.0.0.1:8080 (the default site stays on :80).
     cat >"$d/etc/nginx/conf.d/stub_status.conf" <<'NGX'
 server {
     listen 127.0.0.1:8080;
@@ -58,6 +72,15 @@ server {
     location /stub_status { stub_status; }
 }
 NGX
+    mkdir -p "$d/etc/systemd/journald.conf.d"
+    printf '[Journal]\nStorage=volatile\nRateLimitBurst=0\n' >"$d/etc/systemd/journald.conf.d/e2e.conf"
+}
+
+# Customise a freshly debootstrapped tree (runs on the host, tree is a plain dir).
+customize_rootfs() {
+    local d=$1
+    customize_common_rootfs "$d" prometheus prometheus-node-exporter prometheus-nginx-exporter \
+        prometheus-mysqld-exporter
 
     # MariaDB: the exporter user is created at every boot by a oneshot unit
     # ordered after mariadb.service (idempotent SQL; --volatile=overlay
@@ -97,17 +120,13 @@ CNF
     chroot "$d" chown root:prometheus /etc/mysqld_exporter/.my.cnf
     chmod 0640 "$d/etc/mysqld_exporter/.my.cnf"
 
-    # Quiet journald a bit and keep it in memory.
-    mkdir -p "$d/etc/systemd/journald.conf.d"
-    printf '[Journal]\nStorage=volatile\nRateLimitBurst=0\n' >"$d/etc/systemd/journald.conf.d/e2e.conf"
-
     rootfs_stamp >"$d/etc/exporterctl-e2e-rootfs"
 }
 
 # The stamp identifies what built the tree: a cached rootfs whose stamp
 # differs (package list or customisation changed) is rebuilt.
 rootfs_stamp() {
-    { echo "$ROOTFS_VERSION $ROOTFS_PKGS"; declare -f customize_rootfs; } | sha256sum | cut -c1-16
+    { echo "$ROOTFS_VERSION $ROOTFS_PKGS"; declare -f customize_rootfs customize_common_rootfs; } | sha256sum | cut -c1-16
 }
 
 # ensure_rootfs -> sets ROOTFS

@@ -3,47 +3,26 @@
 # fleet hosts (the end-to-end suite's idea, plus sshd; no database), one
 # network namespace + veth pair per host, one systemd-nspawn container per
 # host, each booted from its own cgroup, and teardown by recorded pid.
-# Expects E2E_DIR (tests/e2e), CACHE_DIR, WORK; uses log/die/py from
-# tests/e2e/lib/host.sh.
+# Expects E2E_DIR (tests/e2e), CACHE_DIR, WORK; uses log/die/py and
+# customize_common_rootfs from tests/e2e/lib/host.sh.
 
 FLEET_ROOTFS_VERSION=v1
 FLEET_ROOTFS_PKGS=systemd,systemd-sysv,dbus,openssh-server,python3,curl,ca-certificates,iproute2,procps,nginx,prometheus-node-exporter,prometheus-nginx-exporter,prometheus-mysqld-exporter
 
 customize_fleet_rootfs() {
-    local d=$1 u
-    rm -f "$d/etc/hostname"
-    # Debian's exporter units listen on the default ports: mask them (mysqld's
-    # package is here for its binary only: the release packaging needs it).
-    for u in prometheus-node-exporter prometheus-nginx-exporter prometheus-mysqld-exporter; do
-        ln -sf /dev/null "$d/etc/systemd/system/$u.service"
-        rm -f "$d/etc/systemd/system/multi-user.target.wants/$u.service"
-    done
-    for u in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer \
-             prometheus-node-exporter-apt.timer prometheus-node-exporter-ipmitool-sensor.timer \
-             prometheus-node-exporter-mellanox-hca-temp.timer prometheus-node-exporter-nvme.timer \
-             prometheus-node-exporter-smartmon.timer systemd-tmpfiles-clean.timer; do
-        ln -sf /dev/null "$d/etc/systemd/system/$u"
-        rm -f "$d/etc/systemd/system/timers.target.wants/$u"
-    done
-    cat >"$d/etc/nginx/conf.d/stub_status.conf" <<'NGX'
-server {
-    listen 127.0.0.1:8080;
-    server_name _;
-    location /stub_status { stub_status; }
-}
-NGX
+    local d=$1
+    # mysqld's package is here for its binary only: the release packaging needs it.
+    customize_common_rootfs "$d" prometheus-node-exporter prometheus-nginx-exporter prometheus-mysqld-exporter
     # sshd: keys only, root by key (the test's own key, bound in at boot),
     # no DNS lookups of the controller.
     mkdir -p "$d/etc/ssh/sshd_config.d"
     printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\nMaxStartups 100\nMaxSessions 100\n' \
         >"$d/etc/ssh/sshd_config.d/fleet.conf"
-    mkdir -p "$d/etc/systemd/journald.conf.d"
-    printf '[Journal]\nStorage=volatile\nRateLimitBurst=0\n' >"$d/etc/systemd/journald.conf.d/e2e.conf"
     fleet_rootfs_stamp >"$d/etc/exporterctl-fleet-rootfs"
 }
 
 fleet_rootfs_stamp() {
-    { echo "$FLEET_ROOTFS_VERSION $FLEET_ROOTFS_PKGS"; declare -f customize_fleet_rootfs; } | sha256sum | cut -c1-16
+    { echo "$FLEET_ROOTFS_VERSION $FLEET_ROOTFS_PKGS"; declare -f customize_fleet_rootfs customize_common_rootfs; } | sha256sum | cut -c1-16
 }
 
 # ensure_fleet_rootfs -> sets FLEET_ROOTFS (built once, cached, renamed when complete)
