@@ -1,6 +1,8 @@
 //! Before the engine restarts an exporter: wait until no scrape is in
 //! flight on its port, so the old process is not killed halfway through an
-//! answer (exporters exit at once on SIGTERM). Bounded by the exporter's
+//! answer (exporters exit at once on SIGTERM); and when none was, right
+//! after a scraper's next answer ([`SYNC`]), so the restart has a whole
+//! scrape interval before the next request. Bounded by the exporter's
 //! `health.drain`; when the bound passes the restart goes ahead anyway.
 
 mod connections;
@@ -118,6 +120,9 @@ fn wait_with(ports: &[u16], bound: Duration, sync: Duration) -> Result<Option<Dr
         let began = Instant::now();
         let outcome = loop {
             std::thread::sleep(SYNC_POLL);
+            // Before the census: the census's times must not be younger
+            // than this (see `Sync::look`).
+            let since = began.elapsed();
             let conns = match sockets::established(ports) {
                 Ok((View::SockDiag, c)) => c,
                 // The restart follows a drain that is complete already.
@@ -127,7 +132,6 @@ fn wait_with(ports: &[u16], bound: Duration, sync: Duration) -> Result<Option<Dr
                     break Sync::GaveUp;
                 }
             };
-            let since = began.elapsed();
             if let Some(done) = Sync::look(&conns, since, window, started.elapsed() >= bound) {
                 break done;
             }
@@ -195,10 +199,11 @@ impl Sync {
         if conns.iter().any(|c| c.in_flight()) {
             return bound_passed.then_some(Sync::TimedOut);
         }
-        // Data that came in `since_recv_ms` ago, less than the sync's age:
-        // a request after the sync began (a keep-alive one answered before
-        // it began is at least STREAMING_MS older, more than a kernel tick
-        // of rounding). Answered, as nothing is in flight.
+        // Data that came in `since_recv_ms` ago, less than the sync's age
+        // (taken before the census): a request after the sync began. One
+        // answered before it began was at least STREAMING_MS old then, which
+        // covers the rounding of `tcp_info`'s times to a kernel tick (≤ 10 ms).
+        // Answered, as nothing is in flight.
         let since_ms = millis(since);
         let asked = |c: &sockets::Conn| {
             c.activity.is_some_and(|a| {
