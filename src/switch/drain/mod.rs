@@ -114,8 +114,11 @@ fn wait_with(ports: &[u16], bound: Duration, sync: Duration) -> Result<Option<Dr
         synced: false,
         sync_waited_ms: 0,
     };
-    // A scrape waited for ended just now: that is the moment a sync seeks.
-    if in_flight == 0 && view == View::SockDiag && Sync::wanted(&conns) {
+    // After a wait for scrapes in flight too: when the scrape that ended it
+    // was a keep-alive scraper's, its answer is recent and no sync is
+    // wanted; when it was another client's (one connection per scrape,
+    // gone now), the keep-alive scraper's phase is still unknown.
+    if !record.timed_out && view == View::SockDiag && Sync::wanted(&conns) {
         let window = sync.min(bound.saturating_sub(started.elapsed()));
         let began = Instant::now();
         let outcome = loop {
@@ -160,10 +163,12 @@ fn millis(d: Duration) -> u64 {
 /// whole scrape interval before its next request; one at a random moment
 /// may meet a request that arrives between the drain's last look and the
 /// stop (cut by the stop, or queued on the socket and answered by the new
-/// process too late). So when nothing is in flight but a keep-alive
-/// connection has been answered before (a scraper), and not just now, the
-/// drain waits for a request that arrives after it began looking, and for
-/// its answer, then returns at once. With several scrapers the first
+/// process too late). So when nothing is in flight (any more) and a
+/// keep-alive connection has been answered before (a scraper), but not
+/// just now, the drain waits for a request that arrives after it began
+/// looking, and for its answer, then returns at once. (When the drain
+/// waited for a scrape of that scraper in flight, its answer is the one
+/// just sent: no sync.) With several scrapers the first
 /// answer counts: their phases are unrelated, none can be suited better.
 /// The wait for a request is bounded by [`SYNC`] (and the drain's bound);
 /// a request that has arrived is waited for up to the drain's bound, as a
@@ -318,6 +323,9 @@ mod tests {
         // Several scrapers: the most recent answer decides.
         assert!(!Sync::wanted(&[answered(80), answered(12)]));
         assert!(Sync::wanted(&[answered(80), answered(25), conn(5, 5, Some((0, 0)))]));
+        // The drain just waited for this scraper's scrape: its answer ended
+        // 10 ms (STREAMING_MS) and a poll or two ago.
+        assert!(!Sync::wanted(&[answered(sockets::STREAMING_MS + 5)]));
         // Without segment counts (Linux < 4.6) or tcp_info (/proc/net/tcp)
         // a scraper cannot be told from a connection that never asked.
         assert!(!Sync::wanted(&[conn(63, 60, None)]));
@@ -420,37 +428,57 @@ mod tests {
         assert_eq!(sync_over(&looks, 250, 2000), Some((Sync::Answered, 50)));
     }
 
-    /// A keep-alive HTTP/1.1 server for one connection, counting the
-    /// requests it has read (before answering them).
-    fn keep_alive_server() -> (u16, Arc<AtomicUsize>, std::thread::JoinHandle<()>) {
+    /// An HTTP/1.1 server for `connections` connections, each served on its
+    /// own thread: keep-alive, but a request for `/slow` is answered after
+    /// 300 ms and its connection then closed. Counts the other requests it
+    /// has read (before answering them).
+    fn keep_alive_server(connections: usize) -> (u16, Arc<AtomicUsize>, std::thread::JoinHandle<()>) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let asked = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&asked);
         let server = std::thread::spawn(move || {
-            let (s, _) = l.accept().unwrap();
-            let mut r = std::io::BufReader::new(s.try_clone().unwrap());
-            let mut w = s;
-            loop {
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
-                count.fetch_add(1, Ordering::SeqCst);
-                let body = "up 1\n";
-                let answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-                if w.write_all(answer.as_bytes()).is_err() {
-                    return;
-                }
+            let served: Vec<_> = (0..connections)
+                .map(|_| {
+                    let (s, _) = l.accept().unwrap();
+                    let count = Arc::clone(&count);
+                    std::thread::spawn(move || serve(s, &count))
+                })
+                .collect();
+            for t in served {
+                t.join().unwrap();
             }
         });
         (port, asked, server)
+    }
+
+    fn serve(s: std::net::TcpStream, count: &AtomicUsize) {
+        let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+        let mut w = s;
+        loop {
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let slow = head.starts_with("GET /slow ");
+            if slow {
+                std::thread::sleep(Duration::from_millis(300));
+            } else {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            let body = "up 1\n";
+            let answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            if w.write_all(answer.as_bytes()).is_err() || slow {
+                return;
+            }
+        }
     }
 
     /// One scrape on the keep-alive connection `c`, read to its end.
@@ -477,7 +505,7 @@ mod tests {
 
     #[test]
     fn a_drain_with_a_keep_alive_scraper_returns_right_after_its_next_answer() {
-        let (port, asked, server) = keep_alive_server();
+        let (port, asked, server) = keep_alive_server(1);
         if !sock_diag_here(port) {
             return;
         }
@@ -517,6 +545,43 @@ mod tests {
     }
 
     #[test]
+    fn after_another_clients_scrape_in_flight_the_drain_syncs_to_the_keep_alive_scraper() {
+        let (port, asked, server) = keep_alive_server(2);
+        if !sock_diag_here(port) {
+            return;
+        }
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        scrape(&mut c);
+        std::thread::sleep(Duration::from_millis(u64::from(JUST_ANSWERED_MS) + 20));
+        // A client with a connection per scrape has one in flight (300 ms).
+        let mut other = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        other.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let before = asked.load(Ordering::SeqCst);
+        let scraper = std::thread::spawn(move || {
+            // Well after the slow scrape's answer.
+            std::thread::sleep(Duration::from_millis(1000));
+            scrape(&mut c);
+            std::thread::sleep(Duration::from_millis(50));
+            scrape(&mut c);
+        });
+        let d = wait_with(&[port], Duration::from_secs(30), Duration::from_secs(20))
+            .unwrap()
+            .unwrap();
+        let after = asked.load(Ordering::SeqCst);
+        scraper.join().unwrap();
+        let mut answer = String::new();
+        other.read_to_string(&mut answer).unwrap();
+        server.join().unwrap();
+        assert!(answer.ends_with("up 1\n"), "the slow scrape was cut: {answer:?}");
+        assert_eq!((d.in_flight, d.timed_out), (1, false), "{d:?}");
+        assert!(d.synced, "{d:?}");
+        assert!(
+            after > before,
+            "no keep-alive request was answered during the drain: {before} → {after}"
+        );
+    }
+
+    #[test]
     fn a_drain_without_connections_waits_for_nothing() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
@@ -536,7 +601,7 @@ mod tests {
 
     #[test]
     fn a_scraper_slower_than_the_sync_window_is_not_waited_for_longer() {
-        let (port, asked, server) = keep_alive_server();
+        let (port, asked, server) = keep_alive_server(1);
         if !sock_diag_here(port) {
             return;
         }
