@@ -1,9 +1,10 @@
 //! Before the engine restarts an exporter: wait until no scrape is in
 //! flight on its port, so the old process is not killed halfway through an
-//! answer (exporters exit at once on SIGTERM); and when none was, right
-//! after a scraper's next answer ([`SYNC`]), so the restart has a whole
-//! scrape interval before the next request. Bounded by the exporter's
-//! `health.drain`; when the bound passes the restart goes ahead anyway.
+//! answer (exporters exit at once on SIGTERM); then, unless a scraper was
+//! just answered, until right after its next answer ([`SYNC`]), so the
+//! restart has a whole scrape interval before the next request. Bounded by
+//! the exporter's `health.drain`; when the bound passes the restart goes
+//! ahead anyway.
 
 mod connections;
 
@@ -57,10 +58,10 @@ fn address_port(addr: &str) -> Option<u16> {
     port.parse().ok().filter(|&p| p != 0)
 }
 
-/// After the drain found nothing in flight, how long it waits for a
-/// scraper's next request to be answered (see [`Sync`]). A scraper asking
-/// at least 4 times a second gets its restart right after an answer; a
-/// slower one costs each restart this long, for nothing.
+/// Once nothing is in flight, how long the drain waits for a scraper's
+/// next request (see `SyncEnd`). A scraper asking at least 4 times a
+/// second gets its restart right after an answer; a slower one costs each
+/// restart this long, for nothing.
 pub const SYNC: Duration = Duration::from_millis(250);
 
 /// How often the sync looks: the restart should follow the answer closely,
@@ -70,12 +71,12 @@ const SYNC_POLL: Duration = Duration::from_millis(2);
 /// A last answer this recent (its end is [`sockets::STREAMING_MS`] old at
 /// least, else it would count as in flight) is already about where a sync
 /// would restart: no sync then.
-pub const JUST_ANSWERED_MS: u32 = 20;
+const JUST_ANSWERED_MS: u32 = 20;
 
 /// Waits until no connection to `ports` has a request in flight, for at
-/// most `bound`; then, when nothing was in flight, syncs to the scrape
-/// (see [`Sync`]). `None` when there is nothing to wait for (no port known,
-/// a zero bound) or the sockets cannot be read (the caller says so).
+/// most `bound`; then syncs to the scrape (see `SyncEnd`). `None` when
+/// there is nothing to wait for (no port known, a zero bound) or the
+/// sockets cannot be read (the caller says so).
 pub fn wait(ports: &[u16], bound: Duration) -> Result<Option<DrainRecord>, std::io::Error> {
     wait_with(ports, bound, SYNC)
 }
@@ -118,36 +119,36 @@ fn wait_with(ports: &[u16], bound: Duration, sync: Duration) -> Result<Option<Dr
     // was a keep-alive scraper's, its answer is recent and no sync is
     // wanted; when it was another client's (one connection per scrape,
     // gone now), the keep-alive scraper's phase is still unknown.
-    if !record.timed_out && view == View::SockDiag && Sync::wanted(&conns) {
+    if !record.timed_out && view == View::SockDiag && SyncEnd::wanted(&conns) {
         let window = sync.min(bound.saturating_sub(started.elapsed()));
         let began = Instant::now();
         let outcome = loop {
             std::thread::sleep(SYNC_POLL);
             // Before the census: the census's times must not be younger
-            // than this (see `Sync::look`).
+            // than this (see `SyncEnd::look`).
             let since = began.elapsed();
             let conns = match sockets::established(ports) {
                 Ok((View::SockDiag, c)) => c,
                 // The restart follows a drain that is complete already.
-                Ok((View::ProcNet, _)) => break Sync::GaveUp,
+                Ok((View::ProcNet, _)) => break SyncEnd::GaveUp,
                 Err(e) => {
                     tracing::debug!("drain: sync stopped: {e}");
-                    break Sync::GaveUp;
+                    break SyncEnd::GaveUp;
                 }
             };
-            if let Some(done) = Sync::look(&conns, since, window, started.elapsed() >= bound) {
+            if let Some(done) = SyncEnd::look(&conns, since, window, started.elapsed() >= bound) {
                 break done;
             }
         };
-        record.synced = outcome == Sync::Answered;
-        record.timed_out = outcome == Sync::TimedOut;
+        record.synced = outcome == SyncEnd::Answered;
+        record.timed_out = outcome == SyncEnd::TimedOut;
         record.sync_waited_ms = millis(began.elapsed()).max(1);
         tracing::info!(
             "drain: {} on port(s) {ports:?} after {} ms",
             match outcome {
-                Sync::Answered => "synced to a scrape's answer",
-                Sync::GaveUp => "no scrape to sync to",
-                Sync::TimedOut => "bound reached syncing, a scrape in flight",
+                SyncEnd::Answered => "synced to a scrape's answer",
+                SyncEnd::GaveUp => "no scrape to sync to",
+                SyncEnd::TimedOut => "bound reached syncing, a scrape in flight",
             },
             record.sync_waited_ms
         );
@@ -159,7 +160,7 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Syncing to the scrape. A restart right after a scraper's answer has the
+/// How syncing to the scrape ended. A restart right after a scraper's answer has the
 /// whole scrape interval before its next request; one at a random moment
 /// may meet a request that arrives between the drain's last look and the
 /// stop (cut by the stop, or queued on the socket and answered by the new
@@ -168,13 +169,13 @@ fn millis(d: Duration) -> u64 {
 /// just now, the drain waits for a request that arrives after it began
 /// looking, and for its answer, then returns at once. (When the drain
 /// waited for a scrape of that scraper in flight, its answer is the one
-/// just sent: no sync.) With several scrapers the first
-/// answer counts: their phases are unrelated, none can be suited better.
+/// just sent: no sync.) With several scrapers the first answer counts:
+/// their phases are unrelated, none can be suited better.
 /// The wait for a request is bounded by [`SYNC`] (and the drain's bound);
 /// a request that has arrived is waited for up to the drain's bound, as a
 /// scrape in flight always is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sync {
+enum SyncEnd {
     /// A request came after the sync began and has been answered.
     Answered,
     /// No request within the window: restart now, unsynced.
@@ -183,7 +184,7 @@ enum Sync {
     TimedOut,
 }
 
-impl Sync {
+impl SyncEnd {
     /// Is a sync worth it, given the census that found nothing in flight?
     /// Only `tcp_info` can tell a scraper's keep-alive connection (asked
     /// and answered) and when it was last answered.
@@ -200,9 +201,9 @@ impl Sync {
     /// One look during the sync, `since` after it began: `None` to look
     /// again. `window`: how long to wait for a request; `bound_passed`: the
     /// drain's bound.
-    fn look(conns: &[sockets::Conn], since: Duration, window: Duration, bound_passed: bool) -> Option<Sync> {
+    fn look(conns: &[sockets::Conn], since: Duration, window: Duration, bound_passed: bool) -> Option<SyncEnd> {
         if conns.iter().any(|c| c.in_flight()) {
-            return bound_passed.then_some(Sync::TimedOut);
+            return bound_passed.then_some(SyncEnd::TimedOut);
         }
         // Data that came in `since_recv_ms` ago, less than the sync's age
         // (taken before the census): a request after the sync began. One
@@ -216,9 +217,9 @@ impl Sync {
             })
         };
         if conns.iter().any(asked) {
-            Some(Sync::Answered)
+            Some(SyncEnd::Answered)
         } else if since >= window || bound_passed {
-            Some(Sync::GaveUp)
+            Some(SyncEnd::GaveUp)
         } else {
             None
         }
@@ -315,32 +316,35 @@ mod tests {
     #[test]
     fn a_sync_is_wanted_for_a_scraper_not_answered_just_now() {
         let answered = |ago| conn(ago + 3, ago, Some((4, 4)));
-        assert!(!Sync::wanted(&[]), "no connection");
-        assert!(!Sync::wanted(&[conn(40, 40, Some((0, 0)))]), "connected, nothing asked");
-        assert!(Sync::wanted(&[answered(60)]));
-        assert!(Sync::wanted(&[answered(JUST_ANSWERED_MS)]));
-        assert!(!Sync::wanted(&[answered(JUST_ANSWERED_MS - 1)]), "just answered");
+        assert!(!SyncEnd::wanted(&[]), "no connection");
+        assert!(
+            !SyncEnd::wanted(&[conn(40, 40, Some((0, 0)))]),
+            "connected, nothing asked"
+        );
+        assert!(SyncEnd::wanted(&[answered(60)]));
+        assert!(SyncEnd::wanted(&[answered(JUST_ANSWERED_MS)]));
+        assert!(!SyncEnd::wanted(&[answered(JUST_ANSWERED_MS - 1)]), "just answered");
         // Several scrapers: the most recent answer decides.
-        assert!(!Sync::wanted(&[answered(80), answered(12)]));
-        assert!(Sync::wanted(&[answered(80), answered(25), conn(5, 5, Some((0, 0)))]));
+        assert!(!SyncEnd::wanted(&[answered(80), answered(12)]));
+        assert!(SyncEnd::wanted(&[answered(80), answered(25), conn(5, 5, Some((0, 0)))]));
         // The drain just waited for this scraper's scrape: its answer ended
         // 10 ms (STREAMING_MS) and a poll or two ago.
-        assert!(!Sync::wanted(&[answered(sockets::STREAMING_MS + 5)]));
+        assert!(!SyncEnd::wanted(&[answered(sockets::STREAMING_MS + 5)]));
         // Without segment counts (Linux < 4.6) or tcp_info (/proc/net/tcp)
         // a scraper cannot be told from a connection that never asked.
-        assert!(!Sync::wanted(&[conn(63, 60, None)]));
+        assert!(!SyncEnd::wanted(&[conn(63, 60, None)]));
         let mut proc_net = answered(60);
         proc_net.activity = None;
-        assert!(!Sync::wanted(&[proc_net]));
+        assert!(!SyncEnd::wanted(&[proc_net]));
     }
 
     /// Feeds `looks` (ms since the sync began, the census then) to
-    /// [`Sync::look`] as the drain does: the outcome and the time of the
+    /// [`SyncEnd::look`] as the drain does: the outcome and the time of the
     /// look that decided it.
-    fn sync_over(looks: &[(u64, Vec<sockets::Conn>)], window_ms: u64, bound_ms: u64) -> Option<(Sync, u64)> {
+    fn sync_over(looks: &[(u64, Vec<sockets::Conn>)], window_ms: u64, bound_ms: u64) -> Option<(SyncEnd, u64)> {
         looks.iter().find_map(|(t, conns)| {
             let since = Duration::from_millis(*t);
-            Sync::look(conns, since, Duration::from_millis(window_ms), *t >= bound_ms).map(|o| (o, *t))
+            SyncEnd::look(conns, since, Duration::from_millis(window_ms), *t >= bound_ms).map(|o| (o, *t))
         })
     }
 
@@ -357,11 +361,11 @@ mod tests {
             (60, vec![conn(20, 12, Some((5, 6)))]),
             (62, vec![conn(22, 14, Some((5, 6)))]),
         ];
-        assert_eq!(sync_over(&looks, 250, 2000), Some((Sync::Answered, 60)));
+        assert_eq!(sync_over(&looks, 250, 2000), Some((SyncEnd::Answered, 60)));
         // Looks too sparse to see the request in flight still see its answer.
         assert_eq!(
             sync_over(&[looks[1].clone(), looks[5].clone()], 250, 2000),
-            Some((Sync::Answered, 60))
+            Some((SyncEnd::Answered, 60))
         );
     }
 
@@ -369,9 +373,9 @@ mod tests {
     fn a_sync_gives_up_on_a_slow_scraper_at_its_window_but_not_during_a_scrape() {
         let idle = |t: u32| (u64::from(t), vec![conn(62 + t, 60 + t, Some((4, 4)))]);
         let quiet: Vec<_> = (1..=130).map(|k| idle(2 * k)).collect();
-        assert_eq!(sync_over(&quiet, 250, 2000), Some((Sync::GaveUp, 250)));
+        assert_eq!(sync_over(&quiet, 250, 2000), Some((SyncEnd::GaveUp, 250)));
         // The drain's bound left is shorter than the window: it counts.
-        assert_eq!(sync_over(&quiet, 100, 2000), Some((Sync::GaveUp, 100)));
+        assert_eq!(sync_over(&quiet, 100, 2000), Some((SyncEnd::GaveUp, 100)));
         // A request arriving at the end of the window is waited for.
         let late = vec![
             idle(246),
@@ -380,16 +384,16 @@ mod tests {
             (262, vec![conn(15, 4, Some((5, 5)))]),
             (268, vec![conn(21, 10, Some((5, 5)))]),
         ];
-        assert_eq!(sync_over(&late, 250, 2000), Some((Sync::Answered, 268)));
+        assert_eq!(sync_over(&late, 250, 2000), Some((SyncEnd::Answered, 268)));
         // ... up to the drain's bound: restarted anyway, and said so.
-        assert_eq!(sync_over(&late, 250, 252), Some((Sync::TimedOut, 252)));
+        assert_eq!(sync_over(&late, 250, 252), Some((SyncEnd::TimedOut, 252)));
         // A connection made during the sync that asks nothing is no answer.
         let connected = vec![
             idle(100),
             (150, vec![conn(162, 160, Some((4, 4))), conn(3, 3, Some((0, 0)))]),
             idle(250),
         ];
-        assert_eq!(sync_over(&connected, 250, 2000), Some((Sync::GaveUp, 250)));
+        assert_eq!(sync_over(&connected, 250, 2000), Some((SyncEnd::GaveUp, 250)));
     }
 
     #[test]
@@ -425,7 +429,7 @@ mod tests {
             ),
         ];
         // Not at 40 or 46: the new connection's answer is still being written.
-        assert_eq!(sync_over(&looks, 250, 2000), Some((Sync::Answered, 50)));
+        assert_eq!(sync_over(&looks, 250, 2000), Some((SyncEnd::Answered, 50)));
     }
 
     /// An HTTP/1.1 server for `connections` connections, each served on its
