@@ -282,6 +282,20 @@ pub struct DrainRecord {
     pub waited_ms: u64,
     /// Scrapes were still in flight when the bound passed: restarted anyway.
     pub timed_out: bool,
+    /// Nothing was in flight, a scraper kept its connection open and its
+    /// last answer was not just sent: the drain waited for its next request
+    /// to be answered, so the restart came right after an answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub synced: bool,
+    /// How long that wait for the next scrape lasted (synced or not: a
+    /// scraper slower than the sync's bound gives up at the bound); 0 when
+    /// there was none. Apart from `waited_ms`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sync_waited_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]
@@ -320,5 +334,26 @@ mod tests {
         let b = SwitchRecord::new_id();
         assert!(id_order(&a) < id_order(&b), "{a} {b}");
         assert!(a.contains('.') && a.split('-').next().unwrap().ends_with('Z'), "{a}");
+    }
+
+    #[test]
+    fn a_drain_record_without_a_sync_reads_and_writes_as_before() {
+        let old = r#"{"ports":[9100],"in_flight":1,"waited_ms":37,"timed_out":false}"#;
+        let d: DrainRecord = serde_json::from_str(old).unwrap();
+        assert_eq!((d.synced, d.sync_waited_ms), (false, 0));
+        assert_eq!(serde_json::to_string(&d).unwrap(), old);
+        let synced = DrainRecord {
+            in_flight: 0,
+            waited_ms: 0,
+            synced: true,
+            sync_waited_ms: 48,
+            ..d
+        };
+        let text = serde_json::to_string(&synced).unwrap();
+        assert_eq!(
+            text,
+            r#"{"ports":[9100],"in_flight":0,"waited_ms":0,"timed_out":false,"synced":true,"sync_waited_ms":48}"#
+        );
+        assert_eq!(serde_json::from_str::<DrainRecord>(&text).unwrap(), synced);
     }
 }

@@ -357,8 +357,10 @@ impl Engine<'_> {
         Ok(report.elapsed)
     }
 
-    /// Waits until no scrape is in flight on `running`'s ports, for at most
-    /// `bound` (a `health.drain`). Every restart and stop of the engine
+    /// Waits until no scrape is in flight on `running`'s ports (or, with
+    /// none in flight, for a keep-alive scraper's next answer: the restart
+    /// then follows an answer), for at most `bound` (a `health.drain`).
+    /// Every restart and stop of the engine
     /// passes here; the `none` manager stops nothing, so nothing is drained
     /// for it. `doing`: what follows, for the messages (`restarting`).
     fn drain(
