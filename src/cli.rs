@@ -128,9 +128,11 @@ pub enum Command {
         #[arg(long, value_name = "ID", value_parser = parse_rollout_id)]
         rollout_id: Option<String>,
         /// Before the first flip, start each new release beside the running one on a free
-        /// loopback port, scrape it once and compare: `warn` reports and goes ahead, `require`
-        /// refuses (nothing flipped) a release that does not start or drops a family
-        /// `health.keep_metrics` keeps. Default: settings.preflight (warn).
+        /// loopback port, scrape it once and compare: `warn` reports and goes ahead, except that
+        /// a release which cannot start while the running one, started the same way, can is not
+        /// switched to (its step fails, nothing of it restarted); `require` refuses (nothing
+        /// flipped) a release that does not start or drops a family `health.keep_metrics`
+        /// keeps. Default: settings.preflight (warn).
         #[arg(long, value_enum, value_name = "MODE")]
         preflight: Option<crate::generation::preflight::Mode>,
     },
