@@ -223,7 +223,10 @@ mod tests {
         assert_eq!(url_without_password("https://h/a?x=1"), "https://h/a?x=1");
         // A user name alone may be a token.
         assert_eq!(url_without_password("https://tok@h/a"), "https://redacted@h/a");
-        assert_eq!(url_without_password("http://tok@h:99999/a"), "http://redacted@h:99999/a");
+        assert_eq!(
+            url_without_password("http://tok@h:99999/a"),
+            "http://redacted@h:99999/a"
+        );
         assert_eq!(
             url_without_password("http://mon:secret@127.0.0.1:9100/metrics"),
             "http://mon:redacted@127.0.0.1:9100/metrics"
@@ -351,7 +354,10 @@ mod tests {
             url_without_userinfo("http://u:pw@h:99999/a?private_token=SEKRET123&x=1"),
             "http://h:99999/a?private_token=redacted&x=1"
         );
-        assert_eq!(url_without_password("not a url?token=SEKRET123"), "not a url?token=redacted");
+        assert_eq!(
+            url_without_password("not a url?token=SEKRET123"),
+            "not a url?token=redacted"
+        );
     }
 
     #[test]
