@@ -343,6 +343,24 @@ fn a_secret_in_a_source_urls_query_is_neither_stored_nor_printed() {
     no_secret("the second realise", &out);
     assert_eq!(f.server.request_count(), 0, "{:?}", f.server.requests());
 
+    // A rotated token is the same source: the lock still matches. A changed
+    // URL makes it stale, and the message shows both URLs redacted.
+    let manifest = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(&m, manifest.replace(SECRET, "R0TATED456")).unwrap();
+    let out = f.run(&["realise", ms]);
+    let text = no_secret("realise after a rotation", &out);
+    assert!(out.status.success() && !text.contains("R0TATED456"), "{text}");
+    assert_eq!(f.server.request_count(), 0, "{:?}", f.server.requests());
+    std::fs::write(&m, manifest.replace("&arch=amd64", "&arch=x86_64")).unwrap();
+    let out = f.run(&["realise", ms]);
+    let text = no_secret("realise with a stale lock", &out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("source URL changed from ") && text.contains("X-Amz-Signature=redacted&arch=x86_64"),
+        "{text}"
+    );
+    std::fs::write(&m, &manifest).unwrap();
+
     let out = f.run(&["switch", ms, "--dry-run", "--json"]);
     assert!(out.status.success(), "{}", no_secret("switch --dry-run --json", &out));
     no_secret("switch --dry-run --json", &out);
