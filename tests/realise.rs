@@ -377,6 +377,19 @@ fn a_secret_in_a_source_urls_query_is_neither_stored_nor_printed() {
         "{listed}"
     );
 
+    for args in [&["check", ms][..], &["check", ms, "--json"]] {
+        let out = f.run(args);
+        let text = no_secret("check", &out);
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains(".tar.gz?token=redacted&X-Amz-Signature=redacted"),
+            "{text}"
+        );
+        if args.len() == 3 {
+            assert!(text.contains("sha256sums.txt?Private_Token=redacted"), "{text}");
+        }
+    }
+
     // A release that is not there: the 404 names the URL, redacted.
     f.server.clear_requests();
     let m404 = f.manifest("m404.yaml", &[with_secret(f.entry(N, "9.9.9", port))]);
