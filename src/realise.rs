@@ -77,6 +77,8 @@ impl RealiseError {
 pub struct Realised {
     pub name: String,
     pub version: String,
+    /// The source URL as stored (lock file): without credentials, secret
+    /// query values redacted ([`crate::redact::url_without_userinfo`]).
     pub url: String,
     pub sha256: String,
     pub store_path: StorePath,
@@ -111,7 +113,7 @@ pub fn realise_all(
             done[i] = Some(Realised {
                 name: e.name.clone(),
                 version: e.version.clone(),
-                url: src.url.clone(),
+                url: crate::redact::url_without_userinfo(&src.url),
                 sha256: k.sha256,
                 store_path: k.store_path,
                 fetched: false,
@@ -181,7 +183,7 @@ pub fn realise_all(
                         Ok(Realised {
                             name: e.name.clone(),
                             version: e.version.clone(),
-                            url: src.url,
+                            url: crate::redact::url_without_userinfo(&src.url),
                             sha256: f.sha256.clone(),
                             store_path: sp,
                             fetched: true,

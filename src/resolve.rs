@@ -7,6 +7,7 @@ use crate::catalogue::{self, VersionRequest};
 use crate::manifest::lock::{LockError, LockFile};
 use crate::manifest::{Exporter, Manifest, ManifestError, Settings};
 use crate::paths::Layout;
+use crate::redact::url_without_password;
 use crate::source::forge::{version_from_tag, Forge, ForgeClient, ForgeError, Tokens};
 use crate::source::{FetchError, Fetcher, SecretHeaders};
 use serde::Serialize;
@@ -300,9 +301,11 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
             return c;
         }
     };
-    c.url = src.url.clone();
-    c.checksums_url = src.checksums_url.clone();
-    if let (Some(entry), Some(base)) = (e.catalogue_entry(), src.url.rsplit_once('/').map(|(d, _)| d)) {
+    // Printed and in `--json`: credentials and secret query values redacted.
+    c.url = url_without_password(&src.url);
+    c.checksums_url = src.checksums_url.as_deref().map(url_without_password);
+    let bare = src.url.split(['?', '#']).next().unwrap_or_default();
+    if let (Some(entry), Some(base)) = (e.catalogue_entry(), bare.rsplit_once('/').map(|(d, _)| d)) {
         if let Some(sig) = &entry.signature {
             let vars = crate::template::Vars {
                 version: &e.version,
@@ -313,7 +316,7 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
                 .files
                 .iter()
                 .filter_map(|f| crate::template::expand(f, &vars).ok())
-                .map(|f| format!("{base}/{f} ({})", sig.kind))
+                .map(|f| format!("{} ({})", url_without_password(&format!("{base}/{f}")), sig.kind))
                 .collect();
         }
     }
@@ -336,6 +339,7 @@ pub fn check_release(up: &Upstream<'_>, manifest: &Manifest, e: &Exporter) -> Re
             headers: download_headers(e, url, manifest, up.tokens),
             ..crate::source::TextRequest::new(&e.name, &e.version, url.clone())
         };
+        let url = url_without_password(url);
         match up.fetcher.get_text(&req) {
             Ok(text) => match crate::source::checksums::lookup(&text, &src.file_name) {
                 Ok(hex) => {

@@ -39,14 +39,15 @@ pub fn expand(template: &str, vars: &Vars) -> Result<String, String> {
         let after = &rest[start + 1..];
         let end = after
             .find('}')
-            .ok_or_else(|| format!("unclosed `{{` in `{template}`"))?;
+            .ok_or_else(|| format!("unclosed `{{` in `{}`", shown(template)))?;
         let value = match &after[..end] {
             "version" => vars.version,
             "arch" => vars.arch,
             "tag" => vars.tag,
             other => {
                 return Err(format!(
-                    "unknown placeholder `{{{other}}}` in `{template}` (known: {{version}}, {{arch}}, {{tag}})"
+                    "unknown placeholder `{{{other}}}` in `{}` (known: {{version}}, {{arch}}, {{tag}})",
+                    shown(template)
                 ))
             }
         };
@@ -55,6 +56,11 @@ pub fn expand(template: &str, vars: &Vars) -> Result<String, String> {
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// A template (often a URL) as an error quotes it: without credentials.
+fn shown(template: &str) -> String {
+    crate::redact::url_without_password(template)
 }
 
 #[cfg(test)]

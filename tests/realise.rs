@@ -279,6 +279,156 @@ fn credentials_in_a_source_url_are_neither_stored_nor_printed() {
     assert_eq!(f.server.request_count(), 0, "{:?}", f.server.requests());
 }
 
+/// A secret in the query string of the source and checksum URLs (a token, a
+/// pre-signed URL's signature) is sent with the requests but never stored
+/// nor printed: no file under `--root` (store metadata, download cache, lock
+/// file, generations, switch records) and no output of `realise`, `lock`,
+/// `switch --dry-run --json`, `switch`, `store ls --json` or a failing
+/// download holds it; the messages say a token was given (`token=redacted`).
+#[test]
+fn a_secret_in_a_source_urls_query_is_neither_stored_nor_printed() {
+    use common::fixture::served_version;
+    const SECRET: &str = "SEKRET123";
+    let mut f = Fixture::new();
+    f.publish(N, "1.0.0", Behaviour::Ok);
+    let port = common::fixture::free_port();
+    let with_secret = |entry: String| {
+        entry
+            .replace(
+                ".tar.gz\"",
+                &format!(".tar.gz?token={SECRET}&X-Amz-Signature={SECRET}&arch=amd64\""),
+            )
+            .replace("sha256sums.txt\"", &format!("sha256sums.txt?Private_Token={SECRET}\""))
+    };
+    let entry = with_secret(f.entry(N, "1.0.0", port));
+    assert_eq!(entry.matches(SECRET).count(), 3, "{entry}");
+    let m = f.manifest("m.yaml", &[entry]);
+    let ms = m.to_str().unwrap();
+    let no_secret = |what: &str, out: &std::process::Output| {
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            !stdout.contains(SECRET) && !stderr.contains(SECRET),
+            "{what} shows the secret:\n{stdout}\n{stderr}"
+        );
+        format!("{stdout}{stderr}")
+    };
+
+    let out = f.run_env(&["-vv", "realise", ms], &[("RUST_LOG", "exporterctl=debug")]);
+    let text = no_secret("realise", &out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("token=redacted&X-Amz-Signature=redacted&arch=amd64"),
+        "{text}"
+    );
+    // The requests did carry the secret.
+    let requests = f.server.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert!(requests.iter().all(|r| r.contains(SECRET)), "{requests:?}");
+
+    let out = f.run(&["lock", ms]);
+    assert!(out.status.success(), "{}", no_secret("lock", &out));
+    no_secret("lock", &out);
+    let lock_file = f.root().join("m.yaml.lock");
+    let lock = std::fs::read_to_string(&lock_file).unwrap();
+    assert!(lock.contains("token=redacted"), "{lock}");
+
+    // The lock (holding the redacted URL) still matches the manifest, and the
+    // store path is found again by its redacted origin: no request.
+    f.server.clear_requests();
+    let out = f.run(&["realise", ms]);
+    assert!(out.status.success(), "{}", no_secret("the second realise", &out));
+    no_secret("the second realise", &out);
+    assert_eq!(f.server.request_count(), 0, "{:?}", f.server.requests());
+
+    // A rotated token is the same source: the lock still matches. A changed
+    // URL makes it stale, and the message shows both URLs redacted.
+    let manifest = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(&m, manifest.replace(SECRET, "R0TATED456")).unwrap();
+    let out = f.run(&["realise", ms]);
+    let text = no_secret("realise after a rotation", &out);
+    assert!(out.status.success() && !text.contains("R0TATED456"), "{text}");
+    assert_eq!(f.server.request_count(), 0, "{:?}", f.server.requests());
+    std::fs::write(&m, manifest.replace("&arch=amd64", "&arch=x86_64")).unwrap();
+    let out = f.run(&["realise", ms]);
+    let text = no_secret("realise with a stale lock", &out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("source URL changed from ") && text.contains("X-Amz-Signature=redacted&arch=x86_64"),
+        "{text}"
+    );
+    std::fs::write(&m, &manifest).unwrap();
+
+    let out = f.run(&["switch", ms, "--dry-run", "--json"]);
+    assert!(out.status.success(), "{}", no_secret("switch --dry-run --json", &out));
+    no_secret("switch --dry-run --json", &out);
+    let out = f.run(&["switch", ms, "--mode", "fast"]);
+    assert!(out.status.success(), "{}", no_secret("switch", &out));
+    no_secret("switch", &out);
+    assert_eq!(served_version(N, port).as_deref(), Some("1.0.0"));
+
+    let out = f.run(&["store", "ls", "--json"]);
+    assert!(out.status.success());
+    let listed = no_secret("store ls --json", &out);
+    assert!(
+        listed.contains(".tar.gz?token=redacted&X-Amz-Signature=redacted&arch=amd64\""),
+        "{listed}"
+    );
+
+    for args in [&["check", ms][..], &["check", ms, "--json"]] {
+        let out = f.run(args);
+        let text = no_secret("check", &out);
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains(".tar.gz?token=redacted&X-Amz-Signature=redacted"),
+            "{text}"
+        );
+        if args.len() == 3 {
+            assert!(text.contains("sha256sums.txt?Private_Token=redacted"), "{text}");
+        }
+    }
+
+    // A release that is not there: the 404 names the URL, redacted.
+    f.server.clear_requests();
+    let m404 = f.manifest("m404.yaml", &[with_secret(f.entry(N, "9.9.9", port))]);
+    let out = f.run(&["realise", m404.to_str().unwrap()]);
+    let text = no_secret("a failing download", &out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("sha256sums.txt?Private_Token=redacted was not found"),
+        "{text}"
+    );
+    assert!(f.server.requests().iter().any(|r| r.contains(SECRET)));
+
+    // Every file under --root but the two manifests themselves.
+    let mut files = 0;
+    let mut dirs = vec![f.root().to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                dirs.push(path);
+            } else if meta.is_file() && path != m && path != m404 {
+                files += 1;
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+                    "{} holds the secret:\n{}",
+                    path.display(),
+                    String::from_utf8_lossy(&bytes)
+                );
+            } else if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                assert!(!target.to_string_lossy().contains(SECRET), "{}", path.display());
+            }
+        }
+    }
+    assert!(files > 10, "{files} files under the root");
+}
+
 /// The manifest `m` with `download` (indented YAML lines) under `settings`.
 fn with_download_settings(m: &std::path::Path, download: &str) {
     let text = std::fs::read_to_string(m).unwrap();

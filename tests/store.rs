@@ -767,6 +767,43 @@ fn origin_url_is_recorded_without_credentials_and_still_found() {
     assert_eq!(find(URL), Some(sp));
 }
 
+/// A pre-signed URL's signature and a token in the query string never reach
+/// the world-readable record (the values read `redacted`, other parameters
+/// stay), and a fresh signature or a rotated token still finds the path.
+#[test]
+fn origin_url_is_recorded_without_query_secrets_and_still_found() {
+    let f = fixture();
+    let archive = archives::write(&f.downloads, "a.tar.gz", &archives::node_exporter(V, &binary()));
+    let signed = |sig: &str| format!("{URL}?X-Amz-Credential=AKIA{sig}&X-Amz-Expires=300&X-Amz-Signature={sig}");
+    let bin = archives::node_binary(V);
+    let sp = f
+        .store
+        .add_release(&store::AddRelease {
+            name: "node_exporter",
+            version: V,
+            archive: &archive,
+            kind: ArchiveKind::TarGz,
+            binary: Some(&bin),
+            origin_url: &signed("SEKRET123"),
+            archive_sha256: "00".repeat(32).as_str(),
+            archive_size: fs::metadata(&archive).unwrap().len(),
+        })
+        .unwrap();
+    let meta = f.store.meta(&sp).unwrap().unwrap();
+    assert_eq!(
+        meta.origin_url.as_deref(),
+        Some(format!("{URL}?X-Amz-Credential=redacted&X-Amz-Expires=300&X-Amz-Signature=redacted").as_str())
+    );
+    let record = f.layout.store_dir().join(".meta").join(format!("{sp}.json"));
+    let text = fs::read_to_string(&record).unwrap();
+    assert!(!text.contains("SEKRET123"), "{text}");
+    let find = |url: &str| f.store.find_release("node_exporter", V, url).unwrap();
+    assert_eq!(find(&signed("SEKRET123")), Some(sp.clone()));
+    assert_eq!(find(&signed("0THER")), Some(sp.clone()));
+    // Another non-secret parameter is another origin.
+    assert_eq!(find(&signed("SEKRET123").replace("Expires=300", "Expires=600")), None);
+}
+
 #[test]
 fn a_record_whose_directory_is_gone_is_overwritten_on_readd() {
     // An interrupted gc or a hand-removed tree: the record stays behind.

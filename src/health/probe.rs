@@ -434,13 +434,15 @@ mod tests {
         // No answer at all, and a body that is not the text format.
         let refused = crate::demo::free_port().unwrap();
         let s = HealthSpec {
-            url: Some(format!("http://mon:secret@127.0.0.1:{refused}/metrics")),
+            url: Some(format!(
+                "http://mon:secret@127.0.0.1:{refused}/metrics?token=SEKRET123&x=1"
+            )),
             ..spec()
         };
         let e = probe.check_once(&s, "1").unwrap_err();
         assert_eq!(
             e.to_string(),
-            format!("GET http://mon:redacted@127.0.0.1:{refused}/metrics: connection refused")
+            format!("GET http://mon:redacted@127.0.0.1:{refused}/metrics?token=redacted&x=1: connection refused")
         );
         let e = check_body(&url, &spec(), "1", "{not metrics").unwrap_err();
         assert!(!e.to_string().contains("secret"), "{e}");

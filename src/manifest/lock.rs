@@ -3,6 +3,7 @@
 
 use super::{Exporter, Manifest, ResolvedSource};
 use crate::fsutil;
+use crate::redact::url_without_userinfo;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -185,16 +186,16 @@ impl LockFile {
                 )));
             }
             let url = resolved(e).map(|r| r.url.clone()).unwrap_or_default();
+            // The lock holds the URL without its credentials (a rotated
+            // token is the same source); one written before may hold them.
+            let (was, now) = (url_without_userinfo(&l.url), url_without_userinfo(&url));
             // The same release file from another base URL (a mirror made by
             // `exporterctl mirror`) is the same download: the sha256 is locked.
             let same_file = e
                 .release_path(&manifest.settings)
-                .is_some_and(|rel| l.url.ends_with(&format!("/{rel}")));
-            if l.url != url && !same_file {
-                return Err(stale(format!(
-                    "`{}`: source URL changed from {} to {}",
-                    e.name, l.url, url
-                )));
+                .is_some_and(|rel| was.ends_with(&format!("/{}", url_without_userinfo(&rel))));
+            if was != now && !same_file {
+                return Err(stale(format!("`{}`: source URL changed from {was} to {now}", e.name)));
             }
             if let Some(pinned) = &e.source.sha256 {
                 if *pinned != l.sha256 {

@@ -96,7 +96,10 @@ impl Validator<'_> {
                 return self.err(
                     &v.referenced,
                     key,
-                    format!("`{}` is not an http:// or https:// URL", v.value.escape_debug()),
+                    format!(
+                        "`{}` is not an http:// or https:// URL",
+                        crate::redact::url_without_password(&v.value).escape_debug()
+                    ),
                 )
             }
         };

@@ -6,6 +6,7 @@ use super::own::{Own, OwnSource};
 use super::raw::{RawExporter, RawForge, RawSettings};
 use super::*;
 use crate::health::MAX_DRAIN;
+use crate::redact::url_without_password;
 use crate::units::socket_activation::SOCKET_FLAG;
 use serde_saphyr::Location;
 
@@ -194,7 +195,10 @@ impl Validator<'_> {
             Some(v) => self.err(
                 &v.referenced,
                 key,
-                format!("`{}` is not an http(s):// or file:// URL", v.value),
+                format!(
+                    "`{}` is not an http(s):// or file:// URL",
+                    url_without_password(&v.value)
+                ),
             ),
         }
     }
@@ -317,8 +321,9 @@ impl Validator<'_> {
                     &t.referenced,
                     format!("{key}.send_token"),
                     format!(
-                        "would send {}_TOKEN in clear text to `{u}`; use an https:// URL (plain http is for loopback only)",
-                        name.to_ascii_uppercase()
+                        "would send {}_TOKEN in clear text to `{}`; use an https:// URL (plain http is for loopback only)",
+                        name.to_ascii_uppercase(),
+                        url_without_password(u)
                     ),
                 );
             }
@@ -716,7 +721,7 @@ impl Validator<'_> {
                 return self.err(
                     &u.referenced,
                     format!("{key}.url"),
-                    format!("`{}` is not an http(s) URL", u.value),
+                    format!("`{}` is not an http(s) URL", url_without_password(&u.value)),
                 );
             }
             h.url = Some(u.value);

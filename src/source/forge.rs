@@ -338,7 +338,7 @@ impl ForgeClient<'_> {
         Err(ForgeError::RepoNotFound {
             forge: forge.name(),
             repo: repo.to_string(),
-            api: urls.api_url.clone(),
+            api: crate::redact::url_without_password(&urls.api_url),
             tried: tried.join(", "),
         })
     }
@@ -368,7 +368,7 @@ impl ForgeClient<'_> {
             let text = self.fetcher.get_text(&req).map_err(|e| self.classify(forge, e, sent))?;
             let parse_err = |e: serde_json::Error| ForgeError::Parse {
                 forge: forge.name(),
-                url: url.clone(),
+                url: crate::redact::url_without_password(&url),
                 message: e.to_string(),
             };
             let batch: Vec<ForgeRelease> = match forge {

@@ -165,7 +165,7 @@ pub fn display_url(url: &str) -> String {
             u.set_query(None);
             u.to_string()
         }
-        Err(_) => url.to_string(),
+        Err(_) => crate::redact::url_without_userinfo(url),
     }
 }
 
