@@ -344,6 +344,62 @@ fn a_journal_without_a_width_resumes_one_at_a_time_and_a_hand_edited_one_is_boun
     f.ok(&["store", "verify"]);
 }
 
+/// Two steps in flight, both flipped: a's upgrade (slow to start) and b's
+/// addition (healthy at once, where the switch is killed). Resuming returns
+/// both to the state before them in one flip before either step flips
+/// again, so killing the resume at its first flip leaves every link
+/// resolving — b's too, whose exporter that state does not have.
+#[test]
+fn a_resume_killed_at_its_first_flip_leaves_every_link_resolving() {
+    let mut f = Fixture::new();
+    let (pa, pb) = (free_port(), free_port());
+    f.publish("a_exporter", "1.0.0", Behaviour::Ok);
+    f.publish("a_exporter", "2.0.0", Behaviour::SlowStart);
+    f.publish("b_exporter", "2.0.0", Behaviour::Ok);
+    let m1 = f.manifest("m1.yaml", &[f.entry("a_exporter", "1.0.0", pa)]);
+    let entries = [f.entry("a_exporter", "2.0.0", pa), f.entry("b_exporter", "2.0.0", pb)];
+    let m2 = f.manifest("m2.yaml", &entries);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let out = f.run_env(
+        &["switch", m2.to_str().unwrap(), "--mode", "fast"],
+        &[("EXPORTERCTL_CRASH_AT", "after-health")],
+    );
+    assert_eq!(out.status.signal(), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+    let journal = f.state().join("journal.json");
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&journal).unwrap()).unwrap();
+    let running: Vec<&str> = j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "running")
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(running, ["a_exporter", "b_exporter"], "{j}");
+    let bin = f.root().join("usr/local/bin/b_exporter");
+    assert!(bin.exists(), "b was not flipped before the kill");
+
+    for k in 0..3 {
+        let out = f.run_env(&["resume"], &[("EXPORTERCTL_CRASH_AT", "after-flip")]);
+        assert_eq!(out.status.signal(), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+        f.assert_links_resolve();
+        if k == 0 {
+            // The first flip was the one back: b, not there before its
+            // step, has no link (a step's flip would have left one).
+            assert!(std::fs::symlink_metadata(&bin).is_err(), "b's link is still there");
+        }
+    }
+    let record = f.json(&["resume"]);
+    assert_eq!(
+        (&record["status"], &record["parallel"]),
+        (&"succeeded".into(), &8.into())
+    );
+    for (n, p) in [("a_exporter", pa), ("b_exporter", pb)] {
+        assert_eq!(served_version(n, p).as_deref(), Some("2.0.0"), "{n}");
+    }
+    f.assert_links_resolve();
+    f.ok(&["store", "verify"]);
+}
+
 #[test]
 fn kill_a_fast_switch_side_by_side_at_every_point_then_resume() {
     for point in exporterctl::fault::POINTS.iter().filter(|p| !FAILURE_ONLY.contains(p)) {

@@ -523,6 +523,7 @@ impl Engine<'_> {
         self.hooks.opening(record, from, target);
         self.save(record)?;
         fault::point("after-journal");
+        self.back_before_steps_in_flight(record, from, &order, &mut live)?;
         self.hooks.before_first_step(record);
 
         let todo: Vec<usize> = (0..record.steps.len())
@@ -572,6 +573,40 @@ impl Engine<'_> {
         }
         self.finish(record, from, target, &live)?;
         self.hooks.after_end(record);
+        Ok(())
+    }
+
+    /// Resuming: the exporters of the steps a crash left in flight return
+    /// to the state before them (`from`'s) in one flip, before any step
+    /// runs. Each step would do it for its own exporter (`Engine::step`),
+    /// but only in the state the steps share, not on disk until its own
+    /// flip: side by side, another step's flip in between would start from
+    /// links that are not there — a stable link of an exporter such a step
+    /// added (or a socket it turned on) would resolve to nothing until that
+    /// step flipped again. After this flip what the steps take for live is
+    /// what the links are. Nothing is restarted: each step restarts its own.
+    fn back_before_steps_in_flight(
+        &self,
+        record: &mut SwitchRecord,
+        from: &ProfileState,
+        order: &[String],
+        live: &mut Live,
+    ) -> Result<(), EngineError> {
+        let before = record
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Running)
+            .fold(live.state.clone(), |state, s| {
+                state.with_exporter(&s.name, from.exporter(&s.name), order)
+            });
+        if before == live.state {
+            return Ok(());
+        }
+        let farm = profile::build_farm(self.store, &before)?;
+        record.live_profile = Some(farm.clone());
+        self.save(record)?;
+        self.flip(&live.state, &before, &farm)?;
+        *live = Live { state: before, farm };
         Ok(())
     }
 
