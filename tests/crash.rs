@@ -344,6 +344,45 @@ fn a_journal_without_a_width_resumes_one_at_a_time_and_a_hand_edited_one_is_boun
     f.ok(&["store", "verify"]);
 }
 
+/// `--atomic` still undoes every step when `resume` runs them side by side:
+/// b's release crashes, a (slow to start) and c were started beside it.
+#[test]
+fn an_atomic_fast_switch_resumed_side_by_side_still_undoes_every_step() {
+    let mut f = Fixture::new();
+    let (ports, _, m2) = phase(&mut f, Behaviour::Crash);
+    let out = f.run_env(
+        &[
+            "switch",
+            m2.to_str().unwrap(),
+            "--mode",
+            "fast",
+            "--atomic",
+            "--preflight",
+            "off",
+        ],
+        &[("EXPORTERCTL_CRASH_AT", "after-journal")],
+    );
+    assert_eq!(out.status.signal(), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = f.run(&["resume", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&record["status"], &record["parallel"]),
+        (&"rolled-back".into(), &8.into())
+    );
+    assert_eq!(record["steps"][1]["status"], "failed", "{record}");
+    let lines = progress(&stderr);
+    let a_ended = lines.iter().position(|l| *l == (false, PHASE[0].to_string()));
+    let before_a = &lines[..a_ended.unwrap_or(lines.len())];
+    assert!(before_a.contains(&(true, PHASE[1].to_string())), "{lines:?}");
+    for (n, p) in PHASE.iter().zip(&ports) {
+        assert_eq!(served_version(n, *p).as_deref(), Some("1.0.0"), "{n}");
+    }
+    assert_eq!(f.json(&["generations"])["current"], 1);
+    f.assert_links_resolve();
+}
+
 /// Two steps in flight, both flipped: a's upgrade (slow to start) and b's
 /// addition (healthy at once, where the switch is killed). Resuming returns
 /// both to the state before them in one flip before either step flips
