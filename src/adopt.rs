@@ -335,6 +335,7 @@ fn adopt_record(id: String, manifest: Option<&Path>, farm: &StorePath, state: &P
         ended_at: Some(now_rfc3339()),
         status: SwitchStatus::Succeeded,
         atomic: false,
+        parallel: 1,
         from_generation: None,
         from_profile: None,
         target_profile: farm.clone(),

@@ -223,6 +223,10 @@ pub enum Command {
         /// Undo the interrupted switch instead of finishing it.
         #[arg(long)]
         abort: bool,
+        /// Finish at most N steps side by side (default: as many as the interrupted switch or
+        /// rollback ran with, from its journal; 1 = one at a time).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64), conflicts_with = "abort")]
+        parallel: Option<u16>,
         /// Print the finished switch record as JSON on stdout instead of the summary
         /// (`nothing_to_do: true` when nothing was interrupted); progress lines go to stderr.
         #[arg(long)]

@@ -144,7 +144,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             json.json,
         ),
         Command::Adopt { manifest } => commands::adopt::run(&ctx, &manifest),
-        Command::Resume { abort, json } => commands::resume::run(&ctx, abort, quiet, json),
+        Command::Resume { abort, parallel, json } => {
+            commands::resume::run(&ctx, abort, parallel.map(usize::from), quiet, json)
+        }
         Command::Versions { name, manifest, json } => {
             commands::versions::run(&ctx, &name, manifest.as_deref(), json.json)
         }

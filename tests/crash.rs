@@ -107,19 +107,8 @@ const PHASE: [&str; 3] = ["a_exporter", "b_exporter", "c_exporter"];
 /// still bring every exporter to a known, recorded generation.
 fn crash_parallel_at(point: &str, broken: bool, preflight: &str) {
     let mut f = Fixture::new();
-    let ports: Vec<u16> = PHASE.iter().map(|_| free_port()).collect();
     let b2 = if broken { Behaviour::Crash } else { Behaviour::SlowStart };
-    let v2 = [Behaviour::SlowStart, b2, Behaviour::Ok];
-    let mut entries = (Vec::new(), Vec::new());
-    for ((n, p), b) in PHASE.iter().zip(&ports).zip(v2) {
-        f.publish(n, "1.0.0", Behaviour::Ok);
-        f.publish(n, "2.0.0", b);
-        entries.0.push(f.entry(n, "1.0.0", *p));
-        entries.1.push(f.entry(n, "2.0.0", *p));
-    }
-    let m1 = f.manifest("m1.yaml", &entries.0);
-    let m2 = f.manifest("m2.yaml", &entries.1);
-    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let (ports, m1, m2) = phase(&mut f, b2);
 
     let out = f.run_env(
         &[
@@ -178,16 +167,34 @@ fn crash_parallel_at(point: &str, broken: bool, preflight: &str) {
         assert_eq!(f.json(&["status"])["last_switch"]["status"], "interrupted", "{point}");
     }
 
-    let resumed = f.run(&["resume"]);
+    let todo = steps_to_finish(&journal);
+    let resumed = f.run(&["resume", "--json"]);
     let expected_code = if broken && in_flight.is_some() { 1 } else { 0 };
+    let stderr = String::from_utf8_lossy(&resumed.stderr).to_string();
     assert_eq!(
         resumed.status.code(),
         Some(expected_code),
-        "{point}: resume\n{}\n{}",
+        "{point}: resume\n{}\n{stderr}",
         String::from_utf8_lossy(&resumed.stdout),
-        String::from_utf8_lossy(&resumed.stderr)
     );
     assert!(!journal.exists(), "{point}: journal left behind");
+    if in_flight.is_some() {
+        // Finished as wide as the switch ran (settings.parallel, 8): a's
+        // step restarts a release slow to start (1 s), and one at a time
+        // no other step could begin before it ends.
+        let record: serde_json::Value = serde_json::from_slice(&resumed.stdout).unwrap();
+        assert_eq!(record["parallel"], 8, "{point}: {record}");
+        assert_eq!(record["resumed"], true, "{point}");
+        if todo.len() >= 2 && todo[0] == PHASE[0] {
+            let lines = progress(&stderr);
+            let a_ended = lines.iter().position(|(start, n)| !start && n == PHASE[0]);
+            let a_ended = a_ended.unwrap_or_else(|| panic!("{point}: a's step never ended\n{stderr}"));
+            assert!(
+                lines[..a_ended].iter().any(|(start, n)| *start && n != PHASE[0]),
+                "{point}: resume finished the steps {todo:?} one at a time\n{stderr}"
+            );
+        }
+    }
     f.assert_links_resolve();
     let want: [&str; 3] = match (in_flight.is_some(), broken) {
         (false, _) => ["1.0.0"; 3],
@@ -214,6 +221,221 @@ fn crash_parallel_at(point: &str, broken: bool, preflight: &str) {
         "{point}"
     );
     assert_eq!(gens["current"].as_u64(), numbers.last().copied(), "{point}");
+    f.ok(&["store", "verify"]);
+}
+
+/// Three exporters a, b, c on their own ports, 1.0.0 and 2.0.0 (a's slow
+/// to start, b's `b2`, c's quick), switched to 1.0.0; the two manifests.
+fn phase(f: &mut Fixture, b2: Behaviour) -> (Vec<u16>, std::path::PathBuf, std::path::PathBuf) {
+    let ports: Vec<u16> = PHASE.iter().map(|_| free_port()).collect();
+    let v2 = [Behaviour::SlowStart, b2, Behaviour::Ok];
+    let mut entries = (Vec::new(), Vec::new());
+    for ((n, p), b) in PHASE.iter().zip(&ports).zip(v2) {
+        f.publish(n, "1.0.0", Behaviour::Ok);
+        f.publish(n, "2.0.0", b);
+        entries.0.push(f.entry(n, "1.0.0", *p));
+        entries.1.push(f.entry(n, "2.0.0", *p));
+    }
+    let m1 = f.manifest("m1.yaml", &entries.0);
+    let m2 = f.manifest("m2.yaml", &entries.1);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    (ports, m1, m2)
+}
+
+/// The names of the steps the journal leaves to `resume` (pending or in
+/// flight), in order; none without a journal.
+fn steps_to_finish(journal: &std::path::Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(journal) else {
+        return Vec::new();
+    };
+    let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "pending" || s["status"] == "running")
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The progress lines of `stderr` in order: (a step started, its name);
+/// `[k/n] NAME: 1.0.0 → 2.0.0 …` starts, `[k/n] NAME: healthy in …` ends.
+fn progress(stderr: &str) -> Vec<(bool, String)> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.strip_prefix('[')?.split_once("] ")?;
+            let (name, what) = rest.split_once(": ")?;
+            PHASE.contains(&name).then(|| (what.ends_with(" …"), name.to_string()))
+        })
+        .collect()
+}
+
+/// Kills a fast switch of the phase before its first step, sets the
+/// journal's `parallel` (`None`: removes it, as a version before the field
+/// wrote it) and resumes; the finished record and the progress lines.
+fn resume_with_width(
+    f: &Fixture,
+    m2: &std::path::Path,
+    width: Option<u64>,
+) -> (serde_json::Value, Vec<(bool, String)>) {
+    let out = f.run_env(
+        &["switch", m2.to_str().unwrap(), "--mode", "fast"],
+        &[("EXPORTERCTL_CRASH_AT", "after-journal")],
+    );
+    assert_eq!(out.status.signal(), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+    let path = f.state().join("journal.json");
+    let mut j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(j["parallel"], 8, "the journal keeps the width: {j}");
+    let fields = j.as_object_mut().unwrap();
+    match width {
+        Some(w) => fields.insert("parallel".into(), w.into()),
+        None => fields.remove("parallel"),
+    };
+    std::fs::write(&path, serde_json::to_vec(&j).unwrap()).unwrap();
+    assert_eq!(steps_to_finish(&path), PHASE);
+    let out = f.run(&["resume", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["status"], "succeeded", "{record}");
+    (record, progress(&stderr))
+}
+
+#[test]
+fn a_journal_without_a_width_resumes_one_at_a_time_and_a_hand_edited_one_is_bounded() {
+    let mut f = Fixture::new();
+    let (ports, m1, m2) = phase(&mut f, Behaviour::SlowStart);
+    // Older journals resume as their versions did: every step ends before
+    // the next begins.
+    let (record, lines) = resume_with_width(&f, &m2, None);
+    assert_eq!(record["parallel"], 1, "{record}");
+    let one_at_a_time: Vec<(bool, String)> = PHASE
+        .iter()
+        .flat_map(|n| [(true, n.to_string()), (false, n.to_string())])
+        .collect();
+    assert_eq!(lines, one_at_a_time);
+    for (n, p) in PHASE.iter().zip(&ports) {
+        assert_eq!(served_version(n, *p).as_deref(), Some("2.0.0"), "{n}");
+    }
+
+    // A width no --parallel allows is bounded, not trusted; side by side,
+    // b and c start while a (slow to start) is still in its step.
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let (record, lines) = resume_with_width(&f, &m2, Some(1 << 40));
+    assert_eq!(record["parallel"], 64, "{record}");
+    let a_ended = lines.iter().position(|l| *l == (false, PHASE[0].to_string())).unwrap();
+    assert!(lines[..a_ended].contains(&(true, PHASE[1].to_string())), "{lines:?}");
+    f.assert_links_resolve();
+
+    // `resume --parallel N` overrides the journal; it cannot go with --abort.
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let out = f.run_env(
+        &["switch", m2.to_str().unwrap(), "--mode", "fast"],
+        &[("EXPORTERCTL_CRASH_AT", "after-journal")],
+    );
+    assert_eq!(out.status.signal(), Some(9));
+    assert_eq!(f.run(&["resume", "--abort", "--parallel", "2"]).status.code(), Some(2));
+    let record = f.json(&["resume", "--parallel", "1"]);
+    assert_eq!(
+        (&record["parallel"], &record["status"]),
+        (&1.into(), &"succeeded".into())
+    );
+    f.ok(&["store", "verify"]);
+}
+
+/// `--atomic` still undoes every step when `resume` runs them side by side:
+/// b's release crashes, a (slow to start) and c were started beside it.
+#[test]
+fn an_atomic_fast_switch_resumed_side_by_side_still_undoes_every_step() {
+    let mut f = Fixture::new();
+    let (ports, _, m2) = phase(&mut f, Behaviour::Crash);
+    let out = f.run_env(
+        &[
+            "switch",
+            m2.to_str().unwrap(),
+            "--mode",
+            "fast",
+            "--atomic",
+            "--preflight",
+            "off",
+        ],
+        &[("EXPORTERCTL_CRASH_AT", "after-journal")],
+    );
+    assert_eq!(out.status.signal(), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = f.run(&["resume", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&record["status"], &record["parallel"]),
+        (&"rolled-back".into(), &8.into())
+    );
+    assert_eq!(record["steps"][1]["status"], "failed", "{record}");
+    let lines = progress(&stderr);
+    let a_ended = lines.iter().position(|l| *l == (false, PHASE[0].to_string()));
+    let before_a = &lines[..a_ended.unwrap_or(lines.len())];
+    assert!(before_a.contains(&(true, PHASE[1].to_string())), "{lines:?}");
+    for (n, p) in PHASE.iter().zip(&ports) {
+        assert_eq!(served_version(n, *p).as_deref(), Some("1.0.0"), "{n}");
+    }
+    assert_eq!(f.json(&["generations"])["current"], 1);
+    f.assert_links_resolve();
+}
+
+/// Two steps in flight, both flipped: a's upgrade (slow to start) and b's
+/// addition (healthy at once, where the switch is killed). Resuming returns
+/// both to the state before them in one flip before either step flips
+/// again, so killing the resume at its first flip leaves every link
+/// resolving — b's too, whose exporter that state does not have.
+#[test]
+fn a_resume_killed_at_its_first_flip_leaves_every_link_resolving() {
+    let mut f = Fixture::new();
+    let (pa, pb) = (free_port(), free_port());
+    f.publish("a_exporter", "1.0.0", Behaviour::Ok);
+    f.publish("a_exporter", "2.0.0", Behaviour::SlowStart);
+    f.publish("b_exporter", "2.0.0", Behaviour::Ok);
+    let m1 = f.manifest("m1.yaml", &[f.entry("a_exporter", "1.0.0", pa)]);
+    let entries = [f.entry("a_exporter", "2.0.0", pa), f.entry("b_exporter", "2.0.0", pb)];
+    let m2 = f.manifest("m2.yaml", &entries);
+    f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
+    let out = f.run_env(
+        &["switch", m2.to_str().unwrap(), "--mode", "fast"],
+        &[("EXPORTERCTL_CRASH_AT", "after-health")],
+    );
+    assert_eq!(out.status.signal(), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+    let journal = f.state().join("journal.json");
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&journal).unwrap()).unwrap();
+    let running: Vec<&str> = j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "running")
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(running, ["a_exporter", "b_exporter"], "{j}");
+    let bin = f.root().join("usr/local/bin/b_exporter");
+    assert!(bin.exists(), "b was not flipped before the kill");
+
+    for k in 0..3 {
+        let out = f.run_env(&["resume"], &[("EXPORTERCTL_CRASH_AT", "after-flip")]);
+        assert_eq!(out.status.signal(), Some(9), "{}", String::from_utf8_lossy(&out.stderr));
+        f.assert_links_resolve();
+        if k == 0 {
+            // The first flip was the one back: b, not there before its
+            // step, has no link (a step's flip would have left one).
+            assert!(std::fs::symlink_metadata(&bin).is_err(), "b's link is still there");
+        }
+    }
+    let record = f.json(&["resume"]);
+    assert_eq!(
+        (&record["status"], &record["parallel"]),
+        (&"succeeded".into(), &8.into())
+    );
+    for (n, p) in [("a_exporter", pa), ("b_exporter", pb)] {
+        assert_eq!(served_version(n, p).as_deref(), Some("2.0.0"), "{n}");
+    }
+    f.assert_links_resolve();
     f.ok(&["store", "verify"]);
 }
 

@@ -1,11 +1,11 @@
-//! `exporterctl resume [--abort] [--json]`
+//! `exporterctl resume [--abort | --parallel N] [--json]`
 
 use super::switch::{nothing_done, report};
 use super::{print_json, Ctx, ExitStatus, Host};
 use crate::switch::recovery::{self, Interrupted, Way};
 use anyhow::Result;
 
-pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<ExitStatus> {
+pub fn run(ctx: &Ctx, abort: bool, parallel: Option<usize>, quiet: bool, json: bool) -> Result<ExitStatus> {
     let _lock = ctx.lock("resume")?;
     let (mut record, from, target) = match recovery::interrupted(&ctx.layout, abort)? {
         Interrupted::Nothing => return nothing_done("nothing to resume: no switch was interrupted", json, quiet),
@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, abort: bool, quiet: bool, json: bool) -> Result<ExitStatus
         };
         eprintln!("{doing} interrupted {} {}", record.kind, record.id);
     }
-    engine.recover(&mut record, &from, &target, way)?;
+    engine.recover(&mut record, &from, &target, way, parallel)?;
     super::switch::refresh_textfile(ctx, &store, monitoring.as_ref(), Some(&record));
     report(&record, json)
 }

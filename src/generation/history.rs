@@ -84,6 +84,12 @@ pub struct SwitchRecord {
     pub ended_at: Option<String>,
     pub status: SwitchStatus,
     pub atomic: bool,
+    /// At most how many steps run side by side (1: one at a time; a
+    /// rollback's and a fast switch's width); `resume` finishes with it and
+    /// writes the width it used. Absent in records older than the field: 0,
+    /// one at a time, as those versions resumed.
+    #[serde(default)]
+    pub parallel: usize,
     pub from_generation: Option<u64>,
     pub from_profile: Option<StorePath>,
     pub target_profile: StorePath,

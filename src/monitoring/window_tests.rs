@@ -75,6 +75,7 @@ fn record() -> SwitchRecord {
         ended_at: None,
         status: SwitchStatus::Running,
         atomic: false,
+        parallel: 1,
         from_generation: Some(1),
         from_profile: None,
         target_profile: farm,

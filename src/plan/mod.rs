@@ -291,6 +291,12 @@ impl Plan {
             ended_at: None,
             status: SwitchStatus::Running,
             atomic: self.options.atomic,
+            // What the engine runs with: a safe switch asks before each step.
+            parallel: if self.options.confirm_each {
+                1
+            } else {
+                self.options.width()
+            },
             from_generation: self.current.generation(),
             from_profile: self.current.farm().cloned(),
             target_profile,
@@ -638,6 +644,7 @@ mod tests {
         // A change without a restart is no step: the record lists it unchanged.
         assert_eq!(record.unchanged, ["blackbox"]);
         assert!(record.atomic);
+        assert_eq!(record.parallel, 1, "the default options run one at a time");
         let json = serde_json::to_value(&plan).unwrap();
         let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
         assert_eq!(
@@ -651,6 +658,28 @@ mod tests {
                 "unchanged"
             ]
         );
+    }
+
+    #[test]
+    fn the_record_keeps_the_width_the_engine_runs_with() {
+        let record = |options: Options| {
+            let target = state(&[("node", "1.6.0", "30s"), ("new", "2.0.0", "30s")]);
+            let plan = Plan::new("switch", None, Current::None, state(&[]), target, options);
+            plan.new_record(StorePath::parse(&format!("{}-profile", "1".repeat(HASH_TEXT_LEN))).unwrap())
+        };
+        let fast = |parallel| Options {
+            parallel,
+            ..Options::default()
+        };
+        assert_eq!(record(fast(5)).parallel, 5);
+        assert_eq!(record(fast(0)).parallel, 1);
+        assert_eq!(record(fast(10_000)).parallel, MAX_PARALLEL);
+        // --mode safe asks before each step, so runs them one at a time.
+        let safe = Options {
+            confirm_each: true,
+            ..fast(8)
+        };
+        assert_eq!(record(safe).parallel, 1);
     }
 
     #[test]

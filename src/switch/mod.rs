@@ -523,11 +523,15 @@ impl Engine<'_> {
         self.hooks.opening(record, from, target);
         self.save(record)?;
         fault::point("after-journal");
-        self.hooks.before_first_step(record);
-
         let todo: Vec<usize> = (0..record.steps.len())
             .filter(|&i| matches!(record.steps[i].status, StepStatus::Pending | StepStatus::Running))
             .collect();
+        let side_by_side = opts.width() > 1 && !opts.confirm_each;
+        if side_by_side && todo.len() > 1 {
+            self.back_before_steps_in_flight(record, from, &order, &mut live)?;
+        }
+        self.hooks.before_first_step(record);
+
         let failed_atomic = {
             let shared = Mutex::new(Shared {
                 record: &mut *record,
@@ -539,7 +543,7 @@ impl Engine<'_> {
                 order: &order,
                 opts,
             };
-            if opts.width() > 1 && !opts.confirm_each {
+            if side_by_side {
                 self.steps_side_by_side(&shared, &todo, &ctx)?
             } else {
                 self.steps_one_by_one(&shared, &todo, &ctx)?
@@ -572,6 +576,42 @@ impl Engine<'_> {
         }
         self.finish(record, from, target, &live)?;
         self.hooks.after_end(record);
+        Ok(())
+    }
+
+    /// Resuming side by side: the exporters of the steps a crash left in
+    /// flight return to the state before them (`from`'s) in one flip,
+    /// before any step runs. Each step does it for its own exporter
+    /// (`Engine::step`), but only in the state the steps share, not on disk
+    /// until its own flip: side by side, another step's flip in between
+    /// would start from links that are not there — a stable link of an
+    /// exporter such a step added (or a socket it turned on) would resolve
+    /// to nothing until that step flipped again. After this flip what the
+    /// steps take for live is what the links are. Nothing is restarted:
+    /// each step restarts its own. One at a time it is not needed: each
+    /// step's own flip follows its return at once.
+    fn back_before_steps_in_flight(
+        &self,
+        record: &mut SwitchRecord,
+        from: &ProfileState,
+        order: &[String],
+        live: &mut Live,
+    ) -> Result<(), EngineError> {
+        let before = record
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Running)
+            .fold(live.state.clone(), |state, s| {
+                state.with_exporter(&s.name, from.exporter(&s.name), order)
+            });
+        if before == live.state {
+            return Ok(());
+        }
+        let farm = profile::build_farm(self.store, &before)?;
+        record.live_profile = Some(farm.clone());
+        self.save(record)?;
+        self.flip(&live.state, &before, &farm)?;
+        *live = Live { state: before, farm };
         Ok(())
     }
 

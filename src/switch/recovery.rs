@@ -16,7 +16,7 @@ use crate::generation::now_rfc3339;
 use crate::generation::profile::{self, Current, ProfileError, Profiles};
 use crate::generation::state::{ExporterState, ProfileState};
 use crate::paths::Layout;
-use crate::plan::refuse_foreign;
+use crate::plan::{refuse_foreign, MAX_PARALLEL};
 use crate::store::{Store, StoreError};
 
 /// Why what a switch left could not be read, or a change is refused while
@@ -261,28 +261,45 @@ impl Way {
     }
 }
 
+/// How `resume` finishes `record`: as many steps side by side as the
+/// switch ran with — or `parallel` (`resume --parallel N`) — bounded like
+/// `--parallel` (the journal is a file anyone can edit: a width it holds is
+/// never trusted); a record older than the field, one at a time. A
+/// rollback keeps its shorter settle.
+pub fn finish_options(record: &SwitchRecord, parallel: Option<usize>) -> Options {
+    Options {
+        atomic: record.atomic,
+        parallel: parallel.unwrap_or(record.parallel).clamp(1, MAX_PARALLEL),
+        settle_cap: (record.kind == "rollback").then_some(crate::plan::ROLLBACK_SETTLE),
+        ..Options::default()
+    }
+}
+
 impl Engine<'_> {
     /// Ends the interrupted switch `record` (from the journal) `way`.
-    /// Finishing first verifies what is still to start, as a switch does.
+    /// Finishing first verifies what is still to start, as a switch does,
+    /// then runs the steps left with [`finish_options`] (`parallel`: the
+    /// width asked for instead of the record's); undoing ignores it.
     pub fn recover(
         &self,
         record: &mut SwitchRecord,
         from: &ProfileState,
         target: &ProfileState,
         way: Way,
+        parallel: Option<usize>,
     ) -> Result<(), EngineError> {
         match way {
             Way::Undo => self.abort(record, from),
             Way::Finish => {
                 self.verify_activated(record, target)?;
                 record.resumed = true;
-                // One step at a time: each interrupted step is redone from
-                // the state before it. A rollback keeps its shorter settle.
-                let opts = Options {
-                    atomic: record.atomic,
-                    settle_cap: (record.kind == "rollback").then_some(crate::plan::ROLLBACK_SETTLE),
-                    ..Options::default()
-                };
+                // Side by side as the switch ran: each interrupted step is
+                // redone from the state before it for its own exporter
+                // (`Engine::step`), whatever the others did. The record
+                // (and the journal, should the resume itself be cut short)
+                // says the width used.
+                let opts = finish_options(record, parallel);
+                record.parallel = opts.parallel;
                 self.resume(record, from, target, &opts)
             }
         }
@@ -399,6 +416,58 @@ impl Engine<'_> {
 mod tests {
     use super::*;
     use crate::exit::{error_report, ExitStatus};
+
+    /// A journal as a version before `parallel` wrote it, with `extra`
+    /// fields added.
+    fn journal(extra: &str) -> SwitchRecord {
+        let farm = format!("{}-profile", "0".repeat(crate::store::HASH_TEXT_LEN));
+        let text = format!(
+            r#"{{"id":"20261129T221500.000000001Z-1-1","kind":"switch","manifest":null,
+            "started_at":"2026-11-29T22:15:00Z","ended_at":null,"status":"running","atomic":true,
+            "from_generation":1,"from_profile":null,"target_profile":"{farm}","target_generation":null,
+            "live_profile":null,"current_step":null,"steps":[],"unchanged":[],"result_generation":null,
+            "resumed":false{extra}}}"#
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn a_journal_without_a_width_resumes_one_at_a_time() {
+        let old = journal("");
+        assert_eq!(old.parallel, 0);
+        let opts = finish_options(&old, None);
+        assert_eq!((opts.parallel, opts.width(), opts.atomic), (1, 1, true));
+        assert_eq!(opts.settle_cap, None);
+        assert!(!opts.confirm_each && opts.pause.is_zero());
+    }
+
+    #[test]
+    fn resume_takes_the_width_the_switch_ran_with_clamped_or_the_one_asked_for() {
+        assert_eq!(finish_options(&journal(r#","parallel":5"#), None).parallel, 5);
+        // Hand-edited: never more than --parallel allows.
+        let huge = journal(&format!(r#","parallel":{}"#, usize::MAX));
+        assert_eq!(finish_options(&huge, None).parallel, MAX_PARALLEL);
+        assert_eq!(finish_options(&journal(r#","parallel":0"#), None).parallel, 1);
+        // `resume --parallel N` wins, bounded the same way.
+        assert_eq!(finish_options(&huge, Some(2)).parallel, 2);
+        assert_eq!(finish_options(&journal(""), Some(3)).parallel, 3);
+        assert_eq!(finish_options(&journal(""), Some(10_000)).parallel, MAX_PARALLEL);
+        // A negative or fractional width is no width: the journal is damaged.
+        let bad = serde_json::to_string(&journal(""))
+            .unwrap()
+            .replace(r#""parallel":0"#, r#""parallel":-1"#);
+        assert!(bad.contains(r#""parallel":-1"#), "{bad}");
+        assert!(serde_json::from_str::<SwitchRecord>(&bad).is_err());
+    }
+
+    #[test]
+    fn a_resumed_rollback_keeps_its_short_settle_and_its_width() {
+        let mut r = journal(r#","parallel":8"#);
+        r.kind = "rollback".into();
+        let opts = finish_options(&r, None);
+        assert_eq!(opts.settle_cap, Some(crate::plan::ROLLBACK_SETTLE));
+        assert_eq!(opts.parallel, 8);
+    }
 
     #[test]
     fn a_refusal_while_a_switch_is_in_flight_exits_3_with_its_message() {
