@@ -60,8 +60,11 @@ fn address_port(addr: &str) -> Option<u16> {
 
 /// Once nothing is in flight, how long the drain waits for a scraper's
 /// next request (see `SyncEnd`). A scraper asking at least 4 times a
-/// second gets its restart right after an answer; a slower one costs each
-/// restart this long, for nothing.
+/// second gets its restart right after an answer. A slower one is synced
+/// only when it asked less than this long before the drain looked (at a
+/// 15 s interval, one restart in 60), and then may cost a restart this
+/// long for nothing; otherwise its next request is too far off for the
+/// restart to meet it, and there is no wait.
 pub const SYNC: Duration = Duration::from_millis(250);
 
 /// How often the sync looks: the restart should follow the answer closely,
@@ -119,7 +122,7 @@ fn wait_with(ports: &[u16], bound: Duration, sync: Duration) -> Result<Option<Dr
     // was a keep-alive scraper's, its answer is recent and no sync is
     // wanted; when it was another client's (one connection per scrape,
     // gone now), the keep-alive scraper's phase is still unknown.
-    if !record.timed_out && view == View::SockDiag && SyncEnd::wanted(&conns) {
+    if !record.timed_out && view == View::SockDiag && SyncEnd::wanted(&conns, sync) {
         let window = sync.min(bound.saturating_sub(started.elapsed()));
         let began = Instant::now();
         let outcome = loop {
@@ -187,15 +190,24 @@ enum SyncEnd {
 impl SyncEnd {
     /// Is a sync worth it, given the census that found nothing in flight?
     /// Only `tcp_info` can tell a scraper's keep-alive connection (asked
-    /// and answered) and when it was last answered.
-    fn wanted(conns: &[sockets::Conn]) -> bool {
-        conns
-            .iter()
-            .filter_map(|c| c.activity)
-            .filter(|a| matches!(a.data_segs, Some((i, o)) if i > 0 && o > 0))
-            .map(|a| a.since_sent_ms)
-            .min()
-            .is_some_and(|last| last >= JUST_ANSWERED_MS)
+    /// and answered) and when it was last asked and answered. Not when the
+    /// last answer went out just now (the restart is already where a sync
+    /// would put it), nor when no scraper asked within `window` (the sync's
+    /// bound, [`SYNC`]): one that
+    /// slow is not due before the restart is done, most likely, and the
+    /// wait would mostly run out for nothing (every restart of an exporter
+    /// Prometheus scrapes every 15 s or 1 m).
+    fn wanted(conns: &[sockets::Conn], window: Duration) -> bool {
+        let scrapers = || {
+            conns
+                .iter()
+                .filter_map(|c| c.activity)
+                .filter(|a| matches!(a.data_segs, Some((i, o)) if i > 0 && o > 0))
+        };
+        let last_answer = scrapers().map(|a| a.since_sent_ms).min();
+        let last_request = scrapers().map(|a| a.since_recv_ms).min();
+        last_answer.is_some_and(|ms| ms >= JUST_ANSWERED_MS)
+            && last_request.is_some_and(|ms| u64::from(ms) < millis(window))
     }
 
     /// One look during the sync, `since` after it began: `None` to look
@@ -316,26 +328,41 @@ mod tests {
     #[test]
     fn a_sync_is_wanted_for_a_scraper_not_answered_just_now() {
         let answered = |ago| conn(ago + 3, ago, Some((4, 4)));
-        assert!(!SyncEnd::wanted(&[]), "no connection");
+        assert!(!SyncEnd::wanted(&[], SYNC), "no connection");
         assert!(
-            !SyncEnd::wanted(&[conn(40, 40, Some((0, 0)))]),
+            !SyncEnd::wanted(&[conn(40, 40, Some((0, 0)))], SYNC),
             "connected, nothing asked"
         );
-        assert!(SyncEnd::wanted(&[answered(60)]));
-        assert!(SyncEnd::wanted(&[answered(JUST_ANSWERED_MS)]));
-        assert!(!SyncEnd::wanted(&[answered(JUST_ANSWERED_MS - 1)]), "just answered");
+        assert!(SyncEnd::wanted(&[answered(60)], SYNC));
+        // Asked longer ago than the sync would wait: a slow scraper, not
+        // due before the restart is done: no wait.
+        let slow = millis(SYNC) as u32;
+        assert!(!SyncEnd::wanted(&[answered(slow)], SYNC), "asked {} ms ago", slow + 3);
+        assert!(SyncEnd::wanted(&[answered(slow - 10)], SYNC));
+        assert!(
+            SyncEnd::wanted(&[answered(slow + 500), answered(40)], SYNC),
+            "the faster scraper counts"
+        );
+        assert!(SyncEnd::wanted(&[answered(JUST_ANSWERED_MS)], SYNC));
+        assert!(
+            !SyncEnd::wanted(&[answered(JUST_ANSWERED_MS - 1)], SYNC),
+            "just answered"
+        );
         // Several scrapers: the most recent answer decides.
-        assert!(!SyncEnd::wanted(&[answered(80), answered(12)]));
-        assert!(SyncEnd::wanted(&[answered(80), answered(25), conn(5, 5, Some((0, 0)))]));
+        assert!(!SyncEnd::wanted(&[answered(80), answered(12)], SYNC));
+        assert!(SyncEnd::wanted(
+            &[answered(80), answered(25), conn(5, 5, Some((0, 0)))],
+            SYNC
+        ));
         // The drain just waited for this scraper's scrape: its answer ended
         // 10 ms (STREAMING_MS) and a poll or two ago.
-        assert!(!SyncEnd::wanted(&[answered(sockets::STREAMING_MS + 5)]));
+        assert!(!SyncEnd::wanted(&[answered(sockets::STREAMING_MS + 5)], SYNC));
         // Without segment counts (Linux < 4.6) or tcp_info (/proc/net/tcp)
         // a scraper cannot be told from a connection that never asked.
-        assert!(!SyncEnd::wanted(&[conn(63, 60, None)]));
+        assert!(!SyncEnd::wanted(&[conn(63, 60, None)], SYNC));
         let mut proc_net = answered(60);
         proc_net.activity = None;
-        assert!(!SyncEnd::wanted(&[proc_net]));
+        assert!(!SyncEnd::wanted(&[proc_net], SYNC));
     }
 
     /// Feeds `looks` (ms since the sync began, the census then) to
@@ -620,5 +647,28 @@ mod tests {
         assert_eq!(asked.load(Ordering::SeqCst), 2);
         assert_eq!((d.in_flight, d.timed_out, d.synced), (0, false, false), "{d:?}");
         assert!(d.sync_waited_ms >= millis(SYNC), "gave up before the window: {d:?}");
+    }
+
+    #[test]
+    fn a_scraper_that_asked_longer_ago_than_the_window_is_not_waited_for() {
+        let (port, asked, server) = keep_alive_server(1);
+        if !sock_diag_here(port) {
+            return;
+        }
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        scrape(&mut c);
+        // Its last request is older than SYNC when the drain looks: a
+        // scraper this slow (Prometheus every 15 s) costs the restart nothing.
+        std::thread::sleep(SYNC + Duration::from_millis(50));
+        let d = wait(&[port], Duration::from_secs(2)).unwrap().unwrap();
+        scrape(&mut c);
+        drop(c);
+        server.join().unwrap();
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            (d.in_flight, d.timed_out, d.synced, d.sync_waited_ms),
+            (0, false, false, 0),
+            "{d:?}"
+        );
     }
 }
