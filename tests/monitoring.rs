@@ -152,10 +152,66 @@ fn start_servers(ports: &[u16]) -> Monitoring {
     };
     wait_ready(&m.am, "alertmanager");
     wait_ready(&m.prom, "prometheus");
+    m.wait_scraping(ports.len());
     m
 }
 
 impl Monitoring {
+    /// Until Prometheus scrapes every one of its `n` targets (successfully
+    /// or not): ready, it still takes up to 5 s to hand its static targets
+    /// to the scrape loops (discovery updates are throttled), and a
+    /// `verify` wait started before that sees no scrape at all (seen: a
+    /// switch right after the start, its 5 s wait ran out with the first
+    /// scrape 1 s later).
+    fn wait_scraping(&self, n: usize) {
+        let client = Client::new(Duration::from_secs(2));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let scraped = client
+                .send(
+                    Method::Get,
+                    &format!("{}/api/v1/targets", self.prom),
+                    None,
+                    None,
+                    1 << 20,
+                )
+                .ok()
+                .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+                .and_then(|v| {
+                    v.pointer("/data/activeTargets")?.as_array().map(|ts| {
+                        ts.iter()
+                            .filter(|t| t["lastScrape"].as_str().is_some_and(|l| !l.starts_with("0001-")))
+                            .count()
+                    })
+                })
+                .unwrap_or(0);
+            if scraped >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus scrapes {scraped} of its {n} targets after 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Prometheus' own view of its targets and their `up` samples, for
+    /// assertion messages.
+    fn targets(&self) -> String {
+        let get = |path: &str| {
+            Client::new(Duration::from_secs(5))
+                .send(Method::Get, &format!("{}/{path}", self.prom), None, None, 1 << 20)
+                .map(|r| String::from_utf8_lossy(&r.body).to_string())
+                .unwrap_or_else(|e| format!("({path}: {e})"))
+        };
+        format!(
+            "{}\nup[60s]: {}",
+            get("api/v1/targets"),
+            get("api/v1/query?query=up%5B60s%5D")
+        )
+    }
+
     fn silence_state(&self, id: &str) -> String {
         exporterctl::monitoring::alertmanager::state(&Client::new(Duration::from_secs(5)), &self.am, id).unwrap()
     }
@@ -550,7 +606,7 @@ fn verify_require_rolls_back_a_step_prometheus_cannot_scrape() {
         &[entry(&fx, "demo_exporter", "2.0.0", elsewhere, "10s")],
     );
     let (r1, out, code) = switch_json(&fx, &m1, &[]);
-    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(code, Some(0), "{out}\nPrometheus: {}", mon.targets());
     assert_eq!(r1["steps"][0]["status"], "succeeded");
     let (r2, out, code) = switch_json(&fx, &m2, &[]);
     assert_eq!(code, Some(1), "{out}");
