@@ -68,12 +68,30 @@ PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 SERVER_PID=$!
 for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null && break; sleep 0.1; done
 
-# Exporter ports: a free block above a random base (checked, not assumed).
+# Exporter ports: a free block above a random base (checked, not assumed),
+# above the kernel's ephemeral range when there is room (else below it).
+# Not in it: a port there can be taken, before its exporter binds it, as the
+# local end of any outgoing loopback connection (Ansible's, a health
+# check's, a preflight's scrape) — seen: "Address already in use" for one
+# host in 50, with the block at 34k. Not where exporterctl picks a
+# preflight copy's port either (from 20000 up to the range), if it can be
+# helped: one host's copy could hold another host's port while that
+# exporter starts.
 BASE_PORT=$(/usr/bin/python3 - "$HOSTS" <<'PY'
 import random, socket, sys
 n = int(sys.argv[1])
+try:
+    low, high = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[:2])
+except (OSError, ValueError):
+    low, high = 32768, 60999
+if 65535 - high > n + 10:
+    span = (high + 1, 65535 - n - 1)
+elif low - n - 1 > 10000:
+    span = (10000, low - n - 1)
+else:
+    sys.exit("no room for %d ports outside the ephemeral range %d-%d" % (n, low, high))
 for _ in range(50):
-    base = random.randrange(20000, 60000 - n)
+    base = random.randrange(*span)
     ok = True
     for p in range(base + 1, base + n + 1):
         s = socket.socket()
