@@ -86,40 +86,28 @@ fn a_failed_switch_of_a_rollout_leaves_nothing_to_roll_back() {
     let m1 = f.manifest("m1.yaml", &[f.entry(N, "1.0.0", port)]);
     let m2 = f.manifest("m2.yaml", &[f.entry(N, "2.0.0", port)]);
     f.ok(&["switch", m1.to_str().unwrap(), "--mode", "fast"]);
-    let out = f.expect(
-        &[
+    let failing_switch = |id: &str, extra: &[&str]| -> Value {
+        let mut args = vec![
             "switch",
             m2.to_str().unwrap(),
             "--mode",
             "fast",
             "--json",
             "--rollout-id",
-            "bad",
-            "--preflight",
-            "off",
-        ],
-        1,
-    );
-    let rec: Value = serde_json::from_str(&out).unwrap();
+            id,
+        ];
+        args.extend(extra);
+        serde_json::from_str(&f.expect(&args, 1)).unwrap()
+    };
+    // Failed by the health check: a record.
+    let rec = failing_switch("bad", &["--preflight", "off"]);
     assert_eq!(rec["status"], "failed");
     assert_eq!(rec["rollout_id"], "bad");
     assert_eq!(f.json(&["rollback", "--rollout", "bad"])["nothing_to_do"], true);
     assert_eq!(f.json(&["status"])["current_generation"], 1);
     // Under the default preflight the same switch is refused before any
     // record: the preflight's document, and nothing to roll back either.
-    let out = f.expect(
-        &[
-            "switch",
-            m2.to_str().unwrap(),
-            "--mode",
-            "fast",
-            "--json",
-            "--rollout-id",
-            "refused",
-        ],
-        1,
-    );
-    let doc: Value = serde_json::from_str(&out).unwrap();
+    let doc = failing_switch("refused", &[]);
     assert_eq!(doc["schema"], "exporterctl/preflight/v1");
     assert_eq!(doc["refused_steps"], serde_json::json!([N]));
     assert_eq!(f.json(&["rollback", "--rollout", "refused"])["nothing_to_do"], true);

@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, a: &SwitchArgs) -> Result<ExitStatus> {
                 &plan.from,
                 &plan.target,
                 mode,
-                a.atomic,
+                plan.options.atomic,
                 &recorded,
             )?;
             plan.preflight = (!summary.exporters.is_empty()).then_some(summary);

@@ -129,24 +129,26 @@ rootfs_stamp() {
     { echo "$ROOTFS_VERSION $ROOTFS_PKGS"; declare -f customize_rootfs customize_common_rootfs; } | sha256sum | cut -c1-16
 }
 
-# ensure_rootfs -> sets ROOTFS
-ensure_rootfs() {
-    ROOTFS="$CACHE_DIR/rootfs-$ROOTFS_VERSION"
-    if [ -f "$ROOTFS/etc/exporterctl-e2e-rootfs" ]; then
-        if [ "$(cat "$ROOTFS/etc/exporterctl-e2e-rootfs")" = "$(rootfs_stamp)" ]; then
-            log "using cached rootfs $ROOTFS"
+# cached_rootfs DIR PKGS CUSTOMIZE STAMP_NAME STAMP: a Debian tree with
+# PKGS at DIR, built once (into a temporary directory, customised by the
+# function CUSTOMIZE, which writes DIR/etc/STAMP_NAME, renamed into place
+# when complete) and rebuilt when that stamp is not STAMP. This suite's
+# rootfs and the fleet's (tests/fleet/lib/fleet-host.sh) are built so.
+cached_rootfs() {
+    local dir=$1 pkgs=$2 customize=$3 stamp_name=$4 stamp=$5 tmp t0=$SECONDS
+    if [ -f "$dir/etc/$stamp_name" ]; then
+        if [ "$(cat "$dir/etc/$stamp_name")" = "$stamp" ]; then
+            log "using cached rootfs $dir"
             return 0
         fi
-        log "cached rootfs is stale (customisation changed): rebuilding"
+        log "cached rootfs $dir is stale (customisation changed): rebuilding"
     fi
-    mkdir -p "$CACHE_DIR"
+    mkdir -p "$(dirname "$dir")"
     # Remove leftovers of an interrupted build (never a completed rootfs).
-    rm -rf "$CACHE_DIR"/rootfs-"$ROOTFS_VERSION".tmp.* "$ROOTFS"
-    local tmp
-    tmp=$(mktemp -d "$CACHE_DIR/rootfs-$ROOTFS_VERSION.tmp.XXXXXX")
+    rm -rf "$dir".tmp.* "$dir"
+    tmp=$(mktemp -d "$dir.tmp.XXXXXX")
     log "building rootfs into $tmp (takes ~1-2 min)"
-    local t0=$SECONDS
-    if ! mmdebstrap --quiet --variant=minbase --include="$ROOTFS_PKGS" \
+    if ! mmdebstrap --quiet --variant=minbase --include="$pkgs" \
             --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
             --dpkgopt='path-exclude=/usr/share/locale/*' \
             bookworm "$tmp" >"$WORK/mmdebstrap.log" 2>&1; then
@@ -154,9 +156,15 @@ ensure_rootfs() {
         rm -rf "$tmp"
         die "mmdebstrap failed"
     fi
-    customize_rootfs "$tmp"
-    mv -T "$tmp" "$ROOTFS"
-    log "rootfs built in $((SECONDS - t0)) s ($(du -sh "$ROOTFS" | cut -f1))"
+    "$customize" "$tmp"
+    mv -T "$tmp" "$dir"
+    log "rootfs built in $((SECONDS - t0)) s ($(du -sh "$dir" | cut -f1))"
+}
+
+# ensure_rootfs -> sets ROOTFS
+ensure_rootfs() {
+    ROOTFS="$CACHE_DIR/rootfs-$ROOTFS_VERSION"
+    cached_rootfs "$ROOTFS" "$ROOTFS_PKGS" customize_rootfs exporterctl-e2e-rootfs "$(rootfs_stamp)"
 }
 
 # ---------------------------------------------------------------- locking

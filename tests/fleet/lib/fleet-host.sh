@@ -3,8 +3,8 @@
 # fleet hosts (the end-to-end suite's idea, plus sshd; no database), one
 # network namespace + veth pair per host, one systemd-nspawn container per
 # host, each booted from its own cgroup, and teardown by recorded pid.
-# Expects E2E_DIR (tests/e2e), CACHE_DIR, WORK; uses log/die/py and
-# customize_common_rootfs from tests/e2e/lib/host.sh.
+# Expects E2E_DIR (tests/e2e), CACHE_DIR, WORK; uses log/die/py,
+# customize_common_rootfs and cached_rootfs from tests/e2e/lib/host.sh.
 
 FLEET_ROOTFS_VERSION=v1
 FLEET_ROOTFS_PKGS=systemd,systemd-sysv,dbus,openssh-server,python3,curl,ca-certificates,iproute2,procps,nginx,prometheus-node-exporter,prometheus-nginx-exporter,prometheus-mysqld-exporter
@@ -28,27 +28,8 @@ fleet_rootfs_stamp() {
 # ensure_fleet_rootfs -> sets FLEET_ROOTFS (built once, cached, renamed when complete)
 ensure_fleet_rootfs() {
     FLEET_ROOTFS="$CACHE_DIR/fleet-rootfs-$FLEET_ROOTFS_VERSION"
-    if [ -f "$FLEET_ROOTFS/etc/exporterctl-fleet-rootfs" ] &&
-        [ "$(cat "$FLEET_ROOTFS/etc/exporterctl-fleet-rootfs")" = "$(fleet_rootfs_stamp)" ]; then
-        log "using cached fleet rootfs $FLEET_ROOTFS"
-        return 0
-    fi
-    mkdir -p "$CACHE_DIR"
-    rm -rf "$CACHE_DIR"/fleet-rootfs-"$FLEET_ROOTFS_VERSION".tmp.* "$FLEET_ROOTFS"
-    local tmp t0=$SECONDS
-    tmp=$(mktemp -d "$CACHE_DIR/fleet-rootfs-$FLEET_ROOTFS_VERSION.tmp.XXXXXX")
-    log "building the fleet rootfs into $tmp (about a minute)"
-    if ! mmdebstrap --quiet --variant=minbase --include="$FLEET_ROOTFS_PKGS" \
-            --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
-            --dpkgopt='path-exclude=/usr/share/locale/*' \
-            bookworm "$tmp" >"$WORK/mmdebstrap.log" 2>&1; then
-        tail -n 40 "$WORK/mmdebstrap.log" >&2
-        rm -rf "$tmp"
-        die "mmdebstrap failed"
-    fi
-    customize_fleet_rootfs "$tmp"
-    mv -T "$tmp" "$FLEET_ROOTFS"
-    log "fleet rootfs built in $((SECONDS - t0)) s ($(du -sh "$FLEET_ROOTFS" | cut -f1))"
+    cached_rootfs "$FLEET_ROOTFS" "$FLEET_ROOTFS_PKGS" customize_fleet_rootfs exporterctl-fleet-rootfs \
+        "$(fleet_rootfs_stamp)"
 }
 
 # ---------------------------------------------------------------- hosts
